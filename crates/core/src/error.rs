@@ -1,0 +1,63 @@
+//! The core's error type: variants say what the caller can do next.
+
+use std::path::PathBuf;
+
+/// Everything the core can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Nothing matched the given number or id.
+    #[error("no parcel matches {0:?}")]
+    NotFound(String),
+    /// The given key matched more than one parcel.
+    #[error("{key:?} matches several parcels ({}); give more of the number or id", matches.join(", "))]
+    Ambiguous {
+        /// What the user typed.
+        key: String,
+        /// The tracking numbers it matched.
+        matches: Vec<String>,
+    },
+    /// Input from outside was not acceptable.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The database was written by a newer Parceltrail.
+    #[error(
+        "the database {path} was written by a newer version of Parceltrail (schema {found}, this build knows up to {known}); upgrade Parceltrail"
+    )]
+    NewerSchema {
+        /// Database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: usize,
+        /// The newest schema this build knows.
+        known: usize,
+    },
+    /// The database file is damaged.
+    #[error("the database {path} is damaged: {detail}")]
+    Corrupt {
+        /// Database file.
+        path: PathBuf,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// A stored value could not be read back.
+    #[error("unreadable stored value: {0}")]
+    BadStoredValue(String),
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// Applying schema migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// Reading or writing a file failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

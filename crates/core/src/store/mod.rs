@@ -1,0 +1,293 @@
+//! The storage boundary.
+//!
+//! [`Store`] speaks the domain, not SQL: the local app and CLI use [`SqliteStore`]; the shop
+//! server will add a PostgreSQL implementation behind the same trait. Only modules under
+//! `store` run SQL.
+//!
+//! Writes are transactional. [`Store::ingest`] is the single entry point for carrier events,
+//! whatever their route (poll, webhook, import, simulator): it is idempotent, derives each
+//! shipment's status and carrier ETA in the same transaction, logs every status change and
+//! returns the [`Change`]s it committed, for the ETA engine, notifier and UI to consume.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::Serialize;
+
+use crate::domain::{
+    CarrierEta, NewEvent, Order, OrderId, Place, Shipment, ShipmentId, Status, StatusChange,
+    TrackingEvent,
+};
+use crate::error::Result;
+
+/// What a person (or an import row) gives to start tracking a number.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewShipment {
+    /// Already normalised.
+    pub tracking_number: String,
+    /// Carrier id.
+    pub carrier: String,
+    /// Service, when the number says.
+    pub service: Option<String>,
+    /// The user's name for it.
+    pub label: Option<String>,
+    /// The order it belongs to.
+    pub order: OrderInfo,
+}
+
+/// Order details given with a new shipment. With an order number, shipments of the same
+/// store and number share one order; without one, each shipment gets its own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderInfo {
+    /// Store or merchant.
+    pub store: Option<String>,
+    /// The store's order number.
+    pub order_number: Option<String>,
+    /// What was ordered.
+    pub items: Option<String>,
+    /// When it was ordered.
+    pub placed_at: Option<DateTime<FixedOffset>>,
+    /// Free notes.
+    pub notes: Option<String>,
+}
+
+/// The result of adding a shipment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Added {
+    /// The stored shipment (the existing one when it was already tracked).
+    pub shipment: Shipment,
+    /// False when the number was already tracked: nothing was changed.
+    pub created: bool,
+}
+
+/// What one carrier response (or webhook, or import) says about one shipment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestBatch {
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// Events, in any order, duplicates allowed.
+    pub events: Vec<NewEvent>,
+    /// The carrier's estimate, if it gave one.
+    pub carrier_eta: Option<CarrierEta>,
+    /// Service level, if the carrier said.
+    pub service: Option<String>,
+    /// Origin, if the carrier said.
+    pub origin: Option<Place>,
+    /// Destination, if the carrier said.
+    pub destination: Option<Place>,
+}
+
+impl IngestBatch {
+    /// A batch of events only.
+    pub fn events(shipment_id: ShipmentId, events: Vec<NewEvent>) -> Self {
+        Self {
+            shipment_id,
+            events,
+            carrier_eta: None,
+            service: None,
+            origin: None,
+            destination: None,
+        }
+    }
+}
+
+/// A committed change, published after the transaction: the ETA engine, the notifier and
+/// the UI subscribe to these, never to the database.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// A shipment started being tracked.
+    ShipmentAdded {
+        /// Which.
+        shipment_id: ShipmentId,
+    },
+    /// New carrier events were stored (only those actually new).
+    EventsAdded {
+        /// Which shipment.
+        shipment_id: ShipmentId,
+        /// The new events, oldest first.
+        events: Vec<TrackingEvent>,
+    },
+    /// The derived status moved.
+    StatusChanged {
+        /// Which shipment.
+        shipment_id: ShipmentId,
+        /// Before.
+        from: Status,
+        /// After.
+        to: Status,
+    },
+    /// The carrier's estimate changed.
+    EtaChanged {
+        /// Which shipment.
+        shipment_id: ShipmentId,
+        /// The new estimate.
+        eta: CarrierEta,
+    },
+    /// A user edit (label, mute, archive) was applied.
+    ShipmentEdited {
+        /// Which shipment.
+        shipment_id: ShipmentId,
+    },
+    /// The shipment was removed.
+    ShipmentRemoved {
+        /// Which shipment.
+        shipment_id: ShipmentId,
+    },
+}
+
+/// What an ingest call did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngestReport {
+    /// Events stored for the first time.
+    pub inserted: usize,
+    /// Events already stored (or repeated within the call).
+    pub duplicates: usize,
+    /// The committed changes, in order.
+    pub changes: Vec<Change>,
+}
+
+/// A user edit with its last-writer-wins stamp.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edit {
+    /// Rename (None clears).
+    Label(Option<String>),
+    /// Mute or unmute notifications.
+    Muted(bool),
+    /// Archive or unarchive.
+    Archived(bool),
+}
+
+/// The home-screen groups, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// Out for delivery, or the estimate says today.
+    ArrivingToday,
+    /// Everything else still moving.
+    OnTheWay,
+    /// Exceptions, failed attempts, returns, pickups waiting, carrier errors.
+    NeedsAttention,
+    /// Delivered within the recent window.
+    DeliveredRecently,
+    /// Archived, or delivered long ago (only with `all`).
+    Archived,
+}
+
+impl Group {
+    /// Every group in display order.
+    pub const ALL: [Group; 5] = [
+        Group::ArrivingToday,
+        Group::OnTheWay,
+        Group::NeedsAttention,
+        Group::DeliveredRecently,
+        Group::Archived,
+    ];
+
+    /// Heading for people.
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::ArrivingToday => "Arriving today",
+            Group::OnTheWay => "On the way",
+            Group::NeedsAttention => "Needs attention",
+            Group::DeliveredRecently => "Delivered recently",
+            Group::Archived => "Archived and older",
+        }
+    }
+
+    pub(crate) fn from_index(i: i64) -> Group {
+        Group::ALL[(i.clamp(0, 4)) as usize]
+    }
+}
+
+/// What to list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ListQuery {
+    /// The user's "today", as an instant range.
+    pub today_start: DateTime<Utc>,
+    /// End of today (exclusive).
+    pub today_end: DateTime<Utc>,
+    /// Deliveries since then count as recent.
+    pub delivered_since: DateTime<Utc>,
+    /// Include archived parcels and old deliveries.
+    pub all: bool,
+}
+
+/// One row of the home screen: enough to draw a card, small enough to stream 100,000.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListItem {
+    /// The group it falls in.
+    pub group: Group,
+    /// Shipment id.
+    pub id: ShipmentId,
+    /// Tracking number.
+    pub tracking_number: String,
+    /// Carrier id.
+    pub carrier: String,
+    /// Current status.
+    pub status: Status,
+    /// Latest event description.
+    pub status_detail: Option<String>,
+    /// User's label.
+    pub label: Option<String>,
+    /// Store.
+    pub store: Option<String>,
+    /// Order number.
+    pub order_number: Option<String>,
+    /// Latest event time.
+    pub last_event_at: Option<DateTime<FixedOffset>>,
+    /// Carrier estimate.
+    pub carrier_eta: Option<CarrierEta>,
+    /// Last carrier error.
+    pub last_error: Option<String>,
+    /// Muted.
+    pub muted: bool,
+    /// Archived.
+    pub archived: bool,
+}
+
+/// Everything stored about one shipment, for export and the detail view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShipmentRecord {
+    /// Its order.
+    pub order: Order,
+    /// The shipment.
+    pub shipment: Shipment,
+    /// Every carrier event, oldest first.
+    pub events: Vec<TrackingEvent>,
+    /// Every status change, oldest first.
+    pub status_log: Vec<StatusChange>,
+}
+
+/// The storage boundary (see the module docs).
+pub trait Store {
+    /// Start tracking a number; idempotent by tracking number.
+    fn add_shipment(&mut self, new: &NewShipment, now: DateTime<Utc>) -> Result<Added>;
+    /// Add many in one transaction: all or none.
+    fn add_shipments(&mut self, new: &[NewShipment], now: DateTime<Utc>) -> Result<Vec<Added>>;
+    /// Store carrier events, in one transaction for the whole call.
+    fn ingest(&mut self, batches: &[IngestBatch], now: DateTime<Utc>) -> Result<IngestReport>;
+    /// Apply a user edit if its stamp is not older than the stored one; returns whether it
+    /// changed anything.
+    fn edit(&mut self, id: ShipmentId, edit: Edit, at: DateTime<Utc>) -> Result<bool>;
+    /// Remove a shipment and its history (a tombstone stays for sync).
+    fn remove(&mut self, id: ShipmentId, at: DateTime<Utc>) -> Result<()>;
+    /// One shipment.
+    fn shipment(&self, id: ShipmentId) -> Result<Shipment>;
+    /// Find by tracking number (spaces and case ignored) or id (or a unique id prefix).
+    fn find(&self, key: &str) -> Result<Shipment>;
+    /// One order.
+    fn order(&self, id: OrderId) -> Result<Order>;
+    /// A shipment's events, oldest first.
+    fn timeline(&self, id: ShipmentId) -> Result<Vec<TrackingEvent>>;
+    /// A shipment's status changes, oldest first.
+    fn status_log(&self, id: ShipmentId) -> Result<Vec<StatusChange>>;
+    /// Stream the home screen, grouped and ordered.
+    fn list(&self, query: &ListQuery, each: &mut dyn FnMut(ListItem) -> Result<()>) -> Result<()>;
+    /// Stream every shipment with its full history (for export).
+    fn for_each_record(&self, each: &mut dyn FnMut(ShipmentRecord) -> Result<()>) -> Result<()>;
+    /// How many shipments are tracked (not removed).
+    fn count(&self) -> Result<u64>;
+}

@@ -1,0 +1,870 @@
+//! The SQLite implementation of [`Store`]: the local app's and CLI's database.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite_migration::{M, Migrations};
+use uuid::Uuid;
+
+use super::{
+    Added, Change, Edit, Group, IngestBatch, IngestReport, ListItem, ListQuery, NewShipment,
+    OrderInfo, ShipmentRecord, Store,
+};
+use crate::domain::{
+    CarrierEta, Order, OrderId, Place, Shipment, ShipmentId, Source, Status, StatusChange,
+    TrackingEvent,
+};
+use crate::error::{Error, Result};
+
+/// Numbered, embedded migrations; a database is never left half-migrated.
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::new(vec![M::up(include_str!(
+        "../../migrations/0001_initial.sql"
+    ))])
+});
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: usize = 1;
+
+/// A local SQLite database.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file and bring its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                context: format!("cannot create the data directory {}", dir.display()),
+                source,
+            })?;
+        }
+        let conn = Connection::open(&path).map_err(|e| classify(e, &path))?;
+        Self::init(conn, path)
+    }
+
+    /// A private in-memory database (tests, benchmarks).
+    pub fn open_in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    fn init(mut conn: Connection, path: PathBuf) -> Result<Self> {
+        // Pragmas live outside migrations: they are per connection.
+        // WAL lets readers (the UI) run beside the writer (the poller); synchronous=FULL makes
+        // every acknowledged commit survive a power cut, not only a crash.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| classify(e, &path))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let found: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .map_err(|e| classify(e, &path))? as usize;
+        if found > SCHEMA_VERSION {
+            return Err(Error::NewerSchema {
+                path,
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        MIGRATIONS.to_latest(&mut conn)?;
+        Ok(Self { conn, path })
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// SQLite's own consistency check; `Ok(())` when it says "ok".
+    pub fn integrity_check(&self) -> Result<()> {
+        let verdict: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(Error::Corrupt {
+                path: self.path.clone(),
+                detail: verdict,
+            })
+        }
+    }
+
+    fn load_shipment(&self, id: ShipmentId) -> Result<Option<Shipment>> {
+        let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE id = ?1 AND deleted = 0");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.0], shipment_from_row)
+            .optional()?)
+    }
+
+    fn find_ids(&self, sql: &str, arg: &str) -> Result<Vec<(ShipmentId, String)>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([arg], |r| Ok((ShipmentId(r.get(0)?), r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// Map SQLite's "this is not a database" family to [`Error::Corrupt`].
+fn classify(e: rusqlite::Error, path: &Path) -> Error {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match e.sqlite_error_code() {
+        Some(DatabaseCorrupt | NotADatabase) => Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        _ => Error::Database(e),
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A stored value we cannot interpret, reported through rusqlite's conversion error so row
+/// readers stay plain `rusqlite::Result`s.
+fn bad(what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Null, what.into())
+}
+
+fn utc(ms: i64) -> rusqlite::Result<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| bad(format!("timestamp {ms}")))
+}
+
+fn fixed(ms: i64, offset: i64) -> rusqlite::Result<DateTime<FixedOffset>> {
+    let off = i32::try_from(offset)
+        .ok()
+        .and_then(FixedOffset::east_opt)
+        .ok_or_else(|| bad(format!("UTC offset {offset}")))?;
+    Ok(utc(ms)?.with_timezone(&off))
+}
+
+fn opt_fixed(
+    ms: Option<i64>,
+    offset: Option<i64>,
+) -> rusqlite::Result<Option<DateTime<FixedOffset>>> {
+    ms.map(|m| fixed(m, offset.unwrap_or(0))).transpose()
+}
+
+fn opt_utc(ms: Option<i64>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    ms.map(utc).transpose()
+}
+
+fn status(s: &str) -> rusqlite::Result<Status> {
+    s.parse()
+        .map_err(|e: crate::domain::UnknownStatus| bad(e.to_string()))
+}
+
+/// Order key for "which event is the latest": time, then progress, then key. A total order,
+/// so the derived state does not depend on the order events arrive in.
+type Head = (i64, u8, [u8; 16]);
+
+const SHIPMENT_COLUMNS: &str = "id, order_id, tracking_number, carrier, service, \
+    origin_city, origin_region, origin_country, origin_postal, \
+    dest_city, dest_region, dest_country, dest_postal, \
+    status, status_detail, last_event_at, last_event_offset, event_count, \
+    eta_earliest, eta_earliest_offset, eta_latest, eta_latest_offset, eta_observed_at, \
+    label, label_at, muted, muted_at, archived, archived_at, \
+    last_polled_at, next_poll_at, last_error, last_error_at, created_at, updated_at";
+
+fn place(r: &Row, first: usize) -> rusqlite::Result<Place> {
+    Ok(Place {
+        city: r.get(first)?,
+        region: r.get(first + 1)?,
+        country: r.get(first + 2)?,
+        postal: r.get(first + 3)?,
+    })
+}
+
+/// The carrier ETA from five consecutive columns: earliest, its offset, latest, its offset,
+/// observed.
+fn eta_at(r: &Row, first: usize) -> rusqlite::Result<Option<CarrierEta>> {
+    let (e, l, o): (Option<i64>, Option<i64>, Option<i64>) =
+        (r.get(first)?, r.get(first + 2)?, r.get(first + 4)?);
+    match (e, l, o) {
+        (Some(e), Some(l), Some(o)) => Ok(Some(CarrierEta {
+            earliest: fixed(e, r.get::<_, Option<i64>>(first + 1)?.unwrap_or(0))?,
+            latest: fixed(l, r.get::<_, Option<i64>>(first + 3)?.unwrap_or(0))?,
+            observed_at: utc(o)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// Reads a row of [`SHIPMENT_COLUMNS`].
+fn shipment_from_row(r: &Row) -> rusqlite::Result<Shipment> {
+    Ok(Shipment {
+        id: ShipmentId(r.get(0)?),
+        order_id: OrderId(r.get(1)?),
+        tracking_number: r.get(2)?,
+        carrier: r.get(3)?,
+        service: r.get(4)?,
+        origin: place(r, 5)?,
+        destination: place(r, 9)?,
+        status: status(&r.get::<_, String>(13)?)?,
+        status_detail: r.get(14)?,
+        last_event_at: opt_fixed(r.get(15)?, r.get(16)?)?,
+        event_count: r.get(17)?,
+        carrier_eta: eta_at(r, 18)?,
+        label: r.get(23)?,
+        label_at: utc(r.get(24)?)?,
+        muted: r.get(25)?,
+        muted_at: utc(r.get(26)?)?,
+        archived: r.get(27)?,
+        archived_at: utc(r.get(28)?)?,
+        last_polled_at: opt_utc(r.get(29)?)?,
+        next_poll_at: opt_utc(r.get(30)?)?,
+        last_error: r.get(31)?,
+        last_error_at: opt_utc(r.get(32)?)?,
+        created_at: utc(r.get(33)?)?,
+        updated_at: utc(r.get(34)?)?,
+    })
+}
+
+const ORDER_COLUMNS: &str = "id, store, order_number, items, placed_at, placed_offset, notes, archived, archived_at, created_at";
+
+fn order_from_row(r: &Row) -> rusqlite::Result<Order> {
+    Ok(Order {
+        id: OrderId(r.get(0)?),
+        store: r.get(1)?,
+        order_number: r.get(2)?,
+        items: r.get(3)?,
+        placed_at: opt_fixed(r.get(4)?, r.get(5)?)?,
+        notes: r.get(6)?,
+        archived: r.get(7)?,
+        archived_at: utc(r.get(8)?)?,
+        created_at: utc(r.get(9)?)?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "shipment_id, dedupe_key, occurred_at, occurred_offset, status, raw_code, \
+    description, city, region, country, postal, source, recorded_at";
+
+fn event_from_row(r: &Row) -> rusqlite::Result<TrackingEvent> {
+    Ok(TrackingEvent {
+        shipment_id: ShipmentId(r.get(0)?),
+        dedupe_key: r.get(1)?,
+        occurred_at: fixed(r.get(2)?, r.get(3)?)?,
+        status: status(&r.get::<_, String>(4)?)?,
+        raw_code: r.get(5)?,
+        description: r.get(6)?,
+        location: place(r, 7)?,
+        source: r.get::<_, String>(11)?.parse::<Source>().map_err(bad)?,
+        recorded_at: utc(r.get(12)?)?,
+    })
+}
+
+/// Find or create the order a new shipment belongs to.
+fn resolve_order(tx: &Transaction, info: &OrderInfo, now: i64) -> Result<OrderId> {
+    if let Some(number) = &info.order_number {
+        let existing: Option<Uuid> = tx
+            .prepare_cached(
+                "SELECT id FROM orders WHERE coalesce(store, '') = coalesce(?1, '') AND order_number = ?2",
+            )?
+            .query_row(params![info.store, number], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            // Fill in what an earlier row did not know; never overwrite.
+            tx.prepare_cached(
+                "UPDATE orders SET items = coalesce(items, ?2), notes = coalesce(notes, ?3),
+                    placed_at = coalesce(placed_at, ?4), placed_offset = coalesce(placed_offset, ?5)
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                info.items,
+                info.notes,
+                info.placed_at.map(|t| t.timestamp_millis()),
+                info.placed_at.map(|t| t.offset().local_minus_utc()),
+            ])?;
+            return Ok(OrderId(id));
+        }
+    }
+    let id = OrderId::new();
+    tx.prepare_cached(
+        "INSERT INTO orders (id, store, order_number, items, placed_at, placed_offset, notes,
+                             archived, archived_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, ?8)",
+    )?
+    .execute(params![
+        id.0,
+        info.store,
+        info.order_number,
+        info.items,
+        info.placed_at.map(|t| t.timestamp_millis()),
+        info.placed_at.map(|t| t.offset().local_minus_utc()),
+        info.notes,
+        now,
+    ])?;
+    Ok(id)
+}
+
+/// One shipment add inside an open transaction.
+fn add_in(tx: &Transaction, new: &NewShipment, now: i64) -> Result<(ShipmentId, bool)> {
+    if new.tracking_number.is_empty() {
+        return Err(Error::InvalidInput("the tracking number is empty".into()));
+    }
+    let existing: Option<(Uuid, bool)> = tx
+        .prepare_cached("SELECT id, deleted FROM shipments WHERE tracking_number = ?1")?
+        .query_row([&new.tracking_number], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match existing {
+        Some((id, false)) => Ok((ShipmentId(id), false)),
+        Some((id, true)) => {
+            // Re-adding a removed number revives its tombstone (same id, so sync sees one
+            // record whose `deleted` flag changed last).
+            let order = resolve_order(tx, &new.order, now)?;
+            tx.prepare_cached(
+                "UPDATE shipments SET order_id = ?2, carrier = ?3, service = ?4, label = ?5,
+                    label_at = ?6, muted = 0, muted_at = ?6, archived = 0, archived_at = ?6,
+                    deleted = 0, deleted_at = ?6, next_poll_at = ?6, updated_at = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                order.0,
+                new.carrier,
+                new.service,
+                new.label,
+                now
+            ])?;
+            Ok((ShipmentId(id), true))
+        }
+        None => {
+            let order = resolve_order(tx, &new.order, now)?;
+            let id = ShipmentId::new();
+            tx.prepare_cached(
+                "INSERT INTO shipments (id, order_id, tracking_number, carrier, service, label,
+                    label_at, muted_at, archived_at, deleted_at, next_poll_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?7, ?7, ?7, ?7)",
+            )?
+            .execute(params![
+                id.0,
+                order.0,
+                new.tracking_number,
+                new.carrier,
+                new.service,
+                new.label,
+                now
+            ])?;
+            Ok((id, true))
+        }
+    }
+}
+
+/// The derived state of one shipment as ingest sees it.
+struct Derived {
+    status: Status,
+    status_head: Option<Head>,
+    last_head: Option<Head>,
+    last_offset: Option<i64>,
+    detail: Option<String>,
+    count: i64,
+    eta_observed: Option<i64>,
+}
+
+fn ingest_one(
+    tx: &Transaction,
+    batch: &IngestBatch,
+    now: i64,
+    cause: &str,
+    report: &mut IngestReport,
+) -> Result<()> {
+    let sid = batch.shipment_id;
+    let loaded = tx
+        .prepare_cached(
+            "SELECT status, status_at, status_rank, status_key, last_event_at, last_event_rank,
+                    last_event_key, last_event_offset, status_detail, event_count, eta_observed_at
+             FROM shipments WHERE id = ?1 AND deleted = 0",
+        )?
+        .query_row([sid.0], |r| {
+            let head = |a: usize| -> rusqlite::Result<Option<Head>> {
+                Ok(match (r.get(a)?, r.get(a + 1)?, r.get(a + 2)?) {
+                    (Some(at), Some(rank), Some(key)) => Some((at, rank, key)),
+                    _ => None,
+                })
+            };
+            Ok((
+                status(&r.get::<_, String>(0)?)?,
+                Derived {
+                    status: Status::Pending,
+                    status_head: head(1)?,
+                    last_head: head(4)?,
+                    last_offset: r.get(7)?,
+                    detail: r.get(8)?,
+                    count: r.get(9)?,
+                    eta_observed: r.get(10)?,
+                },
+            ))
+        })
+        .optional()?;
+    // A result for a parcel removed meanwhile is dropped, by design.
+    let Some((before, mut d)) = loaded else {
+        return Ok(());
+    };
+    d.status = before;
+
+    let mut inserted = Vec::new();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
+                raw_code, description, city, region, country, postal, source, recorded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT DO NOTHING",
+        )?;
+        for ev in &batch.events {
+            let key = ev.dedupe_key();
+            let at = ev.occurred_at.timestamp_millis();
+            let offset = i64::from(ev.occurred_at.offset().local_minus_utc());
+            let n = insert.execute(params![
+                sid.0,
+                key,
+                at,
+                offset,
+                ev.status.as_str(),
+                ev.raw_code,
+                ev.description,
+                ev.location.city,
+                ev.location.region,
+                ev.location.country,
+                ev.location.postal,
+                ev.source.as_str(),
+                now,
+            ])?;
+            if n == 0 {
+                report.duplicates += 1;
+                continue;
+            }
+            report.inserted += 1;
+            d.count += 1;
+            let head: Head = (at, ev.status.progress_rank(), *key.as_bytes());
+            if d.last_head.is_none_or(|h| head > h) {
+                d.last_head = Some(head);
+                d.last_offset = Some(offset);
+                d.detail = Some(ev.description.clone());
+            }
+            // An unmapped carrier code never hides a known status.
+            if ev.status != Status::Unknown && d.status_head.is_none_or(|h| head > h) {
+                d.status_head = Some(head);
+                d.status = ev.status;
+            }
+            inserted.push(TrackingEvent {
+                shipment_id: sid,
+                dedupe_key: key,
+                occurred_at: ev.occurred_at,
+                status: ev.status,
+                raw_code: ev.raw_code.clone(),
+                description: ev.description.clone(),
+                location: ev.location.clone(),
+                source: ev.source,
+                recorded_at: utc(now)?,
+            });
+        }
+    }
+    if d.status_head.is_none() && d.count > 0 {
+        d.status = Status::Unknown;
+    }
+
+    let new_eta = batch
+        .carrier_eta
+        .filter(|eta| d.eta_observed.is_none_or(|o| ms(eta.observed_at) > o));
+    let has_meta = batch.service.is_some() || batch.origin.is_some() || batch.destination.is_some();
+    if inserted.is_empty() && new_eta.is_none() && !has_meta {
+        return Ok(());
+    }
+    let o = batch.origin.clone().unwrap_or_default();
+    let de = batch.destination.clone().unwrap_or_default();
+    tx.prepare_cached(
+        "UPDATE shipments SET status = ?2, status_at = ?3, status_rank = ?4, status_key = ?5,
+            last_event_at = ?6, last_event_offset = ?7, last_event_rank = ?8, last_event_key = ?9,
+            status_detail = ?10, event_count = ?11,
+            eta_earliest = coalesce(?12, eta_earliest), eta_earliest_offset = coalesce(?13, eta_earliest_offset),
+            eta_latest = coalesce(?14, eta_latest), eta_latest_offset = coalesce(?15, eta_latest_offset),
+            eta_observed_at = coalesce(?16, eta_observed_at),
+            service = coalesce(?17, service),
+            origin_city = coalesce(?18, origin_city), origin_region = coalesce(?19, origin_region),
+            origin_country = coalesce(?20, origin_country), origin_postal = coalesce(?21, origin_postal),
+            dest_city = coalesce(?22, dest_city), dest_region = coalesce(?23, dest_region),
+            dest_country = coalesce(?24, dest_country), dest_postal = coalesce(?25, dest_postal),
+            updated_at = ?26
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        sid.0,
+        d.status.as_str(),
+        d.status_head.map(|h| h.0),
+        d.status_head.map(|h| h.1),
+        d.status_head.map(|h| h.2),
+        d.last_head.map(|h| h.0),
+        d.last_offset,
+        d.last_head.map(|h| h.1),
+        d.last_head.map(|h| h.2),
+        d.detail,
+        d.count,
+        new_eta.map(|e| e.earliest.timestamp_millis()),
+        new_eta.map(|e| e.earliest.offset().local_minus_utc()),
+        new_eta.map(|e| e.latest.timestamp_millis()),
+        new_eta.map(|e| e.latest.offset().local_minus_utc()),
+        new_eta.map(|e| ms(e.observed_at)),
+        batch.service,
+        o.city,
+        o.region,
+        o.country,
+        o.postal,
+        de.city,
+        de.region,
+        de.country,
+        de.postal,
+        now,
+    ])?;
+    if !inserted.is_empty() {
+        inserted.sort_by_key(|e| {
+            (
+                e.occurred_at,
+                e.status.progress_rank(),
+                *e.dedupe_key.as_bytes(),
+            )
+        });
+        report.changes.push(Change::EventsAdded {
+            shipment_id: sid,
+            events: inserted,
+        });
+    }
+    if d.status != before {
+        tx.prepare_cached(
+            "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            sid.0,
+            before.as_str(),
+            d.status.as_str(),
+            now,
+            cause
+        ])?;
+        report.changes.push(Change::StatusChanged {
+            shipment_id: sid,
+            from: before,
+            to: d.status,
+        });
+    }
+    if let Some(eta) = new_eta {
+        report.changes.push(Change::EtaChanged {
+            shipment_id: sid,
+            eta,
+        });
+    }
+    Ok(())
+}
+
+/// Which group a shipment falls in: the one place that decides, as SQL so `list` can stream
+/// 100,000 parcels in order without holding them in memory.
+static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
+    let attention: Vec<String> = Status::ALL
+        .into_iter()
+        .filter(|s| s.needs_attention() && *s != Status::Delivered)
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!(
+        "CASE
+           WHEN s.archived OR o.archived THEN 4
+           WHEN s.status = 'delivered' THEN
+             CASE WHEN coalesce(s.last_event_at, s.updated_at) >= :since THEN 3 ELSE 4 END
+           WHEN s.status IN ({}) OR s.last_error IS NOT NULL THEN 2
+           WHEN s.status = 'out_for_delivery'
+             OR (s.eta_earliest < :today_end AND s.eta_latest >= :today_start) THEN 0
+           ELSE 1
+         END",
+        attention.join(", ")
+    )
+});
+
+impl Store for SqliteStore {
+    fn add_shipment(&mut self, new: &NewShipment, now: DateTime<Utc>) -> Result<Added> {
+        Ok(self
+            .add_shipments(std::slice::from_ref(new), now)?
+            .remove(0))
+    }
+
+    fn add_shipments(&mut self, new: &[NewShipment], now: DateTime<Utc>) -> Result<Vec<Added>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut ids = Vec::with_capacity(new.len());
+        for n in new {
+            ids.push(add_in(&tx, n, ms(now))?);
+        }
+        tx.commit()?;
+        ids.into_iter()
+            .map(|(id, created)| {
+                let shipment = self
+                    .load_shipment(id)?
+                    .ok_or_else(|| Error::NotFound(id.to_string()))?;
+                Ok(Added { shipment, created })
+            })
+            .collect()
+    }
+
+    fn ingest(&mut self, batches: &[IngestBatch], now: DateTime<Utc>) -> Result<IngestReport> {
+        let mut report = IngestReport::default();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for batch in batches {
+            let cause = batch
+                .events
+                .first()
+                .map_or("carrier", |e| e.source.as_str());
+            ingest_one(&tx, batch, ms(now), cause, &mut report)?;
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    fn edit(&mut self, id: ShipmentId, edit: Edit, at: DateTime<Utc>) -> Result<bool> {
+        let at = ms(at);
+        let n = match &edit {
+            Edit::Label(label) => self.conn.prepare_cached(
+                "UPDATE shipments SET label = ?2, label_at = ?3, updated_at = max(updated_at, ?3)
+                 WHERE id = ?1 AND deleted = 0 AND label_at <= ?3 AND label IS NOT ?2",
+            )?.execute(params![id.0, label, at])?,
+            Edit::Muted(v) => self.conn.prepare_cached(
+                "UPDATE shipments SET muted = ?2, muted_at = ?3, updated_at = max(updated_at, ?3)
+                 WHERE id = ?1 AND deleted = 0 AND muted_at <= ?3 AND muted IS NOT ?2",
+            )?.execute(params![id.0, v, at])?,
+            Edit::Archived(v) => self.conn.prepare_cached(
+                "UPDATE shipments SET archived = ?2, archived_at = ?3, updated_at = max(updated_at, ?3)
+                 WHERE id = ?1 AND deleted = 0 AND archived_at <= ?3 AND archived IS NOT ?2",
+            )?.execute(params![id.0, v, at])?,
+        };
+        if n == 0 {
+            // Distinguish "no such parcel" from "nothing to change / older edit".
+            self.shipment(id)?;
+        }
+        Ok(n > 0)
+    }
+
+    fn remove(&mut self, id: ShipmentId, at: DateTime<Utc>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE shipments SET deleted = 1, deleted_at = ?2, updated_at = ?2, label = NULL,
+                status = 'pending', status_at = NULL, status_rank = NULL, status_key = NULL,
+                status_detail = NULL, last_event_at = NULL, last_event_offset = NULL,
+                last_event_rank = NULL, last_event_key = NULL, event_count = 0,
+                eta_earliest = NULL, eta_earliest_offset = NULL, eta_latest = NULL,
+                eta_latest_offset = NULL, eta_observed_at = NULL, next_poll_at = NULL,
+                last_error = NULL, last_error_at = NULL
+             WHERE id = ?1 AND deleted = 0",
+            params![id.0, ms(at)],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        tx.execute("DELETE FROM events WHERE shipment_id = ?1", [id.0])?;
+        tx.execute("DELETE FROM status_log WHERE shipment_id = ?1", [id.0])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn shipment(&self, id: ShipmentId) -> Result<Shipment> {
+        self.load_shipment(id)?
+            .ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    fn find(&self, key: &str) -> Result<Shipment> {
+        let trimmed = key.trim();
+        if let Ok(uuid) = Uuid::parse_str(trimmed) {
+            return self.shipment(ShipmentId(uuid));
+        }
+        let number: String = trimmed
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .flat_map(char::to_uppercase)
+            .collect();
+        if number.is_empty() {
+            return Err(Error::NotFound(key.to_owned()));
+        }
+        let exact = self.find_ids(
+            "SELECT id, tracking_number FROM shipments WHERE tracking_number = ?1 AND deleted = 0",
+            &number,
+        )?;
+        let mut matches = exact;
+        if matches.is_empty() && number.len() >= 4 {
+            // A unique tail of the number ("…4784"), as people read it off a label.
+            let like = number.replace(['%', '_'], "");
+            matches = self.find_ids(
+                "SELECT id, tracking_number FROM shipments
+                 WHERE deleted = 0 AND tracking_number LIKE '%' || ?1
+                 LIMIT 6",
+                &like,
+            )?;
+        }
+        match matches.len() {
+            0 => Err(Error::NotFound(key.to_owned())),
+            1 => self.shipment(matches[0].0),
+            _ => Err(Error::Ambiguous {
+                key: key.to_owned(),
+                matches: matches.into_iter().map(|m| m.1).collect(),
+            }),
+        }
+    }
+
+    fn order(&self, id: OrderId) -> Result<Order> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1");
+        self.conn
+            .prepare_cached(&sql)?
+            .query_row([id.0], order_from_row)
+            .optional()?
+            .ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    fn timeline(&self, id: ShipmentId) -> Result<Vec<TrackingEvent>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE shipment_id = ?1 ORDER BY occurred_at, dedupe_key"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut out = stmt
+            .query_map([id.0], event_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // Same-instant events in journey order, as the status derivation sees them.
+        out.sort_by_key(|e| {
+            (
+                e.occurred_at,
+                e.status.progress_rank(),
+                *e.dedupe_key.as_bytes(),
+            )
+        });
+        Ok(out)
+    }
+
+    fn status_log(&self, id: ShipmentId) -> Result<Vec<StatusChange>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT from_status, to_status, changed_at, cause FROM status_log
+             WHERE shipment_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([id.0], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (from, to, at, cause) = r?;
+            out.push(StatusChange {
+                from: status(&from)?,
+                to: status(&to)?,
+                changed_at: utc(at)?,
+                cause,
+            });
+        }
+        Ok(out)
+    }
+
+    fn list(&self, q: &ListQuery, each: &mut dyn FnMut(ListItem) -> Result<()>) -> Result<()> {
+        let sql = format!(
+            "SELECT * FROM (
+               SELECT s.id, s.tracking_number, s.carrier, s.status, s.status_detail, s.label,
+                      o.store, o.order_number, s.last_event_at, s.last_event_offset,
+                      s.eta_earliest, s.eta_earliest_offset, s.eta_latest, s.eta_latest_offset,
+                      s.eta_observed_at, s.last_error, s.muted, s.archived OR o.archived,
+                      {group} AS grp, s.created_at
+               FROM shipments s JOIN orders o ON o.id = s.order_id
+               WHERE s.deleted = 0)
+             WHERE :all OR grp < 4
+             ORDER BY grp,
+               CASE WHEN grp >= 2 THEN -coalesce(last_event_at, created_at)
+                    ELSE coalesce(eta_latest, 9223372036854775807) END,
+               created_at DESC",
+            group = &*GROUP_SQL
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::named_params! {
+            ":since": ms(q.delivered_since),
+            ":today_start": ms(q.today_start),
+            ":today_end": ms(q.today_end),
+            ":all": q.all,
+        })?;
+        while let Some(r) = rows.next()? {
+            let st: String = r.get(3)?;
+            let item = ListItem {
+                group: Group::from_index(r.get(18)?),
+                id: ShipmentId(r.get(0)?),
+                tracking_number: r.get(1)?,
+                carrier: r.get(2)?,
+                status: status(&st)?,
+                status_detail: r.get(4)?,
+                label: r.get(5)?,
+                store: r.get(6)?,
+                order_number: r.get(7)?,
+                last_event_at: opt_fixed(r.get(8)?, r.get(9)?)?,
+                carrier_eta: eta_at(r, 10)?,
+                last_error: r.get(15)?,
+                muted: r.get(16)?,
+                archived: r.get(17)?,
+            };
+            each(item)?;
+        }
+        Ok(())
+    }
+
+    fn for_each_record(&self, each: &mut dyn FnMut(ShipmentRecord) -> Result<()>) -> Result<()> {
+        let ids: Vec<(Uuid, Uuid)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, order_id FROM shipments WHERE deleted = 0 ORDER BY created_at, id",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut last_order: Option<Order> = None;
+        for (sid, oid) in ids {
+            let order = match last_order.take() {
+                Some(o) if o.id.0 == oid => o,
+                _ => self.order(OrderId(oid))?,
+            };
+            let id = ShipmentId(sid);
+            let record = ShipmentRecord {
+                order: order.clone(),
+                shipment: self.shipment(id)?,
+                events: self.timeline(id)?,
+                status_log: self.status_log(id)?,
+            };
+            last_order = Some(order);
+            each(record)?;
+        }
+        Ok(())
+    }
+
+    fn count(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM shipments WHERE deleted = 0",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests;

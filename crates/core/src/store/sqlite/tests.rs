@@ -1,0 +1,461 @@
+use chrono::{Duration, TimeZone};
+use proptest::prelude::*;
+
+use super::*;
+use crate::domain::NewEvent;
+use crate::store::OrderInfo;
+
+fn t(h: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap() + Duration::hours(h)
+}
+
+fn ev(h: i64, status: Status, code: &str, desc: &str) -> NewEvent {
+    NewEvent {
+        occurred_at: t(h).with_timezone(&FixedOffset::east_opt(2 * 3600).unwrap()),
+        status,
+        raw_code: Some(code.into()),
+        description: desc.into(),
+        location: Place {
+            city: Some("Leipzig".into()),
+            country: Some("DE".into()),
+            ..Place::default()
+        },
+        source: Source::Poll,
+    }
+}
+
+fn store_with(number: &str) -> (SqliteStore, ShipmentId) {
+    let mut s = SqliteStore::open_in_memory().unwrap();
+    let added = s
+        .add_shipment(
+            &NewShipment {
+                tracking_number: number.into(),
+                carrier: "dhl".into(),
+                ..Default::default()
+            },
+            t(0),
+        )
+        .unwrap();
+    (s, added.shipment.id)
+}
+
+fn journey() -> Vec<NewEvent> {
+    vec![
+        ev(1, Status::InfoReceived, "pre-transit", "Label created"),
+        ev(5, Status::InTransit, "transit", "Picked up"),
+        ev(9, Status::InTransit, "transit", "Arrived at hub"),
+        ev(20, Status::OutForDelivery, "transit", "Out for delivery"),
+        ev(
+            23,
+            Status::Delivered,
+            "delivered",
+            "Delivered to front door",
+        ),
+    ]
+}
+
+#[test]
+fn migrations_are_valid() {
+    MIGRATIONS.validate().unwrap();
+}
+
+#[test]
+fn a_newer_database_is_refused_not_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    drop(SqliteStore::open(&path).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(err, Error::NewerSchema { found: 99, .. }), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_reported_as_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}
+
+#[test]
+fn adding_a_number_twice_keeps_one_shipment() {
+    let (mut s, id) = store_with("JJD000390007827106");
+    let again = s
+        .add_shipment(
+            &NewShipment {
+                tracking_number: "JJD000390007827106".into(),
+                carrier: "dhl".into(),
+                ..Default::default()
+            },
+            t(1),
+        )
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.shipment.id, id);
+    assert_eq!(s.count().unwrap(), 1);
+}
+
+#[test]
+fn shipments_of_one_order_number_share_the_order() {
+    let mut s = SqliteStore::open_in_memory().unwrap();
+    let order = OrderInfo {
+        store: Some("Acme".into()),
+        order_number: Some("A-1".into()),
+        ..Default::default()
+    };
+    let a = s
+        .add_shipment(
+            &NewShipment {
+                tracking_number: "A1".into(),
+                carrier: "ups".into(),
+                order: order.clone(),
+                ..Default::default()
+            },
+            t(0),
+        )
+        .unwrap();
+    let b = s
+        .add_shipment(
+            &NewShipment {
+                tracking_number: "B2".into(),
+                carrier: "ups".into(),
+                order,
+                ..Default::default()
+            },
+            t(0),
+        )
+        .unwrap();
+    let c = s
+        .add_shipment(
+            &NewShipment {
+                tracking_number: "C3".into(),
+                carrier: "ups".into(),
+                ..Default::default()
+            },
+            t(0),
+        )
+        .unwrap();
+    assert_eq!(a.shipment.order_id, b.shipment.order_id);
+    assert_ne!(a.shipment.order_id, c.shipment.order_id);
+}
+
+#[test]
+fn ingest_stores_each_event_once_and_derives_status() {
+    let (mut s, id) = store_with("X1");
+    let first = s
+        .ingest(&[IngestBatch::events(id, journey()[..3].to_vec())], t(10))
+        .unwrap();
+    assert_eq!((first.inserted, first.duplicates), (3, 0));
+    assert_eq!(s.shipment(id).unwrap().status, Status::InTransit);
+
+    // The whole history again, as the next poll returns it: only the two new events count.
+    let second = s
+        .ingest(&[IngestBatch::events(id, journey())], t(24))
+        .unwrap();
+    assert_eq!((second.inserted, second.duplicates), (2, 3));
+    let sh = s.shipment(id).unwrap();
+    assert_eq!(sh.status, Status::Delivered);
+    assert_eq!(sh.event_count, 5);
+    assert_eq!(sh.status_detail.as_deref(), Some("Delivered to front door"));
+    assert_eq!(s.timeline(id).unwrap().len(), 5);
+    let added: usize = second
+        .changes
+        .iter()
+        .map(|c| match c {
+            Change::EventsAdded { events, .. } => events.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(added, 2);
+    assert!(second.changes.contains(&Change::StatusChanged {
+        shipment_id: id,
+        from: Status::InTransit,
+        to: Status::Delivered
+    }));
+
+    // A replay changes nothing and announces nothing.
+    let third = s
+        .ingest(&[IngestBatch::events(id, journey())], t(25))
+        .unwrap();
+    assert_eq!(third.inserted, 0);
+    assert!(third.changes.is_empty());
+
+    let log = s.status_log(id).unwrap();
+    let steps: Vec<_> = log.iter().map(|c| (c.from, c.to)).collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Status::Pending, Status::InTransit),
+            (Status::InTransit, Status::Delivered)
+        ]
+    );
+}
+
+#[test]
+fn event_times_keep_their_utc_offset() {
+    let (mut s, id) = store_with("X1");
+    s.ingest(&[IngestBatch::events(id, journey())], t(30))
+        .unwrap();
+    let tl = s.timeline(id).unwrap();
+    assert_eq!(tl[0].occurred_at.offset().local_minus_utc(), 7200);
+    assert_eq!(tl[0].occurred_at.to_rfc3339(), "2026-05-01T03:00:00+02:00");
+}
+
+#[test]
+fn an_unmapped_code_never_hides_a_known_status() {
+    let (mut s, id) = store_with("X1");
+    let mut events = journey()[..2].to_vec();
+    events.push(ev(7, Status::Unknown, "ZZ", "Mystery scan"));
+    s.ingest(&[IngestBatch::events(id, events)], t(8)).unwrap();
+    let sh = s.shipment(id).unwrap();
+    assert_eq!(sh.status, Status::InTransit);
+    assert_eq!(sh.status_detail.as_deref(), Some("Mystery scan"));
+}
+
+#[test]
+fn the_newest_carrier_estimate_wins() {
+    let (mut s, id) = store_with("X1");
+    let at = |h| t(h).fixed_offset();
+    let eta = |h, obs| CarrierEta {
+        earliest: at(h),
+        latest: at(h + 4),
+        observed_at: t(obs),
+    };
+    let mut b = IngestBatch::events(id, vec![]);
+    b.carrier_eta = Some(eta(48, 10));
+    s.ingest(&[b.clone()], t(10)).unwrap();
+    b.carrier_eta = Some(eta(72, 5)); // older statement arriving late
+    let r = s.ingest(&[b.clone()], t(11)).unwrap();
+    assert!(r.changes.is_empty());
+    assert_eq!(
+        s.shipment(id).unwrap().carrier_eta.unwrap().earliest,
+        at(48)
+    );
+    b.carrier_eta = Some(eta(30, 12));
+    s.ingest(&[b], t(12)).unwrap();
+    assert_eq!(
+        s.shipment(id).unwrap().carrier_eta.unwrap().earliest,
+        at(30)
+    );
+}
+
+#[test]
+fn user_edits_are_last_writer_wins() {
+    let (mut s, id) = store_with("X1");
+    assert!(s.edit(id, Edit::Label(Some("Shoes".into())), t(5)).unwrap());
+    // An edit made earlier (say on another device) that arrives later loses.
+    assert!(!s.edit(id, Edit::Label(Some("Boots".into())), t(3)).unwrap());
+    assert_eq!(s.shipment(id).unwrap().label.as_deref(), Some("Shoes"));
+    assert!(s.edit(id, Edit::Muted(true), t(6)).unwrap());
+    assert!(s.edit(id, Edit::Archived(true), t(6)).unwrap());
+    let sh = s.shipment(id).unwrap();
+    assert!(sh.muted && sh.archived);
+    assert!(matches!(
+        s.edit(ShipmentId::new(), Edit::Muted(true), t(7)),
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[test]
+fn removal_drops_history_and_a_readd_starts_fresh() {
+    let (mut s, id) = store_with("X1");
+    s.ingest(&[IngestBatch::events(id, journey())], t(30))
+        .unwrap();
+    s.remove(id, t(31)).unwrap();
+    assert!(matches!(s.shipment(id), Err(Error::NotFound(_))));
+    assert_eq!(s.count().unwrap(), 0);
+    // A late poll result for the removed parcel is dropped.
+    let r = s
+        .ingest(&[IngestBatch::events(id, journey())], t(32))
+        .unwrap();
+    assert_eq!(r.inserted, 0);
+    let again = s
+        .add_shipment(
+            &NewShipment {
+                tracking_number: "X1".into(),
+                carrier: "dhl".into(),
+                ..Default::default()
+            },
+            t(33),
+        )
+        .unwrap();
+    assert!(again.created);
+    assert_eq!(again.shipment.status, Status::Pending);
+    assert_eq!(again.shipment.event_count, 0);
+    assert!(s.timeline(id).unwrap().is_empty());
+}
+
+#[test]
+fn find_by_number_tail_or_id() {
+    let mut s = SqliteStore::open_in_memory().unwrap();
+    for n in [
+        "1Z5R89390357567127",
+        "1Z879E930346834440",
+        "9400111899223197428490",
+    ] {
+        s.add_shipment(
+            &NewShipment {
+                tracking_number: n.into(),
+                carrier: "ups".into(),
+                ..Default::default()
+            },
+            t(0),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        s.find("1z5r 8939 0357 5671 27").unwrap().tracking_number,
+        "1Z5R89390357567127"
+    );
+    assert_eq!(
+        s.find("8490").unwrap().tracking_number,
+        "9400111899223197428490"
+    );
+    let id = s.find("4440").unwrap().id;
+    assert_eq!(s.find(&id.to_string()).unwrap().id, id);
+    assert_eq!(s.find(&id.0.simple().to_string()).unwrap().id, id);
+    assert!(matches!(s.find("nope-nope"), Err(Error::NotFound(_))));
+    s.add_shipment(
+        &NewShipment {
+            tracking_number: "ABC7127".into(),
+            carrier: "ups".into(),
+            ..Default::default()
+        },
+        t(0),
+    )
+    .unwrap();
+    assert!(matches!(s.find("7127"), Err(Error::Ambiguous { .. })));
+}
+
+#[test]
+fn list_groups_parcels_for_the_home_screen() {
+    let mut s = SqliteStore::open_in_memory().unwrap();
+    let mut add = |n: &str| {
+        s.add_shipment(
+            &NewShipment {
+                tracking_number: n.into(),
+                carrier: "dhl".into(),
+                ..Default::default()
+            },
+            t(0),
+        )
+        .unwrap()
+        .shipment
+        .id
+    };
+    let (ofd, moving, problem, delivered, old, archived, pending) = (
+        add("OFD"),
+        add("MOVING"),
+        add("PROBLEM"),
+        add("DELIVERED"),
+        add("OLD"),
+        add("ARCHIVED"),
+        add("PENDING"),
+    );
+    let now = t(24 * 30);
+    let e = |h: i64, st| ev(h, st, st.as_str(), st.label());
+    s.ingest(
+        &[
+            IngestBatch::events(ofd, vec![e(24 * 30 - 3, Status::OutForDelivery)]),
+            IngestBatch::events(moving, vec![e(24 * 29, Status::InTransit)]),
+            IngestBatch::events(problem, vec![e(24 * 29, Status::Exception)]),
+            IngestBatch::events(delivered, vec![e(24 * 28, Status::Delivered)]),
+            IngestBatch::events(old, vec![e(24, Status::Delivered)]),
+            IngestBatch::events(archived, vec![e(24 * 29, Status::InTransit)]),
+        ],
+        now,
+    )
+    .unwrap();
+    s.edit(archived, Edit::Archived(true), now).unwrap();
+    let q = ListQuery {
+        today_start: now - Duration::hours(12),
+        today_end: now + Duration::hours(12),
+        delivered_since: now - Duration::days(14),
+        all: false,
+    };
+    let mut seen = Vec::new();
+    s.list(&q, &mut |item| {
+        seen.push((item.group, item.tracking_number));
+        Ok(())
+    })
+    .unwrap();
+    let expect = |g, n: &str| (g, n.to_string());
+    assert_eq!(
+        seen,
+        vec![
+            expect(Group::ArrivingToday, "OFD"),
+            expect(Group::OnTheWay, "MOVING"),
+            expect(Group::OnTheWay, "PENDING"),
+            expect(Group::NeedsAttention, "PROBLEM"),
+            expect(Group::DeliveredRecently, "DELIVERED"),
+        ]
+    );
+    let _ = pending;
+    let mut all = 0;
+    s.list(&ListQuery { all: true, ..q }, &mut |_| {
+        all += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(all, 7);
+}
+
+/// The stored state that must not depend on arrival order: the events and the derived
+/// shipment fields. (The audit trail is a history of arrivals, so it legitimately differs.)
+fn snapshot(
+    s: &SqliteStore,
+    id: ShipmentId,
+) -> (
+    Vec<(DateTime<FixedOffset>, Status, String)>,
+    Status,
+    Option<String>,
+    u32,
+) {
+    let tl = s
+        .timeline(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.occurred_at, e.status, e.description))
+        .collect();
+    let sh = s.shipment(id).unwrap();
+    (tl, sh.status, sh.status_detail, sh.event_count)
+}
+
+fn arb_event() -> impl Strategy<Value = NewEvent> {
+    (0i64..40, prop::sample::select(Status::ALL.to_vec()), 0u8..4)
+        .prop_map(|(h, st, d)| ev(h, st, st.as_str(), &format!("scan {d}")))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn any_permutation_or_duplication_gives_the_same_state(
+        events in prop::collection::vec(arb_event(), 1..12),
+        order in Just(()).prop_perturb(|_, mut rng| rng.random::<u64>()),
+        dup_mask in prop::collection::vec(any::<bool>(), 12),
+        split in 0usize..12,
+    ) {
+        let (mut a, ida) = store_with("P1");
+        a.ingest(&[IngestBatch::events(ida, events.clone())], t(50)).unwrap();
+
+        let mut shuffled: Vec<NewEvent> = events.clone();
+        for (i, e) in events.iter().enumerate() {
+            if dup_mask[i % dup_mask.len()] { shuffled.push(e.clone()); }
+        }
+        // Deterministic shuffle from the drawn seed.
+        let mut seed = order;
+        for i in (1..shuffled.len()).rev() {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        let cut = split.min(shuffled.len());
+        let (mut b, idb) = store_with("P1");
+        b.ingest(&[IngestBatch::events(idb, shuffled[..cut].to_vec())], t(50)).unwrap();
+        b.ingest(&[IngestBatch::events(idb, shuffled[cut..].to_vec())], t(51)).unwrap();
+        prop_assert_eq!(snapshot(&a, ida), snapshot(&b, idb));
+    }
+}
