@@ -169,20 +169,6 @@ impl Status {
             Status::Delivered => 10,
         }
     }
-
-    /// The timeline stage this status belongs to.
-    pub fn stage(self) -> Stage {
-        match self {
-            Status::Pending => Stage::Ordered,
-            Status::InfoReceived => Stage::Ordered,
-            Status::InTransit | Status::Unknown => Stage::InTransit,
-            Status::OutForDelivery => Stage::OutForDelivery,
-            Status::AvailableForPickup => Stage::OutForDelivery,
-            Status::Delivered => Stage::Delivered,
-            Status::FailedAttempt => Stage::OutForDelivery,
-            Status::Exception | Status::Returned | Status::Expired => Stage::InTransit,
-        }
-    }
 }
 
 impl fmt::Display for Status {
@@ -220,6 +206,35 @@ pub enum Stage {
     OutForDelivery,
     /// Delivered.
     Delivered,
+}
+
+/// The furthest display stage a journey has reached, from its events' statuses (in any
+/// order) and its current status. Exception branches (returned, exception, ...) keep the
+/// stage reached before them; the UI names the branch beside it.
+pub fn stage_reached(current: Status, events: impl IntoIterator<Item = Status>) -> Stage {
+    if current == Status::Delivered {
+        return Stage::Delivered;
+    }
+    let (mut carried, mut last_mile) = (0usize, false);
+    for s in events {
+        match s {
+            Status::Pending | Status::InfoReceived | Status::Unknown => {}
+            Status::OutForDelivery
+            | Status::AvailableForPickup
+            | Status::FailedAttempt
+            | Status::Delivered => {
+                carried += 1;
+                last_mile = true;
+            }
+            _ => carried += 1,
+        }
+    }
+    match (last_mile, carried) {
+        (true, _) => Stage::OutForDelivery,
+        (false, 0) => Stage::Ordered,
+        (false, 1) => Stage::Shipped,
+        _ => Stage::InTransit,
+    }
 }
 
 impl Stage {
@@ -503,6 +518,30 @@ mod tests {
             assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
         }
         assert!("shipped".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn stages_follow_the_journey() {
+        use Status::*;
+        assert_eq!(stage_reached(Pending, []), Stage::Ordered);
+        assert_eq!(stage_reached(InfoReceived, [InfoReceived]), Stage::Ordered);
+        assert_eq!(
+            stage_reached(InTransit, [InfoReceived, InTransit]),
+            Stage::Shipped
+        );
+        assert_eq!(
+            stage_reached(InTransit, [InTransit, InTransit]),
+            Stage::InTransit
+        );
+        assert_eq!(
+            stage_reached(FailedAttempt, [InTransit, FailedAttempt]),
+            Stage::OutForDelivery
+        );
+        assert_eq!(
+            stage_reached(Exception, [InTransit, InTransit, Exception]),
+            Stage::InTransit
+        );
+        assert_eq!(stage_reached(Delivered, [Delivered]), Stage::Delivered);
     }
 
     #[test]

@@ -32,3 +32,5 @@ pub mod store;
 
 pub use error::{Error, Result};
 pub use parceltrail_detect as detect;
+pub mod export;
+pub mod import;

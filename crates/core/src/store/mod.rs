@@ -35,6 +35,9 @@ pub struct NewShipment {
     pub label: Option<String>,
     /// The order it belongs to.
     pub order: OrderInfo,
+    /// History known from elsewhere (an import): stored in the same transaction, through the
+    /// same idempotent ingest as carrier events.
+    pub events: Vec<NewEvent>,
 }
 
 /// Order details given with a new shipment. With an order number, shipments of the same
@@ -58,8 +61,10 @@ pub struct OrderInfo {
 pub struct Added {
     /// The stored shipment (the existing one when it was already tracked).
     pub shipment: Shipment,
-    /// False when the number was already tracked: nothing was changed.
+    /// False when the number was already tracked (only new events were merged).
     pub created: bool,
+    /// How many of the given events were new.
+    pub events_added: usize,
 }
 
 /// What one carrier response (or webhook, or import) says about one shipment.
@@ -263,7 +268,8 @@ pub struct ShipmentRecord {
 
 /// The storage boundary (see the module docs).
 pub trait Store {
-    /// Start tracking a number; idempotent by tracking number.
+    /// Start tracking a number; idempotent by tracking number (events given with an
+    /// existing number are merged into its history).
     fn add_shipment(&mut self, new: &NewShipment, now: DateTime<Utc>) -> Result<Added>;
     /// Add many in one transaction: all or none.
     fn add_shipments(&mut self, new: &[NewShipment], now: DateTime<Utc>) -> Result<Vec<Added>>;

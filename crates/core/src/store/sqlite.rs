@@ -609,16 +609,27 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut ids = Vec::with_capacity(new.len());
+        let mut report = IngestReport::default();
         for n in new {
-            ids.push(add_in(&tx, n, ms(now))?);
+            let (id, created) = add_in(&tx, n, ms(now))?;
+            let before = report.inserted;
+            if !n.events.is_empty() {
+                let batch = IngestBatch::events(id, n.events.clone());
+                ingest_one(&tx, &batch, ms(now), "import", &mut report)?;
+            }
+            ids.push((id, created, report.inserted - before));
         }
         tx.commit()?;
         ids.into_iter()
-            .map(|(id, created)| {
+            .map(|(id, created, events_added)| {
                 let shipment = self
                     .load_shipment(id)?
                     .ok_or_else(|| Error::NotFound(id.to_string()))?;
-                Ok(Added { shipment, created })
+                Ok(Added {
+                    shipment,
+                    created,
+                    events_added,
+                })
             })
             .collect()
     }

@@ -404,17 +404,16 @@ fn list_groups_parcels_for_the_home_screen() {
     assert_eq!(all, 7);
 }
 
-/// The stored state that must not depend on arrival order: the events and the derived
-/// shipment fields. (The audit trail is a history of arrivals, so it legitimately differs.)
-fn snapshot(
-    s: &SqliteStore,
-    id: ShipmentId,
-) -> (
+type Snapshot = (
     Vec<(DateTime<FixedOffset>, Status, String)>,
     Status,
     Option<String>,
     u32,
-) {
+);
+
+/// The stored state that must not depend on arrival order: the events and the derived
+/// shipment fields. (The audit trail is a history of arrivals, so it legitimately differs.)
+fn snapshot(s: &SqliteStore, id: ShipmentId) -> Snapshot {
     let tl = s
         .timeline(id)
         .unwrap()

@@ -1,0 +1,791 @@
+//! Each subcommand: validate the arguments, call the core, print.
+
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{Duration, Local, NaiveTime, TimeZone, Utc};
+use console::style;
+use indicatif::{ProgressBar, ProgressStyle};
+use parceltrail_core::detect::{self, Detection};
+use parceltrail_core::domain::{Stage, Status, stage_reached};
+use parceltrail_core::store::{
+    Edit, Group, ListItem, ListQuery, NewShipment, OrderInfo, SqliteStore, Store,
+};
+use parceltrail_core::{export, import};
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, ExportFormat};
+use crate::output::{carrier_name, clean, eta, status, when};
+
+/// How long a delivery stays in "Delivered recently".
+const RECENT_DAYS: i64 = 14;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let home = cli.home.clone();
+    let open = || open_store(home.as_deref());
+    match cli.command {
+        Command::Detect { text, json } => detect_cmd(text, json),
+        Command::Add {
+            number,
+            from_text,
+            carrier,
+            order,
+            store,
+            label,
+            items,
+            force,
+            json,
+        } => {
+            let info = OrderInfo {
+                store,
+                order_number: order,
+                items,
+                ..OrderInfo::default()
+            };
+            let mut db = open()?;
+            match from_text {
+                Some(file) => add_from_text(&mut db, &file, info, label, json),
+                None => add_one(
+                    &mut db,
+                    number.as_deref().unwrap_or_default(),
+                    carrier,
+                    force,
+                    info,
+                    label,
+                    json,
+                ),
+            }
+        }
+        Command::List { all, json } => list(&open()?, all, json),
+        Command::Show { key, json } => show(&open()?, &key, json),
+        Command::Archive { keys, undo } => {
+            let mut db = open()?;
+            for key in keys {
+                let s = db.find(&key)?;
+                db.edit(s.id, Edit::Archived(!undo), Utc::now())?;
+                println!(
+                    "{} {}",
+                    if undo { "Unarchived" } else { "Archived" },
+                    s.tracking_number
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Remove { keys, yes } => remove(&mut open()?, keys, yes),
+        Command::Label { key, label } => {
+            let mut db = open()?;
+            let s = db.find(&key)?;
+            let label = Some(label.trim().to_owned()).filter(|l| !l.is_empty());
+            db.edit(s.id, Edit::Label(label.clone()), Utc::now())?;
+            match label {
+                Some(l) => println!("{} is now “{}”", s.tracking_number, clean(&l)),
+                None => println!("Cleared the label of {}", s.tracking_number),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mute { key, off } => {
+            let mut db = open()?;
+            let s = db.find(&key)?;
+            db.edit(s.id, Edit::Muted(!off), Utc::now())?;
+            println!(
+                "{} {}",
+                if off { "Unmuted" } else { "Muted" },
+                s.tracking_number
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { format, output } => export_cmd(&open()?, format, output),
+        Command::Import { file, json } => import_cmd(&mut open()?, &file, json),
+        Command::Carriers { json } => carriers(json),
+    }
+}
+
+/// The data directory: `--home`/`PARCELTRAIL_HOME`, else the platform's convention.
+fn data_dir(home: Option<&Path>) -> Result<PathBuf> {
+    match home {
+        Some(h) => Ok(h.to_path_buf()),
+        None => directories::ProjectDirs::from("", "", "parceltrail")
+            .map(|d| d.data_dir().to_path_buf())
+            .ok_or_else(|| {
+                anyhow!("cannot find a home directory; give --home DIR or set PARCELTRAIL_HOME")
+            }),
+    }
+}
+
+fn open_store(home: Option<&Path>) -> Result<SqliteStore> {
+    let path = data_dir(home)?.join("parceltrail.db");
+    SqliteStore::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+fn read_input(arg: Option<&str>) -> Result<String> {
+    match arg {
+        None | Some("-") => {
+            let mut buf = String::new();
+            std::io::stdin()
+                .read_to_string(&mut buf)
+                .context("cannot read standard input")?;
+            Ok(buf)
+        }
+        Some(text) => Ok(text.to_owned()),
+    }
+}
+
+fn read_file_or_stdin(arg: &str) -> Result<Vec<u8>> {
+    if arg == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?;
+        Ok(buf)
+    } else {
+        std::fs::read(arg).with_context(|| format!("cannot read {arg}"))
+    }
+}
+
+fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// One number (or link) typed as such gets `detect`, so an invalid one says why; anything
+/// longer is scanned as free text.
+fn find_numbers(text: &str) -> Vec<Detection> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Vec::new();
+    }
+    let single = !trimmed.contains(char::is_whitespace) || {
+        let d = detect::detect(trimmed);
+        d.valid || (trimmed.len() <= 48 && !trimmed.contains('\n'))
+    };
+    if single {
+        let d = detect::detect(trimmed);
+        if d.valid || trimmed.len() <= 48 {
+            return vec![d];
+        }
+    }
+    detect::scan(trimmed)
+}
+
+fn describe(d: &Detection) -> String {
+    let number = style(clean(&d.number)).bold();
+    if !d.valid {
+        let why = d
+            .reason
+            .as_deref()
+            .unwrap_or("not a tracking number we recognise");
+        return format!("{number}  {} {}", style("invalid:").red(), clean(why));
+    }
+    let mut line = format!("{number}  ");
+    if let Some(best) = d.candidates.first() {
+        line += &style(clean(&best.carrier_name)).cyan().to_string();
+        if let Some(service) = &best.service {
+            line += &format!(" · {}", clean(service));
+        }
+        if let Some(c) = &best.destination_country {
+            line += &format!(" · to {}", clean(c));
+        }
+    }
+    if d.candidates.len() > 1 {
+        let others: Vec<String> = d.candidates[1..]
+            .iter()
+            .map(|c| c.carrier_name.clone())
+            .collect();
+        line += &style(format!("  (or {})", others.join(", ")))
+            .dim()
+            .to_string();
+    }
+    if d.from_link {
+        line += &style("  from link").dim().to_string();
+    }
+    line
+}
+
+fn detect_cmd(text: Option<String>, json: bool) -> Result<ExitCode> {
+    let text = read_input(text.as_deref())?;
+    let found = find_numbers(&text);
+    if json {
+        print_json(&found)?;
+    } else if found.is_empty() {
+        println!("No tracking numbers found.");
+    } else {
+        for d in &found {
+            println!("{}", describe(d));
+        }
+    }
+    Ok(if found.iter().any(|d| d.valid) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Serialize)]
+struct AddResult {
+    number: String,
+    carrier: String,
+    id: String,
+    created: bool,
+}
+
+fn add_one(
+    db: &mut SqliteStore,
+    raw: &str,
+    carrier: Option<String>,
+    force: bool,
+    order: OrderInfo,
+    label: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
+    let found = match &carrier {
+        Some(c) => {
+            let d = detect::detect_as(raw, &resolve_carrier(c)?);
+            (d.valid || force).then_some(d.clone()).ok_or_else(|| {
+                anyhow!(
+                    "{} (add --force to track it anyway)",
+                    d.reason.unwrap_or_else(|| "invalid number".into())
+                )
+            })?
+        }
+        None => {
+            let d = detect::detect(raw);
+            if !d.valid {
+                bail!(
+                    "{}",
+                    d.reason.unwrap_or_else(|| format!(
+                        "{raw:?} is not a tracking number we recognise"
+                    ))
+                );
+            }
+            d
+        }
+    };
+    let (carrier_id, service) = match (found.candidates.first(), &carrier) {
+        (Some(best), _) => (best.carrier.clone(), best.service.clone()),
+        (None, Some(c)) => (resolve_carrier(c)?, None),
+        (None, None) => bail!("no carrier for {raw:?}"),
+    };
+    let new = NewShipment {
+        tracking_number: found.number.clone(),
+        carrier: carrier_id.clone(),
+        service,
+        label: label.filter(|l| !l.trim().is_empty()),
+        order,
+        events: Vec::new(),
+    };
+    let added = db.add_shipment(&new, Utc::now())?;
+    if json {
+        print_json(&AddResult {
+            number: added.shipment.tracking_number.clone(),
+            carrier: added.shipment.carrier.clone(),
+            id: added.shipment.id.to_string(),
+            created: added.created,
+        })?;
+    } else if added.created {
+        println!(
+            "Tracking {} with {}",
+            style(&added.shipment.tracking_number).bold(),
+            carrier_name(&carrier_id)
+        );
+        if carrier.is_none() && found.candidates.len() > 1 {
+            let others: Vec<&str> = found.candidates[1..]
+                .iter()
+                .map(|c| c.carrier.as_str())
+                .collect();
+            println!(
+                "  {}",
+                style(format!(
+                    "The number also fits {}; use --carrier to choose.",
+                    others.join(", ")
+                ))
+                .dim()
+            );
+        }
+    } else {
+        println!(
+            "Already tracking {} ({})",
+            added.shipment.tracking_number,
+            carrier_name(&added.shipment.carrier)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resolve_carrier(c: &str) -> Result<String> {
+    let wanted = c.trim().to_lowercase();
+    detect::carrier(&wanted)
+        .or_else(|| {
+            detect::carriers()
+                .into_iter()
+                .find(|k| k.name.to_lowercase() == wanted)
+        })
+        .map(|k| k.id)
+        .ok_or_else(|| anyhow!("unknown carrier {c:?}; `parceltrail carriers` lists them"))
+}
+
+fn add_from_text(
+    db: &mut SqliteStore,
+    file: &str,
+    order: OrderInfo,
+    label: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
+    let bytes = read_file_or_stdin(file)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let found = detect::scan(&text);
+    let (valid, invalid): (Vec<_>, Vec<_>) = found.into_iter().partition(|d| d.valid);
+    let new: Vec<NewShipment> = valid
+        .iter()
+        .filter_map(|d| {
+            let best = d.candidates.first()?;
+            Some(NewShipment {
+                tracking_number: d.number.clone(),
+                carrier: best.carrier.clone(),
+                service: best.service.clone(),
+                label: label.clone(),
+                order: order.clone(),
+                events: Vec::new(),
+            })
+        })
+        .collect();
+    let added = db.add_shipments(&new, Utc::now())?;
+    if json {
+        let results: Vec<AddResult> = added
+            .iter()
+            .map(|a| AddResult {
+                number: a.shipment.tracking_number.clone(),
+                carrier: a.shipment.carrier.clone(),
+                id: a.shipment.id.to_string(),
+                created: a.created,
+            })
+            .collect();
+        print_json(&serde_json::json!({ "added": results, "invalid": invalid }))?;
+    } else {
+        if added.is_empty() && invalid.is_empty() {
+            println!("No tracking numbers found in the text.");
+        }
+        for a in &added {
+            let verb = if a.created {
+                "Tracking"
+            } else {
+                "Already tracking"
+            };
+            println!(
+                "{verb} {} with {}",
+                style(&a.shipment.tracking_number).bold(),
+                carrier_name(&a.shipment.carrier)
+            );
+        }
+        for d in &invalid {
+            println!("Skipped {}", describe(d));
+        }
+    }
+    Ok(if invalid.is_empty() && !added.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn list_query(all: bool) -> ListQuery {
+    let now = Utc::now();
+    let today = Local::now().date_naive();
+    let start = Local
+        .from_local_datetime(&today.and_time(NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now);
+    ListQuery {
+        today_start: start,
+        today_end: start + Duration::days(1),
+        delivered_since: now - Duration::days(RECENT_DAYS),
+        all,
+    }
+}
+
+fn list(db: &SqliteStore, all: bool, json: bool) -> Result<ExitCode> {
+    let q = list_query(all);
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    if json {
+        // Streamed: constant memory however many parcels there are.
+        let mut first = true;
+        out.write_all(b"[")?;
+        db.list(&q, &mut |item| {
+            let sep: &[u8] = if first { b"\n" } else { b",\n" };
+            first = false;
+            out.write_all(sep)
+                .and_then(|_| serde_json::to_writer(&mut out, &item).map_err(Into::into))
+                .map_err(|source| parceltrail_core::Error::Io {
+                    context: "cannot write".into(),
+                    source,
+                })
+        })?;
+        out.write_all(b"\n]\n")?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut current: Option<Group> = None;
+    let mut count = 0usize;
+    db.list(&q, &mut |item| {
+        count += 1;
+        let io = |source| parceltrail_core::Error::Io {
+            context: "cannot write".into(),
+            source,
+        };
+        if current != Some(item.group) {
+            let gap = if current.is_some() { "\n" } else { "" };
+            writeln!(
+                out,
+                "{gap}{}",
+                style(item.group.title()).bold().underlined()
+            )
+            .map_err(io)?;
+            current = Some(item.group);
+        }
+        writeln!(out, "{}", list_line(&item)).map_err(io)
+    })?;
+    if count == 0 {
+        writeln!(
+            out,
+            "No parcels yet. Add one with: parceltrail add <TRACKING-NUMBER>"
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_line(item: &ListItem) -> String {
+    let title = item
+        .label
+        .as_deref()
+        .or(item.store.as_deref())
+        .map(|t| clean(t).into_owned())
+        .unwrap_or_else(|| carrier_name(&item.carrier));
+    let when_text = match (&item.carrier_eta, item.status.is_terminal()) {
+        (Some(e), false) => format!("due {}", eta(e)),
+        _ => item.last_event_at.map(when).unwrap_or_default(),
+    };
+    let mut line = format!(
+        "  {:<24} {:<22} {} {}",
+        truncate(&title, 24),
+        status(item.status),
+        style(&item.tracking_number).dim(),
+        when_text
+    );
+    if item.muted {
+        line += &style("  (muted)").dim().to_string();
+    }
+    if let Some(d) = &item.status_detail {
+        line += &format!("\n  {:<24} {}", "", style(truncate(&clean(d), 70)).dim());
+    }
+    if let Some(e) = &item.last_error {
+        line += &format!(
+            "\n  {:<24} {} {}",
+            "",
+            style("carrier error:").red(),
+            clean(e)
+        );
+    }
+    line
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn show(db: &SqliteStore, key: &str, json: bool) -> Result<ExitCode> {
+    let s = db.find(key)?;
+    let order = db.order(s.order_id)?;
+    let events = db.timeline(s.id)?;
+    let log = db.status_log(s.id)?;
+    if json {
+        let record = parceltrail_core::store::ShipmentRecord {
+            order,
+            shipment: s,
+            events,
+            status_log: log,
+        };
+        print_json(&record)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    let title = s
+        .label
+        .as_deref()
+        .or(order.store.as_deref())
+        .map(clean)
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{} {}",
+        style(&s.tracking_number).bold(),
+        style(title).bold()
+    )?;
+    let carrier = detect::carrier(&s.carrier);
+    writeln!(
+        out,
+        "{}{}  {}",
+        carrier
+            .as_ref()
+            .map_or(s.carrier.clone(), |c| c.name.clone()),
+        s.service
+            .as_deref()
+            .map(|x| format!(" · {}", clean(x)))
+            .unwrap_or_default(),
+        status(s.status)
+    )?;
+    if let Some(no) = &order.order_number {
+        let store = order
+            .store
+            .as_deref()
+            .map(|x| format!("{} ", clean(x)))
+            .unwrap_or_default();
+        writeln!(out, "Order {store}#{}", clean(no))?;
+    }
+    if let Some(items) = &order.items {
+        writeln!(out, "Items: {}", clean(items))?;
+    }
+    if let Some(e) = &s.carrier_eta {
+        writeln!(out, "Expected: {} (carrier's estimate)", eta(e))?;
+    }
+    if let Some(url) = carrier.and_then(|c| c.tracking_url) {
+        writeln!(
+            out,
+            "Carrier page: {}",
+            url.replace("%s", &s.tracking_number)
+        )?;
+    }
+    if s.muted {
+        writeln!(out, "{}", style("Notifications muted").dim())?;
+    }
+    if let Some(e) = &s.last_error {
+        let at = s
+            .last_error_at
+            .map(|t| when(t.fixed_offset()))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{} {} ({at})",
+            style("Carrier error:").red().bold(),
+            clean(e)
+        )?;
+    }
+
+    // Stage bar: Ordered → Shipped → In transit → Out for delivery → Delivered, with the
+    // exception branch named where the journey left the happy path.
+    let reached = stage_reached(s.status, events.iter().map(|e| e.status));
+    let stages: Vec<String> = Stage::ALL
+        .iter()
+        .map(|st| {
+            if *st <= reached {
+                style(format!("● {}", st.label())).green().to_string()
+            } else {
+                style(format!("○ {}", st.label())).dim().to_string()
+            }
+        })
+        .collect();
+    writeln!(out, "\n{}", stages.join(" → "))?;
+    if s.status.needs_attention() {
+        writeln!(out, "  ↳ {}", status(s.status))?;
+    }
+
+    writeln!(out)?;
+    if events.is_empty() {
+        let note = match s.status {
+            Status::Pending => "No carrier updates yet (not scanned by the carrier yet).",
+            _ => "No carrier events stored.",
+        };
+        writeln!(out, "{}", style(note).dim())?;
+    }
+    for e in events.iter().rev() {
+        let place = e.location.to_string();
+        writeln!(
+            out,
+            "{}  {:<18} {}{}",
+            style(when(e.occurred_at)).dim(),
+            status(e.status),
+            clean(&e.description),
+            if place.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", clean(&place))
+            }
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn remove(db: &mut SqliteStore, keys: Vec<String>, yes: bool) -> Result<ExitCode> {
+    let shipments = keys
+        .iter()
+        .map(|k| db.find(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("removing deletes the parcel's history; add --yes to confirm");
+        }
+        let numbers: Vec<&str> = shipments
+            .iter()
+            .map(|s| s.tracking_number.as_str())
+            .collect();
+        eprint!("Remove {} and its history? [y/N] ", numbers.join(", "));
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Nothing removed.");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    for s in shipments {
+        db.remove(s.id, Utc::now())?;
+        println!("Removed {}", s.tracking_number);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_cmd(db: &SqliteStore, format: ExportFormat, output: Option<PathBuf>) -> Result<ExitCode> {
+    let sink: Box<dyn Write> = match &output {
+        // Written beside the target and renamed, so a failed export never leaves half a file.
+        Some(path) => Box::new(BufWriter::new(
+            std::fs::File::create(tmp_path(path))
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let n = match format {
+        ExportFormat::Json => export::write_json(db, sink, Utc::now())?,
+        ExportFormat::Csv => export::write_csv(db, sink)?,
+    };
+    if let Some(path) = output {
+        std::fs::rename(tmp_path(&path), &path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!(
+            "Exported {n} {} to {}",
+            if format == ExportFormat::Csv {
+                "rows"
+            } else {
+                "parcels"
+            },
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".partial");
+    PathBuf::from(p)
+}
+
+fn import_cmd(db: &mut SqliteStore, file: &str, json: bool) -> Result<ExitCode> {
+    let bytes = read_file_or_stdin(file)?;
+    let bar = ProgressBar::with_draw_target(
+        Some(bytes.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} importing [{bar:30}] {percent}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = import::import_csv(db, bytes.as_slice(), Utc::now(), &mut |done, _| {
+        bar.set_position(done)
+    })
+    .with_context(|| format!("cannot import {file}"))?;
+    bar.finish_and_clear();
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "Read {} rows: {} parcels added, {} already tracked, {} events added, {} rows rejected.",
+            report.rows,
+            report.added,
+            report.already_tracked,
+            report.events_added,
+            report.errors.len()
+        );
+        for e in &report.errors {
+            println!(
+                "  {} {}",
+                style(format!("line {}:", e.line)).red(),
+                clean(&e.reason)
+            );
+        }
+    }
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Serialize)]
+struct CarrierOut {
+    id: String,
+    name: String,
+    tracking_url: Option<String>,
+    formats: Vec<FormatOut>,
+}
+
+#[derive(Serialize)]
+struct FormatOut {
+    name: String,
+    description: String,
+    example: Option<String>,
+    check_digit: bool,
+}
+
+fn carriers(json: bool) -> Result<ExitCode> {
+    let formats = detect::formats();
+    let list: Vec<CarrierOut> = detect::carriers()
+        .into_iter()
+        .map(|c| CarrierOut {
+            formats: formats
+                .iter()
+                .filter(|f| f.carrier == c.id)
+                .map(|f| FormatOut {
+                    name: f.name.clone(),
+                    description: f.description.clone(),
+                    example: f.example.clone(),
+                    check_digit: f.has_check_digit,
+                })
+                .collect(),
+            id: c.id,
+            name: c.name,
+            tracking_url: c.tracking_url,
+        })
+        .collect();
+    if json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    for c in list {
+        writeln!(
+            out,
+            "{} {}",
+            style(&c.name).bold(),
+            style(format!("({})", c.id)).dim()
+        )?;
+        for f in c.formats {
+            let check = if f.check_digit {
+                "check digit"
+            } else {
+                "no check digit"
+            };
+            let example = f.example.map(|e| format!(", e.g. {e}")).unwrap_or_default();
+            writeln!(out, "  {}: {} [{check}{example}]", f.name, f.description)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
