@@ -126,6 +126,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add the demo parcels (a first look without carrier accounts); running it again adds
+    /// nothing.
+    Demo,
     /// Supported carriers and their tracking-number formats.
     Carriers {
         /// As JSON.

@@ -99,6 +99,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export { format, output } => export_cmd(&open()?, format, output),
         Command::Import { file, json } => import_cmd(&mut open()?, &file, json),
         Command::Carriers { json } => carriers(json),
+        Command::Demo => {
+            let n = parceltrail_core::demo::seed(&mut open()?, Utc::now())?;
+            if n == 0 {
+                println!("The demo parcels are already here.");
+            } else {
+                println!("Added {n} demo parcels. See them with: parceltrail list");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod demo;
 pub mod domain;
 mod error;
 pub mod store;
