@@ -1,0 +1,386 @@
+//! Free-text scanning: one pass over the bytes, cheap prefilters, and only
+//! then the format regexes and checksums.
+
+use std::ops::Range;
+
+use memchr::memmem;
+
+use crate::engine::{self, Hit};
+use crate::{Detection, carriers_tab, links};
+
+/// Longest normalised number we try (FedEx/USPS 34 digits, DPD 28…).
+const MAX_LEN: usize = 40;
+/// Shortest (LaserShip LX…, UPS waybill, DHL 10 digits).
+const MIN_LEN: usize = 8;
+/// Tokens joined across single spaces: at most this many, each this short
+/// (printed groups like `9400 1112 0108`).
+const MAX_PARTS: usize = 8;
+const MAX_PART_LEN: usize = 6;
+
+fn is_alnum(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+/// A byte that ends a URL in running text or HTML.
+fn ends_url(b: u8) -> bool {
+    b.is_ascii_whitespace() || b"\"'<>`{}|\\^".contains(&b)
+}
+
+/// Byte ranges of URLs (`http(s)://…`, `www.…`), sorted, non-overlapping.
+fn find_urls(text: &str) -> Vec<Range<usize>> {
+    let b = text.as_bytes();
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let mut push = |start: usize, from: usize| {
+        let mut e = from;
+        while e < b.len() && !ends_url(b[e]) {
+            e += 1;
+        }
+        while e > from && b".,;:!?)]".contains(&b[e - 1]) {
+            e -= 1;
+        }
+        out.push(start..e);
+    };
+    for pos in memmem::find_iter(b, b"://") {
+        let mut s = pos;
+        while s > 0 && b[s - 1].is_ascii_alphabetic() {
+            s -= 1;
+        }
+        let scheme = &b[s..pos];
+        if scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https") {
+            push(s, pos + 3);
+        }
+    }
+    for pos in memmem::find_iter(b, b"www.") {
+        let prev = pos.checked_sub(1).map(|p| b[p]);
+        if prev.is_none_or(|p| !is_alnum(p) && p != b'/' && p != b'.') {
+            push(pos, pos + 4);
+        }
+    }
+    out.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(out.len());
+    for r in out {
+        match merged.last_mut() {
+            Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
+}
+
+/// Case-insensitive search for `kw` within `text[window]`, starting at a word
+/// boundary (and, if `whole`, ending at one). Boundaries are judged on the
+/// whole text, so a window that cuts a word does not create a false start.
+/// Returns the last match position.
+fn find_word(text: &[u8], window: Range<usize>, kw: &str, whole: bool) -> Option<usize> {
+    let k = kw.as_bytes();
+    let end = window.end.min(text.len());
+    if end < window.start + k.len() {
+        return None;
+    }
+    (window.start..=end - k.len()).rev().find(|&i| {
+        text[i..i + k.len()].eq_ignore_ascii_case(k)
+            && (i == 0 || !is_alnum(text[i - 1]))
+            && (!whole || text.get(i + k.len()).is_none_or(|&c| !is_alnum(c)))
+    })
+}
+
+const TRACKING_WORDS: &[&str] = &[
+    "tracking",
+    "track",
+    "tracked",
+    "shipment",
+    "shipped",
+    "parcel",
+    "package",
+    "consignment",
+    "waybill",
+    "sendung",
+    "paket",
+    "colis",
+    "suivi",
+];
+
+const NEGATIVE_WORDS: &[&str] = &[
+    "order",
+    "invoice",
+    "phone",
+    "tel",
+    "call",
+    "fax",
+    "mobile",
+    "account",
+    "customer",
+    "receipt",
+    "reference",
+    "ref",
+    "sku",
+    "vat",
+];
+
+/// Context words around one token.
+struct Context<'a> {
+    text: &'a [u8],
+    span: Range<usize>,
+}
+
+impl Context<'_> {
+    /// Carrier keywords count within ~100 bytes either side.
+    fn names(&self, carrier: &str) -> bool {
+        let w = self.span.start.saturating_sub(100)..self.span.end + 100;
+        carriers_tab::keywords(carrier)
+            .iter()
+            .any(|k| find_word(self.text, w.clone(), k, true).is_some())
+    }
+
+    /// Position of the last of `words` in the `window` bytes before the token.
+    fn last_of(&self, words: &[&str], window: usize) -> Option<usize> {
+        let w = self.span.start.saturating_sub(window)..self.span.start;
+        words
+            .iter()
+            .filter_map(|k| find_word(self.text, w.clone(), k, false))
+            .max()
+    }
+
+    fn tracking_word(&self) -> bool {
+        self.last_of(TRACKING_WORDS, 60).is_some()
+    }
+
+    /// The nearest keyword before the token is a non-tracking one.
+    fn negative(&self) -> bool {
+        match (
+            self.last_of(NEGATIVE_WORDS, 40),
+            self.last_of(TRACKING_WORDS, 40),
+        ) {
+            (Some(n), Some(p)) => n > p,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Decide what (if anything) to report for one candidate token.
+fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool) -> Option<Detection> {
+    let hits: Vec<Hit> = engine::analyze(number);
+    if hits.is_empty() {
+        return None;
+    }
+    let ctx = Context {
+        text,
+        span: span.clone(),
+    };
+    let numeric = number.bytes().all(|b| b.is_ascii_digit());
+    let mut cands = Vec::new();
+    for h in hits.iter().filter(|h| h.ok) {
+        let Some(id) = h.carrier.as_deref() else {
+            continue;
+        };
+        let f = h.format();
+        let strong = f.checksum.as_ref().is_some_and(|c| !c.is_weak());
+        if joined && !strong {
+            continue;
+        }
+        let named = ctx.names(id);
+        if numeric && !named && ctx.negative() {
+            continue;
+        }
+        let needs_context = (f.checksum.is_none() && !engine::distinctive(f, number))
+            || !strong && f.checksum.is_some()
+            || (numeric && number.len() <= 12);
+        if needs_context && !named && !ctx.tracking_word() {
+            continue;
+        }
+        let mut conf = engine::confidence(h, number);
+        if named {
+            // The text names this carrier next to the number: stronger
+            // evidence than any shape, so it outranks unnamed carriers.
+            conf = (conf + 0.1).clamp(0.85, 1.0);
+        }
+        cands.push(engine::candidate(h, number, conf));
+    }
+    if !cands.is_empty() {
+        let cands = engine::rank(cands);
+        return Some(Detection {
+            number: number.to_owned(),
+            carrier: cands.first().map(|c| c.carrier.clone()),
+            candidates: cands,
+            valid: true,
+            reason: None,
+            span,
+            from_link: false,
+        });
+    }
+    // A clear carrier shape with a wrong check digit is a typo worth
+    // reporting; anything else that merely fits a shape is noise.
+    if hits.iter().any(|h| h.ok) {
+        return None;
+    }
+    let typo = hits.iter().any(|h| {
+        let f = h.format();
+        h.mismatch.is_some()
+            && f.checksum.as_ref().is_some_and(|c| !c.is_weak())
+            && engine::distinctive(f, number)
+    });
+    if !typo {
+        return None;
+    }
+    Some(Detection {
+        number: number.to_owned(),
+        carrier: None,
+        candidates: Vec::new(),
+        valid: false,
+        reason: engine::reason(&hits, number),
+        span,
+        from_link: false,
+    })
+}
+
+/// A token that may start a number: has a digit, or is a 2–3 letter
+/// upper-case prefix (TBA, JJD, RB…) followed by a space.
+fn can_start(b: &[u8], s: usize, e: usize, digits: usize) -> bool {
+    digits > 0
+        || ((2..=3).contains(&(e - s))
+            && b[s..e].iter().all(u8::is_ascii_uppercase)
+            && b.get(e) == Some(&b' '))
+}
+
+fn can_join(b: &[u8], s: usize, e: usize, digits: usize) -> bool {
+    e - s <= MAX_PART_LEN
+        && (digits > 0
+            || ((2..=3).contains(&(e - s)) && b[s..e].iter().all(u8::is_ascii_uppercase)))
+}
+
+pub(crate) fn scan(text: &str) -> Vec<Detection> {
+    let b = text.as_bytes();
+    let n = b.len();
+    let urls = find_urls(text);
+    let mut out: Vec<Detection> = Vec::new();
+
+    for r in &urls {
+        if let Some(link) = links::parse_link(&text[r.clone()]) {
+            for raw in &link.numbers {
+                out.push(crate::link_detection(&link, raw, r.clone(), None));
+            }
+        }
+    }
+
+    let mut url_i = 0;
+    let mut i = 0;
+    // (start, end, digits) of tokens in the current group.
+    let mut parts = [(0usize, 0usize, 0usize); MAX_PARTS];
+    let mut buf = [0u8; MAX_LEN];
+    while i < n {
+        while i < n && !is_alnum(b[i]) {
+            i += 1;
+        }
+        if i >= n {
+            break;
+        }
+        let start = i;
+        let mut digits = 0;
+        while i < n && is_alnum(b[i]) {
+            digits += usize::from(b[i].is_ascii_digit());
+            i += 1;
+        }
+        let end = i;
+        while url_i < urls.len() && urls[url_i].end <= start {
+            url_i += 1;
+        }
+        if url_i < urls.len() && urls[url_i].start <= start {
+            i = i.max(urls[url_i].end);
+            continue;
+        }
+        if !can_start(b, start, end, digits) || end - start > MAX_LEN {
+            continue;
+        }
+        parts[0] = (start, end, digits);
+        let mut count = 1;
+        let mut total = end - start;
+        let mut j = end;
+        if end - start <= MAX_PART_LEN {
+            while count < MAX_PARTS && j + 1 < n && b[j] == b' ' && is_alnum(b[j + 1]) {
+                let s2 = j + 1;
+                let mut e2 = s2;
+                let mut d2 = 0;
+                while e2 < n && is_alnum(b[e2]) {
+                    d2 += usize::from(b[e2].is_ascii_digit());
+                    e2 += 1;
+                }
+                let in_url = url_i < urls.len() && urls[url_i].start < e2;
+                if in_url || !can_join(b, s2, e2, d2) || total + (e2 - s2) > MAX_LEN {
+                    break;
+                }
+                parts[count] = (s2, e2, d2);
+                count += 1;
+                total += e2 - s2;
+                j = e2;
+            }
+        }
+        // Longest group first, so "9400 1112 …" is read as one number.
+        for k in (1..=count).rev() {
+            let group = &parts[..k];
+            let len: usize = group.iter().map(|p| p.1 - p.0).sum();
+            let digits: usize = group.iter().map(|p| p.2).sum();
+            let starts_1z =
+                b[start..].len() >= 2 && b[start..start + 2].eq_ignore_ascii_case(b"1Z");
+            if !(MIN_LEN..=MAX_LEN).contains(&len) || (digits < 5 && !starts_1z) {
+                continue;
+            }
+            let mut w = 0;
+            for p in group {
+                for &c in &b[p.0..p.1] {
+                    buf[w] = c.to_ascii_uppercase();
+                    w += 1;
+                }
+            }
+            let Ok(number) = std::str::from_utf8(&buf[..w]) else {
+                continue;
+            };
+            let span = start..group[k - 1].1;
+            if let Some(d) = evaluate(b, span.clone(), number, k > 1) {
+                out.push(d);
+                i = i.max(span.end);
+                break;
+            }
+        }
+    }
+
+    // Links were collected first: restore order of appearance, then keep
+    // the first occurrence of each number.
+    out.sort_by_key(|d| d.span.start);
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    out.retain(|d| seen.insert(d.number.clone()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_text_and_html() {
+        let t = "see https://www.ups.com/track?tracknum=1Z5R89390357567127. or <a href=\"http://x.example/a?b=1&amp;c=2\">x</a> www.fedex.com/x";
+        let u = find_urls(t);
+        let s: Vec<&str> = u.iter().map(|r| &t[r.clone()]).collect();
+        assert_eq!(
+            s,
+            vec![
+                "https://www.ups.com/track?tracknum=1Z5R89390357567127",
+                "http://x.example/a?b=1&amp;c=2",
+                "www.fedex.com/x"
+            ]
+        );
+    }
+
+    #[test]
+    fn word_search_respects_boundaries() {
+        let t = b"ship via UPS today";
+        assert_eq!(find_word(t, 0..t.len(), "ups", true), Some(9));
+        let t = b"our groups";
+        assert!(find_word(t, 0..t.len(), "ups", true).is_none());
+        let t = b"Tracking number";
+        assert!(find_word(t, 0..t.len(), "track", false).is_some());
+        // A window starting mid-word must not see a word start there.
+        let t = b"avataaa: 123";
+        assert!(find_word(t, 1..t.len(), "vat", false).is_none());
+    }
+}
