@@ -40,13 +40,32 @@ pub(crate) fn analyze(s: &str) -> Vec<Hit> {
     hits
 }
 
+thread_local! {
+    /// One reusable capture buffer per format: `captures` would allocate on every call, and
+    /// `detect` is on the paste box's and the importer's hot path.
+    static LOCATIONS: std::cell::RefCell<Vec<Option<regex::CaptureLocations>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn evaluate(idx: usize, f: &FormatDef, s: &str) -> Option<Hit> {
-    let caps = f.regex.captures(s)?;
+    LOCATIONS.with(|cell| {
+        let mut all = cell.borrow_mut();
+        if all.len() <= idx {
+            all.resize_with(idx + 1, || None);
+        }
+        let locs = all[idx].get_or_insert_with(|| f.regex.capture_locations());
+        f.regex.captures_read(locs, s)?;
+        Some(evaluate_with(idx, f, s, locs))
+    })
+}
+
+fn evaluate_with(idx: usize, f: &FormatDef, s: &str, locs: &regex::CaptureLocations) -> Hit {
+    let group = |i: usize| locs.get(i).map(|(a, b)| &s[a..b]);
     let mut service = None;
     let mut country = None;
     let mut missing = None;
     for a in &f.additional {
-        let value = a.group_idx.and_then(|i| caps.get(i)).map(|m| m.as_str());
+        let value = a.group_idx.and_then(group);
         let entry = value.and_then(|v| a.find(v));
         match a.group.as_str() {
             "ServiceType" => service = entry.and_then(|e| e.name.clone()),
@@ -59,14 +78,14 @@ fn evaluate(idx: usize, f: &FormatDef, s: &str) -> Option<Hit> {
             missing = Some((a.name.clone(), value.unwrap_or("").to_owned()));
         }
     }
-    let cc = f.country_idx.and_then(|i| caps.get(i)).map(|m| m.as_str());
+    let cc = f.country_idx.and_then(group);
     let carrier = f.carrier_for(cc);
 
     let mut mismatch = None;
     let mut check_ok = true;
     if let Some(algo) = &f.checksum {
-        let serial = f.serial_idx.and_then(|i| caps.get(i)).map(|m| m.as_str());
-        let check = f.check_idx.and_then(|i| caps.get(i)).map(|m| m.as_str());
+        let serial = f.serial_idx.and_then(group);
+        let check = f.check_idx.and_then(group);
         check_ok = match (serial, check) {
             (Some(serial), Some(check)) if check.len() == 1 => {
                 let actual = check.as_bytes()[0];
@@ -92,7 +111,7 @@ fn evaluate(idx: usize, f: &FormatDef, s: &str) -> Option<Hit> {
             _ => false,
         };
     }
-    Some(Hit {
+    Hit {
         fmt: idx,
         carrier,
         ok: check_ok && missing.is_none(),
@@ -100,7 +119,7 @@ fn evaluate(idx: usize, f: &FormatDef, s: &str) -> Option<Hit> {
         missing,
         service,
         country,
-    })
+    }
 }
 
 /// Numbers that start with two letters, or formats whose fixed prefix has a
