@@ -58,7 +58,19 @@ pub fn when(t: DateTime<FixedOffset>) -> String {
     }
 }
 
-/// The carrier's estimate: "Thu 2 May, 12:00–16:00", "Thu 2 May" or "2–4 May".
+/// "today", "tomorrow" or "Thu 2 May".
+fn day_name(d: chrono::NaiveDate) -> String {
+    let today = Local::now().date_naive();
+    if d == today {
+        "today".into()
+    } else if today.succ_opt() == Some(d) {
+        "tomorrow".into()
+    } else {
+        d.format("%a %-d %b").to_string()
+    }
+}
+
+/// The carrier's estimate: "today, 12:00–16:00", "Thu 2 May" or "2–4 May".
 pub fn eta(e: &CarrierEta) -> String {
     let (a, b) = (
         e.earliest.with_timezone(&Local),
@@ -66,7 +78,7 @@ pub fn eta(e: &CarrierEta) -> String {
     );
     let midnight = NaiveTime::MIN;
     if a.date_naive() == b.date_naive() {
-        let day = a.format("%a %-d %b").to_string();
+        let day = day_name(a.date_naive());
         if a.time() == midnight
             && (b.time() == midnight
                 || b.time() >= NaiveTime::from_hms_opt(23, 59, 0).unwrap_or(midnight))
