@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod carrier;
 pub mod demo;
 pub mod domain;
 mod error;
