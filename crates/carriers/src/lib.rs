@@ -8,7 +8,11 @@
 #![deny(missing_docs)]
 
 pub mod dhl;
+pub mod fedex;
 pub mod http;
+pub mod track17;
+pub mod ups;
+pub mod usps;
 mod util;
 
 pub use dhl::Dhl;
