@@ -36,3 +36,4 @@ pub use error::{Error, Result};
 pub use parceltrail_detect as detect;
 pub mod export;
 pub mod import;
+pub mod poller;

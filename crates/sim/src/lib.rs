@@ -1,1 +1,459 @@
-//! placeholder
+//! `parceltrail sim`: a local carrier that speaks DHL's Shipment Tracking – Unified API
+//! (`GET /track/shipments?trackingNumber=…` with a `DHL-API-Key` header, answers and
+//! problem documents in DHL's schema), serving scripted journeys, so demo mode, end-to-end
+//! tests and load tests run the real DHL adapter.
+//!
+//! - Parcels are generated from a seed: the same seed gives the same numbers (valid DHL
+//!   Express numbers, mod 7), scenarios and routes.
+//! - Journeys run `speed` times faster than real time; event timestamps are real times, so
+//!   everything downstream sees a consistent clock. Parcels start staggered: some are
+//!   mid-journey when the simulator starts, some have no label yet (404 until they do).
+//! - Faults: `fail_rate` of requests answer 500, 503 or 429 (with Retry-After); `latency` is
+//!   added to every answer.
+//!
+//! Beside the DHL endpoint, `GET /sim/parcels` lists the simulated parcels (not part of DHL's
+//! API: it is how demo mode learns which numbers to add).
+#![deny(missing_docs)]
+
+pub mod scenario;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use parceltrail_core::domain::Status;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use scenario::Scenario;
+use scenario::{CITIES, HUBS, Step};
+
+/// How the simulator behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// Seed for numbers, scenarios, routes and faults.
+    pub seed: u64,
+    /// How many parcels to simulate.
+    pub parcels: usize,
+    /// Journeys run this many times faster than real time.
+    pub speed: f64,
+    /// Share of requests (0..=1) that fail with 500, 503 or 429.
+    pub fail_rate: f64,
+    /// Delay added to every answer.
+    pub latency: Duration,
+    /// The API key clients must send (`DHL-API-Key`).
+    pub api_key: String,
+    /// Share (0..=1) of a journey's length by which parcels may already be under way at start.
+    pub stagger: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            parcels: 20,
+            speed: 60.0,
+            fail_rate: 0.0,
+            latency: Duration::ZERO,
+            api_key: "demo".into(),
+            stagger: 0.6,
+        }
+    }
+}
+
+/// One simulated parcel.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimParcel {
+    /// Its DHL Express number.
+    pub number: String,
+    /// Its journey.
+    pub scenario: Scenario,
+    /// The status it ends in.
+    pub final_status: Status,
+    /// How many events its journey has.
+    pub events: usize,
+    /// When its label is created (real time).
+    pub starts_at: DateTime<Utc>,
+    /// When its last event happens (real time).
+    pub ends_at: DateTime<Utc>,
+    #[serde(skip)]
+    steps: Vec<(DateTime<Utc>, Step)>,
+    #[serde(skip)]
+    eta: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    #[serde(skip)]
+    from: scenario::City,
+    #[serde(skip)]
+    to: scenario::City,
+}
+
+/// A DHL Express number: nine digits and a mod 7 check digit.
+fn dhl_number(rng: &mut StdRng) -> String {
+    let serial: u64 = rng.random_range(100_000_000..1_000_000_000);
+    format!("{serial}{}", serial % 7)
+}
+
+fn pick_scenario(rng: &mut StdRng) -> Scenario {
+    let total: u32 = Scenario::WEIGHTS.iter().map(|w| w.1).sum();
+    let mut x = rng.random_range(0..total);
+    for (s, w) in Scenario::WEIGHTS {
+        if x < w {
+            return s;
+        }
+        x -= w;
+    }
+    Scenario::Delivered
+}
+
+/// The simulator's state.
+#[derive(Debug)]
+pub struct Sim {
+    config: SimConfig,
+    parcels: Vec<SimParcel>,
+    faults: Mutex<StdRng>,
+}
+
+impl Sim {
+    /// Generate the parcels; journeys are timed from `start`.
+    pub fn new(config: SimConfig, start: DateTime<Utc>) -> Self {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let speed = config.speed.max(1e-6);
+        let real =
+            |hours: f64| chrono::Duration::milliseconds((hours * 3_600_000.0 / speed) as i64);
+        let mut seen = std::collections::HashSet::new();
+        let mut parcels = Vec::with_capacity(config.parcels);
+        while parcels.len() < config.parcels {
+            let number = dhl_number(&mut rng);
+            if !seen.insert(number.clone()) {
+                continue;
+            }
+            let scenario = pick_scenario(&mut rng);
+            let from = CITIES[rng.random_range(0..CITIES.len())];
+            let mut to = CITIES[rng.random_range(0..CITIES.len())];
+            if to == from {
+                to = CITIES
+                    [(CITIES.iter().position(|c| *c == from).unwrap_or(0) + 1) % CITIES.len()];
+            }
+            let hubs: Vec<_> = (0..rng.random_range(1..=3))
+                .map(|_| HUBS[rng.random_range(0..HUBS.len())])
+                .collect();
+            let script = scenario::steps(scenario, from, &hubs, to);
+            let total_hours = script.last().map_or(0.0, |s| s.hours);
+            // Some parcels are already under way, some have no label yet.
+            let shift = rng.random_range(-config.stagger..0.25) * total_hours;
+            let label_at = start + real(shift);
+            let steps: Vec<_> = script
+                .into_iter()
+                .map(|s| (label_at + real(s.hours), s))
+                .collect();
+            let planned = steps
+                .iter()
+                .find(|(_, s)| s.code == "delivered" || s.expect == Status::AvailableForPickup)
+                .map(|(t, _)| *t)
+                .unwrap_or(label_at + real(total_hours + 24.0));
+            let eta = Some((planned - real(3.0), planned + real(2.0)));
+            parcels.push(SimParcel {
+                number,
+                scenario,
+                final_status: scenario.final_status(),
+                events: steps.len(),
+                starts_at: label_at,
+                ends_at: steps.last().map_or(label_at, |s| s.0),
+                steps,
+                eta,
+                from,
+                to,
+            });
+        }
+        let faults = Mutex::new(StdRng::seed_from_u64(
+            config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        ));
+        Self {
+            config,
+            parcels,
+            faults,
+        }
+    }
+
+    /// The simulated parcels.
+    pub fn parcels(&self) -> &[SimParcel] {
+        &self.parcels
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The DHL answer for a number at `now`, or `None` when DHL would not know it (yet).
+    pub fn shipment_json(&self, number: &str, now: DateTime<Utc>) -> Option<Value> {
+        let p = self.parcels.iter().find(|p| p.number == number)?;
+        let seen: Vec<&(DateTime<Utc>, Step)> = p.steps.iter().filter(|(t, _)| *t <= now).collect();
+        let (last_at, last) = seen.last()?;
+        let event = |(t, s): &(DateTime<Utc>, Step)| {
+            json!({
+                "timestamp": t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                "statusCode": s.code,
+                "status": s.status,
+                "description": s.description,
+                "location": {"address": {"addressLocality": s.city.name, "countryCode": s.city.country, "postalCode": s.city.postal}},
+            })
+        };
+        let mut shipment = json!({
+            "id": p.number,
+            "service": "express",
+            "origin": {"address": {"countryCode": p.from.country, "postalCode": p.from.postal, "addressLocality": p.from.name}},
+            "destination": {"address": {"countryCode": p.to.country, "postalCode": p.to.postal, "addressLocality": p.to.name}},
+            "status": event(&(*last_at, last.clone())),
+            "details": {"product": {"productName": "DHL EXPRESS WORLDWIDE"}, "totalNumberOfPieces": 1},
+            "events": seen.iter().rev().map(|e| event(e)).collect::<Vec<_>>(),
+        });
+        let finished = seen.len() == p.steps.len() && last.expect.is_terminal();
+        if let (Some((from, to)), false) = (p.eta, finished) {
+            shipment["estimatedTimeOfDelivery"] =
+                json!(to.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+            shipment["estimatedDeliveryTimeFrame"] = json!({
+                "estimatedFrom": from.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                "estimatedThrough": to.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            });
+        }
+        Some(json!({ "shipments": [shipment] }))
+    }
+
+    /// Draw whether this request fails, and how.
+    fn fault(&self) -> Option<Response> {
+        if self.config.fail_rate <= 0.0 {
+            return None;
+        }
+        let mut rng = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        if rng.random::<f64>() >= self.config.fail_rate {
+            return None;
+        }
+        let kind = rng.random_range(0..10);
+        drop(rng);
+        Some(match kind {
+            0..=3 => problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                "Temporarily unavailable",
+                Some(1),
+            ),
+            4..=6 => problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "Unexpected error",
+                None,
+            ),
+            _ => problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                "Rate limit exceeded",
+                Some(1),
+            ),
+        })
+    }
+}
+
+/// An `application/problem+json` answer, as DHL sends them.
+fn problem(status: StatusCode, title: &str, detail: &str, retry_after: Option<u64>) -> Response {
+    let body = json!({
+        "type": format!("https://api-eu.dhl.com/probs/{}", status.as_u16()),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    let mut resp = (status, Json(body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+struct TrackQuery {
+    #[serde(rename = "trackingNumber")]
+    tracking_number: Option<String>,
+}
+
+async fn track(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Query(q): Query<TrackQuery>,
+) -> Response {
+    if !sim.config.latency.is_zero() {
+        tokio::time::sleep(sim.config.latency).await;
+    }
+    let key = headers
+        .get("DHL-API-Key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if key != sim.config.api_key {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Invalid or missing API key",
+            None,
+        );
+    }
+    if let Some(fault) = sim.fault() {
+        return fault;
+    }
+    let Some(number) = q.tracking_number.filter(|n| !n.trim().is_empty()) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "The query parameter trackingNumber is required",
+            None,
+        );
+    };
+    match sim.shipment_json(number.trim(), Utc::now()) {
+        Some(body) => (StatusCode::OK, Json(body)).into_response(),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            "No result found",
+            "No shipment with given tracking number found.",
+            None,
+        ),
+    }
+}
+
+async fn list(State(sim): State<Arc<Sim>>) -> Json<Vec<SimParcel>> {
+    Json(sim.parcels.clone())
+}
+
+/// The simulator's routes.
+pub fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/track/shipments", get(track))
+        .route("/sim/parcels", get(list))
+        .with_state(sim)
+}
+
+/// Serve on `addr` (port 0 picks a free port) until the returned task is dropped or aborted;
+/// returns the bound address.
+pub async fn serve(
+    sim: Arc<Sim>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(sim)).await {
+            tracing::error!("simulator stopped: {e}");
+        }
+    });
+    Ok((bound, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_parcels() {
+        let now = Utc::now();
+        let a = Sim::new(
+            SimConfig {
+                parcels: 50,
+                ..SimConfig::default()
+            },
+            now,
+        );
+        let b = Sim::new(
+            SimConfig {
+                parcels: 50,
+                ..SimConfig::default()
+            },
+            now,
+        );
+        let c = Sim::new(
+            SimConfig {
+                parcels: 50,
+                seed: 2,
+                ..SimConfig::default()
+            },
+            now,
+        );
+        let nums = |s: &Sim| {
+            s.parcels()
+                .iter()
+                .map(|p| (p.number.clone(), p.scenario))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(nums(&a), nums(&b));
+        assert_ne!(nums(&a), nums(&c));
+    }
+
+    #[test]
+    fn numbers_are_valid_dhl_express_numbers() {
+        let sim = Sim::new(
+            SimConfig {
+                parcels: 100,
+                ..SimConfig::default()
+            },
+            Utc::now(),
+        );
+        for p in sim.parcels() {
+            let d = parceltrail_core::detect::detect_as(&p.number, "dhl");
+            assert!(d.valid, "{}: {:?}", p.number, d.reason);
+        }
+    }
+
+    #[test]
+    fn every_scenario_appears_and_ends_as_scripted() {
+        let sim = Sim::new(
+            SimConfig {
+                parcels: 300,
+                ..SimConfig::default()
+            },
+            Utc::now(),
+        );
+        for (s, _) in Scenario::WEIGHTS {
+            let p = sim
+                .parcels()
+                .iter()
+                .find(|p| p.scenario == s)
+                .unwrap_or_else(|| panic!("{s:?} missing"));
+            assert_eq!(
+                p.steps.last().unwrap().1.expect.is_terminal() || !p.final_status.is_terminal(),
+                true
+            );
+            let end = sim.shipment_json(&p.number, p.ends_at).unwrap();
+            assert_eq!(
+                end["shipments"][0]["events"].as_array().unwrap().len(),
+                p.events
+            );
+        }
+    }
+
+    #[test]
+    fn a_parcel_is_unknown_before_its_label() {
+        let now = Utc::now();
+        let sim = Sim::new(
+            SimConfig {
+                parcels: 10,
+                ..SimConfig::default()
+            },
+            now,
+        );
+        let p = &sim.parcels()[0];
+        assert!(
+            sim.shipment_json(&p.number, p.starts_at - chrono::Duration::seconds(1))
+                .is_none()
+        );
+        assert!(sim.shipment_json(&p.number, p.starts_at).is_some());
+        assert!(sim.shipment_json("0000000000", now).is_none());
+    }
+}

@@ -266,6 +266,104 @@ pub struct ShipmentRecord {
     pub status_log: Vec<StatusChange>,
 }
 
+/// A shipment the poller should ask its carrier about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollTarget {
+    /// Which.
+    pub id: ShipmentId,
+    /// Its number.
+    pub tracking_number: String,
+    /// Its carrier id.
+    pub carrier: String,
+    /// Its current status.
+    pub status: Status,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// When its latest event happened.
+    pub last_event_at: Option<DateTime<Utc>>,
+}
+
+/// What asking the carrier about one shipment came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollRecord {
+    /// When we asked.
+    pub polled_at: DateTime<Utc>,
+    /// When to ask next (None: stop polling).
+    pub next_poll_at: Option<DateTime<Utc>>,
+    /// The failure to show on the parcel (None clears an earlier one).
+    pub error: Option<String>,
+}
+
+/// A carrier API's circuit-breaker position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Breaker {
+    /// Requests flow.
+    Closed,
+    /// Requests are held until `breaker_until`.
+    Open,
+    /// One probe request is allowed.
+    HalfOpen,
+}
+
+impl Breaker {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Breaker::Closed => "closed",
+            Breaker::Open => "open",
+            Breaker::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// What we keep about each carrier API between runs, so a restart neither forgets a
+/// back-off nor hammers a failing API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CarrierState {
+    /// Adapter id.
+    pub carrier: String,
+    /// Breaker position.
+    pub breaker: Breaker,
+    /// Open until.
+    pub breaker_until: Option<DateTime<Utc>>,
+    /// Consecutive openings (the cool-down doubles with each).
+    pub breaker_trips: u32,
+    /// Consecutive failed calls.
+    pub failures: u32,
+    /// No requests before this (from the carrier's Retry-After).
+    pub backoff_until: Option<DateTime<Utc>>,
+    /// Requests made on `requests_day` (UTC), against daily quotas.
+    pub requests: u64,
+    /// The day `requests` counts.
+    pub requests_day: Option<chrono::NaiveDate>,
+    /// Last successful call.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Last failure.
+    pub last_error: Option<String>,
+    /// When.
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+impl CarrierState {
+    /// A fresh state: breaker closed, nothing counted.
+    pub fn new(carrier: &str) -> Self {
+        Self {
+            carrier: carrier.to_owned(),
+            breaker: Breaker::Closed,
+            breaker_until: None,
+            breaker_trips: 0,
+            failures: 0,
+            backoff_until: None,
+            requests: 0,
+            requests_day: None,
+            last_success_at: None,
+            last_error: None,
+            last_error_at: None,
+        }
+    }
+}
+
 /// The storage boundary (see the module docs).
 pub trait Store {
     /// Start tracking a number; idempotent by tracking number (events given with an
@@ -296,4 +394,25 @@ pub trait Store {
     fn for_each_record(&self, each: &mut dyn FnMut(ShipmentRecord) -> Result<()>) -> Result<()>;
     /// How many shipments are tracked (not removed).
     fn count(&self) -> Result<u64>;
+
+    /// Shipments whose next poll is due at `now`, soonest first.
+    fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PollTarget>>;
+    /// When the next poll of any shipment is due.
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
+    /// Record poll outcomes, in one transaction.
+    fn record_polls(&mut self, records: &[(ShipmentId, PollRecord)]) -> Result<()>;
+    /// Poll one shipment (or every active one) as soon as possible.
+    fn poll_now(&mut self, id: Option<ShipmentId>, now: DateTime<Utc>) -> Result<usize>;
+    /// Mark active shipments without news since `cutoff` as expired and stop polling them.
+    fn expire_stale(&mut self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Change>>;
+    /// Archive parcels delivered before `cutoff` (unless the user touched archive since).
+    fn archive_delivered(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>>;
+    /// Every carrier's saved API state.
+    fn carrier_states(&self) -> Result<Vec<CarrierState>>;
+    /// Save one carrier's API state.
+    fn save_carrier_state(&mut self, state: &CarrierState, now: DateTime<Utc>) -> Result<()>;
 }

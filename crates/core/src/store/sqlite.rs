@@ -9,8 +9,8 @@ use rusqlite_migration::{M, Migrations};
 use uuid::Uuid;
 
 use super::{
-    Added, Change, Edit, Group, IngestBatch, IngestReport, ListItem, ListQuery, NewShipment,
-    OrderInfo, ShipmentRecord, Store,
+    Added, Breaker, CarrierState, Change, Edit, Group, IngestBatch, IngestReport, ListItem,
+    ListQuery, NewShipment, OrderInfo, PollRecord, PollTarget, ShipmentRecord, Store,
 };
 use crate::domain::{
     CarrierEta, Order, OrderId, Place, Shipment, ShipmentId, Source, Status, StatusChange,
@@ -20,13 +20,14 @@ use crate::error::{Error, Result};
 
 /// Numbered, embedded migrations; a database is never left half-migrated.
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/0001_initial.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_initial.sql")),
+        M::up(include_str!("../../migrations/0002_carrier_state.sql")),
+    ])
 });
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: usize = 1;
+pub const SCHEMA_VERSION: usize = 2;
 
 /// A local SQLite database.
 pub struct SqliteStore {
@@ -874,6 +875,199 @@ impl Store for SqliteStore {
             [],
             |r| r.get::<_, i64>(0),
         )? as u64)
+    }
+
+    fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PollTarget>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, tracking_number, carrier, status, created_at, last_event_at FROM shipments
+             WHERE next_poll_at IS NOT NULL AND deleted = 0 AND next_poll_at <= ?1 AND archived = 0
+             ORDER BY next_poll_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ms(now), limit as i64], |r| {
+            Ok(PollTarget {
+                id: ShipmentId(r.get(0)?),
+                tracking_number: r.get(1)?,
+                carrier: r.get(2)?,
+                status: status(&r.get::<_, String>(3)?)?,
+                created_at: utc(r.get(4)?)?,
+                last_event_at: opt_utc(r.get(5)?)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<i64> = self.conn.query_row(
+            "SELECT min(next_poll_at) FROM shipments
+             WHERE next_poll_at IS NOT NULL AND deleted = 0 AND archived = 0",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(opt_utc(at)?)
+    }
+
+    fn record_polls(&mut self, records: &[(ShipmentId, PollRecord)]) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE shipments SET last_polled_at = ?2, next_poll_at = ?3, last_error = ?4,
+                    last_error_at = CASE WHEN ?4 IS NULL THEN NULL
+                                         WHEN last_error IS ?4 THEN last_error_at ELSE ?2 END
+                 WHERE id = ?1 AND deleted = 0",
+            )?;
+            for (id, r) in records {
+                stmt.execute(params![
+                    id.0,
+                    ms(r.polled_at),
+                    r.next_poll_at.map(ms),
+                    r.error
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn poll_now(&mut self, id: Option<ShipmentId>, now: DateTime<Utc>) -> Result<usize> {
+        Ok(match id {
+            Some(id) => self.conn.execute(
+                "UPDATE shipments SET next_poll_at = ?2 WHERE id = ?1 AND deleted = 0",
+                params![id.0, ms(now)],
+            )?,
+            None => self.conn.execute(
+                "UPDATE shipments SET next_poll_at = ?1
+                 WHERE deleted = 0 AND archived = 0
+                   AND status NOT IN ('delivered', 'returned', 'expired')",
+                params![ms(now)],
+            )?,
+        })
+    }
+
+    fn expire_stale(&mut self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Change>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let stale: Vec<(Uuid, String)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, status FROM shipments
+                 WHERE deleted = 0 AND archived = 0
+                   AND status NOT IN ('delivered', 'returned', 'expired')
+                   AND coalesce(last_event_at, created_at) < ?1",
+            )?;
+            stmt.query_map([ms(cutoff)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut changes = Vec::with_capacity(stale.len());
+        for (id, from) in stale {
+            tx.prepare_cached(
+                "UPDATE shipments SET status = 'expired', next_poll_at = NULL, updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, ms(now)])?;
+            tx.prepare_cached(
+                "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause)
+                 VALUES (?1, ?2, 'expired', ?3, 'no news')",
+            )?
+            .execute(params![id, from, ms(now)])?;
+            changes.push(Change::StatusChanged {
+                shipment_id: ShipmentId(id),
+                from: status(&from)?,
+                to: Status::Expired,
+            });
+        }
+        tx.commit()?;
+        Ok(changes)
+    }
+
+    fn archive_delivered(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let ids: Vec<Uuid> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id FROM shipments
+                 WHERE deleted = 0 AND archived = 0 AND status = 'delivered'
+                   AND last_event_at < ?1
+                   -- not if the user has (un)archived it since it was added or delivered
+                   AND (archived_at <= created_at OR archived_at <= last_event_at)",
+            )?;
+            stmt.query_map([ms(cutoff)], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for id in &ids {
+            tx.prepare_cached("UPDATE shipments SET archived = 1, archived_at = ?2, updated_at = ?2 WHERE id = ?1")?
+                .execute(params![id, ms(now)])?;
+        }
+        tx.commit()?;
+        Ok(ids
+            .into_iter()
+            .map(|id| Change::ShipmentEdited {
+                shipment_id: ShipmentId(id),
+            })
+            .collect())
+    }
+
+    fn carrier_states(&self) -> Result<Vec<CarrierState>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT carrier, breaker, breaker_until, breaker_trips, failures, backoff_until, requests,
+                    requests_day, last_success_at, last_error, last_error_at
+             FROM carrier_state ORDER BY carrier",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let breaker = match r.get::<_, String>(1)?.as_str() {
+                "open" => Breaker::Open,
+                "half_open" => Breaker::HalfOpen,
+                _ => Breaker::Closed,
+            };
+            let day: Option<String> = r.get(7)?;
+            Ok(CarrierState {
+                carrier: r.get(0)?,
+                breaker,
+                breaker_until: opt_utc(r.get(2)?)?,
+                breaker_trips: r.get(3)?,
+                failures: r.get(4)?,
+                backoff_until: opt_utc(r.get(5)?)?,
+                requests: r.get::<_, i64>(6)? as u64,
+                requests_day: day.and_then(|d| d.parse().ok()),
+                last_success_at: opt_utc(r.get(8)?)?,
+                last_error: r.get(9)?,
+                last_error_at: opt_utc(r.get(10)?)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn save_carrier_state(&mut self, st: &CarrierState, now: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO carrier_state (carrier, breaker, breaker_until, breaker_trips, failures,
+                    backoff_until, requests, requests_day, last_success_at, last_error, last_error_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (carrier) DO UPDATE SET breaker = ?2, breaker_until = ?3,
+                    breaker_trips = ?4, failures = ?5, backoff_until = ?6, requests = ?7,
+                    requests_day = ?8, last_success_at = ?9, last_error = ?10, last_error_at = ?11,
+                    updated_at = ?12",
+            )?
+            .execute(params![
+                st.carrier,
+                st.breaker.as_str(),
+                st.breaker_until.map(ms),
+                st.breaker_trips,
+                st.failures,
+                st.backoff_until.map(ms),
+                st.requests as i64,
+                st.requests_day.map(|d| d.to_string()),
+                st.last_success_at.map(ms),
+                st.last_error,
+                st.last_error_at.map(ms),
+                ms(now),
+            ])?;
+        Ok(())
     }
 }
 
