@@ -7,6 +7,7 @@
 //! `parceltrail sim`.
 #![deny(missing_docs)]
 
+pub mod credentials;
 pub mod dhl;
 pub mod fedex;
 pub mod http;

@@ -126,14 +126,103 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Add the demo parcels (a first look without carrier accounts); running it again adds
-    /// nothing.
-    Demo,
-    /// Supported carriers and their tracking-number formats.
+    /// Add the demo parcels: simulated DHL parcels that `watch --demo` moves along.
+    Demo {
+        /// Remove the demo parcels (and start their journeys afresh next time).
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Follow every parcel at its carrier in the background until interrupted, printing what
+    /// changes.
+    Watch {
+        #[command(flatten)]
+        source: CarrierSource,
+    },
+    /// Ask the carriers now about one parcel, or every active one (still within each API's
+    /// rate limit).
+    Refresh {
+        /// Tracking number or id; omit for every active parcel.
+        key: Option<String>,
+        #[command(flatten)]
+        source: CarrierSource,
+    },
+    /// Run the local carrier simulator (DHL Shipment Tracking – Unified API).
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4010")]
+        listen: std::net::SocketAddr,
+        /// Seed for parcel numbers, journeys and faults.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many parcels to simulate.
+        #[arg(long, default_value_t = 20)]
+        parcels: usize,
+        /// Journeys run this many times faster than real time.
+        #[arg(long, default_value_t = 60.0)]
+        speed: f64,
+        /// Share of requests (0 to 1) that fail with 500 or 503.
+        #[arg(long, default_value_t = 0.0)]
+        fail_rate: f64,
+        /// Answer 429 (with Retry-After) beyond this many requests a second.
+        #[arg(long, value_name = "N")]
+        max_rate: Option<f64>,
+        /// Milliseconds added to every answer.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// The API key clients must send.
+        #[arg(long, default_value = "demo")]
+        api_key: String,
+    },
+    /// Supported carriers, their number formats and API state.
     Carriers {
+        #[command(subcommand)]
+        action: Option<CarriersAction>,
+        /// As JSON (for the listing).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where carrier answers come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CarrierSource {
+    /// Demo mode: run the carrier simulator inside this process and track its parcels.
+    #[arg(long, conflicts_with = "sim")]
+    pub demo: bool,
+    /// Use a running `parceltrail sim` at this URL for DHL numbers.
+    #[arg(long, value_name = "URL")]
+    pub sim: Option<String>,
+    /// The simulator's API key.
+    #[arg(long, default_value = "demo", value_name = "KEY")]
+    pub sim_key: String,
+    /// Requests per second allowed against the simulator.
+    #[arg(long, default_value_t = 20)]
+    pub sim_rate: u32,
+    /// How many times faster than real time the simulator runs (demo mode: its speed);
+    /// polling intervals shrink to match.
+    #[arg(long, value_name = "N")]
+    pub speed: Option<f64>,
+    /// Exit after this many seconds (for scripts and tests).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CarriersAction {
+    /// Supported carriers and their number formats (the default).
+    List,
+    /// Each carrier API's state: rate-limit back-off, circuit breaker, requests, last success.
+    Status {
         /// As JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the normalised result of a saved tracking response body as JSON.
+    Parse {
+        /// Which API's format: ups, fedex, usps, dhl or 17track.
+        carrier: String,
+        /// The saved response body.
+        file: PathBuf,
     },
 }
 

@@ -16,7 +16,8 @@ use parceltrail_core::store::{
 use parceltrail_core::{export, import};
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, ExportFormat};
+use crate::cli::{CarriersAction, Cli, Command, ExportFormat};
+use crate::live;
 use crate::output::{carrier_name, clean, eta, status, when};
 
 /// How long a delivery stays in "Delivered recently".
@@ -98,14 +99,56 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Export { format, output } => export_cmd(&open()?, format, output),
         Command::Import { file, json } => import_cmd(&mut open()?, &file, json),
-        Command::Carriers { json } => carriers(json),
-        Command::Demo => {
-            let n = parceltrail_core::demo::seed(&mut open()?, Utc::now())?;
-            if n == 0 {
-                println!("The demo parcels are already here.");
-            } else {
-                println!("Added {n} demo parcels. See them with: parceltrail list");
+        Command::Carriers { action, json } => match action {
+            None | Some(CarriersAction::List) => carriers(json),
+            Some(CarriersAction::Status { json }) => {
+                live::carrier_status(&open()?, json)?;
+                Ok(ExitCode::SUCCESS)
             }
+            Some(CarriersAction::Parse { carrier, file }) => {
+                live::parse(&carrier, &file)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Demo { reset } => {
+            live::demo(&mut open()?, &data_dir(home.as_deref())?, reset)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Watch { source } => {
+            live::watch(open()?, &data_dir(home.as_deref())?, source)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Refresh { key, source } => {
+            live::refresh(open()?, &data_dir(home.as_deref())?, key, source)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sim {
+            listen,
+            seed,
+            parcels,
+            speed,
+            fail_rate,
+            max_rate,
+            latency_ms,
+            api_key,
+        } => {
+            if !(0.0..=1.0).contains(&fail_rate) {
+                bail!("--fail-rate must be between 0 and 1, not {fail_rate}");
+            }
+            if speed <= 0.0 {
+                bail!("--speed must be positive, not {speed}");
+            }
+            let config = parceltrail_sim::SimConfig {
+                seed,
+                parcels,
+                speed,
+                fail_rate,
+                max_rate,
+                latency: std::time::Duration::from_millis(latency_ms),
+                api_key,
+                ..parceltrail_sim::SimConfig::default()
+            };
+            live::sim(config, listen)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -27,7 +27,6 @@
 #![deny(missing_docs)]
 
 pub mod carrier;
-pub mod demo;
 pub mod domain;
 mod error;
 pub mod store;

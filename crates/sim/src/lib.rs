@@ -8,11 +8,11 @@
 //! - Journeys run `speed` times faster than real time; event timestamps are real times, so
 //!   everything downstream sees a consistent clock. Parcels start staggered: some are
 //!   mid-journey when the simulator starts, some have no label yet (404 until they do).
-//! - Faults: `fail_rate` of requests answer 500, 503 or 429 (with Retry-After); `latency` is
-//!   added to every answer.
+//! - Faults: `fail_rate` of requests answer 500 or 503 (with Retry-After); `latency` is added
+//!   to every answer; beyond `max_rate` requests a second the answer is 429 with Retry-After.
 //!
-//! Beside the DHL endpoint, `GET /sim/parcels` lists the simulated parcels (not part of DHL's
-//! API: it is how demo mode learns which numbers to add).
+//! Beside the DHL endpoint, `GET /sim/parcels` lists the simulated parcels and `GET /sim/stats`
+//! counts the answers given (not part of DHL's API: they serve demo mode and load tests).
 #![deny(missing_docs)]
 
 pub mod scenario;
@@ -45,8 +45,10 @@ pub struct SimConfig {
     pub parcels: usize,
     /// Journeys run this many times faster than real time.
     pub speed: f64,
-    /// Share of requests (0..=1) that fail with 500, 503 or 429.
+    /// Share of requests (0..=1) that fail with 500 or 503.
     pub fail_rate: f64,
+    /// Requests a second beyond which the answer is 429 (None: unlimited).
+    pub max_rate: Option<f64>,
     /// Delay added to every answer.
     pub latency: Duration,
     /// The API key clients must send (`DHL-API-Key`).
@@ -62,6 +64,7 @@ impl Default for SimConfig {
             parcels: 20,
             speed: 60.0,
             fail_rate: 0.0,
+            max_rate: None,
             latency: Duration::ZERO,
             api_key: "demo".into(),
             stagger: 0.6,
@@ -84,6 +87,10 @@ pub struct SimParcel {
     pub starts_at: DateTime<Utc>,
     /// When its last event happens (real time).
     pub ends_at: DateTime<Utc>,
+    /// A shop it could have come from (demo data).
+    pub store: &'static str,
+    /// What it could hold (demo data).
+    pub items: &'static str,
     #[serde(skip)]
     steps: Vec<(DateTime<Utc>, Step)>,
     #[serde(skip)]
@@ -93,6 +100,22 @@ pub struct SimParcel {
     #[serde(skip)]
     to: scenario::City,
 }
+
+/// Shops and contents for demo parcels.
+const DEMO_ORDERS: [(&str, &str); 12] = [
+    ("Fotohaus Berlin", "50 mm camera lens"),
+    ("Trailhead Outfitters", "Trail running shoes"),
+    ("Groove Records", "Two vinyl records"),
+    ("Highland Tea Co.", "Tea sampler"),
+    ("Lumen Studio", "Desk lamp"),
+    ("Bücherstube Köln", "Three novels"),
+    ("Velo Werk", "Bicycle lights"),
+    ("Kaffeerösterei Hamburg", "Espresso beans"),
+    ("Nordic Knits", "Wool sweater"),
+    ("Pixel Parts", "USB-C dock"),
+    ("Garden & Co.", "Seed collection"),
+    ("Atelier Paris", "Watercolour set"),
+];
 
 /// A DHL Express number: nine digits and a mod 7 check digit.
 fn dhl_number(rng: &mut StdRng) -> String {
@@ -118,6 +141,10 @@ pub struct Sim {
     config: SimConfig,
     parcels: Vec<SimParcel>,
     faults: Mutex<StdRng>,
+    /// Token bucket for `max_rate`: (tokens, last refill).
+    bucket: Mutex<(f64, std::time::Instant)>,
+    /// Requests answered: (2xx and 4xx, 429s, 5xx faults).
+    served: Mutex<(u64, u64, u64)>,
 }
 
 impl Sim {
@@ -141,9 +168,12 @@ impl Sim {
                 to = CITIES
                     [(CITIES.iter().position(|c| *c == from).unwrap_or(0) + 1) % CITIES.len()];
             }
-            let hubs: Vec<_> = (0..rng.random_range(1..=3))
-                .map(|_| HUBS[rng.random_range(0..HUBS.len())])
-                .collect();
+            // Distinct hubs: a parcel does not pass the same sorting centre twice.
+            let mut hubs: Vec<_> = HUBS.to_vec();
+            for k in (1..hubs.len()).rev() {
+                hubs.swap(k, rng.random_range(0..=k));
+            }
+            hubs.truncate(rng.random_range(1..=3));
             let script = scenario::steps(scenario, from, &hubs, to);
             let total_hours = script.last().map_or(0.0, |s| s.hours);
             // Some parcels are already under way, some have no label yet.
@@ -159,6 +189,7 @@ impl Sim {
                 .map(|(t, _)| *t)
                 .unwrap_or(label_at + real(total_hours + 24.0));
             let eta = Some((planned - real(3.0), planned + real(2.0)));
+            let (store, items) = DEMO_ORDERS[parcels.len() % DEMO_ORDERS.len()];
             parcels.push(SimParcel {
                 number,
                 scenario,
@@ -166,6 +197,8 @@ impl Sim {
                 events: steps.len(),
                 starts_at: label_at,
                 ends_at: steps.last().map_or(label_at, |s| s.0),
+                store,
+                items,
                 steps,
                 eta,
                 from,
@@ -175,10 +208,13 @@ impl Sim {
         let faults = Mutex::new(StdRng::seed_from_u64(
             config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         ));
+        let bucket = Mutex::new((config.max_rate.unwrap_or(0.0), std::time::Instant::now()));
         Self {
             config,
             parcels,
             faults,
+            bucket,
+            served: Mutex::new((0, 0, 0)),
         }
     }
 
@@ -227,6 +263,35 @@ impl Sim {
         Some(json!({ "shipments": [shipment] }))
     }
 
+    /// Requests answered so far: (2xx and 4xx, 429s, 5xx faults).
+    pub fn served(&self) -> (u64, u64, u64) {
+        *self.served.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a client going faster than `max_rate` gets a 429 now; then how long to wait.
+    fn over_rate(&self) -> Option<u64> {
+        let rate = self.config.max_rate?;
+        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(rate.max(1.0));
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            None
+        } else {
+            Some(((1.0 - b.0) / rate).ceil().max(1.0) as u64)
+        }
+    }
+
+    fn count(&self, status: StatusCode) {
+        let mut s = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        match status.as_u16() {
+            429 => s.1 += 1,
+            500..=599 => s.2 += 1,
+            _ => s.0 += 1,
+        }
+    }
+
     /// Draw whether this request fails, and how.
     fn fault(&self) -> Option<Response> {
         if self.config.fail_rate <= 0.0 {
@@ -236,29 +301,47 @@ impl Sim {
         if rng.random::<f64>() >= self.config.fail_rate {
             return None;
         }
-        let kind = rng.random_range(0..10);
+        // Server-side failures only: a 429 answers a client going too fast, which is what
+        // `max_rate` simulates; a random one would be a lie about the client.
+        let unavailable = rng.random_bool(0.5);
         drop(rng);
-        Some(match kind {
-            0..=3 => problem(
+        Some(if unavailable {
+            problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service Unavailable",
                 "Temporarily unavailable",
                 Some(1),
-            ),
-            4..=6 => problem(
+            )
+        } else {
+            problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal Server Error",
                 "Unexpected error",
                 None,
-            ),
-            _ => problem(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too Many Requests",
-                "Rate limit exceeded",
-                Some(1),
-            ),
+            )
         })
     }
+}
+
+/// The simulated parcels as shipments to track (demo mode).
+pub fn demo_shipments(sim: &Sim) -> Vec<parceltrail_core::store::NewShipment> {
+    sim.parcels()
+        .iter()
+        .map(|p| parceltrail_core::store::NewShipment {
+            tracking_number: p.number.clone(),
+            carrier: "dhl".into(),
+            service: None,
+            label: Some(p.items.to_owned()),
+            order: parceltrail_core::store::OrderInfo {
+                store: Some(p.store.to_owned()),
+                order_number: None,
+                items: Some(p.items.to_owned()),
+                placed_at: Some(p.starts_at.fixed_offset()),
+                notes: Some("Demo parcel, moved along by the carrier simulator".into()),
+            },
+            events: Vec::new(),
+        })
+        .collect()
 }
 
 /// An `application/problem+json` answer, as DHL sends them.
@@ -307,6 +390,20 @@ async fn track(
             None,
         );
     }
+    let resp = answer(&sim, q);
+    sim.count(resp.status());
+    resp
+}
+
+fn answer(sim: &Sim, q: TrackQuery) -> Response {
+    if let Some(wait) = sim.over_rate() {
+        return problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests",
+            "Rate limit exceeded",
+            Some(wait),
+        );
+    }
     if let Some(fault) = sim.fault() {
         return fault;
     }
@@ -333,11 +430,17 @@ async fn list(State(sim): State<Arc<Sim>>) -> Json<Vec<SimParcel>> {
     Json(sim.parcels.clone())
 }
 
+async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let (answered, rate_limited, faults) = sim.served();
+    Json(json!({ "answered": answered, "rate_limited": rate_limited, "faults": faults }))
+}
+
 /// The simulator's routes.
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/track/shipments", get(track))
         .route("/sim/parcels", get(list))
+        .route("/sim/stats", get(stats))
         .with_state(sim)
 }
 
@@ -426,10 +529,7 @@ mod tests {
                 .iter()
                 .find(|p| p.scenario == s)
                 .unwrap_or_else(|| panic!("{s:?} missing"));
-            assert_eq!(
-                p.steps.last().unwrap().1.expect.is_terminal() || !p.final_status.is_terminal(),
-                true
-            );
+            assert_eq!(p.steps.last().unwrap().1.expect, p.final_status, "{s:?}");
             let end = sim.shipment_json(&p.number, p.ends_at).unwrap();
             assert_eq!(
                 end["shipments"][0]["events"].as_array().unwrap().len(),

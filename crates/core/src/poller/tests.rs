@@ -7,12 +7,14 @@ use crate::carrier::{BatchResult, BoxFuture, RateLimit};
 use crate::domain::{NewEvent, Place, Source};
 use crate::store::{NewShipment, SqliteStore};
 
+type Answer = Box<dyn FnMut(&str) -> std::result::Result<TrackResult, CarrierError> + Send>;
+
 /// A carrier that answers from a script and logs when it was called.
 struct Fake {
     limit: RateLimit,
     batch: usize,
     script: Mutex<VecDeque<std::result::Result<(), CarrierError>>>,
-    answer: Mutex<Box<dyn FnMut(&str) -> std::result::Result<TrackResult, CarrierError> + Send>>,
+    answer: Mutex<Answer>,
     calls: Mutex<Vec<(Instant, usize)>>,
 }
 

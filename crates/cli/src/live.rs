@@ -1,0 +1,411 @@
+//! The commands that talk to carriers: demo, watch, refresh, sim, and the carrier API tools.
+//! They share one tokio runtime, built here and only for these commands.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, Utc};
+use console::style;
+use parceltrail_carriers::{Dhl, Http, Secret};
+use parceltrail_core::carrier::{Carrier, RateLimit};
+use parceltrail_core::poller::{Poller, PollerConfig, SharedStore};
+use parceltrail_core::store::{Change, SqliteStore, Store};
+use parceltrail_sim::{Sim, SimConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::CarrierSource;
+use crate::output::{clean, status};
+
+/// The runtime for carrier I/O: one, with a worker per core (2 here).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Demo mode's simulator settings, kept in the data directory so the simulated journeys keep
+/// their timeline across runs (the same answers, so nothing is stored twice).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DemoEpoch {
+    seed: u64,
+    parcels: usize,
+    speed: f64,
+    start: DateTime<Utc>,
+}
+
+const DEMO_FILE: &str = "demo.json";
+
+fn demo_epoch(dir: &Path, speed: Option<f64>) -> Result<DemoEpoch> {
+    let path = dir.join(DEMO_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(e) = serde_json::from_str::<DemoEpoch>(&text)
+    {
+        return Ok(e);
+    }
+    let e = DemoEpoch {
+        seed: 7,
+        parcels: 12,
+        speed: speed.unwrap_or(120.0),
+        start: Utc::now(),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(&path, serde_json::to_vec_pretty(&e)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(e)
+}
+
+fn demo_sim(e: &DemoEpoch) -> Sim {
+    Sim::new(
+        SimConfig {
+            seed: e.seed,
+            parcels: e.parcels,
+            speed: e.speed,
+            ..SimConfig::default()
+        },
+        e.start,
+    )
+}
+
+/// `parceltrail demo [--reset]`.
+pub fn demo(db: &mut SqliteStore, dir: &Path, reset: bool) -> Result<()> {
+    if reset {
+        let path = dir.join(DEMO_FILE);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let e: DemoEpoch = serde_json::from_str(&text).context("unreadable demo.json")?;
+            let mut removed = 0;
+            for p in demo_sim(&e).parcels() {
+                if let Ok(s) = db.find(&p.number) {
+                    db.remove(s.id, Utc::now())?;
+                    removed += 1;
+                }
+            }
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+            println!("Removed {removed} demo parcels.");
+        } else {
+            println!("There are no demo parcels.");
+        }
+        return Ok(());
+    }
+    let e = demo_epoch(dir, None)?;
+    let added = db.add_shipments(&parceltrail_sim::demo_shipments(&demo_sim(&e)), Utc::now())?;
+    let new = added.iter().filter(|a| a.created).count();
+    if new == 0 {
+        println!("The demo parcels are already here.");
+    } else {
+        println!("Added {new} demo parcels. Bring them to life with: parceltrail watch --demo");
+    }
+    Ok(())
+}
+
+/// The adapters and pacing a `watch` or `refresh` runs with.
+struct Setup {
+    adapters: Vec<Arc<dyn Carrier>>,
+    time_scale: f64,
+    _sim: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn sim_adapter(url: &str, key: &str, rate: u32) -> Arc<dyn Carrier> {
+    Arc::new(
+        Dhl::new(Http::new(), url, Secret::new(key))
+            .with_rate_limit(RateLimit {
+                requests: rate.max(1),
+                per: Duration::from_secs(1),
+            })
+            .simulated(),
+    )
+}
+
+async fn setup(src: &CarrierSource, db: &SharedStore, dir: &Path) -> Result<Setup> {
+    if src.demo {
+        let e = demo_epoch(dir, src.speed)?;
+        if src.speed.is_some_and(|s| s != e.speed) {
+            eprintln!(
+                "The demo runs at {}× (set when it started); `parceltrail demo --reset` starts it afresh at another speed.",
+                e.speed
+            );
+        }
+        let sim = Arc::new(demo_sim(&e));
+        {
+            let mut store = db.lock().map_err(|_| anyhow!("store lock poisoned"))?;
+            store.add_shipments(&parceltrail_sim::demo_shipments(&sim), Utc::now())?;
+        }
+        let (addr, task) = parceltrail_sim::serve(sim, "127.0.0.1:0".parse()?)
+            .await
+            .context("cannot start the simulator")?;
+        return Ok(Setup {
+            adapters: vec![sim_adapter(&format!("http://{addr}"), "demo", src.sim_rate)],
+            time_scale: e.speed,
+            _sim: Some(task),
+        });
+    }
+    if let Some(url) = &src.sim {
+        return Ok(Setup {
+            adapters: vec![sim_adapter(url, &src.sim_key, src.sim_rate)],
+            time_scale: src.speed.unwrap_or(1.0),
+            _sim: None,
+        });
+    }
+    bail!(
+        "no carrier to ask: use --demo (the built-in simulator) or --sim URL; accounts for real carriers are set up with `parceltrail carriers login`"
+    )
+}
+
+fn shared(db: SqliteStore) -> SharedStore {
+    Arc::new(Mutex::new(db))
+}
+
+fn describe_change(db: &SharedStore, c: &Change) -> Option<String> {
+    let Change::StatusChanged {
+        shipment_id,
+        from,
+        to,
+    } = c
+    else {
+        return None;
+    };
+    let store = db.lock().ok()?;
+    let s = store.shipment(*shipment_id).ok()?;
+    let title = s.label.as_deref().map(clean).unwrap_or_default();
+    Some(format!(
+        "{}  {:<22} {} → {}  {}",
+        style(chrono::Local::now().format("%H:%M:%S")).dim(),
+        style(title).bold(),
+        crate::output::status(*from),
+        status(*to),
+        style(&s.tracking_number).dim()
+    ))
+}
+
+/// `parceltrail watch`.
+pub fn watch(db: SqliteStore, dir: &Path, src: CarrierSource) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = shared(db);
+        let setup = setup(&src, &store, dir).await?;
+        let config = PollerConfig {
+            time_scale: setup.time_scale,
+            ..PollerConfig::default()
+        };
+        let poller = Poller::new(store.clone(), setup.adapters, config)?;
+        let mut rx = poller.subscribe();
+        let count = store
+            .lock()
+            .map_err(|_| anyhow!("store lock poisoned"))?
+            .count()?;
+        println!("Watching {count} parcels. Press Ctrl-C to stop.");
+        let printer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(c) => {
+                            if let Some(line) = describe_change(&store, &c) {
+                                println!("{line}");
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            println!("{}", style(format!("({n} changes not shown)")).dim());
+                        }
+                        Err(_) => break,
+                    }
+                }
+            })
+        };
+        let stop = async {
+            match src.duration {
+                Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs)).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        poller.run(stop).await?;
+        drop(poller);
+        printer.abort();
+        Ok(())
+    })
+}
+
+/// `parceltrail refresh`.
+pub fn refresh(db: SqliteStore, dir: &Path, key: Option<String>, src: CarrierSource) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = shared(db);
+        let setup = setup(&src, &store, dir).await?;
+        {
+            let mut s = store.lock().map_err(|_| anyhow!("store lock poisoned"))?;
+            let id = match &key {
+                Some(k) => Some(s.find(k)?.id),
+                None => None,
+            };
+            s.poll_now(id, Utc::now())?;
+        }
+        let config = PollerConfig {
+            time_scale: setup.time_scale,
+            ..PollerConfig::default()
+        };
+        let poller = Poller::new(store.clone(), setup.adapters, config)?;
+        let mut rx = poller.subscribe();
+        let report = poller.poll_due().await?;
+        while let Ok(c) = rx.try_recv() {
+            if let Some(line) = describe_change(&store, &c) {
+                println!("{line}");
+            }
+        }
+        println!(
+            "Asked about {} parcels in {} requests: {} changes, {} failures.",
+            report.polled, report.requests, report.changes, report.failed
+        );
+        Ok(())
+    })
+}
+
+/// `parceltrail sim`.
+pub fn sim(config: SimConfig, listen: std::net::SocketAddr) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let sim = Arc::new(Sim::new(config, Utc::now()));
+        let numbers: Vec<String> = sim.parcels().iter().map(|p| format!("{} ({:?})", p.number, p.scenario)).collect();
+        let (addr, task) = parceltrail_sim::serve(sim.clone(), listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        println!("Simulating DHL Shipment Tracking – Unified at http://{addr}/track/shipments (API key: {})", sim.config().api_key);
+        println!("Parcels ({}), also at http://{addr}/sim/parcels:", numbers.len());
+        for n in numbers.iter().take(50) {
+            println!("  {n}");
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            r = task => r.context("the simulator stopped")?,
+        }
+        Ok(())
+    })
+}
+
+/// An adapter for `carriers parse`: the same normalisation code, no network needed.
+fn parser_for(carrier: &str) -> Result<Arc<dyn Carrier>> {
+    let http = Http::new();
+    let none = || Secret::new("");
+    Ok(match carrier.to_ascii_lowercase().as_str() {
+        "dhl" => Arc::new(Dhl::new(
+            http,
+            parceltrail_carriers::dhl::PRODUCTION,
+            none(),
+        )),
+        "ups" => Arc::new(parceltrail_carriers::ups::Ups::new(
+            http,
+            parceltrail_carriers::ups::PRODUCTION,
+            "",
+            none(),
+        )),
+        "fedex" => Arc::new(parceltrail_carriers::fedex::Fedex::new(
+            http,
+            parceltrail_carriers::fedex::PRODUCTION,
+            "",
+            none(),
+        )),
+        "usps" => Arc::new(parceltrail_carriers::usps::Usps::new(
+            http,
+            parceltrail_carriers::usps::PRODUCTION,
+            "",
+            none(),
+        )),
+        "17track" => Arc::new(parceltrail_carriers::track17::Track17::new(
+            http,
+            parceltrail_carriers::track17::PRODUCTION,
+            none(),
+        )),
+        other => bail!("no parser for {other:?}: use ups, fedex, usps, dhl or 17track"),
+    })
+}
+
+#[derive(Serialize)]
+struct Parsed {
+    number: String,
+    #[serde(flatten)]
+    result: Option<parceltrail_core::carrier::TrackResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `parceltrail carriers parse`.
+pub fn parse(carrier: &str, file: &Path) -> Result<()> {
+    let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let adapter = parser_for(carrier)?;
+    let results = adapter
+        .parse(&body)
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let out: Vec<Parsed> = results
+        .into_iter()
+        .map(|(number, r)| match r {
+            Ok(t) => Parsed {
+                number,
+                result: Some(t),
+                error: None,
+            },
+            Err(e) => Parsed {
+                number,
+                result: None,
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &out)?;
+    std::io::Write::write_all(&mut stdout, b"\n")?;
+    Ok(())
+}
+
+/// `parceltrail carriers status`.
+pub fn carrier_status(db: &SqliteStore, json: bool) -> Result<()> {
+    let states = db.carrier_states()?;
+    if json {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &states)?;
+        std::io::Write::write_all(&mut stdout, b"\n")?;
+        return Ok(());
+    }
+    if states.is_empty() {
+        println!("No carrier has been asked yet.");
+    }
+    let when = |t: Option<DateTime<Utc>>| {
+        t.map(|t| crate::output::when(t.fixed_offset()))
+            .unwrap_or_else(|| "never".into())
+    };
+    for s in states {
+        println!("{}", style(&s.carrier).bold());
+        let breaker = match s.breaker {
+            parceltrail_core::store::Breaker::Closed => {
+                style("closed (requests flow)".to_string()).green()
+            }
+            parceltrail_core::store::Breaker::HalfOpen => {
+                style("half-open (probing)".to_string()).yellow()
+            }
+            parceltrail_core::store::Breaker::Open => {
+                style(format!("open until {}", when(s.breaker_until))).red()
+            }
+        };
+        println!("  circuit: {breaker}");
+        if let Some(b) = s.backoff_until.filter(|b| *b > Utc::now()) {
+            println!(
+                "  backing off until {} (the carrier asked us to wait)",
+                when(Some(b))
+            );
+        }
+        println!(
+            "  requests today: {}",
+            if s.requests_day == Some(Utc::now().date_naive()) {
+                s.requests
+            } else {
+                0
+            }
+        );
+        println!("  last success: {}", when(s.last_success_at));
+        if let Some(e) = s.last_error {
+            println!("  last error: {} ({})", clean(&e), when(s.last_error_at));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! End to end: `parceltrail sim` (the DHL Unified simulator) and `parceltrail watch` (the
+//! poller with the real DHL adapter) take 200 parcels from label to their final state; every
+//! event is stored once, also when the simulator fails 30 % of requests.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use parceltrail_core::store::{SqliteStore, Store};
+use parceltrail_sim::{Sim, SimConfig};
+
+const SPEED: f64 = 36_000.0; // one simulated hour every 0.1 s
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_parceltrail"));
+    c.env_remove("PARCELTRAIL_HOME");
+    c
+}
+
+fn start_sim(seed: u64, parcels: usize, fail_rate: f64) -> (Server, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = bin()
+        .args([
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .args([
+            "--parcels",
+            &parcels.to_string(),
+            "--speed",
+            &SPEED.to_string(),
+            "--fail-rate",
+            &fail_rate.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the simulator did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Server(child), format!("http://127.0.0.1:{port}"))
+}
+
+fn run(home: &Path, args: &[&str]) -> String {
+    let out = bin().arg("--home").arg(home).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn journey(seed: u64, fail_rate: f64) {
+    let config = SimConfig {
+        seed,
+        parcels: 200,
+        speed: SPEED,
+        ..SimConfig::default()
+    };
+    // Numbers, scenarios and event counts depend on the seed only, not on the start time.
+    let expected = Sim::new(config, Utc::now());
+    let (_sim, url) = start_sim(seed, 200, fail_rate);
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("parcels.csv");
+    let mut text = String::from("tracking_number,store\n");
+    for p in expected.parcels() {
+        text += &format!("{},{}\n", p.number, p.store);
+    }
+    std::fs::write(&csv, text).unwrap();
+    assert!(run(home.path(), &["import", csv.to_str().unwrap()]).contains("200 parcels added"));
+
+    // The longest journey takes about 15 simulated days of hours: ~12 s here.
+    let last_end = expected
+        .parcels()
+        .iter()
+        .map(|p| p.ends_at - p.starts_at)
+        .max()
+        .unwrap();
+    let secs = (last_end.num_milliseconds() as f64 / 1000.0) * 1.25 + 12.0;
+    run(
+        home.path(),
+        &[
+            "watch",
+            "--sim",
+            &url,
+            "--speed",
+            &SPEED.to_string(),
+            "--sim-rate",
+            "400",
+            "--duration",
+            &format!("{secs:.1}"),
+        ],
+    );
+
+    let store = SqliteStore::open(home.path().join("parceltrail.db")).unwrap();
+    let mut wrong = Vec::new();
+    for p in expected.parcels() {
+        let s = store.find(&p.number).unwrap();
+        let events = store.timeline(s.id).unwrap();
+        let mut keys: Vec<_> = events.iter().map(|e| e.dedupe_key).collect();
+        keys.dedup();
+        if s.status != p.final_status || events.len() != p.events || keys.len() != events.len() {
+            wrong.push(format!(
+                "{} {:?}: {} with {} events (expected {} with {}), last error {:?}",
+                p.number,
+                p.scenario,
+                s.status,
+                events.len(),
+                p.final_status,
+                p.events,
+                s.last_error
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of 200 parcels are off:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    let status = run(home.path(), &["carriers", "status", "--json"]);
+    let states: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(states[0]["carrier"], "dhl");
+}
+
+#[test]
+fn two_hundred_parcels_reach_their_final_state() {
+    journey(11, 0.0);
+}
+
+#[test]
+fn with_thirty_percent_failures_nothing_is_lost_or_duplicated() {
+    journey(12, 0.3);
+}
