@@ -15,6 +15,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "PARCELTRAIL_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
+    /// Keep carrier credentials in `credentials.json` in the data directory (readable only by
+    /// you) instead of the system keyring, for machines without one.
+    #[arg(long, global = true, env = "PARCELTRAIL_CREDENTIALS_FILE")]
+    pub credentials_file: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -216,6 +221,22 @@ pub enum CarriersAction {
         /// As JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Store a carrier account's credentials (prompted; secrets are not echoed). They go to
+    /// the system keyring, or with --credentials-file to a file only you can read.
+    Login {
+        /// ups, fedex, usps, dhl or 17track.
+        carrier: String,
+    },
+    /// Check the stored credentials against the carrier's API.
+    Test {
+        /// ups, fedex, usps, dhl or 17track.
+        carrier: String,
+    },
+    /// Forget a carrier account's credentials.
+    Logout {
+        /// ups, fedex, usps, dhl or 17track.
+        carrier: String,
     },
     /// Print the normalised result of a saved tracking response body as JSON.
     Parse {

@@ -109,17 +109,39 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 live::parse(&carrier, &file)?;
                 Ok(ExitCode::SUCCESS)
             }
+            Some(CarriersAction::Login { carrier }) => {
+                live::login(&data_dir(home.as_deref())?, cli.credentials_file, &carrier)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(CarriersAction::Test { carrier }) => {
+                live::test_credentials(&data_dir(home.as_deref())?, cli.credentials_file, &carrier)
+            }
+            Some(CarriersAction::Logout { carrier }) => {
+                live::logout(&data_dir(home.as_deref())?, cli.credentials_file, &carrier)?;
+                Ok(ExitCode::SUCCESS)
+            }
         },
         Command::Demo { reset } => {
             live::demo(&mut open()?, &data_dir(home.as_deref())?, reset)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Watch { source } => {
-            live::watch(open()?, &data_dir(home.as_deref())?, source)?;
+            live::watch(
+                open()?,
+                &data_dir(home.as_deref())?,
+                cli.credentials_file,
+                source,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Refresh { key, source } => {
-            live::refresh(open()?, &data_dir(home.as_deref())?, key, source)?;
+            live::refresh(
+                open()?,
+                &data_dir(home.as_deref())?,
+                cli.credentials_file,
+                key,
+                source,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim {

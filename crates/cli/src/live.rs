@@ -8,6 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use console::style;
+use parceltrail_carriers::credentials::{CarrierKind, Credentials, open_store};
+use parceltrail_carriers::fedex::Fedex;
+use parceltrail_carriers::track17::Track17;
+use parceltrail_carriers::ups::Ups;
+use parceltrail_carriers::usps::Usps;
 use parceltrail_carriers::{Dhl, Http, Secret};
 use parceltrail_core::carrier::{Carrier, RateLimit};
 use parceltrail_core::poller::{Poller, PollerConfig, SharedStore};
@@ -119,7 +124,7 @@ fn sim_adapter(url: &str, key: &str, rate: u32) -> Arc<dyn Carrier> {
     )
 }
 
-async fn setup(src: &CarrierSource, db: &SharedStore, dir: &Path) -> Result<Setup> {
+async fn setup(src: &CarrierSource, db: &SharedStore, dir: &Path, use_file: bool) -> Result<Setup> {
     if src.demo {
         let e = demo_epoch(dir, src.speed)?;
         if src.speed.is_some_and(|s| s != e.speed) {
@@ -149,9 +154,184 @@ async fn setup(src: &CarrierSource, db: &SharedStore, dir: &Path) -> Result<Setu
             _sim: None,
         });
     }
-    bail!(
-        "no carrier to ask: use --demo (the built-in simulator) or --sim URL; accounts for real carriers are set up with `parceltrail carriers login`"
-    )
+    let adapters = real_adapters(dir, use_file)?;
+    if adapters.is_empty() {
+        bail!(
+            "no carrier account is set up: add one with `parceltrail carriers login <CARRIER>`, or try the demo with `--demo`"
+        );
+    }
+    Ok(Setup {
+        adapters,
+        time_scale: 1.0,
+        _sim: None,
+    })
+}
+
+fn carrier_kind(id: &str) -> Result<CarrierKind> {
+    CarrierKind::from_id(id).ok_or_else(|| {
+        anyhow!("unknown carrier account {id:?}: use ups, fedex, usps, dhl or 17track")
+    })
+}
+
+/// The API base for a carrier: production, or `PARCELTRAIL_<CARRIER>_URL` (a sandbox, a
+/// mock, the simulator).
+fn base_url(kind: CarrierKind, production: &str) -> String {
+    let var = format!("PARCELTRAIL_{}_URL", kind.id().to_ascii_uppercase());
+    std::env::var(var).unwrap_or_else(|_| production.to_owned())
+}
+
+fn adapter(kind: CarrierKind, creds: &Credentials) -> Result<Arc<dyn Carrier>> {
+    let field = |name: &str| {
+        creds.get(name).cloned().ok_or_else(|| {
+            anyhow!(
+                "the stored {} credentials lack {name}; run `parceltrail carriers login {}`",
+                kind.name(),
+                kind.id()
+            )
+        })
+    };
+    let http = Http::new();
+    Ok(match kind {
+        CarrierKind::Ups => Arc::new(Ups::new(
+            http,
+            base_url(kind, parceltrail_carriers::ups::PRODUCTION),
+            field("client_id")?.expose(),
+            field("client_secret")?,
+        )),
+        CarrierKind::Fedex => Arc::new(Fedex::new(
+            http,
+            base_url(kind, parceltrail_carriers::fedex::PRODUCTION),
+            field("client_id")?.expose(),
+            field("client_secret")?,
+        )),
+        CarrierKind::Usps => Arc::new(Usps::new(
+            http,
+            base_url(kind, parceltrail_carriers::usps::PRODUCTION),
+            field("client_id")?.expose(),
+            field("client_secret")?,
+        )),
+        CarrierKind::Dhl => Arc::new(Dhl::new(
+            http,
+            base_url(kind, parceltrail_carriers::dhl::PRODUCTION),
+            field("api_key")?,
+        )),
+        CarrierKind::Track17 => Arc::new(Track17::new(
+            http,
+            base_url(kind, parceltrail_carriers::track17::PRODUCTION),
+            field("api_key")?,
+        )),
+    })
+}
+
+/// Adapters for every carrier with stored credentials, direct carriers first and the 17TRACK
+/// fallback last (the poller uses the first adapter that serves a carrier).
+fn real_adapters(dir: &Path, use_file: bool) -> Result<Vec<Arc<dyn Carrier>>> {
+    let store = open_store(dir, use_file);
+    let mut out = Vec::new();
+    for kind in CarrierKind::ALL {
+        if let Some(creds) = store.load(kind)? {
+            out.push(adapter(kind, &creds)?);
+        }
+    }
+    Ok(out)
+}
+
+fn prompt(label: &str, secret: bool) -> Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if secret && std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("{label}: ")).context("cannot read the answer");
+    }
+    eprint!("{label}: ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the answer")?;
+    Ok(line.trim().to_owned())
+}
+
+/// `parceltrail carriers login`.
+pub fn login(dir: &Path, use_file: bool, carrier: &str) -> Result<()> {
+    let kind = carrier_kind(carrier)?;
+    let store = open_store(dir, use_file);
+    let mut creds = Credentials::new(kind);
+    for f in kind.fields() {
+        let value = prompt(&format!("{} {}", kind.name(), f.label), f.secret)?;
+        creds.set(f.name, Secret::new(value))?;
+    }
+    store.save(&creds)?;
+    println!(
+        "Saved the {} credentials in {}. Check them with: parceltrail carriers test {}",
+        kind.name(),
+        store.describe(),
+        kind.id()
+    );
+    Ok(())
+}
+
+/// `parceltrail carriers logout`.
+pub fn logout(dir: &Path, use_file: bool, carrier: &str) -> Result<()> {
+    let kind = carrier_kind(carrier)?;
+    let store = open_store(dir, use_file);
+    store.delete(kind)?;
+    println!(
+        "Forgot the {} credentials in {}.",
+        kind.name(),
+        store.describe()
+    );
+    Ok(())
+}
+
+/// `parceltrail carriers test`: one real request with the stored credentials. A number the
+/// carrier does not know still proves the credentials were accepted.
+pub fn test_credentials(
+    dir: &Path,
+    use_file: bool,
+    carrier: &str,
+) -> Result<std::process::ExitCode> {
+    use parceltrail_core::carrier::CarrierError;
+    let kind = carrier_kind(carrier)?;
+    let store = open_store(dir, use_file);
+    let creds = store.load(kind)?.ok_or_else(|| {
+        anyhow!(
+            "no {} credentials in {}; add them with `parceltrail carriers login {}`",
+            kind.name(),
+            store.describe(),
+            kind.id()
+        )
+    })?;
+    let adapter = adapter(kind, &creds)?;
+    // A well-formed number of the carrier's (17TRACK: one it rejects as malformed, so the
+    // check costs no registration quota).
+    let probe = match kind {
+        CarrierKind::Ups => "1Z5R89390357567127",
+        CarrierKind::Fedex => "122816215025810",
+        CarrierKind::Usps => "9400111899223197428490",
+        CarrierKind::Dhl => "3318810025",
+        CarrierKind::Track17 => "PARCELTRAILTEST",
+    };
+    let result = runtime()?.block_on(adapter.track(&[probe.to_owned()]));
+    let verdict = match result {
+        Ok(_) | Err(CarrierError::NotFound(_)) => Ok(()),
+        Err(e @ CarrierError::Auth(_)) => {
+            Err(format!("{} refused the credentials: {e}", kind.name()))
+        }
+        Err(e) => Err(format!(
+            "could not check the {} credentials: {e}",
+            kind.name()
+        )),
+    };
+    match verdict {
+        Ok(()) => {
+            println!("{} accepted the credentials.", kind.name());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Err(msg) => {
+            eprintln!("{msg}");
+            Ok(std::process::ExitCode::from(1))
+        }
+    }
 }
 
 fn shared(db: SqliteStore) -> SharedStore {
@@ -181,11 +361,11 @@ fn describe_change(db: &SharedStore, c: &Change) -> Option<String> {
 }
 
 /// `parceltrail watch`.
-pub fn watch(db: SqliteStore, dir: &Path, src: CarrierSource) -> Result<()> {
+pub fn watch(db: SqliteStore, dir: &Path, use_file: bool, src: CarrierSource) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let store = shared(db);
-        let setup = setup(&src, &store, dir).await?;
+        let setup = setup(&src, &store, dir, use_file).await?;
         let config = PollerConfig {
             time_scale: setup.time_scale,
             ..PollerConfig::default()
@@ -231,11 +411,17 @@ pub fn watch(db: SqliteStore, dir: &Path, src: CarrierSource) -> Result<()> {
 }
 
 /// `parceltrail refresh`.
-pub fn refresh(db: SqliteStore, dir: &Path, key: Option<String>, src: CarrierSource) -> Result<()> {
+pub fn refresh(
+    db: SqliteStore,
+    dir: &Path,
+    use_file: bool,
+    key: Option<String>,
+    src: CarrierSource,
+) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let store = shared(db);
-        let setup = setup(&src, &store, dir).await?;
+        let setup = setup(&src, &store, dir, use_file).await?;
         {
             let mut s = store.lock().map_err(|_| anyhow!("store lock poisoned"))?;
             let id = match &key {

@@ -153,3 +153,92 @@ fn two_hundred_parcels_reach_their_final_state() {
 fn with_thirty_percent_failures_nothing_is_lost_or_duplicated() {
     journey(12, 0.3);
 }
+
+/// `carriers login` (file store), `carriers test` against the simulator's DHL API, and
+/// `refresh` with the stored account.
+#[test]
+fn credentials_are_stored_checked_and_used() {
+    let (_sim, url) = start_sim(21, 5, 0.0);
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let with_input = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = bin()
+            .arg("--home")
+            .arg(h)
+            .args(args)
+            .env("PARCELTRAIL_DHL_URL", &url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = with_input(
+        &["--credentials-file", "carriers", "login", "dhl"],
+        "wrong-key\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = h.join("credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let o = with_input(&["--credentials-file", "carriers", "test", "dhl"], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    with_input(
+        &["--credentials-file", "carriers", "login", "dhl"],
+        "demo\n",
+    );
+    let o = with_input(&["--credentials-file", "carriers", "test", "dhl"], "");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The stored account polls for real; the key never reaches the database.
+    let parcel = Sim::new(
+        SimConfig {
+            seed: 21,
+            parcels: 5,
+            ..SimConfig::default()
+        },
+        Utc::now(),
+    )
+    .parcels()[0]
+        .number
+        .clone();
+    assert!(with_input(&["add", &parcel], "").status.success());
+    let o = with_input(&["--credentials-file", "refresh"], "");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Asked about 1 parcels"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in ["parceltrail.db", "parceltrail.db-wal"] {
+        let bytes = std::fs::read(h.join(f)).unwrap_or_default();
+        assert!(
+            !bytes.windows(4).any(|w| w == b"demo"),
+            "the API key is not in {f}"
+        );
+    }
+
+    with_input(&["--credentials-file", "carriers", "logout", "dhl"], "");
+    let o = with_input(&["--credentials-file", "refresh"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no carrier account is set up"));
+}

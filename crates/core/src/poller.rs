@@ -60,7 +60,7 @@ pub struct PollerConfig {
     pub jitter: f64,
     /// Divides every interval above (demo mode with a sped-up simulator); 1 in real use.
     pub time_scale: f64,
-    /// Requests in flight per carrier.
+    /// Requests in flight per carrier, at least (raised to keep up with a fast API's rate).
     pub concurrency: usize,
     /// Retries of a transient failure.
     pub retries: u32,
@@ -151,6 +151,13 @@ pub struct PassReport {
     pub failed: usize,
     /// Changes committed and published.
     pub changes: usize,
+}
+
+/// Requests in flight per carrier: at least the configured number, and enough to keep the
+/// rate limiter, not latency, the bound (a quarter second of requests at the API's rate, for
+/// answers that take up to that long), but never more than 64.
+fn in_flight(configured: usize, rate: f64) -> usize {
+    ((rate * 0.25).ceil() as usize).clamp(configured.max(1), 64.max(configured))
 }
 
 /// A token bucket: `rate` requests a second, bursts of at most `capacity`, starting empty so
@@ -334,7 +341,7 @@ impl Poller {
                         paused_until,
                     }),
                     state: Mutex::new(state),
-                    in_flight: Semaphore::new(config.concurrency.max(1)),
+                    in_flight: Semaphore::new(in_flight(config.concurrency, rate)),
                     adapter,
                 })
             })

@@ -346,7 +346,7 @@ async fn the_rate_limit_holds() {
 #[tokio::test(start_paused = true)]
 async fn the_circuit_breaker_opens_and_closes() {
     let (store, ids) = store_with(6);
-    let fake = Arc::new(Fake::new(1000));
+    let fake = Arc::new(Fake::new(4));
     fake.script.lock().unwrap().extend((0..5).map(|_| {
         Err(CarrierError::Transient {
             message: "HTTP 500".into(),
