@@ -207,6 +207,14 @@ pub struct CarrierSource {
     /// polling intervals shrink to match.
     #[arg(long, value_name = "N")]
     pub speed: Option<f64>,
+    /// Delivered parcels archive themselves after this many days.
+    #[arg(
+        long,
+        default_value_t = 14,
+        value_name = "DAYS",
+        env = "PARCELTRAIL_ARCHIVE_AFTER_DAYS"
+    )]
+    pub archive_after: u32,
     /// Exit after this many seconds (for scripts and tests).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
