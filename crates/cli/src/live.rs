@@ -334,6 +334,14 @@ pub fn test_credentials(
     }
 }
 
+fn poller_config(src: &CarrierSource, time_scale: f64) -> PollerConfig {
+    PollerConfig {
+        time_scale,
+        archive_delivered_after: Duration::from_secs(86_400 * u64::from(src.archive_after)),
+        ..PollerConfig::default()
+    }
+}
+
 fn shared(db: SqliteStore) -> SharedStore {
     Arc::new(Mutex::new(db))
 }
@@ -366,10 +374,7 @@ pub fn watch(db: SqliteStore, dir: &Path, use_file: bool, src: CarrierSource) ->
     rt.block_on(async {
         let store = shared(db);
         let setup = setup(&src, &store, dir, use_file).await?;
-        let config = PollerConfig {
-            time_scale: setup.time_scale,
-            ..PollerConfig::default()
-        };
+        let config = poller_config(&src, setup.time_scale);
         let poller = Poller::new(store.clone(), setup.adapters, config)?;
         let mut rx = poller.subscribe();
         let count = store
@@ -430,10 +435,7 @@ pub fn refresh(
             };
             s.poll_now(id, Utc::now())?;
         }
-        let config = PollerConfig {
-            time_scale: setup.time_scale,
-            ..PollerConfig::default()
-        };
+        let config = poller_config(&src, setup.time_scale);
         let poller = Poller::new(store.clone(), setup.adapters, config)?;
         let mut rx = poller.subscribe();
         let report = poller.poll_due().await?;
