@@ -375,3 +375,32 @@ fn a_killed_import_loses_nothing_and_duplicates_nothing() {
         "only {mid_import_kills} kills landed mid-import"
     );
 }
+
+#[test]
+fn carriers_parse_normalises_a_saved_response() {
+    let home = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../carriers/tests/fixtures/dhl/in_transit.json"
+    );
+    let out = run_ok(home.path(), &["carriers", "parse", "dhl", fixture]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["number"], "3318810025");
+    assert_eq!(v[0]["status"], "in_transit");
+    assert_eq!(v[0]["eta"]["earliest"], "2026-03-14T12:00:00+01:00");
+    let events = v[0]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[0]["occurred_at"], "2026-03-13T21:40:00+01:00");
+    assert_eq!(events[0]["location"]["city"], "Leipzig");
+    let o = run(
+        home.path(),
+        &[
+            "carriers",
+            "parse",
+            "dhl",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not JSON"));
+}
