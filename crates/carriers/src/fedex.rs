@@ -18,7 +18,7 @@ use parceltrail_core::domain::{CarrierEta, NewEvent, Place, Source, Status};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::http::{ClientAuth, Http, Response, Secret, TokenCache, parse_json};
+use crate::http::{ClientAuth, Http, Response, Secret, TokenCache, parse_json, with_detail};
 use crate::util::{lower, text, timestamp, uint};
 
 /// Production endpoint base (the sandbox is `https://apis-sandbox.fedex.com`).
@@ -111,7 +111,10 @@ impl Fedex {
             resp = self.request(&body).await?;
         }
         if let Some(e) = resp.common_error() {
-            return Err(with_detail(e, &resp));
+            return Err(with_detail(
+                e,
+                resp.json().ok().and_then(|v| error_messages(&v)),
+            ));
         }
         if !resp.status.is_success() {
             let v = resp.json().ok();
@@ -156,26 +159,6 @@ fn normalise(n: &str) -> String {
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_uppercase()
-}
-
-/// Add FedEx's own error messages to a transient error's text.
-fn with_detail(e: CarrierError, resp: &Response) -> CarrierError {
-    match e {
-        CarrierError::Transient {
-            message,
-            retry_after,
-        } => {
-            let detail = resp.json().ok().and_then(|v| error_messages(&v));
-            CarrierError::Transient {
-                message: match detail {
-                    Some(d) => format!("{message}: {d}"),
-                    None => message,
-                },
-                retry_after,
-            }
-        }
-        e => e,
-    }
 }
 
 /// Top-level `errors[]` as "message (CODE); ...", if any.

@@ -209,6 +209,23 @@ impl Response {
     }
 }
 
+/// Add the carrier's own error text (its error body, summarised) to a transient error.
+pub fn with_detail(e: CarrierError, detail: Option<String>) -> CarrierError {
+    match (e, detail) {
+        (
+            CarrierError::Transient {
+                message,
+                retry_after,
+            },
+            Some(d),
+        ) => CarrierError::Transient {
+            message: format!("{message}: {d}"),
+            retry_after,
+        },
+        (e, _) => e,
+    }
+}
+
 /// Parse a body as JSON, or say why not (with a safe excerpt).
 pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, CarrierError> {
     serde_json::from_slice(body).map_err(|e| {

@@ -18,7 +18,7 @@ use parceltrail_core::domain::{CarrierEta, NewEvent, Place, Source, Status};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::http::{ClientAuth, Http, Response, Secret, TokenCache, parse_json};
+use crate::http::{ClientAuth, Http, Response, Secret, TokenCache, parse_json, with_detail};
 use crate::util::{text, uint};
 
 /// Production endpoint base (the customer integration environment is
@@ -111,7 +111,10 @@ impl Ups {
             return Err(CarrierError::NotFound(detail));
         }
         if let Some(e) = resp.common_error() {
-            return Err(with_detail(e, &resp));
+            return Err(with_detail(
+                e,
+                resp.json().ok().and_then(|v| error_messages(&v)),
+            ));
         }
         if resp.status == StatusCode::BAD_REQUEST {
             let v = resp.json().ok();
@@ -149,26 +152,6 @@ fn path_segment(number: &str) -> String {
         }
     }
     out
-}
-
-/// Add UPS's own error messages to a transient error's text.
-fn with_detail(e: CarrierError, resp: &Response) -> CarrierError {
-    match e {
-        CarrierError::Transient {
-            message,
-            retry_after,
-        } => {
-            let detail = resp.json().ok().and_then(|v| error_messages(&v));
-            CarrierError::Transient {
-                message: match detail {
-                    Some(d) => format!("{message}: {d}"),
-                    None => message,
-                },
-                retry_after,
-            }
-        }
-        e => e,
-    }
 }
 
 /// `response.errors[]` as "message (code); ...", if any.

@@ -1,7 +1,7 @@
 //! Lenient readers for carrier JSON: a missing or oddly typed field is `None`, never a panic
 //! or a failed parse ("parse leniently" where the carriers' docs are unverified).
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
 /// A non-empty, trimmed string at `v`, accepting numbers too.
@@ -15,24 +15,7 @@ pub fn text(v: &Value) -> Option<String> {
 
 /// A timestamp: RFC 3339; without an offset it is read as UTC; a bare date is midnight UTC.
 pub fn timestamp(s: &str) -> Option<DateTime<FixedOffset>> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t);
-    }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc().fixed_offset());
-        }
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().fixed_offset())
+    parceltrail_core::import::parse_time(s)
 }
 
 /// An unsigned integer, accepting numeric strings.

@@ -136,16 +136,17 @@ fn to_utf8(bytes: Vec<u8>) -> Result<Vec<u8>> {
     }
 }
 
-/// A timestamp from a file: RFC 3339, or `YYYY-MM-DD[ HH:MM[:SS]]` read as UTC.
+/// A timestamp from a file or a carrier: RFC 3339, or `YYYY-MM-DD[ HH:MM[:SS[.fff]]]` (with a
+/// space or `T`) read as UTC; a bare date is midnight UTC.
 pub fn parse_time(s: &str) -> Option<DateTime<FixedOffset>> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t);
     }
     for fmt in [
-        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%dT%H:%M",
     ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {

@@ -398,7 +398,13 @@ impl Poller {
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
         loop {
-            let report = self.poll_due().await?;
+            // A pass can take minutes at a slow API's rate: stopping must not wait for it.
+            // Cancelling is safe: each batch's ingest and schedule update is one store call,
+            // done or not, and unpolled parcels stay due.
+            let report = tokio::select! {
+                r = self.poll_due() => r?,
+                _ = &mut shutdown => return Ok(()),
+            };
             tracing::debug!(?report, "poll pass");
             let next = self.db(|s| s.next_due()).await?;
             let now = Utc::now();

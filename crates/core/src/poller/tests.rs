@@ -67,9 +67,12 @@ impl Carrier for Fake {
     }
 }
 
+/// One "now" for every scripted answer, so the same event is the same event on every poll.
+static BASE: std::sync::LazyLock<DateTime<Utc>> = std::sync::LazyLock::new(Utc::now);
+
 fn event(hours_ago: i64, status: Status, desc: &str) -> NewEvent {
     NewEvent {
-        occurred_at: (Utc::now() - chrono::Duration::hours(hours_ago)).fixed_offset(),
+        occurred_at: (*BASE - chrono::Duration::hours(hours_ago)).fixed_offset(),
         status,
         raw_code: Some(status.as_str().into()),
         description: desc.into(),
