@@ -481,7 +481,7 @@ fn list_query(all: bool) -> ListQuery {
     }
 }
 
-fn list(db: &SqliteStore, all: bool, json: bool) -> Result<ExitCode> {
+pub fn list(db: &dyn Store, all: bool, json: bool) -> Result<ExitCode> {
     let q = list_query(all);
     let mut out = BufWriter::new(std::io::stdout().lock());
     if json {

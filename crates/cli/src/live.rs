@@ -376,12 +376,21 @@ pub fn watch(db: SqliteStore, dir: &Path, use_file: bool, src: CarrierSource) ->
         let setup = setup(&src, &store, dir, use_file).await?;
         let config = poller_config(&src, setup.time_scale);
         let poller = Poller::new(store.clone(), setup.adapters, config)?;
+        // A first pass, then where everything stands, then each change as it happens.
+        let stop_first = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        tokio::select! {
+            r = poller.poll_due() => { r?; }
+            _ = stop_first => return Ok(()),
+        }
+        {
+            let db = store.lock().map_err(|_| anyhow!("store lock poisoned"))?;
+            crate::commands::list(&*db, false, false)?;
+            println!();
+            println!("Watching {} parcels. Press Ctrl-C to stop.", db.count()?);
+        }
         let mut rx = poller.subscribe();
-        let count = store
-            .lock()
-            .map_err(|_| anyhow!("store lock poisoned"))?
-            .count()?;
-        println!("Watching {count} parcels. Press Ctrl-C to stop.");
         let printer = {
             let store = store.clone();
             tokio::spawn(async move {
