@@ -1,0 +1,24 @@
+#![no_main]
+//! Fuzz UPS's response parser through `Carrier::parse` (an adapter with dummy credentials,
+//! as `parceltrail carriers parse` builds it).
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use parceltrail_carriers::{Http, Secret};
+
+#[path = "common.rs"]
+mod common;
+
+static ADAPTER: LazyLock<parceltrail_carriers::ups::Ups> = LazyLock::new(|| {
+    parceltrail_carriers::ups::Ups::new(
+        Http::new(),
+        parceltrail_carriers::ups::PRODUCTION,
+        "",
+        Secret::new(""),
+    )
+});
+
+fuzz_target!(|body: &[u8]| {
+    common::check(&*ADAPTER, body);
+});
