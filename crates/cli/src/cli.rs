@@ -4,12 +4,15 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Track every parcel you are waiting for, from the command line.
-///
-/// Exit status: 0 on success; 1 when the command worked but found nothing valid (`detect`)
-/// or some rows were rejected (`import`, `add --from-text`); 2 on an error.
+/// The `parceltrail` command line.
 #[derive(Debug, Parser)]
-#[command(name = "parceltrail", version, about, long_about = None)]
+#[command(
+    name = "parceltrail",
+    version,
+    about = "Track every parcel you are waiting for: where it is, when it arrives, what went wrong.",
+    long_about = None,
+    after_help = "Exit status: 0 on success; 1 when the command worked but found nothing valid (detect) or rejected some rows or numbers (import, add --from-text, carriers test); 2 on an error.\n\nData: parceltrail.db in --home or PARCELTRAIL_HOME, else the platform's data directory."
+)]
 pub struct Cli {
     /// Data directory (default: the platform's data directory for Parceltrail).
     #[arg(long, global = true, env = "PARCELTRAIL_HOME", value_name = "DIR")]
