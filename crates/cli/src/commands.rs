@@ -390,14 +390,7 @@ fn add_one(
 }
 
 fn resolve_carrier(c: &str) -> Result<String> {
-    let wanted = c.trim().to_lowercase();
-    detect::carrier(&wanted)
-        .or_else(|| {
-            detect::carriers()
-                .into_iter()
-                .find(|k| k.name.to_lowercase() == wanted)
-        })
-        .map(|k| k.id)
+    import::carrier_id(c)
         .ok_or_else(|| anyhow!("unknown carrier {c:?}; `parceltrail carriers` lists them"))
 }
 

@@ -40,9 +40,6 @@ pub enum Error {
         /// What SQLite said.
         detail: String,
     },
-    /// A stored value could not be read back.
-    #[error("unreadable stored value: {0}")]
-    BadStoredValue(String),
     /// SQLite failed.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),

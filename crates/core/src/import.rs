@@ -160,7 +160,7 @@ pub fn parse_time(s: &str) -> Option<DateTime<FixedOffset>> {
 }
 
 /// A carrier named by id or by name ("UPS", "Royal Mail").
-fn carrier_id(s: &str) -> Option<String> {
+pub fn carrier_id(s: &str) -> Option<String> {
     let wanted = s.trim().to_lowercase();
     if let Some(c) = detect::carrier(&wanted) {
         return Some(c.id);

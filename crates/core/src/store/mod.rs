@@ -103,11 +103,6 @@ impl IngestBatch {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    /// A shipment started being tracked.
-    ShipmentAdded {
-        /// Which.
-        shipment_id: ShipmentId,
-    },
     /// New carrier events were stored (only those actually new).
     EventsAdded {
         /// Which shipment.
@@ -133,11 +128,6 @@ pub enum Change {
     },
     /// A user edit (label, mute, archive) was applied.
     ShipmentEdited {
-        /// Which shipment.
-        shipment_id: ShipmentId,
-    },
-    /// The shipment was removed.
-    ShipmentRemoved {
         /// Which shipment.
         shipment_id: ShipmentId,
     },
