@@ -1,5 +1,7 @@
 //! The DHL Unified adapter against a local mock speaking DHL's documented schema.
 
+mod common;
+
 use std::time::Duration;
 
 use parceltrail_carriers::Dhl;
@@ -205,17 +207,10 @@ async fn a_timeout_is_transient() {
 
 #[tokio::test]
 async fn a_reset_connection_is_transient() {
-    // A server that accepts and closes every connection before answering.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            drop(sock);
-        }
-    });
+    let base = common::closing_server().await;
     let dhl = Dhl::new(
         Http::with_timeout(Duration::from_secs(2)),
-        format!("http://{addr}"),
+        base,
         Secret::new("k"),
     );
     let e = dhl.track(&["3318810025".to_owned()]).await.unwrap_err();
@@ -273,9 +268,10 @@ async fn an_html_error_page_is_not_parsed_as_data() {
 
 #[tokio::test]
 async fn a_huge_body_is_refused_not_buffered() {
-    let mut big = b"{\"shipments\":[{\"id\":\"3318810025\",\"events\":[], \"pad\":\"".to_vec();
-    big.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
-    big.extend_from_slice(b"\"}]}");
+    let big = common::padded_json(
+        "{\"shipments\":[{\"id\":\"3318810025\",\"events\":[], \"pad\":\"",
+        "\"}]}",
+    );
     let e = track(
         "3318810025",
         ResponseTemplate::new(200).set_body_raw(big, "application/json"),

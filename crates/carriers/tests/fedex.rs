@@ -1,6 +1,8 @@
 //! The FedEx Track adapter against a local mock speaking FedEx's documented schema (OAuth 2
 //! client credentials in the form body, `POST /track/v1/trackingnumbers`, batches of 30).
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -662,9 +664,10 @@ async fn an_html_error_page_is_not_parsed_as_data() {
 
 #[tokio::test]
 async fn a_huge_body_is_refused_not_buffered() {
-    let mut big = b"{\"output\":{\"completeTrackResults\":[],\"pad\":\"".to_vec();
-    big.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
-    big.extend_from_slice(b"\"}}");
+    let big = common::padded_json(
+        "{\"output\":{\"completeTrackResults\":[],\"pad\":\"",
+        "\"}}",
+    );
     let e = track("123456789012", json_body(big)).await.unwrap_err();
     assert!(
         matches!(e, CarrierError::Malformed(ref m) if m.contains("larger than")),

@@ -1,5 +1,7 @@
 //! The 17TRACK v2.2 adapter against a local mock speaking 17TRACK's documented schema.
 
+mod common;
+
 use std::time::Duration;
 
 use parceltrail_carriers::http::{Http, Secret};
@@ -305,17 +307,10 @@ async fn a_timeout_is_transient() {
 
 #[tokio::test]
 async fn a_reset_connection_is_transient() {
-    // A server that accepts and closes every connection before answering.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            drop(sock);
-        }
-    });
+    let base = common::closing_server().await;
     let t = Track17::new(
         Http::with_timeout(Duration::from_secs(2)),
-        format!("http://{addr}"),
+        base,
         Secret::new("k"),
     );
     let e = t.track(&["RR123456789CN".to_owned()]).await.unwrap_err();
@@ -354,9 +349,7 @@ async fn an_html_error_page_is_not_parsed_as_data() {
 
 #[tokio::test]
 async fn a_huge_body_is_refused_not_buffered() {
-    let mut big = b"{\"code\":0,\"data\":{\"accepted\":[],\"pad\":\"".to_vec();
-    big.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
-    big.extend_from_slice(b"\"}}");
+    let big = common::padded_json("{\"code\":0,\"data\":{\"accepted\":[],\"pad\":\"", "\"}}");
     let e = whole_call(ResponseTemplate::new(200).set_body_raw(big, "application/json")).await;
     assert!(
         matches!(e, CarrierError::Malformed(ref m) if m.contains("larger than")),

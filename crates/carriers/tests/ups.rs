@@ -1,6 +1,8 @@
 //! The UPS Track adapter against a local mock speaking UPS's documented schema (OAuth 2 client
 //! credentials in a Basic header, `GET /api/track/v1/details/{inquiryNumber}`).
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -544,11 +546,10 @@ async fn an_html_error_page_is_not_parsed_as_data() {
 
 #[tokio::test]
 async fn a_huge_body_is_refused_not_buffered() {
-    let mut big =
-        b"{\"trackResponse\":{\"shipment\":[{\"inquiryNumber\":\"1Z999AA10123456784\",\"pad\":\""
-            .to_vec();
-    big.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
-    big.extend_from_slice(b"\"}]}}");
+    let big = common::padded_json(
+        "{\"trackResponse\":{\"shipment\":[{\"inquiryNumber\":\"1Z999AA10123456784\",\"pad\":\"",
+        "\"}]}}",
+    );
     let e = track("1Z999AA10123456784", json(big)).await.unwrap_err();
     assert!(
         matches!(e, CarrierError::Malformed(ref m) if m.contains("larger than")),

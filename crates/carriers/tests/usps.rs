@@ -1,6 +1,8 @@
 //! The USPS adapter (OAuth 2 + Tracking 3.2) against a local mock speaking USPS's documented
 //! schema. USPS reports no piece count, so no fixture has several pieces.
 
+mod common;
+
 use std::time::Duration;
 
 use parceltrail_carriers::http::{Http, Secret};
@@ -426,17 +428,10 @@ async fn a_timeout_is_transient() {
 
 #[tokio::test]
 async fn a_reset_connection_is_transient() {
-    // A server that accepts and closes every connection before answering.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            drop(sock);
-        }
-    });
+    let base = common::closing_server().await;
     let usps = Usps::new(
         Http::with_timeout(Duration::from_secs(2)),
-        format!("http://{addr}"),
+        base,
         "k",
         Secret::new("s"),
     );
@@ -478,9 +473,10 @@ async fn an_html_error_page_is_not_parsed_as_data() {
 
 #[tokio::test]
 async fn a_huge_body_is_refused_not_buffered() {
-    let mut big = b"[{\"trackingNumber\":\"9400111120206101234565\",\"pad\":\"".to_vec();
-    big.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
-    big.extend_from_slice(b"\"}]");
+    let big = common::padded_json(
+        "[{\"trackingNumber\":\"9400111120206101234565\",\"pad\":\"",
+        "\"}]",
+    );
     let e = whole_call(ResponseTemplate::new(200).set_body_raw(big, "application/json")).await;
     assert!(
         matches!(e, CarrierError::Malformed(ref m) if m.contains("larger than")),
