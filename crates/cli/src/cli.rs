@@ -60,6 +60,10 @@ pub enum Command {
         /// What was ordered.
         #[arg(long, value_name = "TEXT")]
         items: Option<String>,
+        /// The store's promised delivery date (YYYY-MM-DD or RFC 3339), from the order
+        /// confirmation: it sharpens the estimate.
+        #[arg(long, value_name = "DATE")]
+        promised: Option<String>,
         /// Add even if the number fails the carrier's format check (needs --carrier).
         #[arg(long, requires = "carrier")]
         force: bool,
@@ -145,6 +149,22 @@ pub enum Command {
     Watch {
         #[command(flatten)]
         source: CarrierSource,
+        /// Record notifications but do not show them (another process, or a later
+        /// `parceltrail notifications send`, sends them).
+        #[arg(long)]
+        no_notify: bool,
+    },
+    /// The notification log and the queue held for quiet hours; with an action, change the
+    /// notification settings or send what is due.
+    Notifications {
+        #[command(subcommand)]
+        action: Option<NotificationsAction>,
+        /// How many log entries to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// As JSON: {settings, held, log}.
+        #[arg(long)]
+        json: bool,
     },
     /// Ask the carriers now about one parcel, or every active one (still within each API's
     /// rate limit).
@@ -180,6 +200,10 @@ pub enum Command {
         /// The API key clients must send.
         #[arg(long, default_value = "demo")]
         api_key: String,
+        /// Share (0 to 1) of a journey by which parcels may already be under way at start
+        /// (0: every journey starts after the simulator does).
+        #[arg(long, default_value_t = 0.6)]
+        stagger: f64,
     },
     /// Supported carriers, their number formats and API state.
     Carriers {
@@ -188,6 +212,39 @@ pub enum Command {
         /// As JSON (for the listing).
         #[arg(long)]
         json: bool,
+    },
+    /// Replay a CSV of past deliveries through the ETA model (rolling origin) and score it.
+    EtaEval {
+        /// CSV with a header: shipped_at, delivered_at, and optionally estimated_at, carrier,
+        /// service, origin, destination, dest_country (`-` for standard input).
+        file: String,
+        /// Read a role from another column, e.g. `--col shipped_at=order_approved_at`.
+        #[arg(long = "col", value_name = "ROLE=HEADER")]
+        col: Vec<String>,
+        /// IANA zone for timestamps without an offset and for comparing dates.
+        #[arg(long, default_value = "UTC", value_name = "ZONE")]
+        tz: String,
+        /// Destination country (ISO alpha-2) for holidays when the file has none.
+        #[arg(long, value_name = "CC")]
+        country: Option<String>,
+        /// One JSON object of measures.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write synthetic deliveries from a known distribution (for eta-eval).
+    EtaSynth {
+        /// Data rows.
+        #[arg(long, default_value_t = 20_000)]
+        rows: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// `mixed` (carriers and lanes) or `marketplace` (Olist-like, no carrier).
+        #[arg(long, default_value = "mixed", value_parser = ["mixed", "marketplace"])]
+        profile: String,
     },
 }
 
@@ -221,6 +278,45 @@ pub struct CarrierSource {
     /// Exit after this many seconds (for scripts and tests).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotificationsAction {
+    /// Show (with options: change) which news notifies, on which channel, and quiet hours.
+    Settings {
+        /// Quiet hours in your time zone, as HH:MM-HH:MM (e.g. 22:00-07:00), or `off`.
+        #[arg(long, value_name = "RANGE")]
+        quiet: Option<String>,
+        /// Let "delivered" through during quiet hours.
+        #[arg(long, value_name = "BOOL")]
+        allow_delivered: Option<bool>,
+        /// Your time zone (IANA name, e.g. Europe/Berlin).
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
+        /// The channel that --kinds, --enable and --disable change.
+        #[arg(long, default_value = "desktop")]
+        channel: String,
+        /// Which news notifies on the channel: a comma list of shipped, out_for_delivery,
+        /// ready_for_pickup, delivered, stuck, late, failed_attempt, exception, returned,
+        /// customs_hold, expired, or `problems`, `all`, `none`, `default`.
+        #[arg(long, value_name = "LIST")]
+        kinds: Option<String>,
+        /// Turn the channel on.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Turn the channel off.
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Choose which news notifies for one parcel (`default` follows the channel settings).
+    Parcel {
+        /// Tracking number or id.
+        key: String,
+        /// A kind list as for `settings --kinds`, or `default`.
+        kinds: String,
+    },
+    /// Send every notification that is due now (after a crash, or with `watch --no-notify`).
+    Send,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::cli::{CarriersAction, Cli, Command, ExportFormat};
 use crate::live;
 use crate::output::{carrier_name, clean, eta, status, when};
+use parceltrail_core::notify::rules::local_tz;
 
 /// How long a delivery stays in "Delivered recently".
 const RECENT_DAYS: i64 = 14;
@@ -36,13 +37,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             store,
             label,
             items,
+            promised,
             force,
             json,
         } => {
+            let promised_at = promised
+                .as_deref()
+                .map(|p| {
+                    parceltrail_core::import::parse_time(p).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--promised {p:?} is not a date: use YYYY-MM-DD or RFC 3339"
+                        )
+                    })
+                })
+                .transpose()?;
             let info = OrderInfo {
                 store,
                 order_number: order,
                 items,
+                promised_at,
                 ..OrderInfo::default()
             };
             let mut db = open()?;
@@ -125,15 +138,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             live::demo(&mut open()?, &data_dir(home.as_deref())?, reset)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Watch { source } => {
+        Command::Watch { source, no_notify } => {
             live::watch(
                 open()?,
                 &data_dir(home.as_deref())?,
                 cli.credentials_file,
                 source,
+                !no_notify,
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Notifications {
+            action,
+            limit,
+            json,
+        } => crate::notifications::run(open()?, action, limit, json),
         Command::Refresh { key, source } => {
             live::refresh(
                 open()?,
@@ -144,6 +163,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::EtaEval {
+            file,
+            col,
+            tz,
+            country,
+            json,
+        } => crate::eta_eval::eval(&file, &col, &tz, country.as_deref(), json),
+        Command::EtaSynth {
+            rows,
+            seed,
+            out,
+            profile,
+        } => crate::eta_eval::synth(rows, seed, out.as_deref(), &profile),
         Command::Sim {
             listen,
             seed,
@@ -153,7 +185,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             max_rate,
             latency_ms,
             api_key,
+            stagger,
         } => {
+            if !(0.0..=1.0).contains(&stagger) {
+                bail!("--stagger must be between 0 and 1, not {stagger}");
+            }
             if !(0.0..=1.0).contains(&fail_rate) {
                 bail!("--fail-rate must be between 0 and 1, not {fail_rate}");
             }
@@ -168,7 +204,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 max_rate,
                 latency: std::time::Duration::from_millis(latency_ms),
                 api_key,
-                ..parceltrail_sim::SimConfig::default()
+                stagger,
             };
             live::sim(config, listen)?;
             Ok(ExitCode::SUCCESS)
@@ -532,8 +568,12 @@ fn list_line(item: &ListItem) -> String {
         .or(item.store.as_deref())
         .map(|t| clean(t).into_owned())
         .unwrap_or_else(|| carrier_name(&item.carrier));
-    let when_text = match (&item.carrier_eta, item.status.is_terminal()) {
-        (Some(e), false) => format!("due {}", eta(e)),
+    let when_text = match (&item.estimate, &item.carrier_eta, item.status.is_terminal()) {
+        (Some(e), _, false) => format!(
+            "arrives {}",
+            parceltrail_core::eta::describe(e, Utc::now(), local_tz())
+        ),
+        (None, Some(e), false) => format!("due {}", eta(e)),
         _ => item.last_event_at.map(when).unwrap_or_default(),
     };
     let mut line = format!(
@@ -548,6 +588,10 @@ fn list_line(item: &ListItem) -> String {
     }
     if let Some(d) = &item.status_detail {
         line += &format!("\n  {:<24} {}", "", style(truncate(&clean(d), 70)).dim());
+    }
+    if !item.problems.is_empty() {
+        let names: Vec<&str> = item.problems.iter().map(|p| p.label()).collect();
+        line += &format!("\n  {:<24} {}", "", style(names.join(", ")).red());
     }
     if let Some(e) = &item.last_error {
         line += &format!(
@@ -622,8 +666,31 @@ fn show(db: &SqliteStore, key: &str, json: bool) -> Result<ExitCode> {
     if let Some(items) = &order.items {
         writeln!(out, "Items: {}", clean(items))?;
     }
-    if let Some(e) = &s.carrier_eta {
+    if let Some(e) = &s.estimate {
+        writeln!(
+            out,
+            "Arrives {} · {}",
+            parceltrail_core::eta::describe(e, Utc::now(), local_tz()),
+            match e.source {
+                parceltrail_core::eta::EtaSource::Carrier => "the carrier's estimate",
+                parceltrail_core::eta::EtaSource::History => "from your past deliveries",
+                parceltrail_core::eta::EtaSource::Prior => "from the carrier's service standard",
+                parceltrail_core::eta::EtaSource::OutForDelivery => "out for delivery",
+            }
+        )?;
+    } else if let Some(e) = &s.carrier_eta {
         writeln!(out, "Expected: {} (carrier's estimate)", eta(e))?;
+    }
+    if let Some(p) = &order.promised_at {
+        writeln!(out, "Promised by the store: {}", p.format("%a %-d %b %Y"))?;
+    }
+    for p in db.open_problems(Some(s.id))? {
+        writeln!(
+            out,
+            "{} {}",
+            style(format!("{}:", p.problem.kind.label())).red().bold(),
+            clean(&p.problem.detail)
+        )?;
     }
     if let Some(url) = carrier.and_then(|c| c.tracking_url) {
         writeln!(

@@ -15,7 +15,9 @@ use parceltrail_carriers::ups::Ups;
 use parceltrail_carriers::usps::Usps;
 use parceltrail_carriers::{Dhl, Http, Secret};
 use parceltrail_core::carrier::{Carrier, RateLimit};
+use parceltrail_core::pipeline::{Pipeline, PipelineConfig};
 use parceltrail_core::poller::{Poller, PollerConfig, SharedStore};
+use parceltrail_core::problems::ProblemConfig;
 use parceltrail_core::store::{Change, SqliteStore, Store};
 use parceltrail_sim::{Sim, SimConfig};
 use serde::{Deserialize, Serialize};
@@ -368,8 +370,61 @@ fn describe_change(db: &SharedStore, c: &Change) -> Option<String> {
     ))
 }
 
+fn pipeline_config(time_scale: f64) -> PipelineConfig {
+    let base = PipelineConfig::default();
+    PipelineConfig {
+        time_scale,
+        problems: ProblemConfig {
+            time_scale,
+            ..ProblemConfig::default()
+        },
+        // A faster clock needs a closer look: stuck parcels show within minutes in the demo.
+        refresh_every: base
+            .refresh_every
+            .div_f64(time_scale)
+            .max(Duration::from_secs(5)),
+        tick: base.tick.div_f64(time_scale).max(Duration::from_secs(2)),
+        ..base
+    }
+}
+
+fn describe_derived(db: &SharedStore, c: &Change) -> Option<String> {
+    let (id, text) = match c {
+        Change::ProblemOpened {
+            shipment_id,
+            problem,
+        } => (*shipment_id, style(problem.label()).red().to_string()),
+        Change::ProblemResolved {
+            shipment_id,
+            problem,
+        } => (
+            *shipment_id,
+            style(format!("{} resolved", problem.label()))
+                .green()
+                .to_string(),
+        ),
+        _ => return None,
+    };
+    let store = db.lock().ok()?;
+    let s = store.shipment(id).ok()?;
+    let title = s.label.as_deref().map(clean).unwrap_or_default();
+    Some(format!(
+        "{}  {:<22} {}  {}",
+        style(chrono::Local::now().format("%H:%M:%S")).dim(),
+        style(title).bold(),
+        text,
+        style(&s.tracking_number).dim()
+    ))
+}
+
 /// `parceltrail watch`.
-pub fn watch(db: SqliteStore, dir: &Path, use_file: bool, src: CarrierSource) -> Result<()> {
+pub fn watch(
+    db: SqliteStore,
+    dir: &Path,
+    use_file: bool,
+    src: CarrierSource,
+    notify: bool,
+) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let store = shared(db);
@@ -390,7 +445,29 @@ pub fn watch(db: SqliteStore, dir: &Path, use_file: bool, src: CarrierSource) ->
             println!();
             println!("Watching {} parcels. Press Ctrl-C to stop.", db.count()?);
         }
+        let notifiers = if notify {
+            crate::notifications::notifiers()
+        } else {
+            Vec::new()
+        };
+        let pipeline = Arc::new(Pipeline::new(
+            store.clone(),
+            pipeline_config(setup.time_scale),
+            notifiers,
+        )?);
+        let mut derived = pipeline.subscribe();
+        let pipeline_rx = poller.subscribe();
         let mut rx = poller.subscribe();
+        let derived_printer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                while let Ok(c) = derived.recv().await {
+                    if let Some(line) = describe_derived(&store, &c) {
+                        println!("{line}");
+                    }
+                }
+            })
+        };
         let printer = {
             let store = store.clone();
             tokio::spawn(async move {
@@ -409,17 +486,29 @@ pub fn watch(db: SqliteStore, dir: &Path, use_file: bool, src: CarrierSource) ->
                 }
             })
         };
-        let stop = async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopper = async move {
             match src.duration {
                 Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs)).await,
                 None => {
                     let _ = tokio::signal::ctrl_c().await;
                 }
             }
+            let _ = stop_tx.send(true);
         };
-        poller.run(stop).await?;
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        // Its own task: the pipeline's work never holds up the poller's.
+        let notifier = tokio::spawn(pipeline.run(pipeline_rx, stopped(stop_rx.clone())));
+        let (polled, ()) = tokio::join!(poller.run(stopped(stop_rx)), stopper);
+        polled?;
+        notifier
+            .await
+            .context("the notification pipeline stopped")??;
         drop(poller);
         printer.abort();
+        derived_printer.abort();
         Ok(())
     })
 }

@@ -2,7 +2,9 @@
 
 mod cli;
 mod commands;
+mod eta_eval;
 mod live;
+mod notifications;
 mod output;
 
 use std::process::ExitCode;

@@ -110,6 +110,8 @@ fn journey(seed: u64, fail_rate: f64) {
             "400",
             "--duration",
             &format!("{secs:.1}"),
+            // Notifications have their own end-to-end test (notify_e2e).
+            "--no-notify",
         ],
     );
 

@@ -368,6 +368,8 @@ pub struct Order {
     pub archived_at: DateTime<Utc>,
     /// When the record was created.
     pub created_at: DateTime<Utc>,
+    /// The store's promised delivery date.
+    pub promised_at: Option<DateTime<FixedOffset>>,
 }
 
 /// One tracking number at one carrier.
@@ -421,6 +423,10 @@ pub struct Shipment {
     pub created_at: DateTime<Utc>,
     /// When anything on the record last changed.
     pub updated_at: DateTime<Utc>,
+    /// Our delivery estimate.
+    pub estimate: Option<crate::eta::Estimate>,
+    /// Which news notifies for this parcel (None: the channels' own choice).
+    pub notify_kinds: Option<crate::notify::rules::KindSet>,
 }
 
 /// A carrier event as an adapter (or a person) reports it, before it is stored.

@@ -56,6 +56,7 @@ enum Col {
     OrderNumber,
     Items,
     PlacedAt,
+    PromisedAt,
     Notes,
     EventTime,
     EventStatus,
@@ -89,6 +90,10 @@ const HEADERS: &[(&str, Col)] = &[
     ("items", Col::Items),
     ("placed_at", Col::PlacedAt),
     ("order_date", Col::PlacedAt),
+    ("promised_at", Col::PromisedAt),
+    ("promised", Col::PromisedAt),
+    ("estimated_delivery", Col::PromisedAt),
+    ("estimated_at", Col::PromisedAt),
     ("notes", Col::Notes),
     ("event_time", Col::EventTime),
     ("event_status", Col::EventStatus),
@@ -248,6 +253,12 @@ fn parse_row(record: &csv::ByteRecord, cols: &[(usize, Col)]) -> Result<NewShipm
         })?),
         None => None,
     };
+    let promised_at = match get(Col::PromisedAt) {
+        Some(p) => Some(parse_time(p).ok_or_else(|| {
+            format!("promised date {p:?} is not a date (use YYYY-MM-DD or RFC 3339)")
+        })?),
+        None => None,
+    };
     let mut events = Vec::new();
     if let Some(at) = get(Col::EventTime) {
         let occurred_at = parse_time(at)
@@ -288,6 +299,7 @@ fn parse_row(record: &csv::ByteRecord, cols: &[(usize, Col)]) -> Result<NewShipm
             items: own(Col::Items),
             placed_at,
             notes: own(Col::Notes),
+            promised_at,
         },
         events,
     })

@@ -33,6 +33,10 @@ pub mod store;
 
 pub use error::{Error, Result};
 pub use parceltrail_detect as detect;
+pub mod eta;
 pub mod export;
 pub mod import;
+pub mod notify;
+pub mod pipeline;
 pub mod poller;
+pub mod problems;

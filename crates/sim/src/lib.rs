@@ -338,6 +338,7 @@ pub fn demo_shipments(sim: &Sim) -> Vec<parceltrail_core::store::NewShipment> {
                 items: Some(p.items.to_owned()),
                 placed_at: Some(p.starts_at.fixed_offset()),
                 notes: Some("Demo parcel, moved along by the carrier simulator".into()),
+                promised_at: None,
             },
             events: Vec::new(),
         })

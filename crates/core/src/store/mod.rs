@@ -16,11 +16,17 @@ pub use sqlite::SqliteStore;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
+use uuid::Uuid;
+
 use crate::domain::{
     CarrierEta, NewEvent, Order, OrderId, Place, Shipment, ShipmentId, Status, StatusChange,
     TrackingEvent,
 };
 use crate::error::Result;
+use crate::eta::{Delivery, Estimate};
+use crate::notify::rules::{Draft, Kind, KindSet};
+use crate::notify::{Channel, Urgency};
+use crate::problems::{OpenProblem, Problem, ProblemKind};
 
 /// What a person (or an import row) gives to start tracking a number.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,6 +60,8 @@ pub struct OrderInfo {
     pub placed_at: Option<DateTime<FixedOffset>>,
     /// Free notes.
     pub notes: Option<String>,
+    /// The store's promised delivery date (an input to the estimate).
+    pub promised_at: Option<DateTime<FixedOffset>>,
 }
 
 /// The result of adding a shipment.
@@ -131,6 +139,45 @@ pub enum Change {
         /// Which shipment.
         shipment_id: ShipmentId,
     },
+    /// Our delivery estimate changed.
+    EstimateChanged {
+        /// Which shipment.
+        shipment_id: ShipmentId,
+        /// The new estimate (None: no longer estimated).
+        estimate: Option<Estimate>,
+    },
+    /// A problem was detected.
+    ProblemOpened {
+        /// Which shipment.
+        shipment_id: ShipmentId,
+        /// Which problem.
+        problem: ProblemKind,
+    },
+    /// A problem no longer holds.
+    ProblemResolved {
+        /// Which shipment.
+        shipment_id: ShipmentId,
+        /// Which problem.
+        problem: ProblemKind,
+    },
+    /// A notification was recorded, sent or released.
+    NotificationsChanged,
+}
+
+impl Change {
+    /// The shipment it concerns, if one.
+    pub fn shipment_id(&self) -> Option<ShipmentId> {
+        match self {
+            Change::EventsAdded { shipment_id, .. }
+            | Change::StatusChanged { shipment_id, .. }
+            | Change::EtaChanged { shipment_id, .. }
+            | Change::ShipmentEdited { shipment_id }
+            | Change::EstimateChanged { shipment_id, .. }
+            | Change::ProblemOpened { shipment_id, .. }
+            | Change::ProblemResolved { shipment_id, .. } => Some(*shipment_id),
+            Change::NotificationsChanged => None,
+        }
+    }
 }
 
 /// What an ingest call did.
@@ -153,6 +200,8 @@ pub enum Edit {
     Muted(bool),
     /// Archive or unarchive.
     Archived(bool),
+    /// Which news notifies for this parcel (None: the channels' own choice).
+    NotifyKinds(Option<KindSet>),
 }
 
 /// The home-screen groups, in display order.
@@ -235,6 +284,10 @@ pub struct ListItem {
     pub last_event_at: Option<DateTime<FixedOffset>>,
     /// Carrier estimate.
     pub carrier_eta: Option<CarrierEta>,
+    /// Our estimate.
+    pub estimate: Option<Estimate>,
+    /// Open problems.
+    pub problems: Vec<ProblemKind>,
     /// Last carrier error.
     pub last_error: Option<String>,
     /// Muted.
@@ -354,6 +407,196 @@ impl CarrierState {
     }
 }
 
+/// A parcel as the ETA engine and problem detection see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Active {
+    /// Which.
+    pub id: ShipmentId,
+    /// Carrier id.
+    pub carrier: String,
+    /// Service level.
+    pub service: Option<String>,
+    /// Where from.
+    pub origin: Place,
+    /// Where to.
+    pub destination: Place,
+    /// Current status.
+    pub status: Status,
+    /// When the event that set the status happened.
+    pub status_at: Option<DateTime<Utc>>,
+    /// The latest event's description.
+    pub detail: Option<String>,
+    /// When the carrier first had it (None: not yet).
+    pub shipped_at: Option<DateTime<Utc>>,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// When the latest event happened.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// The carrier's estimate.
+    pub carrier_eta: Option<CarrierEta>,
+    /// The store's promised date.
+    pub promised_at: Option<DateTime<Utc>>,
+    /// Our current estimate.
+    pub estimate: Option<Estimate>,
+    /// The latest date of our first estimate once it moved.
+    pub first_latest: Option<DateTime<Utc>>,
+    /// Its open problems.
+    pub problems: Vec<Problem>,
+}
+
+/// What the ETA engine and problem detection concluded about one parcel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    /// Which.
+    pub id: ShipmentId,
+    /// The estimate stored before (written again only when it changed).
+    pub previous: Option<Estimate>,
+    /// Our estimate (None clears it).
+    pub estimate: Option<Estimate>,
+    /// Set as the "first estimate" latest date when none is stored yet.
+    pub first_latest: Option<DateTime<Utc>>,
+    /// Every problem that holds now; stored open problems not in the list are resolved.
+    pub problems: Vec<Problem>,
+}
+
+/// Whether two estimates say the same (confidence to half a percent).
+pub(crate) fn same_estimate(a: Option<&Estimate>, b: Option<&Estimate>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.earliest == b.earliest
+                && a.likely == b.likely
+                && a.latest == b.latest
+                && a.source == b.source
+                && (a.confidence - b.confidence).abs() < 0.005
+        }
+        _ => false,
+    }
+}
+
+/// How far the notifier has read the journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct JournalCursor {
+    /// Last `status_log` row read.
+    pub status_log: i64,
+    /// Last `problems` row read.
+    pub problems: i64,
+}
+
+/// One entry of the journal the notifier reads: a status change or an opened problem.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JournalEntry {
+    /// A status change.
+    Status {
+        /// Which parcel.
+        shipment_id: ShipmentId,
+        /// Before.
+        from: Status,
+        /// After.
+        to: Status,
+        /// What caused it (`poll`, `webhook`, `import`, ...).
+        cause: String,
+        /// The carrier event that set the new status.
+        event_key: Option<Uuid>,
+        /// When that event happened.
+        event_at: Option<DateTime<Utc>>,
+        /// Its description.
+        detail: Option<String>,
+        /// When it was recorded.
+        changed_at: DateTime<Utc>,
+    },
+    /// A problem was opened.
+    Problem {
+        /// Which parcel.
+        shipment_id: ShipmentId,
+        /// The problem.
+        problem: Problem,
+    },
+}
+
+/// Where a notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Recorded during quiet hours; a summary will replace it.
+    Held,
+    /// Waiting to be sent (or retried).
+    Pending,
+    /// Accepted by the channel.
+    Sent,
+    /// Given up on.
+    Failed,
+    /// Replaced by a summary after quiet hours.
+    Summarized,
+}
+
+impl OutboxState {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Held => "held",
+            OutboxState::Pending => "pending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+            OutboxState::Summarized => "summarized",
+        }
+    }
+}
+
+/// A recorded notification.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxEntry {
+    /// Id (UUIDv7).
+    pub id: Uuid,
+    /// Identity of the news it carries.
+    pub dedupe_key: Uuid,
+    /// Channel.
+    pub channel: Channel,
+    /// Parcel, if about one.
+    pub shipment_id: Option<ShipmentId>,
+    /// Leading kind (None for a summary).
+    pub kind: Option<Kind>,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Deep link.
+    pub link: String,
+    /// How insistent.
+    pub urgency: Urgency,
+    /// Where it stands.
+    pub state: OutboxState,
+    /// Send attempts so far.
+    pub attempts: u32,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When the channel accepted it.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What sending a notification came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// The channel accepted it.
+    Sent,
+    /// A passing failure: try again at `at`.
+    Retry {
+        /// What went wrong.
+        error: String,
+        /// When to try again.
+        at: DateTime<Utc>,
+    },
+    /// Given up.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
 /// The storage boundary (see the module docs).
 pub trait Store {
     /// Start tracking a number; idempotent by tracking number (events given with an
@@ -405,4 +648,76 @@ pub trait Store {
     fn carrier_states(&self) -> Result<Vec<CarrierState>>;
     /// Save one carrier's API state.
     fn save_carrier_state(&mut self, state: &CarrierState, now: DateTime<Utc>) -> Result<()>;
+
+    /// Stream delivered parcels, for the ETA engine to learn from.
+    fn deliveries(&self, each: &mut dyn FnMut(Delivery) -> Result<()>) -> Result<()>;
+    /// Stream the given parcels (any status), or every parcel still on its way.
+    fn active(
+        &self,
+        ids: Option<&[ShipmentId]>,
+        each: &mut dyn FnMut(Active) -> Result<()>,
+    ) -> Result<()>;
+    /// Store estimates and problems, in one transaction; returns what changed.
+    fn save_derived(&mut self, rows: &[Assessment], now: DateTime<Utc>) -> Result<Vec<Change>>;
+    /// Open problems of one parcel, or of all.
+    fn open_problems(&self, id: Option<ShipmentId>) -> Result<Vec<OpenProblem>>;
+
+    /// Where the notifier stands in the journal.
+    fn journal_cursor(&self) -> Result<JournalCursor>;
+    /// Journal entries after `after` (at most `limit` of each kind), and the cursor past them.
+    fn journal(
+        &self,
+        after: JournalCursor,
+        limit: usize,
+    ) -> Result<(Vec<JournalEntry>, JournalCursor)>;
+    /// Which of these news keys already notified.
+    fn notified(&self, keys: &[Uuid]) -> Result<Vec<Uuid>>;
+    /// In one transaction: move the cursor from `from` to `to` (false, and nothing written,
+    /// when another process moved it first), mark the news keys notified and record the
+    /// notifications.
+    fn record_notifications(
+        &mut self,
+        from: JournalCursor,
+        to: JournalCursor,
+        news: &[Uuid],
+        drafts: &[Draft],
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Pending notifications due at `now`, oldest first.
+    fn due_notifications(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>>;
+    /// When the next pending notification is due.
+    fn next_notification_due(&self) -> Result<Option<DateTime<Utc>>>;
+    /// Take a due notification for sending until `lease_until` (so two processes never send
+    /// the same one, and one that crashed mid-send is retried after the lease); false when
+    /// it is no longer due.
+    fn claim_notification(
+        &mut self,
+        id: Uuid,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Record a send attempt's outcome.
+    fn mark_notification(
+        &mut self,
+        id: Uuid,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Notifications held for quiet hours, oldest first.
+    fn held_notifications(&self) -> Result<Vec<OutboxEntry>>;
+    /// After quiet hours: replace the held notifications by `summary` (or, without one,
+    /// send them as they are), in one transaction.
+    fn release_held(
+        &mut self,
+        held: &[Uuid],
+        summary: Option<&Draft>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The notification log, newest first.
+    fn notifications(&self, limit: usize) -> Result<Vec<OutboxEntry>>;
+
+    /// A setting's value.
+    fn setting(&self, key: &str) -> Result<Option<String>>;
+    /// Set a setting unless a newer write is stored; returns whether it was written.
+    fn set_setting(&mut self, key: &str, value: &str, at: DateTime<Utc>) -> Result<bool>;
 }

@@ -8,26 +8,35 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 use uuid::Uuid;
 
+mod tracking;
+
 use super::{
-    Added, Breaker, CarrierState, Change, Edit, Group, IngestBatch, IngestReport, ListItem,
-    ListQuery, NewShipment, OrderInfo, PollRecord, PollTarget, ShipmentRecord, Store,
+    Active, Added, Assessment, Breaker, CarrierState, Change, Edit, Group, IngestBatch,
+    IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewShipment, OrderInfo,
+    OutboxEntry, OutboxState, PollRecord, PollTarget, SendOutcome, ShipmentRecord, Store,
 };
 use crate::domain::{
     CarrierEta, Order, OrderId, Place, Shipment, ShipmentId, Source, Status, StatusChange,
     TrackingEvent,
 };
 use crate::error::{Error, Result};
+use crate::eta::{Delivery, Estimate, EtaSource};
+use crate::notify::rules::{Draft, KindSet};
+use crate::problems::{OpenProblem, ProblemKind};
 
 /// Numbered, embedded migrations; a database is never left half-migrated.
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_initial.sql")),
         M::up(include_str!("../../migrations/0002_carrier_state.sql")),
+        M::up(include_str!(
+            "../../migrations/0003_eta_problems_notifications.sql"
+        )),
     ])
 });
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: usize = 2;
+pub const SCHEMA_VERSION: usize = 3;
 
 /// A local SQLite database.
 pub struct SqliteStore {
@@ -184,7 +193,8 @@ const SHIPMENT_COLUMNS: &str = "id, order_id, tracking_number, carrier, service,
     status, status_detail, last_event_at, last_event_offset, event_count, \
     eta_earliest, eta_earliest_offset, eta_latest, eta_latest_offset, eta_observed_at, \
     label, label_at, muted, muted_at, archived, archived_at, \
-    last_polled_at, next_poll_at, last_error, last_error_at, created_at, updated_at";
+    last_polled_at, next_poll_at, last_error, last_error_at, created_at, updated_at, \
+    est_earliest, est_likely, est_latest, est_confidence, est_source, notify_kinds";
 
 fn place(r: &Row, first: usize) -> rusqlite::Result<Place> {
     Ok(Place {
@@ -208,6 +218,25 @@ fn eta_at(r: &Row, first: usize) -> rusqlite::Result<Option<CarrierEta>> {
         })),
         _ => Ok(None),
     }
+}
+
+/// Our estimate from five consecutive columns: earliest, likely, latest, confidence, source.
+pub(super) fn estimate_at(r: &Row, first: usize) -> rusqlite::Result<Option<Estimate>> {
+    let (e, m, l): (Option<i64>, Option<i64>, Option<i64>) =
+        (r.get(first)?, r.get(first + 1)?, r.get(first + 2)?);
+    let (Some(e), Some(m), Some(l)) = (e, m, l) else {
+        return Ok(None);
+    };
+    Ok(Some(Estimate {
+        earliest: utc(e)?,
+        likely: utc(m)?,
+        latest: utc(l)?,
+        confidence: r.get::<_, f64>(first + 3)? as f32,
+        source: r
+            .get::<_, String>(first + 4)?
+            .parse::<EtaSource>()
+            .map_err(|e| bad(e.to_string()))?,
+    }))
 }
 
 /// Reads a row of [`SHIPMENT_COLUMNS`].
@@ -237,10 +266,15 @@ fn shipment_from_row(r: &Row) -> rusqlite::Result<Shipment> {
         last_error_at: opt_utc(r.get(32)?)?,
         created_at: utc(r.get(33)?)?,
         updated_at: utc(r.get(34)?)?,
+        estimate: estimate_at(r, 35)?,
+        notify_kinds: r
+            .get::<_, Option<String>>(40)?
+            .map(|k| k.parse::<KindSet>().map_err(bad))
+            .transpose()?,
     })
 }
 
-const ORDER_COLUMNS: &str = "id, store, order_number, items, placed_at, placed_offset, notes, archived, archived_at, created_at";
+const ORDER_COLUMNS: &str = "id, store, order_number, items, placed_at, placed_offset, notes, archived, archived_at, created_at, promised_at, promised_offset";
 
 fn order_from_row(r: &Row) -> rusqlite::Result<Order> {
     Ok(Order {
@@ -253,6 +287,7 @@ fn order_from_row(r: &Row) -> rusqlite::Result<Order> {
         archived: r.get(7)?,
         archived_at: utc(r.get(8)?)?,
         created_at: utc(r.get(9)?)?,
+        promised_at: opt_fixed(r.get(10)?, r.get(11)?)?,
     })
 }
 
@@ -286,7 +321,8 @@ fn resolve_order(tx: &Transaction, info: &OrderInfo, now: i64) -> Result<OrderId
             // Fill in what an earlier row did not know; never overwrite.
             tx.prepare_cached(
                 "UPDATE orders SET items = coalesce(items, ?2), notes = coalesce(notes, ?3),
-                    placed_at = coalesce(placed_at, ?4), placed_offset = coalesce(placed_offset, ?5)
+                    placed_at = coalesce(placed_at, ?4), placed_offset = coalesce(placed_offset, ?5),
+                    promised_at = coalesce(promised_at, ?6), promised_offset = coalesce(promised_offset, ?7)
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -295,6 +331,8 @@ fn resolve_order(tx: &Transaction, info: &OrderInfo, now: i64) -> Result<OrderId
                 info.notes,
                 info.placed_at.map(|t| t.timestamp_millis()),
                 info.placed_at.map(|t| t.offset().local_minus_utc()),
+                info.promised_at.map(|t| t.timestamp_millis()),
+                info.promised_at.map(|t| t.offset().local_minus_utc()),
             ])?;
             return Ok(OrderId(id));
         }
@@ -302,8 +340,8 @@ fn resolve_order(tx: &Transaction, info: &OrderInfo, now: i64) -> Result<OrderId
     let id = OrderId::new();
     tx.prepare_cached(
         "INSERT INTO orders (id, store, order_number, items, placed_at, placed_offset, notes,
-                             archived, archived_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, ?8)",
+                             archived, archived_at, created_at, updated_at, promised_at, promised_offset)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, ?8, ?9, ?10)",
     )?
     .execute(params![
         id.0,
@@ -314,6 +352,8 @@ fn resolve_order(tx: &Transaction, info: &OrderInfo, now: i64) -> Result<OrderId
         info.placed_at.map(|t| t.offset().local_minus_utc()),
         info.notes,
         now,
+        info.promised_at.map(|t| t.timestamp_millis()),
+        info.promised_at.map(|t| t.offset().local_minus_utc()),
     ])?;
     Ok(id)
 }
@@ -424,6 +464,7 @@ fn ingest_one(
     d.status = before;
 
     let mut inserted = Vec::new();
+    let mut shipped: Option<i64> = None;
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
@@ -456,6 +497,12 @@ fn ingest_one(
             }
             report.inserted += 1;
             d.count += 1;
+            if !matches!(
+                ev.status,
+                Status::Pending | Status::InfoReceived | Status::Unknown
+            ) {
+                shipped = Some(shipped.map_or(at, |s| s.min(at)));
+            }
             let head: Head = (at, ev.status.progress_rank(), *key.as_bytes());
             if d.last_head.is_none_or(|h| head > h) {
                 d.last_head = Some(head);
@@ -505,7 +552,9 @@ fn ingest_one(
             origin_country = coalesce(?20, origin_country), origin_postal = coalesce(?21, origin_postal),
             dest_city = coalesce(?22, dest_city), dest_region = coalesce(?23, dest_region),
             dest_country = coalesce(?24, dest_country), dest_postal = coalesce(?25, dest_postal),
-            updated_at = ?26
+            updated_at = ?26,
+            shipped_at = CASE WHEN ?27 IS NOT NULL AND (shipped_at IS NULL OR ?27 < shipped_at)
+                              THEN ?27 ELSE shipped_at END
          WHERE id = ?1",
     )?
     .execute(params![
@@ -535,6 +584,7 @@ fn ingest_one(
         de.country,
         de.postal,
         now,
+        shipped,
     ])?;
     if !inserted.is_empty() {
         inserted.sort_by_key(|e| {
@@ -551,15 +601,16 @@ fn ingest_one(
     }
     if d.status != before {
         tx.prepare_cached(
-            "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause, event_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![
             sid.0,
             before.as_str(),
             d.status.as_str(),
             now,
-            cause
+            cause,
+            d.status_head.map(|h| Uuid::from_bytes(h.2)),
         ])?;
         report.changes.push(Change::StatusChanged {
             shipment_id: sid,
@@ -589,9 +640,13 @@ static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
            WHEN s.archived OR o.archived THEN 4
            WHEN s.status = 'delivered' THEN
              CASE WHEN coalesce(s.last_event_at, s.updated_at) >= :since THEN 3 ELSE 4 END
-           WHEN s.status IN ({}) OR s.last_error IS NOT NULL THEN 2
+           WHEN s.status IN ({}) OR s.last_error IS NOT NULL
+             OR EXISTS (SELECT 1 FROM problems p
+                        WHERE p.shipment_id = s.id AND p.resolved_at IS NULL) THEN 2
            WHEN s.status = 'out_for_delivery'
-             OR (s.eta_earliest < :today_end AND s.eta_latest >= :today_start) THEN 0
+             OR (s.est_likely >= :today_start AND s.est_likely < :today_end)
+             OR (s.est_likely IS NULL AND s.eta_earliest < :today_end
+                 AND s.eta_latest >= :today_start) THEN 0
            ELSE 1
          END",
         attention.join(", ")
@@ -666,6 +721,10 @@ impl Store for SqliteStore {
                 "UPDATE shipments SET archived = ?2, archived_at = ?3, updated_at = max(updated_at, ?3)
                  WHERE id = ?1 AND deleted = 0 AND archived_at <= ?3 AND archived IS NOT ?2",
             )?.execute(params![id.0, v, at])?,
+            Edit::NotifyKinds(kinds) => self.conn.prepare_cached(
+                "UPDATE shipments SET notify_kinds = ?2, notify_kinds_at = ?3, updated_at = max(updated_at, ?3)
+                 WHERE id = ?1 AND deleted = 0 AND notify_kinds_at <= ?3 AND notify_kinds IS NOT ?2",
+            )?.execute(params![id.0, kinds.map(|k| k.to_string()), at])?,
         };
         if n == 0 {
             // Distinguish "no such parcel" from "nothing to change / older edit".
@@ -685,7 +744,9 @@ impl Store for SqliteStore {
                 last_event_rank = NULL, last_event_key = NULL, event_count = 0,
                 eta_earliest = NULL, eta_earliest_offset = NULL, eta_latest = NULL,
                 eta_latest_offset = NULL, eta_observed_at = NULL, next_poll_at = NULL,
-                last_error = NULL, last_error_at = NULL
+                last_error = NULL, last_error_at = NULL, shipped_at = NULL,
+                est_earliest = NULL, est_likely = NULL, est_latest = NULL, est_confidence = NULL,
+                est_source = NULL, est_first_latest = NULL
              WHERE id = ?1 AND deleted = 0",
             params![id.0, ms(at)],
         )?;
@@ -694,6 +755,7 @@ impl Store for SqliteStore {
         }
         tx.execute("DELETE FROM events WHERE shipment_id = ?1", [id.0])?;
         tx.execute("DELETE FROM status_log WHERE shipment_id = ?1", [id.0])?;
+        tx.execute("DELETE FROM problems WHERE shipment_id = ?1", [id.0])?;
         tx.commit()?;
         Ok(())
     }
@@ -802,13 +864,16 @@ impl Store for SqliteStore {
                       o.store, o.order_number, s.last_event_at, s.last_event_offset,
                       s.eta_earliest, s.eta_earliest_offset, s.eta_latest, s.eta_latest_offset,
                       s.eta_observed_at, s.last_error, s.muted, s.archived OR o.archived,
-                      {group} AS grp, s.created_at
+                      {group} AS grp, s.created_at,
+                      s.est_earliest, s.est_likely, s.est_latest, s.est_confidence, s.est_source,
+                      (SELECT group_concat(p.kind) FROM problems p
+                       WHERE p.shipment_id = s.id AND p.resolved_at IS NULL) AS problems
                FROM shipments s JOIN orders o ON o.id = s.order_id
                WHERE s.deleted = 0)
              WHERE :all OR grp < 4
              ORDER BY grp,
                CASE WHEN grp >= 2 THEN -coalesce(last_event_at, created_at)
-                    ELSE coalesce(eta_latest, 9223372036854775807) END,
+                    ELSE coalesce(est_likely, eta_latest, 9223372036854775807) END,
                created_at DESC",
             group = &*GROUP_SQL
         );
@@ -833,6 +898,17 @@ impl Store for SqliteStore {
                 order_number: r.get(7)?,
                 last_event_at: opt_fixed(r.get(8)?, r.get(9)?)?,
                 carrier_eta: eta_at(r, 10)?,
+                estimate: estimate_at(r, 20)?,
+                problems: r
+                    .get::<_, Option<String>>(25)?
+                    .map(|p| {
+                        let mut v: Vec<ProblemKind> =
+                            p.split(',').filter_map(|k| k.parse().ok()).collect();
+                        v.sort();
+                        v.dedup();
+                        v
+                    })
+                    .unwrap_or_default(),
                 last_error: r.get(15)?,
                 muted: r.get(16)?,
                 archived: r.get(17)?,
@@ -1068,6 +1144,104 @@ impl Store for SqliteStore {
                 ms(now),
             ])?;
         Ok(())
+    }
+
+    fn deliveries(&self, each: &mut dyn FnMut(Delivery) -> Result<()>) -> Result<()> {
+        tracking::deliveries(&self.conn, each)
+    }
+
+    fn active(
+        &self,
+        ids: Option<&[ShipmentId]>,
+        each: &mut dyn FnMut(Active) -> Result<()>,
+    ) -> Result<()> {
+        tracking::active(&self.conn, ids, each)
+    }
+
+    fn save_derived(&mut self, rows: &[Assessment], now: DateTime<Utc>) -> Result<Vec<Change>> {
+        tracking::save_derived(&mut self.conn, rows, now)
+    }
+
+    fn open_problems(&self, id: Option<ShipmentId>) -> Result<Vec<OpenProblem>> {
+        tracking::open_problems(&self.conn, id)
+    }
+
+    fn journal_cursor(&self) -> Result<JournalCursor> {
+        tracking::journal_cursor(&self.conn)
+    }
+
+    fn journal(
+        &self,
+        after: JournalCursor,
+        limit: usize,
+    ) -> Result<(Vec<JournalEntry>, JournalCursor)> {
+        tracking::journal(&self.conn, after, limit)
+    }
+
+    fn notified(&self, keys: &[Uuid]) -> Result<Vec<Uuid>> {
+        tracking::notified(&self.conn, keys)
+    }
+
+    fn record_notifications(
+        &mut self,
+        from: JournalCursor,
+        to: JournalCursor,
+        news: &[Uuid],
+        drafts: &[Draft],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        tracking::record_notifications(&mut self.conn, from, to, news, drafts, now)
+    }
+
+    fn due_notifications(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>> {
+        tracking::due_notifications(&self.conn, now, limit)
+    }
+
+    fn next_notification_due(&self) -> Result<Option<DateTime<Utc>>> {
+        tracking::next_notification_due(&self.conn)
+    }
+
+    fn mark_notification(
+        &mut self,
+        id: Uuid,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        tracking::mark_notification(&self.conn, id, outcome, now)
+    }
+
+    fn claim_notification(
+        &mut self,
+        id: Uuid,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        tracking::claim_notification(&self.conn, id, lease_until, now)
+    }
+
+    fn held_notifications(&self) -> Result<Vec<OutboxEntry>> {
+        tracking::held_notifications(&self.conn)
+    }
+
+    fn release_held(
+        &mut self,
+        held: &[Uuid],
+        summary: Option<&Draft>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        tracking::release_held(&mut self.conn, held, summary, now)
+    }
+
+    fn notifications(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
+        tracking::notifications(&self.conn, limit)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>> {
+        tracking::setting(&self.conn, key)
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str, at: DateTime<Utc>) -> Result<bool> {
+        tracking::set_setting(&self.conn, key, value, at)
     }
 }
 

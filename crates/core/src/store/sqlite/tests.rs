@@ -458,3 +458,91 @@ proptest! {
         prop_assert_eq!(snapshot(&a, ida), snapshot(&b, idb));
     }
 }
+
+#[test]
+fn upgrading_to_schema_3_does_not_announce_old_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // A database as the previous release left it, with some history.
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::new(vec![
+            M::up(include_str!("../../../migrations/0001_initial.sql")),
+            M::up(include_str!("../../../migrations/0002_carrier_state.sql")),
+        ])
+        .to_latest(&mut conn)
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO orders (id, archived_at, created_at, updated_at) VALUES (x'01', 0, 0, 0);
+             INSERT INTO shipments (id, order_id, tracking_number, carrier, label_at, muted_at,
+                archived_at, deleted_at, created_at, updated_at)
+             VALUES (x'02', x'01', 'X1', 'dhl', 0, 0, 0, 0, 0, 0);
+             INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
+                description, source, recorded_at)
+             VALUES (x'02', x'03', 5000, 0, 'in_transit', 'Picked up', 'poll', 0);
+             INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause)
+             VALUES (x'02', 'pending', 'in_transit', 0, 'poll'),
+                    (x'02', 'in_transit', 'delivered', 0, 'poll');",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let cursor = s.journal_cursor().unwrap();
+    assert_eq!(
+        cursor.status_log, 2,
+        "the journal starts after the old history"
+    );
+    assert!(s.journal(cursor, 10).unwrap().0.is_empty());
+    let shipped: Option<i64> = s
+        .conn
+        .query_row(
+            "SELECT shipped_at FROM shipments WHERE tracking_number = 'X1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        shipped,
+        Some(5000),
+        "shipped_at is filled in for existing parcels"
+    );
+}
+
+#[test]
+fn settings_and_per_parcel_kinds_are_last_writer_wins() {
+    let (mut s, id) = store_with("JJD000000000000000001");
+    assert!(s.set_setting("k", "new", t(2)).unwrap());
+    assert!(!s.set_setting("k", "older", t(1)).unwrap());
+    assert_eq!(s.setting("k").unwrap().as_deref(), Some("new"));
+    let kinds: KindSet = "delivered,problems".parse().unwrap();
+    assert!(s.edit(id, Edit::NotifyKinds(Some(kinds)), t(2)).unwrap());
+    assert!(!s.edit(id, Edit::NotifyKinds(None), t(1)).unwrap());
+    assert_eq!(s.shipment(id).unwrap().notify_kinds, Some(kinds));
+    assert!(s.edit(id, Edit::NotifyKinds(None), t(3)).unwrap());
+    assert_eq!(s.shipment(id).unwrap().notify_kinds, None);
+}
+
+#[test]
+fn shipped_at_is_the_first_carried_event_in_any_order() {
+    let (mut s, id) = store_with("JJD000000000000000001");
+    let mut events = journey();
+    events.reverse();
+    s.ingest(&[IngestBatch::events(id, events)], t(50)).unwrap();
+    let mut seen = None;
+    s.active(Some(&[id]), &mut |a| {
+        seen = a.shipped_at;
+        Ok(())
+    })
+    .unwrap();
+    let first_carried = journey()
+        .into_iter()
+        .filter(|e| {
+            !matches!(
+                e.status,
+                Status::Pending | Status::InfoReceived | Status::Unknown
+            )
+        })
+        .map(|e| e.occurred_at.with_timezone(&Utc))
+        .min();
+    assert_eq!(seen, first_carried);
+}

@@ -1,0 +1,156 @@
+//! Words for an estimate.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
+use chrono_tz::Tz;
+
+use super::Estimate;
+
+/// Describes an estimate for people, in local time `tz` as seen at `now`.
+///
+/// - A window within one local day: `"Thu 2 May, likely by 14:00 (80%)"` (the likely time
+///   rounded up to the hour).
+/// - Several days, starting tomorrow or later and ending within a week: `"in 2–4 days, likely
+///   Fri 3 May (80%)"`.
+/// - Starting today: `"by Mon 6 May, likely Fri 3 May (80%)"`.
+/// - Otherwise the dates: `"Thu 2 – Mon 6 May, likely Fri 3 May (80%)"`.
+///
+/// A year is shown when it differs from `now`'s.
+pub fn describe(est: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
+    let date = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
+    let today = date(now);
+    let (first, last, likely) = (date(est.earliest), date(est.latest), date(est.likely));
+    let pct = format!("({:.0}%)", (est.confidence.clamp(0.0, 1.0) * 100.0).round());
+    if first == last {
+        return format!(
+            "{}, likely by {} {pct}",
+            day(first, today),
+            by_hour(est.likely, tz)
+        );
+    }
+    let likely = day(likely, today);
+    let (a, b) = ((first - today).num_days(), (last - today).num_days());
+    if a >= 1 && b <= 7 {
+        format!("in {a}–{b} days, likely {likely} {pct}")
+    } else if a <= 0 {
+        format!("by {}, likely {likely} {pct}", day(last, today))
+    } else {
+        format!("{}, likely {likely} {pct}", range(first, last, today))
+    }
+}
+
+/// `Thu 2 May`, with the year when it is not this year's.
+fn day(d: NaiveDate, today: NaiveDate) -> String {
+    if d.year() == today.year() {
+        d.format("%a %-d %b").to_string()
+    } else {
+        d.format("%a %-d %b %Y").to_string()
+    }
+}
+
+/// `Thu 2 – Mon 6 May`, `Thu 30 Apr – Mon 4 May`, or with years when they differ.
+fn range(a: NaiveDate, b: NaiveDate, today: NaiveDate) -> String {
+    if a.year() != b.year() {
+        format!(
+            "{} – {}",
+            a.format("%a %-d %b %Y"),
+            b.format("%a %-d %b %Y")
+        )
+    } else if a.month() != b.month() {
+        format!("{} – {}", a.format("%a %-d %b"), day(b, today))
+    } else {
+        format!("{} – {}", a.format("%a %-d"), day(b, today))
+    }
+}
+
+/// The local time rounded up to a full hour (`14:00`), or `23:59` at the day's end.
+fn by_hour(t: DateTime<Utc>, tz: Tz) -> String {
+    let local = t.with_timezone(&tz);
+    let up = if local.minute() == 0 && local.second() == 0 {
+        local.naive_local()
+    } else {
+        local.naive_local() + Duration::minutes(60 - i64::from(local.minute()))
+    };
+    if up.date() != local.date_naive() {
+        "23:59".to_owned()
+    } else {
+        format!("{:02}:00", up.hour())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::EtaSource;
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    fn est(e: DateTime<Utc>, l: DateTime<Utc>, likely: DateTime<Utc>) -> Estimate {
+        Estimate {
+            earliest: e,
+            likely,
+            latest: l,
+            confidence: 0.8,
+            source: EtaSource::History,
+        }
+    }
+
+    #[test]
+    fn same_day_and_multi_day_wording() {
+        let tz = Tz::UTC;
+        let now = at(2024, 4, 29, 9, 0); // Monday
+        let same = est(
+            at(2024, 5, 2, 0, 0),
+            at(2024, 5, 2, 23, 59),
+            at(2024, 5, 2, 13, 20),
+        );
+        assert_eq!(describe(&same, now, tz), "Thu 2 May, likely by 14:00 (80%)");
+        let soon = est(
+            at(2024, 5, 1, 0, 0),
+            at(2024, 5, 3, 23, 59),
+            at(2024, 5, 2, 12, 0),
+        );
+        assert_eq!(
+            describe(&soon, now, tz),
+            "in 2–4 days, likely Thu 2 May (80%)"
+        );
+        let from_today = est(now, at(2024, 5, 6, 23, 59), at(2024, 5, 2, 12, 0));
+        assert_eq!(
+            describe(&from_today, now, tz),
+            "by Mon 6 May, likely Thu 2 May (80%)"
+        );
+        let later = est(
+            at(2024, 5, 9, 0, 0),
+            at(2024, 5, 13, 23, 59),
+            at(2024, 5, 10, 9, 0),
+        );
+        assert_eq!(
+            describe(&later, now, tz),
+            "Thu 9 – Mon 13 May, likely Fri 10 May (80%)"
+        );
+        let across = est(
+            at(2024, 5, 30, 0, 0),
+            at(2024, 6, 3, 23, 59),
+            at(2024, 5, 31, 9, 0),
+        );
+        assert_eq!(
+            describe(&across, now, tz),
+            "Thu 30 May – Mon 3 Jun, likely Fri 31 May (80%)"
+        );
+    }
+
+    #[test]
+    fn local_time_decides_the_day() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let now = at(2024, 5, 1, 12, 0);
+        // 02:00 UTC on 3 May is 22:00 on 2 May in New York.
+        let e = est(
+            at(2024, 5, 2, 14, 0),
+            at(2024, 5, 3, 2, 0),
+            at(2024, 5, 2, 20, 30),
+        );
+        assert_eq!(describe(&e, now, tz), "Thu 2 May, likely by 17:00 (80%)");
+    }
+}
