@@ -377,12 +377,26 @@ pub fn import_csv(
             progress(at, total);
             Ok(())
         };
+    // Lines are counted from byte offsets: the csv crate's own line numbers run one short
+    // in files with CRLF line ends. A record's offset may point at blank lines it skipped.
+    let mut counted = (0usize, 1u64);
+    let mut line_at = |byte: u64| {
+        let mut b = (byte as usize).min(bytes.len());
+        while b < bytes.len() && matches!(bytes[b], b'\r' | b'\n') {
+            b += 1;
+        }
+        if b > counted.0 {
+            counted.1 += bytes[counted.0..b].iter().filter(|c| **c == b'\n').count() as u64;
+            counted.0 = b;
+        }
+        counted.1
+    };
     loop {
-        let line = reader.position().line();
+        let line = line_at(reader.position().byte());
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line());
+                let line = record.position().map_or(line, |p| line_at(p.byte()));
                 if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
                     continue; // blank line
                 }
@@ -394,7 +408,7 @@ pub fn import_csv(
             }
             Err(e) => {
                 report.rows += 1;
-                let line = e.position().map_or(line, |p| p.line());
+                let line = e.position().map_or(line, |p| line_at(p.byte()));
                 report.errors.push(RowError {
                     line,
                     reason: format!("unreadable CSV: {e}"),

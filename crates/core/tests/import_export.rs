@@ -270,3 +270,23 @@ fn json_export_holds_every_parcel_with_its_history() {
         "2026-05-20T08:00:00+01:00"
     );
 }
+
+#[test]
+fn line_numbers_are_right_with_crlf_line_ends_too() {
+    for end in ["\n", "\r\n"] {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        let csv = [
+            "tracking_number,store".to_owned(),
+            format!("{},A", s10(12345678, "GB")),
+            "NOT-A-NUMBER,B".to_owned(),
+            String::new(),
+            "ALSO BAD,C".to_owned(),
+            format!("{},D", s10(33333333, "GB")),
+        ]
+        .join(end);
+        let report = import(&mut store, csv.as_bytes()).unwrap();
+        let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 5], "line ends {end:?}");
+        assert_eq!(report.added, 2);
+    }
+}

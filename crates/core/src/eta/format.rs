@@ -8,7 +8,7 @@ use super::Estimate;
 /// Describes an estimate for people, in local time `tz` as seen at `now`.
 ///
 /// - A window within one local day: `"Thu 2 May, likely by 14:00 (80%)"` (the likely time
-///   rounded up to the hour).
+///   rounded up to the hour), or `"today, likely by 14:00 (90%)"`, `"tomorrow, …"`.
 /// - Several days, starting tomorrow or later and ending within a week: `"in 2–4 days, likely
 ///   Fri 3 May (80%)"`.
 /// - Starting today: `"by Mon 6 May, likely Fri 3 May (80%)"`.
@@ -21,11 +21,12 @@ pub fn describe(est: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
     let (first, last, likely) = (date(est.earliest), date(est.latest), date(est.likely));
     let pct = format!("({:.0}%)", (est.confidence.clamp(0.0, 1.0) * 100.0).round());
     if first == last {
-        return format!(
-            "{}, likely by {} {pct}",
-            day(first, today),
-            by_hour(est.likely, tz)
-        );
+        let when = match (first - today).num_days() {
+            0 => "today".to_owned(),
+            1 => "tomorrow".to_owned(),
+            _ => day(first, today),
+        };
+        return format!("{when}, likely by {} {pct}", by_hour(est.likely, tz));
     }
     let likely = day(likely, today);
     let (a, b) = ((first - today).num_days(), (last - today).num_days());
@@ -151,6 +152,6 @@ mod tests {
             at(2024, 5, 3, 2, 0),
             at(2024, 5, 2, 20, 30),
         );
-        assert_eq!(describe(&e, now, tz), "Thu 2 May, likely by 17:00 (80%)");
+        assert_eq!(describe(&e, now, tz), "tomorrow, likely by 17:00 (80%)");
     }
 }
