@@ -439,12 +439,6 @@ pub fn watch(
             r = poller.poll_due() => { r?; }
             _ = stop_first => return Ok(()),
         }
-        {
-            let db = store.lock().map_err(|_| anyhow!("store lock poisoned"))?;
-            crate::commands::list(&*db, false, false)?;
-            println!();
-            println!("Watching {} parcels. Press Ctrl-C to stop.", db.count()?);
-        }
         let notifiers = if notify {
             crate::notifications::notifiers()
         } else {
@@ -455,6 +449,14 @@ pub fn watch(
             pipeline_config(setup.time_scale),
             notifiers,
         )?);
+        // Estimates and problems as of now, so the list shows them.
+        pipeline.derive(None, Utc::now())?;
+        {
+            let db = store.lock().map_err(|_| anyhow!("store lock poisoned"))?;
+            crate::commands::list(&*db, false, false)?;
+            println!();
+            println!("Watching {} parcels. Press Ctrl-C to stop.", db.count()?);
+        }
         let mut derived = pipeline.subscribe();
         let pipeline_rx = poller.subscribe();
         let mut rx = poller.subscribe();
@@ -546,6 +548,13 @@ pub fn refresh(
             "Asked about {} parcels in {} requests: {} changes, {} failures.",
             report.polled, report.requests, report.changes, report.failed
         );
+        // New estimates and problems, and the notifications the news deserves.
+        let pipeline = Arc::new(Pipeline::new(
+            store.clone(),
+            pipeline_config(setup.time_scale),
+            crate::notifications::notifiers(),
+        )?);
+        pipeline.step(None).await?;
         Ok(())
     })
 }
