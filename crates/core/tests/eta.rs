@@ -323,6 +323,11 @@ fn synthetic_replay_is_calibrated_and_beats_the_baselines() {
         r.mean_window_days > 1.0 && r.mean_window_days < 8.0,
         "{r:?}"
     );
+    // Where the store promised, the window's end is about as reliable as the promise (the
+    // first 50 deliveries, before the store's rate is known, allow a hair more) and sooner.
+    let store_late = r.merchant_late_share.unwrap();
+    assert!(r.latest_late_share <= store_late + 0.003, "{r:?}");
+    assert!(r.latest_minus_promise_days.unwrap() < 0.0, "{r:?}");
 }
 
 #[test]
@@ -339,6 +344,10 @@ fn marketplace_replay_beats_the_stores_promise() {
     assert!(r.mae_days < 0.5 * merchant, "{r:?}");
     assert!((r.window_coverage - 0.80).abs() <= 0.06, "{r:?}");
     assert!(r.latest_late_share <= 0.09, "{r:?}");
+    assert!(
+        r.latest_late_share < r.merchant_late_share.unwrap(),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub struct ModelConfig {
     pub lower_quantile: f64,
     /// Quantile level of the window's end (default 0.95). With the default lower level the
     /// nominal coverage is 0.80, asymmetric so that `latest` is late only ~5 % of the time.
+    /// Where a store promised a date, the end is calibrated instead to be late a little less
+    /// often than that store's promises are (see `Perf::upper_tail_target`).
     pub upper_quantile: f64,
     /// Shrinkage strength: a key with `n` recent deliveries gets weight `n / (n + shrinkage)`
     /// against its parent's distribution (default 20).
@@ -202,12 +204,24 @@ impl WayPerf {
 #[derive(Debug, Clone)]
 struct Perf {
     ways: [WayPerf; 3],
+    /// Recency-weighted deliveries that had a store promise, and those delivered after the
+    /// promised day: how reliable the store's promises are.
+    promised: f64,
+    promise_late: f64,
+    /// How many deliveries had a promise (unweighted, to know when the rate means something).
+    promised_count: u64,
 }
+
+/// Deliveries with a promise needed before the store's reliability sets the window's end.
+const MIN_PROMISED: u64 = 50;
 
 impl Perf {
     fn new(cfg: &ModelConfig) -> Self {
         Perf {
             ways: std::array::from_fn(|_| WayPerf::new(cfg)),
+            promised: 0.0,
+            promise_late: 0.0,
+            promised_count: 0,
         }
     }
 
@@ -216,6 +230,20 @@ impl Perf {
             w.abs_err *= f;
             w.hits *= f;
             w.weight *= f;
+        }
+        self.promised *= f;
+        self.promise_late *= f;
+    }
+
+    /// The share of deliveries that may come after the window's end. Where the store
+    /// promised a date, the window's end must be late no more often than the store's promise
+    /// (10 % less), so it is calibrated to the store's own late rate, within 1–10 %;
+    /// elsewhere to the nominal upper tail.
+    fn upper_tail_target(&self, cfg: &ModelConfig, promised: bool) -> f64 {
+        if promised && self.promised_count >= MIN_PROMISED && self.promised > 0.0 {
+            (0.9 * self.promise_late / self.promised).clamp(0.01, 0.10)
+        } else {
+            1.0 - cfg.upper_quantile
         }
     }
 }
@@ -518,10 +546,19 @@ impl Model {
         };
 
         let w = self.weight_at(d.delivered_at);
-        let (lo_target, hi_target) = (self.cfg.lower_quantile, 1.0 - self.cfg.upper_quantile);
+        let lo_target = self.cfg.lower_quantile;
         let gamma = self.cfg.adapt_rate;
         let cfg = self.cfg.clone();
+        let late_vs_promise = d
+            .promised_at
+            .map(|p| delivered_local.date() > local_date(p, tz));
         let update = |perf: &mut Perf| {
+            let hi_target = perf.upper_tail_target(&cfg, late_vs_promise.is_some());
+            if let Some(late) = late_vs_promise {
+                perf.promised += w;
+                perf.promise_late += w * f64::from(u8::from(late));
+                perf.promised_count += 1;
+            }
             for (wp, s) in perf.ways.iter_mut().zip(scores) {
                 let Some((err, side)) = s else { continue };
                 wp.abs_err += w * err;
