@@ -620,13 +620,20 @@ fn show(db: &SqliteStore, key: &str, json: bool) -> Result<ExitCode> {
     let events = db.timeline(s.id)?;
     let log = db.status_log(s.id)?;
     if json {
+        #[derive(Serialize)]
+        struct Shown {
+            #[serde(flatten)]
+            record: parceltrail_core::store::ShipmentRecord,
+            problems: Vec<parceltrail_core::problems::OpenProblem>,
+        }
+        let problems = db.open_problems(Some(s.id))?;
         let record = parceltrail_core::store::ShipmentRecord {
             order,
             shipment: s,
             events,
             status_log: log,
         };
-        print_json(&record)?;
+        print_json(&Shown { record, problems })?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();

@@ -404,3 +404,45 @@ fn carriers_parse_normalises_a_saved_response() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not JSON"));
 }
+
+/// A parcel with no news for five days is stuck: `notifications send` (like `watch` and
+/// `refresh`) derives estimates and problems; `list` puts it under Needs attention and `show`
+/// explains it. With the desktop channel off, nothing is recorded to send.
+#[test]
+fn a_silent_parcel_needs_attention_with_the_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let stuck = s10(12345678, "GB");
+    let moving = s10(23456789, "GB");
+    let old = (chrono::Utc::now() - chrono::Duration::days(5)).to_rfc3339();
+    let fresh = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let csv = h.join("parcels.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "tracking_number,label,promised_at,event_time,event_status,event_description\n\
+             {stuck},Lamp,,{old},in_transit,Arrived at hub\n\
+             {moving},Boots,2099-01-01,{fresh},in_transit,Departed hub\n"
+        ),
+    )
+    .unwrap();
+    run_ok(h, &["import", csv.to_str().unwrap()]);
+    run_ok(h, &["notifications", "settings", "--disable"]);
+    assert!(run_ok(h, &["notifications", "send"]).starts_with("Sent 0, 0 to retry, 0 failed"));
+    let list = run_ok(h, &["list"]);
+    let attention = list.split("Needs attention").nth(1).expect("a Needs attention group");
+    assert!(attention.contains("Lamp") && attention.contains("No movement"), "{list}");
+    assert!(!attention.contains("Boots"), "{list}");
+    assert!(list.contains("arrives"), "estimates are shown: {list}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&run_ok(h, &["show", &stuck, "--json"])).unwrap();
+    assert_eq!(shown["problems"][0]["kind"], "stuck");
+    assert_eq!(shown["problems"][0]["detail"], "No carrier update for 5 days");
+    let boots: serde_json::Value =
+        serde_json::from_str(&run_ok(h, &["show", &moving, "--json"])).unwrap();
+    assert_eq!(boots["order"]["promised_at"], "2099-01-01T00:00:00Z");
+    assert!(boots["shipment"]["estimate"]["likely"].is_string());
+    let log: serde_json::Value =
+        serde_json::from_str(&run_ok(h, &["notifications", "--json"])).unwrap();
+    assert_eq!(log["log"].as_array().unwrap().len(), 0);
+}
