@@ -430,14 +430,23 @@ fn a_silent_parcel_needs_attention_with_the_reason() {
     run_ok(h, &["notifications", "settings", "--disable"]);
     assert!(run_ok(h, &["notifications", "send"]).starts_with("Sent 0, 0 to retry, 0 failed"));
     let list = run_ok(h, &["list"]);
-    let attention = list.split("Needs attention").nth(1).expect("a Needs attention group");
-    assert!(attention.contains("Lamp") && attention.contains("No movement"), "{list}");
+    let attention = list
+        .split("Needs attention")
+        .nth(1)
+        .expect("a Needs attention group");
+    assert!(
+        attention.contains("Lamp") && attention.contains("No movement"),
+        "{list}"
+    );
     assert!(!attention.contains("Boots"), "{list}");
     assert!(list.contains("arrives"), "estimates are shown: {list}");
     let shown: serde_json::Value =
         serde_json::from_str(&run_ok(h, &["show", &stuck, "--json"])).unwrap();
     assert_eq!(shown["problems"][0]["kind"], "stuck");
-    assert_eq!(shown["problems"][0]["detail"], "No carrier update for 5 days");
+    assert_eq!(
+        shown["problems"][0]["detail"],
+        "No carrier update for 5 days"
+    );
     let boots: serde_json::Value =
         serde_json::from_str(&run_ok(h, &["show", &moving, "--json"])).unwrap();
     assert_eq!(boots["order"]["promised_at"], "2099-01-01T00:00:00Z");
