@@ -261,26 +261,6 @@ fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     Ok(())
 }
 
-/// One number (or link) typed as such gets `detect`, so an invalid one says why; anything
-/// longer is scanned as free text.
-fn find_numbers(text: &str) -> Vec<Detection> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Vec::new();
-    }
-    let single = !trimmed.contains(char::is_whitespace) || {
-        let d = detect::detect(trimmed);
-        d.valid || (trimmed.len() <= 48 && !trimmed.contains('\n'))
-    };
-    if single {
-        let d = detect::detect(trimmed);
-        if d.valid || trimmed.len() <= 48 {
-            return vec![d];
-        }
-    }
-    detect::scan(trimmed)
-}
-
 fn describe(d: &Detection) -> String {
     let number = style(clean(&d.number)).bold();
     if !d.valid {
@@ -317,7 +297,7 @@ fn describe(d: &Detection) -> String {
 
 fn detect_cmd(text: Option<String>, json: bool) -> Result<ExitCode> {
     let text = read_input(text.as_deref())?;
-    let found = find_numbers(&text);
+    let found = parceltrail_core::view::find_numbers(&text);
     if json {
         print_json(&found)?;
     } else if found.is_empty() {

@@ -40,3 +40,4 @@ pub mod notify;
 pub mod pipeline;
 pub mod poller;
 pub mod problems;
+pub mod view;
