@@ -11,7 +11,25 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Warnings from the background work (a carrier failing, a notification that could not be
+/// shown) go to standard error; `RUST_LOG` chooses otherwise (e.g. `RUST_LOG=debug`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "parceltrail_core=warn,parceltrail_carriers=warn,parceltrail_notifiers=warn",
+        )
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 fn main() -> ExitCode {
+    init_logging();
     let args = cli::Cli::parse();
     match commands::run(args) {
         Ok(code) => code,

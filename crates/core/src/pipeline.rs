@@ -342,8 +342,17 @@ impl Pipeline {
                     }
                 }
             };
-            if outcome != SendOutcome::Sent {
-                tracing::warn!(id = %n.id, ?outcome, "notification not delivered");
+            match &outcome {
+                SendOutcome::Sent => {}
+                SendOutcome::Retry { error, at } => tracing::warn!(
+                    "{} notification not shown ({error}); trying again at {}",
+                    n.channel,
+                    at.with_timezone(&chrono::Local).format("%H:%M:%S")
+                ),
+                SendOutcome::Failed { error } => tracing::warn!(
+                    "{} notification given up ({error}); it stays in `parceltrail notifications`",
+                    n.channel
+                ),
             }
             lock(&self.store)?.mark_notification(n.id, &outcome, Utc::now())?;
         }
