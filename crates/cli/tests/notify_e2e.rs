@@ -273,10 +273,11 @@ fn quiet_hours_hold_everything_then_one_summary() {
     let (_server, url) = start_sim(seed, 3);
     let sim = Sim::new(config(seed, 3), Utc::now());
     let home = tempfile::tempdir().unwrap();
-    // Quiet from this minute until two minutes on (UTC), so they end during the test.
+    // Quiet from this minute until three minutes on (UTC): at least two minutes for the
+    // journeys, and they end during the test.
     let now = Utc::now();
     let start = now.with_second(0).unwrap().with_nanosecond(0).unwrap();
-    let end = start + chrono::Duration::minutes(2);
+    let end = start + chrono::Duration::minutes(3);
     let range = format!("{}-{}", start.format("%H:%M"), end.format("%H:%M"));
     run(
         &bus,
