@@ -316,6 +316,17 @@ pub struct Place {
 }
 
 impl Place {
+    /// The region the ETA model keys routes by: `CC-REGION`, or just the country or region
+    /// (upper case), None when neither is known.
+    pub fn region_key(&self) -> Option<String> {
+        match (&self.country, &self.region) {
+            (Some(c), Some(r)) => Some(format!("{}-{}", c.to_uppercase(), r.to_uppercase())),
+            (Some(c), None) => Some(c.to_uppercase()),
+            (None, Some(r)) => Some(r.to_uppercase()),
+            (None, None) => None,
+        }
+    }
+
     /// True when nothing is known.
     pub fn is_empty(&self) -> bool {
         self.city.is_none()

@@ -15,12 +15,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::domain::{ShipmentId, Status};
 use crate::error::{Error, Result};
+use crate::eta::calendar::{end_of_day, local_date};
 use crate::eta::{Delivery, EtaInput, Model, ModelConfig};
 use crate::notify::rules::{self, Draft, Held, Kind, News, Parcel, Prefs};
 use crate::notify::{Message, Notifier, NotifyError};
@@ -96,15 +97,6 @@ fn lock(store: &SharedStore) -> Result<std::sync::MutexGuard<'_, dyn Store + Sen
     store
         .lock()
         .map_err(|_| Error::InvalidInput("the store lock is poisoned".into()))
-}
-
-fn region_key(p: &crate::domain::Place) -> Option<String> {
-    match (&p.country, &p.region) {
-        (Some(c), Some(r)) => Some(format!("{}-{}", c.to_uppercase(), r.to_uppercase())),
-        (Some(c), None) => Some(c.to_uppercase()),
-        (None, Some(r)) => Some(r.to_uppercase()),
-        (None, None) => None,
-    }
 }
 
 impl Pipeline {
@@ -457,26 +449,13 @@ fn delivery_of(a: &Active, delivered_at: DateTime<Utc>) -> Delivery {
     Delivery {
         carrier: Some(a.carrier.clone()),
         service: a.service.clone(),
-        origin: region_key(&a.origin),
-        destination: region_key(&a.destination),
+        origin: a.origin.region_key(),
+        destination: a.destination.region_key(),
         dest_country: a.destination.country.as_ref().map(|c| c.to_uppercase()),
         started_at: a.shipped_at.unwrap_or(a.created_at),
         delivered_at,
         promised_at: a.promised_at,
     }
-}
-
-/// The end of the local day `t` falls in.
-fn end_of_day(t: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
-    let local = tz.from_utc_datetime(&t.naive_utc()).date_naive();
-    let next = local
-        .succ_opt()
-        .unwrap_or(local)
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default();
-    tz.from_local_datetime(&next)
-        .earliest()
-        .map_or(t, |d| d.with_timezone(&Utc))
 }
 
 /// Estimate and problems for one parcel.
@@ -487,8 +466,8 @@ pub fn derive_one(
     tz: chrono_tz::Tz,
     now: DateTime<Utc>,
 ) -> Assessment {
-    let origin = region_key(&a.origin);
-    let destination = region_key(&a.destination);
+    let origin = a.origin.region_key();
+    let destination = a.destination.region_key();
     let dest_country = a.destination.country.as_ref().map(|c| c.to_uppercase());
     let estimate = if a.status.is_terminal() {
         None
@@ -532,7 +511,7 @@ pub fn derive_one(
         .map(|e| e.latest.with_timezone(&Utc))
         .or(a.promised_at)
         .or(a.first_latest)
-        .map(|p| end_of_day(p, tz));
+        .map(|p| end_of_day(local_date(p, tz), tz));
     let problems = problems::detect(
         &Facts {
             status: a.status,

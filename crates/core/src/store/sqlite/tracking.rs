@@ -11,22 +11,13 @@ use super::{
     Active, Assessment, Change, JournalCursor, JournalEntry, OutboxEntry, OutboxState, SendOutcome,
     bad, estimate_at, eta_at, ms, opt_utc, place, status, utc,
 };
-use crate::domain::ShipmentId;
+use crate::domain::{Place, ShipmentId};
 use crate::error::Result;
 use crate::eta::Delivery;
 use crate::notify::rules::Draft;
 use crate::notify::{Channel, Urgency};
 use crate::problems::{OpenProblem, Problem, ProblemKind};
 use crate::store::same_estimate;
-
-fn region_key(country: Option<String>, region: Option<String>) -> Option<String> {
-    match (country, region) {
-        (Some(c), Some(r)) => Some(format!("{}-{}", c.to_uppercase(), r.to_uppercase())),
-        (Some(c), None) => Some(c.to_uppercase()),
-        (None, Some(r)) => Some(r.to_uppercase()),
-        (None, None) => None,
-    }
-}
 
 pub(super) fn deliveries(
     conn: &Connection,
@@ -40,7 +31,16 @@ pub(super) fn deliveries(
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let dest_country: Option<String> = r.get(4)?;
+        let origin = Place {
+            country: r.get(2)?,
+            region: r.get(3)?,
+            ..Place::default()
+        };
+        let destination = Place {
+            country: r.get(4)?,
+            region: r.get(5)?,
+            ..Place::default()
+        };
         let started_at = utc(r.get(6)?)?;
         let delivered_at = utc(r.get(7)?)?;
         if delivered_at < started_at {
@@ -49,9 +49,9 @@ pub(super) fn deliveries(
         each(Delivery {
             carrier: Some(r.get(0)?),
             service: r.get(1)?,
-            origin: region_key(r.get(2)?, r.get(3)?),
-            destination: region_key(dest_country.clone(), r.get(5)?),
-            dest_country: dest_country.map(|c| c.to_uppercase()),
+            origin: origin.region_key(),
+            destination: destination.region_key(),
+            dest_country: destination.country.map(|c| c.to_uppercase()),
             started_at,
             delivered_at,
             promised_at: opt_utc(r.get(8)?)?,
