@@ -68,6 +68,11 @@ pub fn run(
             if prefs != before {
                 save_prefs(&mut db, &prefs, Utc::now())?;
             }
+            if enable && ch != Channel::Desktop {
+                eprintln!(
+                    "Notifications for {ch} are recorded here and sent by the app or the shop server that serves that channel; this command line sends desktop ones."
+                );
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&prefs)?);
             } else {

@@ -177,7 +177,14 @@ impl fmt::Display for KindSet {
         if *self == KindSet::NONE {
             return f.write_str("none");
         }
-        let names: Vec<&str> = self.iter().map(Kind::as_str).collect();
+        // Every problem reads as `problems`, as it is written.
+        let all_problems = self.intersect(KindSet::problems()) == KindSet::problems();
+        let names: Vec<&str> = self
+            .iter()
+            .filter(|k| !(all_problems && matches!(k, Kind::Problem(_))))
+            .map(Kind::as_str)
+            .chain(all_problems.then_some("problems"))
+            .collect();
         f.write_str(&names.join(","))
     }
 }
@@ -614,4 +621,49 @@ pub fn problem_news_key(shipment: ShipmentId, problem_key: Uuid) -> Uuid {
     name.extend_from_slice(b"problem");
     name.extend_from_slice(problem_key.as_bytes());
     Uuid::new_v5(&NEWS_KEY_NAMESPACE, &name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_sets_read_and_write_as_people_type_them() {
+        let set: KindSet = "delivered, problems".parse().unwrap();
+        assert!(set.contains(Kind::Delivered));
+        assert!(set.contains(Kind::Problem(ProblemKind::CustomsHold)));
+        assert!(!set.contains(Kind::Shipped));
+        assert_eq!(set.to_string(), "delivered,problems");
+        assert_eq!("all".parse::<KindSet>().unwrap().to_string(), "all");
+        assert_eq!("none".parse::<KindSet>().unwrap().to_string(), "none");
+        let some: KindSet = "shipped,stuck".parse().unwrap();
+        assert_eq!(some.to_string(), "shipped,stuck");
+        assert_eq!(some.to_string().parse::<KindSet>().unwrap(), some);
+        assert!("shipped,teleported".parse::<KindSet>().is_err());
+    }
+
+    #[test]
+    fn quiet_hours_may_cross_midnight() {
+        let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        let night = QuietHours {
+            start: t(22, 0),
+            end: t(7, 0),
+            allow_delivered: false,
+        };
+        assert!(night.contains(t(23, 30)) && night.contains(t(0, 0)) && night.contains(t(6, 59)));
+        assert!(!night.contains(t(7, 0)) && !night.contains(t(21, 59)));
+        let siesta = QuietHours {
+            start: t(13, 0),
+            end: t(15, 0),
+            allow_delivered: false,
+        };
+        assert!(siesta.contains(t(14, 0)) && !siesta.contains(t(15, 0)));
+    }
+
+    #[test]
+    fn clipping_keeps_whole_characters() {
+        assert_eq!(clip("Zürich Hbf", 20), "Zürich Hbf");
+        assert_eq!(clip("Zürich Hauptbahnhof", 8), "Zürich…");
+        assert_eq!(clip("a    b", 3), "a…");
+    }
 }
