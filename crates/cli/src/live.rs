@@ -348,28 +348,6 @@ fn shared(db: SqliteStore) -> SharedStore {
     Arc::new(Mutex::new(db))
 }
 
-fn describe_change(db: &SharedStore, c: &Change) -> Option<String> {
-    let Change::StatusChanged {
-        shipment_id,
-        from,
-        to,
-    } = c
-    else {
-        return None;
-    };
-    let store = db.lock().ok()?;
-    let s = store.shipment(*shipment_id).ok()?;
-    let title = s.label.as_deref().map(clean).unwrap_or_default();
-    Some(format!(
-        "{}  {:<22} {} → {}  {}",
-        style(chrono::Local::now().format("%H:%M:%S")).dim(),
-        style(title).bold(),
-        crate::output::status(*from),
-        status(*to),
-        style(&s.tracking_number).dim()
-    ))
-}
-
 fn pipeline_config(time_scale: f64) -> PipelineConfig {
     let base = PipelineConfig::default();
     PipelineConfig {
@@ -388,8 +366,15 @@ fn pipeline_config(time_scale: f64) -> PipelineConfig {
     }
 }
 
-fn describe_derived(db: &SharedStore, c: &Change) -> Option<String> {
+/// One line of `watch` output for a change worth showing: a status moving, a problem found
+/// or resolved.
+fn describe_change(db: &SharedStore, c: &Change) -> Option<String> {
     let (id, text) = match c {
+        Change::StatusChanged {
+            shipment_id,
+            from,
+            to,
+        } => (*shipment_id, format!("{} → {}", status(*from), status(*to))),
         Change::ProblemOpened {
             shipment_id,
             problem,
@@ -449,8 +434,9 @@ pub fn watch(
             pipeline_config(setup.time_scale),
             notifiers,
         )?);
-        // Estimates and problems as of now, so the list shows them.
-        pipeline.derive(None, Utc::now())?;
+        // Catch up (estimates, problems, notifications a previous run left unsent), so the
+        // list shows where everything stands.
+        pipeline.step(None).await?;
         {
             let db = store.lock().map_err(|_| anyhow!("store lock poisoned"))?;
             crate::commands::list(&*db, false, false)?;
@@ -464,7 +450,7 @@ pub fn watch(
             let store = store.clone();
             tokio::spawn(async move {
                 while let Ok(c) = derived.recv().await {
-                    if let Some(line) = describe_derived(&store, &c) {
+                    if let Some(line) = describe_change(&store, &c) {
                         println!("{line}");
                     }
                 }

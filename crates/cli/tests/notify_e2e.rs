@@ -5,11 +5,13 @@
 //! summary follows; notifications recorded but not sent (a crash between the two) are sent
 //! exactly once by the next run.
 
+mod common;
+
+use common::Server;
+
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{Timelike, Utc};
 use parceltrail_notifiers::testing::{NotificationBus, Observed};
@@ -18,21 +20,6 @@ use parceltrail_sim::{Sim, SimConfig};
 
 /// One simulated hour every 1/3 s: a journey takes 15–25 s, and 72 hours without news 24 s.
 const SPEED: f64 = 10_800.0;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_parceltrail"));
-    c.env_remove("PARCELTRAIL_HOME");
-    c
-}
 
 fn config(seed: u64, parcels: usize) -> SimConfig {
     SimConfig {
@@ -46,29 +33,17 @@ fn config(seed: u64, parcels: usize) -> SimConfig {
 }
 
 fn start_sim(seed: u64, parcels: usize) -> (Server, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = bin()
-        .args(["sim", "--listen", &format!("127.0.0.1:{port}")])
-        .args([
-            "--seed",
-            &seed.to_string(),
-            "--parcels",
-            &parcels.to_string(),
-        ])
-        .args(["--speed", &SPEED.to_string(), "--stagger", "0"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the simulator did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Server(child), format!("http://127.0.0.1:{port}"))
+    let (seed, parcels, speed) = (seed.to_string(), parcels.to_string(), SPEED.to_string());
+    common::start_sim(&[
+        "--seed",
+        &seed,
+        "--parcels",
+        &parcels,
+        "--speed",
+        &speed,
+        "--stagger",
+        "0",
+    ])
 }
 
 fn run(bus: &NotificationBus, home: &Path, args: &[&str]) -> String {

@@ -2,10 +2,12 @@
 //! poller with the real DHL adapter) take 200 parcels from label to their final state; every
 //! event is stored once, also when the simulator fails 30 % of requests.
 
-use std::net::TcpListener;
+mod common;
+
+use common::{Server, bin};
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use chrono::Utc;
 use parceltrail_core::store::{SqliteStore, Store};
@@ -13,52 +15,19 @@ use parceltrail_sim::{Sim, SimConfig};
 
 const SPEED: f64 = 36_000.0; // one simulated hour every 0.1 s
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_parceltrail"));
-    c.env_remove("PARCELTRAIL_HOME");
-    c
-}
-
 fn start_sim(seed: u64, parcels: usize, fail_rate: f64) -> (Server, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = bin()
-        .args([
-            "sim",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .args([
-            "--parcels",
-            &parcels.to_string(),
-            "--speed",
-            &SPEED.to_string(),
-            "--fail-rate",
-            &fail_rate.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the simulator did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Server(child), format!("http://127.0.0.1:{port}"))
+    let (seed, parcels, speed) = (seed.to_string(), parcels.to_string(), SPEED.to_string());
+    let fail_rate = fail_rate.to_string();
+    common::start_sim(&[
+        "--seed",
+        &seed,
+        "--parcels",
+        &parcels,
+        "--speed",
+        &speed,
+        "--fail-rate",
+        &fail_rate,
+    ])
 }
 
 fn run(home: &Path, args: &[&str]) -> String {

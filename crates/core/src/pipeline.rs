@@ -267,16 +267,8 @@ impl Pipeline {
                 store.release_held(&ids, None, now)?;
                 continue;
             }
-            let items: Vec<Held> = entries
-                .iter()
-                .map(|e| Held {
-                    title: &e.title,
-                    kind: e.kind,
-                    shipment_id: e.shipment_id,
-                })
-                .collect();
-            let keys: Vec<Uuid> = entries.iter().map(|e| e.dedupe_key).collect();
-            let summary = rules::summarize(channel, &items, &keys);
+            let items: Vec<Held> = entries.iter().map(|e| Held::from(*e)).collect();
+            let summary = rules::summarize(channel, &items);
             store.release_held(&ids, Some(&summary), now)?;
         }
         let _ = self.changes.send(Change::NotificationsChanged);
@@ -372,15 +364,15 @@ impl Pipeline {
 
     /// Follow the poller's changes until `shutdown`: each burst of changes is one step for
     /// the parcels it touched (so one poll's updates coalesce); every `refresh_every` all
-    /// parcels are re-derived; every `tick` retries and quiet hours are looked at.
+    /// parcels are re-derived; every `tick` retries and quiet hours are looked at. Callers
+    /// catch up first with `step(None)` (whatever a previous run left recorded but unsent
+    /// goes then).
     pub async fn run(
         self: Arc<Self>,
         mut changes: broadcast::Receiver<Change>,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         tokio::pin!(shutdown);
-        // Catch up first: whatever a previous run left recorded but unsent goes now.
-        self.step(None).await?;
         let refresh_every = self.config.refresh_every;
         let mut last_full = tokio::time::Instant::now();
         loop {
@@ -587,16 +579,8 @@ fn digest(drafts: Vec<Draft>, over: usize) -> Vec<Draft> {
             out.extend(list);
             continue;
         }
-        let items: Vec<Held> = list
-            .iter()
-            .map(|d| Held {
-                title: &d.title,
-                kind: d.kind,
-                shipment_id: d.shipment_id,
-            })
-            .collect();
-        let keys: Vec<Uuid> = list.iter().map(|d| d.dedupe_key).collect();
-        let mut summary = rules::summarize(channel, &items, &keys);
+        let items: Vec<Held> = list.iter().map(Held::from).collect();
+        let mut summary = rules::summarize(channel, &items);
         summary.title = format!("{} parcel updates", items.len());
         if held {
             summary.initial = rules::Initial::Held;

@@ -312,8 +312,14 @@ pub fn source_label(s: EtaSource) -> &'static str {
     }
 }
 
-/// One parcel in full.
-pub fn detail(store: &dyn Store, id: ShipmentId, now: DateTime<Utc>, tz: Tz) -> Result<Detail> {
+/// One parcel in full; `query` says what "today" and "recent" mean, as for [`home`].
+pub fn detail(
+    store: &dyn Store,
+    id: ShipmentId,
+    query: &ListQuery,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Detail> {
     let s = store.shipment(id)?;
     let order = store.order(s.order_id)?;
     let events = store.timeline(id)?;
@@ -323,7 +329,7 @@ pub fn detail(store: &dyn Store, id: ShipmentId, now: DateTime<Utc>, tz: Tz) -> 
     kinds.sort();
     kinds.dedup();
     let item = ListItem {
-        group: Group::OnTheWay, // replaced below: a detail has no list query
+        group: store.group(id, query)?,
         id,
         tracking_number: s.tracking_number.clone(),
         carrier: s.carrier.clone(),
@@ -341,7 +347,6 @@ pub fn detail(store: &dyn Store, id: ShipmentId, now: DateTime<Utc>, tz: Tz) -> 
         archived: s.archived || order.archived,
     };
     let mut card = card(item, now, tz);
-    card.group = group_of(&card, s.status);
     card.progress = match reached {
         Stage::Ordered => 0.1,
         Stage::Shipped => 0.3,
@@ -387,21 +392,6 @@ pub fn detail(store: &dyn Store, id: ShipmentId, now: DateTime<Utc>, tz: Tz) -> 
         order,
         card,
     })
-}
-
-/// The group a single parcel falls in, as the list would put it (without the list's "today").
-fn group_of(c: &Card, status: Status) -> Group {
-    if c.archived {
-        Group::Archived
-    } else if status == Status::Delivered {
-        Group::DeliveredRecently
-    } else if status.needs_attention() || !c.problems.is_empty() || c.error.is_some() {
-        Group::NeedsAttention
-    } else if status == Status::OutForDelivery {
-        Group::ArrivingToday
-    } else {
-        Group::OnTheWay
-    }
 }
 
 /// A number found in pasted text, before it is saved.

@@ -10,7 +10,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -135,6 +134,3 @@ pub fn parcel_link(id: ShipmentId) -> String {
 
 /// The deep link that opens the parcel list.
 pub const LIST_LINK: &str = "parceltrail://parcels";
-
-/// When a message was recorded and sent, for the log.
-pub type Stamp = DateTime<Utc>;

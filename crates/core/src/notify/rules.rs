@@ -455,14 +455,7 @@ pub fn decide(prefs: &Prefs, parcel: &Parcel, news: &[News], now: DateTime<Utc>)
                 .then(b.at.cmp(&a.at))
         });
         let lead = picked[0];
-        let mut keys: Vec<Uuid> = picked.iter().map(|n| n.key).collect();
-        keys.sort();
-        let mut name = Vec::with_capacity(16 * keys.len() + 4);
-        name.extend_from_slice(ch.channel.as_str().as_bytes());
-        for k in &keys {
-            name.extend_from_slice(k.as_bytes());
-        }
-        let dedupe_key = Uuid::new_v5(&NEWS_KEY_NAMESPACE, &name);
+        let dedupe_key = combined_key(b"", ch.channel, picked.iter().map(|n| n.key));
         let title = clip(
             &format!("{} · {}", parcel_name(parcel), lead.kind.headline()),
             60,
@@ -528,7 +521,7 @@ fn body(
     clip(&parts.join(" · "), max)
 }
 
-/// A held notification, as the summary needs it.
+/// A held (or digested) notification, as the summary needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Held<'a> {
     /// Its title.
@@ -537,18 +530,36 @@ pub struct Held<'a> {
     pub kind: Option<Kind>,
     /// Its parcel.
     pub shipment_id: Option<ShipmentId>,
+    /// Its dedupe key.
+    pub dedupe_key: Uuid,
 }
 
-/// The one notification that replaces everything held during quiet hours on a channel.
-pub fn summarize(channel: Channel, held: &[Held], held_keys: &[Uuid]) -> Draft {
-    let mut keys = held_keys.to_vec();
+impl<'a> From<&'a Draft> for Held<'a> {
+    fn from(d: &'a Draft) -> Self {
+        Held {
+            title: &d.title,
+            kind: d.kind,
+            shipment_id: d.shipment_id,
+            dedupe_key: d.dedupe_key,
+        }
+    }
+}
+
+/// One key for a notification carrying several pieces of news (order-independent).
+fn combined_key(prefix: &[u8], channel: Channel, keys: impl Iterator<Item = Uuid>) -> Uuid {
+    let mut keys: Vec<Uuid> = keys.collect();
     keys.sort();
-    let mut name = Vec::with_capacity(16 * keys.len() + 8);
-    name.extend_from_slice(b"summary");
+    let mut name = Vec::with_capacity(16 * keys.len() + 16);
+    name.extend_from_slice(prefix);
     name.extend_from_slice(channel.as_str().as_bytes());
     for k in &keys {
         name.extend_from_slice(k.as_bytes());
     }
+    Uuid::new_v5(&NEWS_KEY_NAMESPACE, &name)
+}
+
+/// The one notification that replaces everything held during quiet hours on a channel.
+pub fn summarize(channel: Channel, held: &[Held]) -> Draft {
     let parcels: std::collections::BTreeSet<_> =
         held.iter().filter_map(|h| h.shipment_id).collect();
     let title = match parcels.len() {
@@ -561,7 +572,7 @@ pub fn summarize(channel: Channel, held: &[Held], held_keys: &[Uuid]) -> Draft {
         .any(|h| matches!(h.kind, Some(Kind::Problem(_))));
     Draft {
         id: Uuid::now_v7(),
-        dedupe_key: Uuid::new_v5(&NEWS_KEY_NAMESPACE, &name),
+        dedupe_key: combined_key(b"summary", channel, held.iter().map(|h| h.dedupe_key)),
         channel,
         shipment_id: None,
         kind: None,

@@ -189,14 +189,14 @@ async fn a_journey_notifies_each_step_once_and_coalesces_one_poll() {
     assert!(log.iter().all(|n| n.state == OutboxState::Sent));
 }
 
-#[tokio::test]
-async fn quiet_hours_hold_then_one_summary() {
+/// Quiet hours 22:00–07:00 (UTC); at 23:30 one parcel ships and another is delivered.
+async fn night_with_two_parcels(allow_delivered: bool) -> Setup {
     let s = setup();
     utc_prefs(&s.store, |p| {
         p.quiet = Some(QuietHours {
             start: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
             end: NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
-            allow_delivered: false,
+            allow_delivered,
         })
     });
     let night = Utc.with_ymd_and_hms(2026, 5, 4, 23, 30, 0).unwrap();
@@ -215,6 +215,12 @@ async fn quiet_hours_hold_then_one_summary() {
         night,
     );
     pass(&s, &[a, b], night).await;
+    s
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_then_one_summary() {
+    let s = night_with_two_parcels(false).await;
     assert!(s.recorder.titles().is_empty(), "nothing during quiet hours");
     assert_eq!(
         s.store.lock().unwrap().held_notifications().unwrap().len(),
@@ -255,30 +261,7 @@ async fn quiet_hours_hold_then_one_summary() {
 
 #[tokio::test]
 async fn delivered_may_come_through_quiet_hours() {
-    let s = setup();
-    utc_prefs(&s.store, |p| {
-        p.quiet = Some(QuietHours {
-            start: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
-            end: NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
-            allow_delivered: true,
-        })
-    });
-    let night = Utc.with_ymd_and_hms(2026, 5, 4, 23, 30, 0).unwrap();
-    let a = add(&s, "JJD000000000000000001", Some("Lamp"));
-    let b = add(&s, "JJD000000000000000002", Some("Boots"));
-    ingest(
-        &s,
-        a,
-        vec![ev(night, Status::InTransit, "Picked up")],
-        night,
-    );
-    ingest(
-        &s,
-        b,
-        vec![ev(night, Status::Delivered, "Delivered")],
-        night,
-    );
-    pass(&s, &[a, b], night).await;
+    let s = night_with_two_parcels(true).await;
     assert_eq!(s.recorder.titles(), ["Boots · Delivered"]);
 }
 
@@ -576,4 +559,49 @@ async fn news_from_one_pass_coalesce_behind_the_most_important() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].title, "Desk · Out for delivery");
     assert!(sent[0].body.contains("Also: late"), "{}", sent[0].body);
+}
+
+#[tokio::test]
+async fn a_journey_stretch_is_recorded_by_one_process_only() {
+    let s = setup();
+    let a = add(&s, "JJD000000000000000001", Some("Lamp"));
+    ingest(&s, a, vec![ev(t0(), Status::InTransit, "Picked up")], t0());
+    s.pipeline.derive(Some(&[a]), t0()).unwrap();
+    // Another process read the same stretch of the journal and recorded it first.
+    let mut store = s.store.lock().unwrap();
+    let from = store.journal_cursor().unwrap();
+    let (_, to) = store.journal(from, 100).unwrap();
+    assert!(
+        store
+            .record_notifications(from, to, &[], &[], t0())
+            .unwrap()
+    );
+    let draft = rules::Draft {
+        id: uuid::Uuid::now_v7(),
+        dedupe_key: uuid::Uuid::now_v7(),
+        channel: Channel::Desktop,
+        shipment_id: Some(a),
+        kind: Some(Kind::Shipped),
+        title: "Lamp · Shipped".into(),
+        body: String::new(),
+        link: crate::notify::parcel_link(a),
+        urgency: crate::notify::Urgency::Low,
+        initial: rules::Initial::Pending,
+    };
+    assert!(
+        !store
+            .record_notifications(from, to, &[], &[draft], t0())
+            .unwrap(),
+        "a stale cursor is refused"
+    );
+    assert!(
+        store.notifications(10).unwrap().is_empty(),
+        "and nothing is written"
+    );
+    drop(store);
+    assert_eq!(
+        s.pipeline.record(t0()).unwrap(),
+        0,
+        "nothing left to record"
+    );
 }

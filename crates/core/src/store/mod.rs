@@ -578,6 +578,17 @@ pub struct OutboxEntry {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+impl<'a> From<&'a OutboxEntry> for crate::notify::rules::Held<'a> {
+    fn from(e: &'a OutboxEntry) -> Self {
+        crate::notify::rules::Held {
+            title: &e.title,
+            kind: e.kind,
+            shipment_id: e.shipment_id,
+            dedupe_key: e.dedupe_key,
+        }
+    }
+}
+
 /// What sending a notification came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
@@ -623,6 +634,8 @@ pub trait Store {
     fn status_log(&self, id: ShipmentId) -> Result<Vec<StatusChange>>;
     /// Stream the home screen, grouped and ordered.
     fn list(&self, query: &ListQuery, each: &mut dyn FnMut(ListItem) -> Result<()>) -> Result<()>;
+    /// The group one shipment falls in, as `list` would put it.
+    fn group(&self, id: ShipmentId, query: &ListQuery) -> Result<Group>;
     /// Stream every shipment with its full history (for export).
     fn for_each_record(&self, each: &mut dyn FnMut(ShipmentRecord) -> Result<()>) -> Result<()>;
     /// How many shipments are tracked (not removed).

@@ -918,6 +918,27 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn group(&self, id: ShipmentId, q: &ListQuery) -> Result<Group> {
+        let sql = format!(
+            "SELECT {group} FROM shipments s JOIN orders o ON o.id = s.order_id
+             WHERE s.id = :id AND s.deleted = 0",
+            group = &*GROUP_SQL
+        );
+        self.conn
+            .prepare_cached(&sql)?
+            .query_row(
+                rusqlite::named_params! {
+                    ":id": id.0,
+                    ":since": ms(q.delivered_since),
+                    ":today_start": ms(q.today_start),
+                    ":today_end": ms(q.today_end),
+                },
+                |r| r.get(0).map(Group::from_index),
+            )
+            .optional()?
+            .ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
     fn for_each_record(&self, each: &mut dyn FnMut(ShipmentRecord) -> Result<()>) -> Result<()> {
         let ids: Vec<(Uuid, Uuid)> = {
             let mut stmt = self.conn.prepare(

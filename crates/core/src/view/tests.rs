@@ -238,7 +238,7 @@ fn filters_narrow_the_home_screen() {
 #[test]
 fn detail_has_the_stages_events_and_reasons() {
     let (db, [ofd, stuck, done]) = fixture();
-    let d = detail(&db, ofd, t0(), Tz::UTC).unwrap();
+    let d = detail(&db, ofd, &query(), t0(), Tz::UTC).unwrap();
     let reached: Vec<bool> = d.stages.iter().map(|s| s.reached).collect();
     assert_eq!(reached, [true, true, true, true, false]);
     assert_eq!(d.branch, None);
@@ -253,15 +253,16 @@ fn detail_has_the_stages_events_and_reasons() {
     assert_eq!(d.card.group, Group::ArrivingToday);
     assert_eq!(d.order.store.as_deref(), Some("Trailhead"));
 
-    let s = detail(&db, stuck, t0(), Tz::UTC).unwrap();
+    let s = detail(&db, stuck, &query(), t0(), Tz::UTC).unwrap();
     assert_eq!(s.card.group, Group::NeedsAttention);
     assert_eq!(s.problems[0].problem.detail, "No carrier update for 4 days");
     assert_eq!(s.card.title, "Bookshop");
 
-    let l = detail(&db, done, t0(), Tz::UTC).unwrap();
+    let l = detail(&db, done, &query(), t0(), Tz::UTC).unwrap();
+    assert_eq!(l.card.group, Group::DeliveredRecently);
     assert!(l.stages.iter().all(|s| s.reached));
     assert_eq!(l.card.progress, 1.0);
-    assert!(detail(&db, ShipmentId::new(), t0(), Tz::UTC).is_err());
+    assert!(detail(&db, ShipmentId::new(), &query(), t0(), Tz::UTC).is_err());
 }
 
 #[test]
@@ -280,6 +281,17 @@ fn pasted_text_is_previewed_with_carriers_reasons_and_what_is_tracked() {
         found
             .iter()
             .all(|f| f.valid && f.carrier.as_ref().unwrap().id == "ups")
+    );
+
+    assert!(found.iter().all(|f| !f.ambiguous));
+
+    // A PostNL / DHL eCommerce number: both formats fit equally, so the user picks.
+    let both = preview(&db, "3SQZVP123456789");
+    let ids: Vec<&str> = both[0].candidates.iter().map(|c| c.id.as_str()).collect();
+    assert!(both[0].ambiguous, "{:?}", both[0]);
+    assert!(
+        ids.contains(&"postnl") && ids.contains(&"dhl-ecommerce"),
+        "{ids:?}"
     );
 
     let bad = preview(&db, "1Z5R89390357567128");
