@@ -174,6 +174,28 @@ pub enum Command {
         #[command(flatten)]
         source: CarrierSource,
     },
+    /// Serve the app's UI and its API to a browser, tracking in the background as the app
+    /// does (the demo's simulator included, once the demo was started).
+    Serve {
+        /// Address to listen on (loopback: the API has no accounts of its own).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+        /// The UI folder to serve.
+        #[arg(long, value_name = "DIR", env = "PARCELTRAIL_UI")]
+        ui: Option<std::path::PathBuf>,
+        /// Start the demo (its parcels and simulator) if it is not running yet.
+        #[arg(long)]
+        demo: bool,
+        /// The demo's speed, when it starts.
+        #[arg(long, value_name = "N")]
+        speed: Option<f64>,
+        /// Record notifications but do not show them.
+        #[arg(long)]
+        no_notify: bool,
+        /// Exit after this many seconds (for scripts and tests).
+        #[arg(long, value_name = "SECS")]
+        duration: Option<f64>,
+    },
     /// Run the local carrier simulator (DHL Shipment Tracking – Unified API).
     Sim {
         /// Address to listen on.

@@ -176,6 +176,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             out,
             profile,
         } => crate::eta_eval::synth(rows, seed, out.as_deref(), &profile),
+        Command::Serve {
+            listen,
+            ui,
+            demo,
+            speed,
+            no_notify,
+            duration,
+        } => {
+            let mut opts = parceltrail_app::Options::new(data_dir(home.as_deref())?);
+            opts.credentials_file = cli.credentials_file;
+            opts.demo_speed = speed;
+            live::serve(live::ServeOptions {
+                app: opts,
+                listen,
+                ui: ui.unwrap_or_else(parceltrail_server::default_ui_dir),
+                demo,
+                notify: !no_notify,
+                duration,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sim {
             listen,
             seed,

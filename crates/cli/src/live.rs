@@ -8,19 +8,17 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use console::style;
+use parceltrail_app::sources::{
+    self, DEMO_FILE, DemoEpoch, demo_epoch, demo_sim, pipeline_config, real_adapters, sim_adapter,
+};
 use parceltrail_carriers::credentials::{CarrierKind, Credentials, open_store};
-use parceltrail_carriers::fedex::Fedex;
-use parceltrail_carriers::track17::Track17;
-use parceltrail_carriers::ups::Ups;
-use parceltrail_carriers::usps::Usps;
 use parceltrail_carriers::{Dhl, Http, Secret};
-use parceltrail_core::carrier::{Carrier, RateLimit};
-use parceltrail_core::pipeline::{Pipeline, PipelineConfig};
+use parceltrail_core::carrier::Carrier;
+use parceltrail_core::pipeline::Pipeline;
 use parceltrail_core::poller::{Poller, PollerConfig, SharedStore};
-use parceltrail_core::problems::ProblemConfig;
 use parceltrail_core::store::{Change, SqliteStore, Store};
 use parceltrail_sim::{Sim, SimConfig};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cli::CarrierSource;
 use crate::output::{clean, status};
@@ -31,49 +29,6 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-/// Demo mode's simulator settings, kept in the data directory so the simulated journeys keep
-/// their timeline across runs (the same answers, so nothing is stored twice).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct DemoEpoch {
-    seed: u64,
-    parcels: usize,
-    speed: f64,
-    start: DateTime<Utc>,
-}
-
-const DEMO_FILE: &str = "demo.json";
-
-fn demo_epoch(dir: &Path, speed: Option<f64>) -> Result<DemoEpoch> {
-    let path = dir.join(DEMO_FILE);
-    if let Ok(text) = std::fs::read_to_string(&path)
-        && let Ok(e) = serde_json::from_str::<DemoEpoch>(&text)
-    {
-        return Ok(e);
-    }
-    let e = DemoEpoch {
-        seed: 7,
-        parcels: 12,
-        speed: speed.unwrap_or(120.0),
-        start: Utc::now(),
-    };
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(&path, serde_json::to_vec_pretty(&e)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(e)
-}
-
-fn demo_sim(e: &DemoEpoch) -> Sim {
-    Sim::new(
-        SimConfig {
-            seed: e.seed,
-            parcels: e.parcels,
-            speed: e.speed,
-            ..SimConfig::default()
-        },
-        e.start,
-    )
 }
 
 /// `parceltrail demo [--reset]`.
@@ -113,17 +68,6 @@ struct Setup {
     adapters: Vec<Arc<dyn Carrier>>,
     time_scale: f64,
     _sim: Option<tokio::task::JoinHandle<()>>,
-}
-
-fn sim_adapter(url: &str, key: &str, rate: u32) -> Arc<dyn Carrier> {
-    Arc::new(
-        Dhl::new(Http::new(), url, Secret::new(key))
-            .with_rate_limit(RateLimit {
-                requests: rate.max(1),
-                per: Duration::from_secs(1),
-            })
-            .simulated(),
-    )
 }
 
 async fn setup(src: &CarrierSource, db: &SharedStore, dir: &Path, use_file: bool) -> Result<Setup> {
@@ -170,72 +114,7 @@ async fn setup(src: &CarrierSource, db: &SharedStore, dir: &Path, use_file: bool
 }
 
 fn carrier_kind(id: &str) -> Result<CarrierKind> {
-    CarrierKind::from_id(id).ok_or_else(|| {
-        anyhow!("unknown carrier account {id:?}: use ups, fedex, usps, dhl or 17track")
-    })
-}
-
-/// The API base for a carrier: production, or `PARCELTRAIL_<CARRIER>_URL` (a sandbox, a
-/// mock, the simulator).
-fn base_url(kind: CarrierKind, production: &str) -> String {
-    let var = format!("PARCELTRAIL_{}_URL", kind.id().to_ascii_uppercase());
-    std::env::var(var).unwrap_or_else(|_| production.to_owned())
-}
-
-fn adapter(kind: CarrierKind, creds: &Credentials) -> Result<Arc<dyn Carrier>> {
-    let field = |name: &str| {
-        creds.get(name).cloned().ok_or_else(|| {
-            anyhow!(
-                "the stored {} credentials lack {name}; run `parceltrail carriers login {}`",
-                kind.name(),
-                kind.id()
-            )
-        })
-    };
-    let http = Http::new();
-    Ok(match kind {
-        CarrierKind::Ups => Arc::new(Ups::new(
-            http,
-            base_url(kind, parceltrail_carriers::ups::PRODUCTION),
-            field("client_id")?.expose(),
-            field("client_secret")?,
-        )),
-        CarrierKind::Fedex => Arc::new(Fedex::new(
-            http,
-            base_url(kind, parceltrail_carriers::fedex::PRODUCTION),
-            field("client_id")?.expose(),
-            field("client_secret")?,
-        )),
-        CarrierKind::Usps => Arc::new(Usps::new(
-            http,
-            base_url(kind, parceltrail_carriers::usps::PRODUCTION),
-            field("client_id")?.expose(),
-            field("client_secret")?,
-        )),
-        CarrierKind::Dhl => Arc::new(Dhl::new(
-            http,
-            base_url(kind, parceltrail_carriers::dhl::PRODUCTION),
-            field("api_key")?,
-        )),
-        CarrierKind::Track17 => Arc::new(Track17::new(
-            http,
-            base_url(kind, parceltrail_carriers::track17::PRODUCTION),
-            field("api_key")?,
-        )),
-    })
-}
-
-/// Adapters for every carrier with stored credentials, direct carriers first and the 17TRACK
-/// fallback last (the poller uses the first adapter that serves a carrier).
-fn real_adapters(dir: &Path, use_file: bool) -> Result<Vec<Arc<dyn Carrier>>> {
-    let store = open_store(dir, use_file);
-    let mut out = Vec::new();
-    for kind in CarrierKind::ALL {
-        if let Some(creds) = store.load(kind)? {
-            out.push(adapter(kind, &creds)?);
-        }
-    }
-    Ok(out)
+    Ok(sources::carrier_kind(id)?)
 }
 
 fn prompt(label: &str, secret: bool) -> Result<String> {
@@ -292,7 +171,6 @@ pub fn test_credentials(
     use_file: bool,
     carrier: &str,
 ) -> Result<std::process::ExitCode> {
-    use parceltrail_core::carrier::CarrierError;
     let kind = carrier_kind(carrier)?;
     let store = open_store(dir, use_file);
     let creds = store.load(kind)?.ok_or_else(|| {
@@ -303,27 +181,8 @@ pub fn test_credentials(
             kind.id()
         )
     })?;
-    let adapter = adapter(kind, &creds)?;
-    // A well-formed number of the carrier's (17TRACK: one it rejects as malformed, so the
-    // check costs no registration quota).
-    let probe = match kind {
-        CarrierKind::Ups => "1Z5R89390357567127",
-        CarrierKind::Fedex => "122816215025810",
-        CarrierKind::Usps => "9400111899223197428490",
-        CarrierKind::Dhl => "3318810025",
-        CarrierKind::Track17 => "PARCELTRAILTEST",
-    };
-    let result = runtime()?.block_on(adapter.track(&[probe.to_owned()]));
-    let verdict = match result {
-        Ok(_) | Err(CarrierError::NotFound(_)) => Ok(()),
-        Err(e @ CarrierError::Auth(_)) => {
-            Err(format!("{} refused the credentials: {e}", kind.name()))
-        }
-        Err(e) => Err(format!(
-            "could not check the {} credentials: {e}",
-            kind.name()
-        )),
-    };
+    let check = runtime()?.block_on(parceltrail_app::api::check_credentials(kind, &creds));
+    let verdict = if check.ok { Ok(()) } else { Err(check.message) };
     match verdict {
         Ok(()) => {
             println!("{} accepted the credentials.", kind.name());
@@ -337,33 +196,11 @@ pub fn test_credentials(
 }
 
 fn poller_config(src: &CarrierSource, time_scale: f64) -> PollerConfig {
-    PollerConfig {
-        time_scale,
-        archive_delivered_after: Duration::from_secs(86_400 * u64::from(src.archive_after)),
-        ..PollerConfig::default()
-    }
+    sources::poller_config(src.archive_after, time_scale)
 }
 
 fn shared(db: SqliteStore) -> SharedStore {
     Arc::new(Mutex::new(db))
-}
-
-fn pipeline_config(time_scale: f64) -> PipelineConfig {
-    let base = PipelineConfig::default();
-    PipelineConfig {
-        time_scale,
-        problems: ProblemConfig {
-            time_scale,
-            ..ProblemConfig::default()
-        },
-        // A faster clock needs a closer look: stuck parcels show within minutes in the demo.
-        refresh_every: base
-            .refresh_every
-            .div_f64(time_scale)
-            .max(Duration::from_secs(5)),
-        tick: base.tick.div_f64(time_scale).max(Duration::from_secs(2)),
-        ..base
-    }
 }
 
 /// One line of `watch` output for a change worth showing: a status moving, a problem found
@@ -541,6 +378,50 @@ pub fn refresh(
             crate::notifications::notifiers(),
         )?);
         pipeline.step(None).await?;
+        Ok(())
+    })
+}
+
+/// What `parceltrail serve` runs with.
+pub struct ServeOptions {
+    pub app: parceltrail_app::Options,
+    pub listen: std::net::SocketAddr,
+    pub ui: std::path::PathBuf,
+    pub demo: bool,
+    pub notify: bool,
+    pub duration: Option<f64>,
+}
+
+/// `parceltrail serve`.
+pub fn serve(o: ServeOptions) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let notifiers = if o.notify {
+            crate::notifications::notifiers()
+        } else {
+            Vec::new()
+        };
+        let app = parceltrail_app::App::open(o.app, notifiers)?;
+        if o.demo && sources::demo_started(&app.options().dir).is_none() {
+            app.start_demo().await?;
+        } else {
+            app.start().await?;
+        }
+        let (addr, task) = parceltrail_server::serve(app.clone(), o.listen, o.ui).await?;
+        println!("Parceltrail is at http://{addr}/ (Ctrl-C stops it).");
+        let stop = async {
+            match o.duration {
+                Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs)).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = stop => {}
+            r = task => r.context("the server stopped")??,
+        }
+        app.shutdown().await;
         Ok(())
     })
 }
