@@ -57,6 +57,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct DesktopNotifier {
     app_name: String,
     send_timeout: Duration,
+    clicks: Option<std::sync::Arc<clicks::Clicks>>,
 }
 
 impl DesktopNotifier {
@@ -65,7 +66,17 @@ impl DesktopNotifier {
         Self {
             app_name: app_name.into(),
             send_timeout: SEND_TIMEOUT,
+            clicks: None,
         }
+    }
+
+    /// Call `open` with the message's link (`parceltrail://parcel/<id>`) when the user clicks
+    /// a notification this notifier showed. On freedesktop platforms a listener on the session
+    /// bus follows the server's `ActionInvoked` signals (started with the first notification);
+    /// elsewhere clicks are the platform's to route (the app's deep link).
+    pub fn on_click(mut self, open: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.clicks = Some(std::sync::Arc::new(clicks::Clicks::new(open)));
+        self
     }
 
     /// The same notifier with a send giving up (as [`NotifyError::Unavailable`]) after
@@ -116,9 +127,15 @@ impl DesktopNotifier {
 
     #[cfg(freedesktop)]
     async fn show(&self, message: &Message) -> Result<(), NotifyError> {
-        let connection = zbus::Connection::session()
-            .await
-            .map_err(|e| classify("cannot connect to the D-Bus session bus", &e.to_string()))?;
+        use std::collections::HashMap;
+        use zbus::zvariant::Value;
+        // With click routing, one long-lived connection sends and listens: servers such as
+        // dunst send `ActionInvoked` to the connection that showed the notification only.
+        let connection = match &self.clicks {
+            Some(clicks) => clicks.connection().await,
+            None => zbus::Connection::session().await,
+        }
+        .map_err(|e| classify("cannot connect to the D-Bus session bus", &e.to_string()))?;
         let capabilities: Vec<String> = connection
             .call_method(
                 Some("org.freedesktop.Notifications"),
@@ -130,16 +147,38 @@ impl DesktopNotifier {
             .await
             .and_then(|reply| reply.body().deserialize())
             .map_err(|e| classify("no notification server answered", &e.to_string()))?;
-        drop(connection);
         let body_markup = capabilities.iter().any(|c| c == "body-markup");
         tracing::debug!(?capabilities, "notification server capabilities");
-        let handle = self
-            .notification(message, body_markup)
-            .show_async()
+        let n = self.notification(message, body_markup);
+        let key = message.dedupe_key.to_string();
+        let mut hints: HashMap<&str, Value<'_>> = HashMap::new();
+        hints.insert("urgency", Value::U8(urgency(message.urgency) as u8));
+        hints.insert(STACK_TAG_HINT, Value::from(key.as_str()));
+        hints.insert(SYNCHRONOUS_HINT, Value::from(key.as_str()));
+        let id: u32 = connection
+            .call_method(
+                Some("org.freedesktop.Notifications"),
+                "/org/freedesktop/Notifications",
+                Some("org.freedesktop.Notifications"),
+                "Notify",
+                &(
+                    n.appname.as_str(),
+                    0u32,
+                    n.icon.as_str(),
+                    n.summary.as_str(),
+                    n.body.as_str(),
+                    n.actions.clone(),
+                    hints,
+                    -1i32,
+                ),
+            )
             .await
+            .and_then(|reply| reply.body().deserialize())
             .map_err(|e| classify("the notification server refused", &e.to_string()))?;
-        tracing::debug!(id = handle.id(), message = %message.id, "desktop notification shown");
-        // Dropping the handle leaves the notification shown; clicks are not waited for here.
+        tracing::debug!(id, message = %message.id, "desktop notification shown");
+        if let Some(clicks) = &self.clicks {
+            clicks.shown(id, &message.link);
+        }
         Ok(())
     }
 
@@ -192,6 +231,110 @@ impl Notifier for DesktopNotifier {
             }
             result
         })
+    }
+}
+
+mod clicks {
+    //! Routing clicks on shown notifications back to the app.
+
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    /// Links of the notifications shown recently, by server id.
+    const REMEMBERED: usize = 256;
+
+    type OpenFn = Box<dyn Fn(&str) + Send + Sync>;
+
+    pub(super) struct Clicks {
+        open: OpenFn,
+        shown: Mutex<VecDeque<(u32, String)>>,
+        #[cfg(freedesktop)]
+        connection: tokio::sync::OnceCell<zbus::Connection>,
+    }
+
+    impl std::fmt::Debug for Clicks {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Clicks").finish_non_exhaustive()
+        }
+    }
+
+    impl Clicks {
+        pub(super) fn new(open: impl Fn(&str) + Send + Sync + 'static) -> Self {
+            Self {
+                open: Box::new(open),
+                shown: Mutex::new(VecDeque::new()),
+                #[cfg(freedesktop)]
+                connection: tokio::sync::OnceCell::new(),
+            }
+        }
+
+        #[cfg_attr(not(freedesktop), allow(dead_code))]
+        pub(super) fn shown(&self, id: u32, link: &str) {
+            if let Ok(mut shown) = self.shown.lock() {
+                shown.retain(|(i, _)| *i != id);
+                shown.push_back((id, link.to_owned()));
+                while shown.len() > REMEMBERED {
+                    shown.pop_front();
+                }
+            }
+        }
+
+        #[cfg_attr(not(freedesktop), allow(dead_code))]
+        fn clicked(&self, id: u32) {
+            let link = self
+                .shown
+                .lock()
+                .ok()
+                .and_then(|s| s.iter().find(|(i, _)| *i == id).map(|(_, l)| l.clone()));
+            if let Some(link) = link {
+                (self.open)(&link);
+            }
+        }
+
+        /// The connection notifications are shown on, following `ActionInvoked` on it from
+        /// the start (so no click comes too early). Made at the first notification; a failed
+        /// attempt is tried again at the next.
+        #[cfg(freedesktop)]
+        pub(super) async fn connection(
+            self: &std::sync::Arc<Self>,
+        ) -> zbus::Result<zbus::Connection> {
+            let me = self.clone();
+            self.connection
+                .get_or_try_init(|| async move {
+                    let (connection, stream) = subscribe().await?;
+                    tokio::spawn(follow(stream, std::sync::Arc::downgrade(&me)));
+                    Ok(connection)
+                })
+                .await
+                .cloned()
+        }
+    }
+
+    #[cfg(freedesktop)]
+    async fn subscribe() -> zbus::Result<(zbus::Connection, zbus::MessageStream)> {
+        let connection = zbus::Connection::session().await?;
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface("org.freedesktop.Notifications")?
+            .member("ActionInvoked")?
+            .build();
+        let stream = zbus::MessageStream::for_match_rule(rule, &connection, None).await?;
+        Ok((connection, stream))
+    }
+
+    #[cfg(freedesktop)]
+    async fn follow(mut stream: zbus::MessageStream, clicks: std::sync::Weak<Clicks>) {
+        use futures_util::StreamExt;
+        while let Some(Ok(msg)) = stream.next().await {
+            let Some(clicks) = clicks.upgrade() else {
+                return;
+            };
+            if let Ok((id, action)) = msg.body().deserialize::<(u32, String)>()
+                && action == super::DEFAULT_ACTION
+            {
+                clicks.clicked(id);
+            }
+        }
     }
 }
 

@@ -239,3 +239,58 @@ fn child_expects_unavailable() {
         }
     }
 }
+
+#[test]
+fn a_click_on_a_notification_opens_its_link() {
+    let bus = NotificationBus::start().expect("start the notification bus");
+    let output = bus
+        .run_test_in_child("child_is_clicked", TIMEOUT)
+        .expect("the click reaches the notifier");
+    assert!(
+        output.contains("opened parceltrail://parcel/"),
+        "the link of the clicked notification: {output}"
+    );
+}
+
+#[test]
+#[ignore = "the clicked half of a_click_on_a_notification_opens_its_link, run in a child process"]
+fn child_is_clicked() {
+    if !in_child_test() {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let notifier = DesktopNotifier::default().on_click(move |link| {
+        let _ = tx.send(link.to_owned());
+    });
+    let mut m = message(
+        7,
+        7,
+        "Delivered: Running shoes",
+        "Left at the door",
+        Urgency::Normal,
+    );
+    let id = parceltrail_core::domain::ShipmentId::new();
+    m.link = parceltrail_core::notify::parcel_link(id);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        notifier.send(&m).await.expect("shown");
+        // The person clicks it: dunst invokes its default action.
+        let clicked = std::process::Command::new("dunstctl")
+            .args(["action", "0"])
+            .status()
+            .expect("dunstctl");
+        assert!(clicked.success());
+        for _ in 0..100 {
+            if let Ok(link) = rx.try_recv() {
+                assert_eq!(link, parceltrail_core::notify::parcel_link(id));
+                println!("opened {link}");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no click arrived");
+    });
+}
