@@ -214,6 +214,9 @@ pub struct AddedItem {
 pub struct AddResult {
     /// In the order given.
     pub added: Vec<AddedItem>,
+    /// The demo was running and has ended (its parcels removed): own parcels are tracked
+    /// on the real clock.
+    pub demo_ended: bool,
 }
 
 /// `edit`'s argument: absent fields stay as they are.
@@ -325,6 +328,8 @@ pub struct Settings {
     pub keyring: String,
     /// Why the keyring cannot be used, when it cannot.
     pub keyring_error: Option<String>,
+    /// The demo is running (Settings offers to end it).
+    pub demo: bool,
     /// About.
     pub about: About,
 }
@@ -415,6 +420,13 @@ pub struct DemoStarted {
     pub added: usize,
 }
 
+/// `end_demo`'s result.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoEnded {
+    /// Demo parcels removed.
+    pub removed: usize,
+}
+
 /// An empty result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Done {}
@@ -503,7 +515,7 @@ impl App {
         })?;
         drop(db);
         stores.sort_by_key(|s| s.to_lowercase());
-        carriers.sort_by(|a, b| a.name.cmp(&b.name));
+        carriers.sort_by_key(|c| c.name.to_lowercase());
         let demo = sources::demo_started(&self.opts.dir).is_some();
         Ok(HomeView {
             home,
@@ -540,8 +552,9 @@ impl App {
         Ok(view::preview(&*self.lock()?, &args.text))
     }
 
-    /// `add`: track parcels; all or nothing.
-    pub async fn add(&self, args: AddArgs) -> Result<AddResult, Error> {
+    /// `add`: track parcels; all or nothing. The first own parcel ends the demo (see
+    /// [`App::end_demo`]).
+    pub async fn add(self: &std::sync::Arc<Self>, args: AddArgs) -> Result<AddResult, Error> {
         if args.items.is_empty() {
             return Err(Error::invalid("items", "nothing to add"));
         }
@@ -587,8 +600,10 @@ impl App {
                 events: Vec::new(),
             });
         }
+        let demo_ended = self.end_demo_for_own_parcels().await?;
         let added = self.lock()?.add_shipments(&new, Utc::now())?;
         let result = AddResult {
+            demo_ended,
             added: added
                 .iter()
                 .map(|a| AddedItem {
@@ -706,6 +721,7 @@ impl App {
             carriers,
             keyring,
             keyring_error,
+            demo: sources::demo_started(&self.opts.dir).is_some(),
             about: About {
                 version: env!("CARGO_PKG_VERSION"),
                 data_dir: self.opts.dir.display().to_string(),
@@ -758,6 +774,10 @@ impl App {
         tokio::task::spawn_blocking(move || open_store(&dir, file).save(&creds))
             .await
             .map_err(blocking_err)??;
+        // A carrier account means real parcels: the demo's fast clock must not rule them.
+        if sources::demo_started(&self.opts.dir).is_some() {
+            sources::end_demo(&mut *self.lock()?, &self.opts.dir)?;
+        }
         self.start().await?;
         self.settings().await
     }
@@ -815,8 +835,11 @@ impl App {
         })
     }
 
-    /// `import`: a CSV file; bad rows are reported by line, good rows kept.
-    pub async fn import(&self, args: ImportArgs) -> Result<ImportReport, Error> {
+    /// `import`: a CSV file; bad rows are reported by line, good rows kept. Ends the demo.
+    pub async fn import(
+        self: &std::sync::Arc<Self>,
+        args: ImportArgs,
+    ) -> Result<ImportReport, Error> {
         if args.filename.to_lowercase().ends_with(".json") {
             return Err(Error::invalid(
                 "filename",
@@ -826,6 +849,7 @@ impl App {
                 ),
             ));
         }
+        self.end_demo_for_own_parcels().await?;
         let report = {
             let mut db = self.lock()?;
             parceltrail_core::import::import_csv(
@@ -841,13 +865,30 @@ impl App {
                 other => other.into(),
             })?
         };
+        // Imported events may settle open problems (a delivery after a failed attempt), also
+        // of parcels whose journey has ended, which the pipeline's full pass skips.
+        if let Some(p) = self.pipeline().await {
+            let ids: Vec<ShipmentId> = self
+                .lock()?
+                .open_problems(None)?
+                .into_iter()
+                .map(|p| p.shipment_id)
+                .collect();
+            p.step(Some(ids)).await?;
+            p.step(None).await?;
+        }
         self.wake().await;
         self.changed(Vec::new());
         Ok(report)
     }
 
-    /// `start_demo`: the demo parcels, moved along by the built-in simulator.
+    /// `start_demo`: the demo parcels, moved along by the built-in simulator. The demo runs in
+    /// an empty app only: its clock runs fast (a journey in minutes), and so does upkeep
+    /// (expiry, archiving), which own parcels must not be subject to.
     pub async fn start_demo(self: &std::sync::Arc<Self>) -> Result<DemoStarted, Error> {
+        if let Some(why) = sources::demo_refused(&*self.lock()?, &self.opts.dir)? {
+            return Err(Error::invalid("demo", why));
+        }
         let epoch = sources::demo_epoch(&self.opts.dir, self.opts.demo_speed)?;
         let sim = sources::demo_sim(&epoch);
         let added = self
@@ -857,6 +898,26 @@ impl App {
         Ok(DemoStarted {
             added: added.iter().filter(|a| a.created).count(),
         })
+    }
+
+    /// `end_demo`: remove the demo parcels and stop the simulator.
+    pub async fn end_demo(self: &std::sync::Arc<Self>) -> Result<DemoEnded, Error> {
+        let removed = sources::end_demo(&mut *self.lock()?, &self.opts.dir)?;
+        if removed.is_some() {
+            self.start().await?;
+        }
+        Ok(DemoEnded {
+            removed: removed.unwrap_or(0),
+        })
+    }
+
+    /// Before own parcels are added: end a running demo (its clock would rule them too).
+    async fn end_demo_for_own_parcels(self: &std::sync::Arc<Self>) -> Result<bool, Error> {
+        if sources::demo_started(&self.opts.dir).is_none() {
+            return Ok(false);
+        }
+        self.end_demo().await?;
+        Ok(true)
     }
 
     async fn wake(&self) {
@@ -906,6 +967,10 @@ impl App {
             "start_demo" => {
                 let NoArgs {} = arg(args)?;
                 out(self.start_demo().await)
+            }
+            "end_demo" => {
+                let NoArgs {} = arg(args)?;
+                out(self.end_demo().await)
             }
             other => Err(Error::NotFound(format!("no command {other:?}"))),
         }

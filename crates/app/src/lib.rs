@@ -170,6 +170,10 @@ pub struct Options {
     pub sim_rate: u32,
     /// The demo's speed, when a new demo starts.
     pub demo_speed: Option<f64>,
+    /// Also track DHL numbers at a running `parceltrail sim` (its URL and API key).
+    pub sim: Option<(String, String)>,
+    /// How many times faster than real time the simulator at `sim` runs.
+    pub sim_speed: Option<f64>,
 }
 
 impl Options {
@@ -181,6 +185,8 @@ impl Options {
             archive_after_days: 14,
             sim_rate: 20,
             demo_speed: None,
+            sim: None,
+            sim_speed: None,
         }
     }
 }
@@ -278,6 +284,10 @@ impl App {
                 self.opts.sim_rate,
             ));
             time_scale = epoch.speed;
+        }
+        if let Some((url, key)) = &self.opts.sim {
+            adapters.push(sources::sim_adapter(url, key, self.opts.sim_rate));
+            time_scale = self.opts.sim_speed.unwrap_or(time_scale);
         }
         let (dir, file) = (self.opts.dir.clone(), self.opts.credentials_file);
         let accounts = tokio::task::spawn_blocking(move || sources::real_adapters(&dir, file))

@@ -48,6 +48,21 @@ pub fn demo_started(dir: &Path) -> Option<DemoEpoch> {
     serde_json::from_str(&text).ok()
 }
 
+/// Why the demo cannot start here, if it cannot: it runs in an empty app only, since its
+/// clock runs many times faster, upkeep included (expiry, archiving), and that clock must
+/// never rule real parcels.
+pub fn demo_refused(
+    store: &dyn parceltrail_core::store::Store,
+    dir: &Path,
+) -> Result<Option<String>, Error> {
+    if demo_started(dir).is_some() || store.count()? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        "the demo runs in an empty app, and this one tracks parcels already".to_owned(),
+    ))
+}
+
 /// The demo epoch: the one started before, or a new one starting now.
 pub fn demo_epoch(dir: &Path, speed: Option<f64>) -> Result<DemoEpoch, Error> {
     if let Some(e) = demo_started(dir) {
@@ -64,6 +79,27 @@ pub fn demo_epoch(dir: &Path, speed: Option<f64>) -> Result<DemoEpoch, Error> {
     let text = serde_json::to_vec_pretty(&e).map_err(|e| Error::Internal(e.to_string()))?;
     std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))?;
     Ok(e)
+}
+
+/// End the demo: forget its parcels and its epoch. Returns how many parcels were removed, or
+/// `None` when no demo was started.
+pub fn end_demo(
+    store: &mut dyn parceltrail_core::store::Store,
+    dir: &Path,
+) -> Result<Option<usize>, Error> {
+    let Some(epoch) = demo_started(dir) else {
+        return Ok(None);
+    };
+    let mut removed = 0;
+    for p in demo_sim(&epoch).parcels() {
+        if let Ok(s) = store.find(&p.number) {
+            store.remove(s.id, Utc::now())?;
+            removed += 1;
+        }
+    }
+    let path = dir.join(DEMO_FILE);
+    std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+    Ok(Some(removed))
 }
 
 /// The simulator a demo epoch describes.

@@ -186,9 +186,15 @@ pub enum Command {
         /// Start the demo (its parcels and simulator) if it is not running yet.
         #[arg(long)]
         demo: bool,
-        /// The demo's speed, when it starts.
+        /// The demo's speed when it starts, or the speed of the simulator at `--sim`.
         #[arg(long, value_name = "N")]
         speed: Option<f64>,
+        /// Also track DHL numbers at a running `parceltrail sim` at this URL.
+        #[arg(long, value_name = "URL", conflicts_with = "demo")]
+        sim: Option<String>,
+        /// The simulator's API key.
+        #[arg(long, default_value = "demo", value_name = "KEY")]
+        sim_key: String,
         /// Record notifications but do not show them.
         #[arg(long)]
         no_notify: bool,

@@ -181,12 +181,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ui,
             demo,
             speed,
+            sim,
+            sim_key,
             no_notify,
             duration,
         } => {
             let mut opts = parceltrail_app::Options::new(data_dir(home.as_deref())?);
             opts.credentials_file = cli.credentials_file;
             opts.demo_speed = speed;
+            opts.sim_speed = speed;
+            opts.sim = sim.map(|url| (url, sim_key));
             live::serve(live::ServeOptions {
                 app: opts,
                 listen,

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use console::style;
 use parceltrail_app::sources::{
-    self, DEMO_FILE, DemoEpoch, demo_epoch, demo_sim, pipeline_config, real_adapters, sim_adapter,
+    self, demo_epoch, demo_sim, pipeline_config, real_adapters, sim_adapter,
 };
 use parceltrail_carriers::credentials::{CarrierKind, Credentials, open_store};
 use parceltrail_carriers::{Dhl, Http, Secret};
@@ -34,23 +34,14 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// `parceltrail demo [--reset]`.
 pub fn demo(db: &mut SqliteStore, dir: &Path, reset: bool) -> Result<()> {
     if reset {
-        let path = dir.join(DEMO_FILE);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            let e: DemoEpoch = serde_json::from_str(&text).context("unreadable demo.json")?;
-            let mut removed = 0;
-            for p in demo_sim(&e).parcels() {
-                if let Ok(s) = db.find(&p.number) {
-                    db.remove(s.id, Utc::now())?;
-                    removed += 1;
-                }
-            }
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove {}", path.display()))?;
-            println!("Removed {removed} demo parcels.");
-        } else {
-            println!("There are no demo parcels.");
+        match sources::end_demo(db, dir)? {
+            Some(removed) => println!("Removed {removed} demo parcels."),
+            None => println!("There are no demo parcels."),
         }
         return Ok(());
+    }
+    if let Some(why) = sources::demo_refused(db, dir)? {
+        bail!("{why}: try it with another data directory (--home)");
     }
     let e = demo_epoch(dir, None)?;
     let added = db.add_shipments(&parceltrail_sim::demo_shipments(&demo_sim(&e)), Utc::now())?;
@@ -72,6 +63,12 @@ struct Setup {
 
 async fn setup(src: &CarrierSource, db: &SharedStore, dir: &Path, use_file: bool) -> Result<Setup> {
     if src.demo {
+        {
+            let store = db.lock().map_err(|_| anyhow!("store lock poisoned"))?;
+            if let Some(why) = sources::demo_refused(&*store, dir)? {
+                bail!("{why}: try it with another data directory (--home)");
+            }
+        }
         let e = demo_epoch(dir, src.speed)?;
         if src.speed.is_some_and(|s| s != e.speed) {
             eprintln!(
@@ -402,10 +399,22 @@ pub fn serve(o: ServeOptions) -> Result<()> {
             Vec::new()
         };
         let app = parceltrail_app::App::open(o.app, notifiers)?;
-        if o.demo && sources::demo_started(&app.options().dir).is_none() {
-            app.start_demo().await?;
-        } else {
-            app.start().await?;
+        let refused = {
+            let store = app
+                .store()
+                .lock()
+                .map_err(|_| anyhow!("store lock poisoned"))?;
+            sources::demo_refused(&*store, &app.options().dir)?
+        };
+        match refused {
+            Some(why) if o.demo => {
+                eprintln!("Not starting the demo: {why}.");
+                app.start().await?;
+            }
+            None if o.demo => {
+                app.start_demo().await?;
+            }
+            _ => app.start().await?,
         }
         let (addr, task) = parceltrail_server::serve(app.clone(), o.listen, o.ui).await?;
         println!("Parceltrail is at http://{addr}/ (Ctrl-C stops it).");

@@ -467,9 +467,11 @@ impl Poller {
             let records: Vec<_> = orphans
                 .iter()
                 .map(|t| {
+                    let name = crate::detect::carrier(&t.carrier)
+                        .map(|c| c.name)
+                        .unwrap_or_else(|| t.carrier.clone());
                     let error = format!(
-                        "no {} account is set up; add one with `parceltrail carriers login`",
-                        t.carrier
+                        "no {name} account is set up: add one in Settings → Carriers (or with `parceltrail carriers login`)"
                     );
                     (
                         t.id,

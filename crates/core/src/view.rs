@@ -58,6 +58,8 @@ pub struct Card {
     pub group: Group,
     /// What to call it: the user's label, else the store, else "<carrier> parcel".
     pub title: String,
+    /// The user's own label, if any (what an edit form starts from).
+    pub label: Option<String>,
     /// The store, when known.
     pub store: Option<String>,
     /// The carrier.
@@ -120,6 +122,7 @@ fn card(item: ListItem, now: DateTime<Utc>, tz: Tz) -> Card {
         id: item.id,
         group: item.group,
         title: title(item.label.as_deref(), item.store.as_deref(), &carrier),
+        label: item.label,
         store: item.store,
         tracking_number: item.tracking_number,
         status: item.status,
@@ -129,7 +132,8 @@ fn card(item: ListItem, now: DateTime<Utc>, tz: Tz) -> Card {
         estimate: item.estimate,
         eta_text,
         problems: item.problems.iter().map(|p| p.label()).collect(),
-        error: item.last_error,
+        // A journey that has ended needs no carrier: a failed last look is no news.
+        error: item.last_error.filter(|_| !item.status.is_terminal()),
         last_event_at: item.last_event_at,
         muted: item.muted,
         archived: item.archived,

@@ -421,7 +421,7 @@ async fn a_carrier_without_an_adapter_is_reported_on_the_parcel() {
     let r = poller.poll_due().await.unwrap();
     assert_eq!(r.failed, 1);
     let sh = shipment(&store, a.shipment.id);
-    assert!(sh.last_error.unwrap().contains("no ups account"));
+    assert!(sh.last_error.unwrap().contains("no UPS account is set up"));
     assert!(sh.next_poll_at.unwrap() > Utc::now() + chrono::Duration::hours(5));
 }
 
