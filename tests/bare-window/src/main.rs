@@ -1,0 +1,18 @@
+//! A bare Tauri 2 window: the baseline for the app's benchmarks (`scripts/bench-app`). With
+//! `PARCELTRAIL_EXIT_AFTER_PAINT=1` it prints `painted` and exits once its page has painted,
+//! as the app does.
+
+#[tauri::command]
+fn painted(app: tauri::AppHandle) {
+    println!("painted");
+    if std::env::var_os("PARCELTRAIL_EXIT_AFTER_PAINT").is_some_and(|v| v != "0") {
+        app.exit(0);
+    }
+}
+
+fn main() {
+    tauri::Builder::default()
+        .invoke_handler(tauri::generate_handler![painted])
+        .run(tauri::generate_context!())
+        .expect("the window cannot open");
+}
