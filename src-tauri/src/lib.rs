@@ -463,7 +463,6 @@ mod tray {
     use std::sync::Arc;
 
     use parceltrail_app::App;
-    use parceltrail_app::api::HomeArgs;
     use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
     use tauri::tray::TrayIconBuilder;
     use tauri::{AppHandle, Manager, Wry};
@@ -518,17 +517,16 @@ mod tray {
     }
 
     pub async fn update(handle: &AppHandle, app: &Arc<App>) {
-        let Ok(home) = app.home(HomeArgs::default()).await else {
+        let Ok((n, attention)) = app.counts() else {
             return;
         };
-        let text = summary(home.home.arriving_today, home.home.needs_attention);
+        let text = summary(n, attention);
         if let Some(s) = handle.try_state::<Summary>() {
             let _ = s.0.set_text(&text);
         }
         if let Some(tray) = handle.tray_by_id(TRAY) {
             let _ = tray.set_tooltip(Some(format!("Parceltrail: {text}")));
             // Shown beside the icon where the panel allows (Linux app indicators).
-            let n = home.home.arriving_today;
             let _ = tray.set_title((n > 0).then(|| n.to_string()));
         }
     }

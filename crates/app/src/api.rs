@@ -527,6 +527,23 @@ impl App {
         })
     }
 
+    /// How many parcels arrive today and how many need attention (the tray's line): one pass
+    /// over the store's list, without building the home screen's cards.
+    pub fn counts(&self) -> Result<(usize, usize), Error> {
+        let tz = self.prefs()?.tz;
+        let (mut today, mut attention) = (0, 0);
+        self.lock()?
+            .list(&list_query(Utc::now(), tz, false), &mut |item| {
+                match item.group {
+                    parceltrail_core::store::Group::ArrivingToday => today += 1,
+                    parceltrail_core::store::Group::NeedsAttention => attention += 1,
+                    _ => {}
+                }
+                Ok(())
+            })?;
+        Ok((today, attention))
+    }
+
     /// `detail`: one parcel, whole.
     pub async fn detail(&self, args: IdArgs) -> Result<Detail, Error> {
         let tz = self.prefs()?.tz;

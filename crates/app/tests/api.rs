@@ -67,6 +67,11 @@ async fn added_parcels_show_on_home_and_are_known_to_the_preview() {
     assert_eq!(card.carrier.name, "UPS");
     assert_eq!(home.stores, vec!["Sportshop".to_owned()]);
     assert_eq!(home.carriers[0].id, "ups");
+    assert_eq!(
+        app.counts().unwrap(),
+        (home.home.arriving_today, home.home.needs_attention),
+        "the tray counts as the home screen does"
+    );
 
     let found = app
         .preview(TextArgs {
