@@ -351,9 +351,11 @@ impl KeyringStore {
         }
     }
 
-    fn entry(&self, carrier: CarrierKind) -> Result<keyring::Entry, CredentialError> {
-        backend_available(self)?;
-        keyring::Entry::new(&self.service, carrier.id()).map_err(|e| self.map_err(e))
+    fn entry(&self, carrier: CarrierKind) -> Result<keyring_core::Entry, CredentialError> {
+        let store = platform::store().map_err(|e| self.map_err(e))?;
+        store
+            .build(&self.service, carrier.id(), None)
+            .map_err(|e| self.map_err(e))
     }
 
     fn no_keyring(&self, (why, context): (&str, &str), detail: Option<String>) -> CredentialError {
@@ -371,11 +373,12 @@ impl KeyringStore {
 
     /// Map a keyring error. Nothing here can hold a secret except `BadEncoding`, whose bytes
     /// are dropped.
-    fn map_err(&self, e: keyring::Error) -> CredentialError {
-        use keyring::Error as K;
+    fn map_err(&self, e: keyring_core::Error) -> CredentialError {
+        use keyring_core::Error as K;
         match e {
             K::PlatformFailure(inner) => self.no_keyring(NO_SERVICE, Some(inner.to_string())),
             K::NoStorageAccess(inner) => self.no_keyring(NO_ACCESS, Some(inner.to_string())),
+            K::NoDefaultStore => self.no_keyring(NO_SERVICE, None),
             K::NoEntry => CredentialError::Invalid("no such keyring entry".into()),
             K::BadEncoding(_) => CredentialError::Unreadable {
                 store: self.describe(),
@@ -405,7 +408,7 @@ impl KeyringStore {
 }
 
 /// A keyring error's kind, never its payload (future variants might carry data).
-fn redacted_kind(e: &keyring::Error) -> String {
+fn redacted_kind(e: &keyring_core::Error) -> String {
     let dbg = format!("{e:?}");
     dbg.split(['(', '{', ' '])
         .next()
@@ -426,6 +429,10 @@ mod platform {
     );
     pub const START_HINT: &str =
         "Start or unlock one (for example gnome-keyring or KeePassXC's Secret Service)";
+
+    pub fn store() -> keyring_core::Result<super::Store> {
+        super::cached(|| Ok(zbus_secret_service_keyring_store::Store::new()?))
+    }
 }
 
 #[cfg(any(target_os = "macos", target_os = "ios"))]
@@ -434,6 +441,16 @@ mod platform {
     pub const NO_SERVICE: (&str, &str) = ("no system keyring is available", "no keychain");
     pub const NO_ACCESS: (&str, &str) = ("the system keychain refused access", "is it locked?");
     pub const START_HINT: &str = "Unlock your login keychain";
+
+    #[cfg(target_os = "macos")]
+    pub fn store() -> keyring_core::Result<super::Store> {
+        super::cached(|| Ok(apple_native_keyring_store::keychain::Store::new()?))
+    }
+
+    #[cfg(target_os = "ios")]
+    pub fn store() -> keyring_core::Result<super::Store> {
+        super::cached(|| Ok(apple_native_keyring_store::protected::Store::new()?))
+    }
 }
 
 #[cfg(target_os = "windows")]
@@ -448,6 +465,10 @@ mod platform {
         "the Windows Credential Manager refused",
     );
     pub const START_HINT: &str = "Log in with a profile that has a credential store";
+
+    pub fn store() -> keyring_core::Result<super::Store> {
+        super::cached(|| Ok(windows_native_keyring_store::Store::new()?))
+    }
 }
 
 #[cfg(not(any(
@@ -466,25 +487,28 @@ mod platform {
     );
     pub const NO_ACCESS: (&str, &str) = NO_SERVICE;
     pub const START_HINT: &str = "Use a platform with one";
+
+    /// No store here: saying so beats keeping credentials in memory only.
+    pub fn store() -> keyring_core::Result<super::Store> {
+        Err(keyring_core::Error::NoDefaultStore)
+    }
 }
 
 use platform::{DESCRIPTION, NO_ACCESS, NO_SERVICE, START_HINT};
 
-/// On a platform where the keyring crate would fall back to its in-memory mock, say so
-/// instead of silently losing what is saved.
-fn backend_available(store: &KeyringStore) -> Result<(), CredentialError> {
-    if cfg!(any(
-        target_os = "linux",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "windows"
-    )) {
-        Ok(())
-    } else {
-        Err(store.no_keyring(NO_SERVICE, None))
+/// A platform credential store.
+type Store = std::sync::Arc<keyring_core::CredentialStore>;
+
+/// The platform's store, made on first use. A failure is not kept: the keyring may be
+/// started or unlocked before the next try.
+#[allow(dead_code)] // unused where Parceltrail knows no keyring
+fn cached(make: fn() -> keyring_core::Result<Store>) -> keyring_core::Result<Store> {
+    static STORE: std::sync::OnceLock<Store> = std::sync::OnceLock::new();
+    if let Some(store) = STORE.get() {
+        return Ok(store.clone());
     }
+    let store = make()?;
+    Ok(STORE.get_or_init(|| store).clone())
 }
 
 impl CredentialStore for KeyringStore {
@@ -493,7 +517,7 @@ impl CredentialStore for KeyringStore {
             let entry = self.entry(carrier)?;
             match entry.get_password() {
                 Ok(text) => Ok(Some(text)),
-                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(keyring_core::Error::NoEntry) => Ok(None),
                 Err(e) => Err(self.map_err(e)),
             }
         })?;
@@ -526,7 +550,7 @@ impl CredentialStore for KeyringStore {
         off_runtime(|| {
             let entry = self.entry(carrier)?;
             match entry.delete_credential() {
-                Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+                Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
                 Err(e) => Err(self.map_err(e)),
             }
         })?;
