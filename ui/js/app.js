@@ -5,13 +5,17 @@ import { h, icon } from './dom.js';
 import { call, followExternalLinks, inApp, on } from './transport.js';
 import * as ui from './ui.js';
 import homeView from './home.js';
-import detailView from './detail.js';
-import addView from './add.js';
-import settingsView from './settings.js';
 
 ui.applyTheme(ui.rememberedTheme());
 
-const VIEWS = { home: homeView, detail: detailView, add: addView, settings: settingsView, notfound: notFoundView };
+// The home screen comes with the page; the others load on their first visit (a shorter start).
+const VIEWS = {
+  home: async () => homeView,
+  detail: async () => (await import('./detail.js')).default,
+  add: async () => (await import('./add.js')).default,
+  settings: async () => (await import('./settings.js')).default,
+  notfound: async () => notFoundView,
+};
 
 function parse(hash) {
   const path = (hash || '').replace(/^#/, '') || '/';
@@ -88,19 +92,20 @@ async function route() {
     return;
   }
   const mine = ++seq;
-  const view = VIEWS[name](params, ctx);
   const slow = setTimeout(() => {
     if (mine === seq) loading.hidden = false;
   }, 150);
+  let view = null;
   let failure = null;
   try {
+    view = (await VIEWS[name]())(params, ctx);
     await view.load();
   } catch (e) {
     failure = e;
   }
   clearTimeout(slow);
   if (mine !== seq) {
-    view.dispose?.();
+    view?.dispose?.();
     return;
   }
   loading.hidden = true;

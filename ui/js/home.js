@@ -2,7 +2,7 @@
 // recently), with search and filters. Built in one pass into a DocumentFragment.
 
 import { h, icon, replace, text, uid } from './dom.js';
-import { call } from './transport.js';
+import { call, early } from './transport.js';
 import * as ui from './ui.js';
 import * as fmt from './format.js';
 
@@ -285,7 +285,8 @@ export default function homeView(_params, ctx) {
 
   async function fetchHome() {
     const mine = ++seq;
-    const r = await call('home', homeArgs());
+    const args = homeArgs();
+    const r = await (Object.keys(args).length ? call('home', args) : early('home'));
     return mine === seq ? r : null;
   }
 

@@ -31,6 +31,20 @@ function toError(e, status) {
   return new CommandError(String(e), undefined, status);
 }
 
+/**
+ * Calls a command with no arguments, taking over the call boot.js made while the page loaded
+ * if there is one (once); otherwise as `call`.
+ */
+export function early(cmd) {
+  const made = typeof window !== 'undefined' ? window.__parceltrailEarly : undefined;
+  const pending = made && made[cmd];
+  if (!pending) return call(cmd, {});
+  delete made[cmd];
+  return pending.catch((e) => {
+    throw toError(e);
+  });
+}
+
 /** Calls a backend command; resolves with its JSON value, rejects with a CommandError. */
 export async function call(cmd, args = {}) {
   const t = tauri();
