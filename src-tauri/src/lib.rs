@@ -301,7 +301,11 @@ pub fn run() {
                     None => show_window(handle),
                 },
             ))
-            .plugin(tauri_plugin_window_state::Builder::default().build())
+            .plugin(
+                tauri_plugin_window_state::Builder::default()
+                    .with_state_flags(window_state::FLAGS)
+                    .build(),
+            )
             .plugin(tauri_plugin_autostart::init(
                 tauri_plugin_autostart::MacosLauncher::LaunchAgent,
                 Some(vec![MINIMIZED_FLAG]),
@@ -333,16 +337,25 @@ pub fn run() {
         ])
         .setup(move |tauri_app| {
             let handle = tauri_app.handle().clone();
-            let opts = options()?;
-            let app = App::open(opts, notifiers(&handle))?;
-            tauri_app.manage(app.clone());
             let since = || handle.state::<Started>().0.elapsed();
-            tracing::debug!(after = ?since(), "store open");
-            // The window first: WebKit's processes start while the rest is set up.
+            tracing::debug!(after = ?since(), "setting up");
+            let opts = options()?;
+            // The store opens on another thread while the window is created here, and WebKit's
+            // processes start while the rest is set up. (The page's commands wait for this
+            // function: they are served on this thread.)
+            let opening = {
+                let h = handle.clone();
+                std::thread::spawn(move || App::open(opts, notifiers(&h)))
+            };
             if !minimized {
                 create_window(&handle)?;
             }
             tracing::debug!(after = ?since(), "window created");
+            let app = opening
+                .join()
+                .map_err(|_| "the store could not be opened (its thread panicked)")??;
+            tauri_app.manage(app.clone());
+            tracing::debug!(after = ?since(), "store open");
             #[cfg(desktop)]
             tray::create(&handle)?;
             tracing::debug!(after = ?since(), "tray created");
@@ -350,6 +363,8 @@ pub fn run() {
             links::follow(&handle);
             tracing::debug!(after = ?since(), "set up");
             tauri::async_runtime::spawn(forward_events(handle.clone(), app.clone()));
+            #[cfg(all(desktop, unix))]
+            tauri::async_runtime::spawn(exit_on_signal(handle.clone()));
             tauri::async_runtime::spawn(async move {
                 // `--demo` (scripts/run): the demo, unless this app tracks parcels already.
                 let refused = app
@@ -372,11 +387,18 @@ pub fn run() {
             Ok(())
         })
         .on_window_event(|window, event| {
-            // Closing the window leaves the app in the tray, following parcels.
             #[cfg(desktop)]
-            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                let _ = window.hide();
+            match event {
+                // Closing the window leaves the app in the tray, following parcels.
+                tauri::WindowEvent::CloseRequested { api, .. } => {
+                    api.prevent_close();
+                    let _ = window.hide();
+                    window_state::save(window.app_handle());
+                }
+                tauri::WindowEvent::Moved(_) | tauri::WindowEvent::Resized(_) => {
+                    window_state::save_soon(window.app_handle());
+                }
+                _ => {}
             }
             #[cfg(mobile)]
             let _ = (window, event);
@@ -389,6 +411,65 @@ pub fn run() {
                 tauri::async_runtime::block_on(app.shutdown());
             }
         });
+}
+
+/// SIGTERM (the session ending), SIGINT and SIGHUP end the app as Quit does, so that the
+/// background work stops cleanly and the window's place is saved.
+#[cfg(all(desktop, unix))]
+async fn exit_on_signal(handle: AppHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::warn!(
+            "cannot follow the session's end: quitting on a signal may lose the window's place"
+        );
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = hup.recv() => {}
+    }
+    tracing::info!("asked to quit");
+    handle.exit(0);
+}
+
+#[cfg(desktop)]
+mod window_state {
+    //! The window's size and place, saved as soon as they settle: the plugin alone saves them
+    //! only when the app exits, and an app that lives in the tray may never exit cleanly.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use tauri::AppHandle;
+    use tauri_plugin_window_state::{AppHandleExt, StateFlags};
+
+    static MOVES: AtomicU64 = AtomicU64::new(0);
+
+    /// Size, place, maximized and so on; not visibility: the window is saved as it closes to
+    /// the tray, and it must still open the next time.
+    pub const FLAGS: StateFlags = StateFlags::all().difference(StateFlags::VISIBLE);
+
+    pub fn save(handle: &AppHandle) {
+        if let Err(e) = handle.save_window_state(FLAGS) {
+            tracing::debug!(error = %e, "cannot save the window's place");
+        }
+    }
+
+    /// Save once the window has stopped moving for a moment (a drag sends many events).
+    pub fn save_soon(handle: &AppHandle) {
+        let mine = MOVES.fetch_add(1, Ordering::Relaxed) + 1;
+        let handle = handle.clone();
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if MOVES.load(Ordering::Relaxed) == mine {
+                save(&handle);
+            }
+        });
+    }
 }
 
 mod links {

@@ -62,6 +62,71 @@ struct Driver {
 }
 
 impl Driver {
+    /// tauri-driver (with `envs` for the app) and a WebDriver session on the app's window.
+    async fn start(bus: &NotificationBus, envs: &[(&str, String)]) -> (Killed, Driver) {
+        let port = free_port();
+        let native = free_port();
+        let mut cmd = bus.command(tauri_driver());
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let driver = Killed(cmd.spawn().expect("tauri-driver starts"));
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tauri-driver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {
+            "application": env!("CARGO_BIN_EXE_parceltrail-app")
+        }}}});
+        // tauri-driver listens before WebKitWebDriver behind it is ready: retry a little.
+        let created: Value = loop {
+            match http
+                .post(format!("{base}/session"))
+                .json(&caps)
+                .send()
+                .await
+            {
+                Ok(r) => break r.json().await.unwrap(),
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "no WebDriver session: {e}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        };
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
+            .to_owned();
+        (
+            driver,
+            Driver {
+                http,
+                session,
+                base,
+            },
+        )
+    }
+
+    /// End the session: the app is closed.
+    async fn end(self, driver: Killed) {
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
+        drop(driver);
+    }
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut req = self.http.request(method, &url);
@@ -204,49 +269,16 @@ fn paste_track_watch_deliver_notify_open_archive() {
             .unwrap();
 
         let home = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let native = free_port();
-        let driver = Killed(
-            bus.command(tauri_driver())
-                .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-                .env("PARCELTRAIL_HOME", home.path())
-                .env("PARCELTRAIL_CREDENTIALS_FILE", "1")
-                .env("PARCELTRAIL_SIM_URL", format!("http://{addr}"))
-                .env("PARCELTRAIL_SPEED", SPEED.to_string())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("tauri-driver starts"),
-        );
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tauri-driver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {
-            "application": env!("CARGO_BIN_EXE_parceltrail-app")
-        }}}});
-        // tauri-driver listens before WebKitWebDriver behind it is ready: retry a little.
-        let created: Value = loop {
-            match http.post(format!("{base}/session")).json(&caps).send().await {
-                Ok(r) => break r.json().await.unwrap(),
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "no WebDriver session: {e}");
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            }
-        };
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_owned();
-        let d = Driver {
-            http,
-            session,
-            base,
-        };
+        let (driver, d) = Driver::start(
+            &bus,
+            &[
+                ("PARCELTRAIL_HOME", home.path().display().to_string()),
+                ("PARCELTRAIL_CREDENTIALS_FILE", "1".into()),
+                ("PARCELTRAIL_SIM_URL", format!("http://{addr}")),
+                ("PARCELTRAIL_SPEED", SPEED.to_string()),
+            ],
+        )
+        .await;
         let long = Duration::from_secs(30);
 
         // First run: an empty app that offers the demo.
@@ -443,11 +475,94 @@ fn paste_track_watch_deliver_notify_open_archive() {
         )
         .await;
 
-        let _ = d
-            .http
-            .delete(format!("{}/session/{}", d.base, d.session))
-            .send()
+        d.end(driver).await;
+    });
+}
+
+/// The window comes back at the size it was left at, and "Start at login" adds and removes
+/// the login item (an XDG autostart entry that starts the app in the tray).
+#[test]
+fn window_size_and_login_item_are_kept() {
+    let bus = NotificationBus::start().expect("the notification bus");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let home = tempfile::tempdir().unwrap();
+        // A home of its own: the login item goes to ~/.config/autostart (the autostart plugin
+        // does not read XDG_CONFIG_HOME), the window's place to the app's config folder.
+        let user = tempfile::tempdir().unwrap();
+        let envs = [
+            ("PARCELTRAIL_HOME", home.path().display().to_string()),
+            ("PARCELTRAIL_CREDENTIALS_FILE", "1".into()),
+            ("HOME", user.path().display().to_string()),
+            ("XDG_CONFIG_HOME", user.path().join(".config").display().to_string()),
+        ];
+        let long = Duration::from_secs(30);
+        let ready = "return document.body.dataset.ready === '1'";
+
+        let (driver, d) = Driver::start(&bus, &envs).await;
+        d.wait_for("the first screen", ready, json!([]), long).await;
+        d.send(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 900, "height": 640})),
+        )
+        .await;
+        let size = |r: &Value| (r["width"].as_i64(), r["height"].as_i64());
+        let rect = d.send(reqwest::Method::GET, "/window/rect", None).await;
+        assert_eq!(size(&rect), (Some(900), Some(640)), "{rect}");
+
+        // Start at login: on, the entry starts the app minimized to the tray; off, it is gone.
+        let entry = user.path().join(".config/autostart/Parceltrail.desktop");
+        assert!(!entry.exists());
+        d.js("location.hash = '#/settings'", json!([])).await;
+        d.wait_for(
+            "the settings",
+            "return !!document.querySelector('[data-testid=autostart]')",
+            json!([]),
+            long,
+        )
+        .await;
+        d.click("[data-testid=autostart]").await;
+        let deadline = Instant::now() + long;
+        while !entry.exists() {
+            assert!(Instant::now() < deadline, "no login item at {}", entry.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let text = std::fs::read_to_string(&entry).unwrap();
+        let exec = text
+            .lines()
+            .find(|l| l.starts_with("Exec="))
+            .unwrap_or_else(|| panic!("no Exec line: {text}"));
+        assert!(exec.contains("parceltrail-app"), "{exec}");
+        assert!(exec.contains("--minimized"), "{exec}");
+        d.wait_for(
+            "the box ticked",
+            "const b = document.querySelector('[data-testid=autostart]'); return b && b.checked && !b.disabled",
+            json!([]),
+            long,
+        )
+        .await;
+        d.click("[data-testid=autostart]").await;
+        let deadline = Instant::now() + long;
+        while entry.exists() {
+            assert!(Instant::now() < deadline, "the login item stayed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Let the window's place settle and be saved, then close the app.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        d.end(driver).await;
+
+        // The next launch opens the window at the size it was left at.
+        let (driver, d) = Driver::start(&bus, &envs).await;
+        d.wait_for("the first screen again", ready, json!([]), long)
             .await;
-        drop(driver);
+        let rect = d.send(reqwest::Method::GET, "/window/rect", None).await;
+        assert_eq!(size(&rect), (Some(900), Some(640)), "{rect}");
+        d.end(driver).await;
     });
 }
