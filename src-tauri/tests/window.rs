@@ -4,6 +4,8 @@
 //! through the carrier simulator (the real DHL adapter, poller and pipeline inside the app)
 //! to delivered, sees the notification, clicks it and lands on the parcel, and archives it;
 //! then a second launch with a `parceltrail://parcel/<id>` link hands it to the running app.
+//! A second test checks that the window comes back at the size it was left at and that
+//! "Start at login" adds and removes the login item.
 //!
 //! Needs `tauri-driver` (`cargo install tauri-driver --locked`, done by `scripts/setup`) and
 //! `WebKitWebDriver` (Debian's webkit2gtk-driver).
