@@ -362,6 +362,16 @@ impl App {
         if let Some(r) = self.running.lock().await.take() {
             stop(r).await;
         }
+        // The process may end without closing the database (a GUI exits from its event
+        // loop): leave no write-ahead log for the next start to read.
+        match self.lock() {
+            Ok(mut db) => {
+                if let Err(e) = db.checkpoint() {
+                    tracing::warn!(error = %e, "the database log was not checkpointed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the database log was not checkpointed"),
+        }
     }
 
     /// Ask the carriers now about one parcel, or every parcel still moving.

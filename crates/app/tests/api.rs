@@ -9,6 +9,7 @@ use parceltrail_app::api::{
     TextArgs,
 };
 use parceltrail_app::{App, Error, Event, Options};
+use parceltrail_core::store::{SqliteStore, Store};
 use serde_json::json;
 
 fn open() -> (tempfile::TempDir, Arc<App>) {
@@ -346,4 +347,28 @@ async fn the_demo_runs_in_an_empty_app_and_the_first_own_parcel_ends_it() {
     assert_eq!(err.field(), Some("demo"));
     assert!(err.to_string().contains("empty app"), "{err}");
     app.shutdown().await;
+}
+
+#[tokio::test]
+async fn stopping_leaves_no_database_log_for_the_next_start_to_read() {
+    let (dir, app) = open();
+    app.add(AddArgs {
+        items: vec![item("1Z5R89390357567127"), item("9400111899223197428497")],
+    })
+    .await
+    .unwrap();
+    let wal = dir.path().join("parceltrail.db-wal");
+    let logged = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        logged > 0,
+        "the additions went to the write-ahead log first"
+    );
+    app.shutdown().await;
+    // The app's process can end here without closing the database: the log is empty and
+    // everything added is in the database file itself.
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(dir.path().join("parceltrail.db"), &copy).unwrap();
+    let db = SqliteStore::open(&copy).unwrap();
+    assert_eq!(db.count().unwrap(), 2);
 }

@@ -733,4 +733,10 @@ pub trait Store {
     fn setting(&self, key: &str) -> Result<Option<String>>;
     /// Set a setting unless a newer write is stored; returns whether it was written.
     fn set_setting(&mut self, key: &str, value: &str, at: DateTime<Utc>) -> Result<bool>;
+
+    /// Before the process ends: fold the write-ahead log into the database, so the next
+    /// start does not replay it (committed data is durable without this).
+    fn checkpoint(&mut self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -38,6 +38,9 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: usize = 3;
 
+/// The most the write-ahead log keeps on disk after a checkpoint (bytes).
+const WAL_SIZE_LIMIT: i64 = 4 << 20;
+
 /// A local SQLite database.
 pub struct SqliteStore {
     conn: Connection,
@@ -78,6 +81,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| classify(e, &path))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Checkpoints reuse the log from its start but never shrink the file: after a big
+        // import it would stay that size, and every start after a crash reads all of it.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -654,6 +660,13 @@ static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 impl Store for SqliteStore {
+    fn checkpoint(&mut self) -> Result<()> {
+        // TRUNCATE empties the log file too; it waits (busy_timeout) for other writers.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn add_shipment(&mut self, new: &NewShipment, now: DateTime<Utc>) -> Result<Added> {
         Ok(self
             .add_shipments(std::slice::from_ref(new), now)?

@@ -546,3 +546,34 @@ fn shipped_at_is_the_first_carried_event_in_any_order() {
         .min();
     assert_eq!(seen, first_carried);
 }
+
+#[test]
+fn a_checkpoint_empties_the_log_and_the_log_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let mut s = SqliteStore::open(&path).unwrap();
+    let limit: i64 = s
+        .conn
+        .pragma_query_value(None, "journal_size_limit", |r| r.get(0))
+        .unwrap();
+    assert_eq!(limit, WAL_SIZE_LIMIT);
+    s.add_shipment(
+        &NewShipment {
+            tracking_number: "JJD000390007827106".into(),
+            carrier: "dhl".into(),
+            events: journey(),
+            ..Default::default()
+        },
+        t(0),
+    )
+    .unwrap();
+    let wal = dir.path().join("p.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    s.checkpoint().unwrap();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    // Still open and usable, with everything in the database file.
+    assert_eq!(s.count().unwrap(), 1);
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    assert_eq!(SqliteStore::open(&copy).unwrap().count().unwrap(), 1);
+}
