@@ -437,6 +437,52 @@ async fn exit_on_signal(handle: AppHandle) {
     handle.exit(0);
 }
 
+/// How WebKitGTK paints pages. Its default paints with Skia on the GPU, and without one
+/// that GPU is Mesa's software rasteriser: each new kind of shape compiles a shader through
+/// LLVM first, which made the app's first frames three times slower than on the CPU (see
+/// BENCHMARKS.md). So without a GPU the pages are painted on the CPU, where Skia is fast.
+#[cfg(target_os = "linux")]
+pub mod renderer {
+    /// WebKitGTK's switch for painting with Skia on the CPU (read by its web processes).
+    pub const CPU_RENDERING: &str = "WEBKIT_SKIA_ENABLE_CPU_RENDERING";
+
+    /// Whether pages should be painted on the CPU: not when the person chose already, and
+    /// otherwise when there is no GPU to paint with.
+    pub fn paint_on_cpu(chosen: Option<&str>, software_gl: Option<&str>, gpu: bool) -> bool {
+        if chosen.is_some() {
+            return false;
+        }
+        let forced_software = software_gl.is_some_and(|v| !v.is_empty() && v != "0");
+        forced_software || !gpu
+    }
+
+    /// Whether the machine has a GPU render node (`/dev/dri/renderD*`), as Mesa needs for
+    /// anything but software rendering.
+    pub fn has_gpu() -> bool {
+        std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+        })
+    }
+
+    /// Sets [`CPU_RENDERING`] when [`paint_on_cpu`] says so.
+    ///
+    /// # Safety
+    /// Changes the environment: call it before any other thread starts.
+    pub unsafe fn choose() {
+        let var = |name| std::env::var(name).ok();
+        if paint_on_cpu(
+            var(CPU_RENDERING).as_deref(),
+            var("LIBGL_ALWAYS_SOFTWARE").as_deref(),
+            has_gpu(),
+        ) {
+            // SAFETY: the caller promises no other thread runs yet.
+            unsafe { std::env::set_var(CPU_RENDERING, "1") };
+        }
+    }
+}
+
 #[cfg(desktop)]
 mod window_state {
     //! The window's size and place, saved as soon as they settle: the plugin alone saves them
@@ -660,6 +706,21 @@ mod tests {
         assert_eq!(parcel_from_link("parceltrail://parcels"), None);
         assert_eq!(parcel_from_link("https://parcel/x"), None);
         assert_eq!(parcel_from_link("parceltrail://parcel/not-an-id"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn pages_are_painted_on_the_cpu_only_without_a_gpu_unless_chosen() {
+        use renderer::paint_on_cpu;
+        assert!(paint_on_cpu(None, None, false), "no GPU");
+        assert!(!paint_on_cpu(None, None, true), "a GPU");
+        assert!(paint_on_cpu(None, Some("1"), true), "software GL forced");
+        assert!(!paint_on_cpu(None, Some("0"), true));
+        assert!(
+            !paint_on_cpu(Some("0"), None, false),
+            "the person's choice stands"
+        );
+        assert!(!paint_on_cpu(Some("1"), None, true));
     }
 
     #[test]

@@ -3,8 +3,13 @@
 //! as the app does.
 
 #[tauri::command]
-fn painted(app: tauri::AppHandle) {
+fn painted(app: tauri::AppHandle, now: Option<f64>) {
     println!("painted");
+    // The page's own clock, as the app logs its marks: how long the page took, apart from
+    // the process and window start-up.
+    if let Some(now) = now {
+        eprintln!("marks={{\"now\": {now}}}");
+    }
     if std::env::var_os("PARCELTRAIL_EXIT_AFTER_PAINT").is_some_and(|v| v != "0") {
         app.exit(0);
     }
