@@ -194,6 +194,9 @@ test('detail at desktop and phone sizes, with its route map', async () => {
     try {
       await waitDetail(page);
       await page.waitForSelector('.map-figure svg');
+      // The map's style sheet loads with the map (not with the page): the route is a line.
+      const route = await page.evaluate(() => getComputedStyle(document.querySelector('.map-route')).fill);
+      assert.equal(route, 'none', `${name}: the route map is styled`);
       assert.equal(await page.getByTestId('event').count(), 5);
       const [scrollWidth, innerWidth] = await page.evaluate(() => [document.scrollingElement.scrollWidth, window.innerWidth]);
       assert.ok(scrollWidth <= innerWidth, `${name}: no horizontal scrollbar (${scrollWidth} > ${innerWidth})`);

@@ -1,6 +1,6 @@
 // A parcel in full: stages, estimate, problems, carrier events, route map, and actions.
 
-import { h, icon, replace, safeUrl, text, uid } from './dom.js';
+import { h, icon, replace, safeUrl, stylesheet, text, uid } from './dom.js';
 import { call } from './transport.js';
 import * as ui from './ui.js';
 import * as fmt from './format.js';
@@ -308,8 +308,9 @@ export default function detailView(params, ctx) {
       mapSection.hidden = true;
       return;
     }
-    import('./map.js')
-      .then((m) => {
+    // Its styles come with it: the home screen does not need them to start.
+    Promise.all([import('./map.js'), stylesheet('css/map.css')])
+      .then(([m]) => {
         if (typeof m.renderRouteMap !== 'function') throw new Error('map.js has no renderRouteMap');
         mapSection.hidden = false;
         mapBox.replaceChildren();

@@ -37,6 +37,30 @@ export function setAttrs(el, attrs) {
   return el;
 }
 
+const sheets = new Map();
+
+/**
+ * Adds the page's style sheet `href` (a path of our own, never a caller's) once, and resolves
+ * when it has loaded: for styles that only a view loaded later needs.
+ */
+export function stylesheet(href) {
+  let loading = sheets.get(href);
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const link = h('link', { rel: 'stylesheet', href });
+      link.addEventListener('load', () => resolve());
+      link.addEventListener('error', () => {
+        sheets.delete(href);
+        link.remove();
+        reject(new Error(`${href} did not load`));
+      });
+      document.head.appendChild(link);
+    });
+    sheets.set(href, loading);
+  }
+  return loading;
+}
+
 /** Appends children (strings as text nodes). */
 export function append(el, children) {
   for (const c of children) {
