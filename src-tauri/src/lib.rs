@@ -637,8 +637,10 @@ mod tray {
             1 => "1 parcel arrives today".to_owned(),
             n => format!("{n} parcels arrive today"),
         };
-        if needs_attention > 0 {
-            s.push_str(&format!(" · {needs_attention} need attention"));
+        match needs_attention {
+            0 => {}
+            1 => s.push_str(" · 1 needs attention"),
+            n => s.push_str(&format!(" · {n} need attention")),
         }
         s
     }
@@ -730,6 +732,10 @@ mod tests {
         assert_eq!(
             tray::summary(3, 2),
             "3 parcels arrive today · 2 need attention"
+        );
+        assert_eq!(
+            tray::summary(2, 1),
+            "2 parcels arrive today · 1 needs attention"
         );
     }
 }

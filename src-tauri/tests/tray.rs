@@ -1,0 +1,251 @@
+//! The tray icon as a Linux panel sees it: the app, started with its demo under Xvfb on a
+//! private session bus, registers a StatusNotifierItem with the panel's watcher (played here
+//! by the test), shows how many parcels arrive today beside the icon and in its menu (read
+//! over com.canonical.dbusmenu, as the panel reads it), and its Quit item ends the app.
+
+use std::collections::HashMap;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use parceltrail_notifiers::testing::NotificationBus;
+use zbus::message::Header;
+use zbus::names::InterfaceName;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+use zbus::{Connection, interface};
+
+/// Kills the app if the test ends early.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The panel's `org.kde.StatusNotifierWatcher`: passes each registration on.
+struct Watcher(tokio::sync::mpsc::UnboundedSender<(String, String)>);
+
+#[interface(name = "org.kde.StatusNotifierWatcher")]
+impl Watcher {
+    async fn register_status_notifier_item(
+        &self,
+        service: &str,
+        #[zbus(header)] header: Header<'_>,
+    ) {
+        let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        let _ = self.0.send((sender, service.to_owned()));
+    }
+
+    async fn register_status_notifier_host(&self, _service: &str) {}
+
+    #[zbus(property)]
+    async fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    async fn registered_status_notifier_items(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    #[zbus(property)]
+    async fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+/// A dbusmenu layout: `(u(ia{sv}av))`, the revision and the root item.
+type Layout = (u32, (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>));
+
+/// The labels of a dbusmenu layout `(ia{sv}av)`, depth first.
+fn labels(layout: &Value<'_>, out: &mut Vec<String>) {
+    match layout {
+        Value::Value(inner) => labels(inner, out),
+        Value::Structure(s) => {
+            let fields = s.fields();
+            if let Some(Value::Dict(props)) = fields.get(1) {
+                for (k, v) in props.iter() {
+                    if let (Value::Str(k), Value::Value(v)) = (k, v)
+                        && k.as_str() == "label"
+                        && let Value::Str(label) = &**v
+                    {
+                        out.push(label.as_str().replace('_', ""));
+                    }
+                }
+            }
+            if let Some(Value::Array(children)) = fields.get(2) {
+                for c in children.iter() {
+                    labels(c, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The menu's layout: its root's id and each item's (id, label).
+async fn menu(conn: &Connection, dest: &str, path: &str) -> Vec<(i32, String)> {
+    let reply = conn
+        .call_method(
+            Some(dest),
+            path,
+            Some("com.canonical.dbusmenu"),
+            "GetLayout",
+            &(0i32, -1i32, Vec::<&str>::new()),
+        )
+        .await
+        .expect("the menu's layout");
+    let (_, (_, _, children)): Layout = reply.body().deserialize().expect("a dbusmenu layout");
+    let mut items = Vec::new();
+    for child in &children {
+        let mut found = Vec::new();
+        labels(child, &mut found);
+        let id = match &**child {
+            Value::Structure(s) => match s.fields().first() {
+                Some(Value::I32(id)) => *id,
+                _ => -1,
+            },
+            _ => -1,
+        };
+        if let Some(label) = found.into_iter().next() {
+            items.push((id, label));
+        }
+    }
+    items
+}
+
+#[test]
+fn the_tray_counts_todays_parcels_and_quits_the_app() {
+    let bus = NotificationBus::start().expect("the notification bus");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (tx, mut registered) = tokio::sync::mpsc::unbounded_channel();
+        let conn = zbus::connection::Builder::address(bus.address())
+            .unwrap()
+            .name("org.kde.StatusNotifierWatcher")
+            .unwrap()
+            .serve_at("/StatusNotifierWatcher", Watcher(tx))
+            .unwrap()
+            .build()
+            .await
+            .expect("the watcher on the bus");
+
+        // The demo: parcels that the built-in simulator moves along, some arriving today.
+        let home = tempfile::tempdir().unwrap();
+        let mut app = Killed(
+            bus.command(env!("CARGO_BIN_EXE_parceltrail-app"))
+                .arg("--demo")
+                .env("PARCELTRAIL_HOME", home.path())
+                .env("PARCELTRAIL_CREDENTIALS_FILE", "1")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the app starts"),
+        );
+
+        let (sender, service) = tokio::time::timeout(Duration::from_secs(30), registered.recv())
+            .await
+            .expect("the app registers its tray icon with the panel")
+            .unwrap();
+        // Ayatana registers an object path; other implementations a bus name.
+        let (dest, path) = if service.starts_with('/') {
+            (sender, service)
+        } else {
+            (service, "/StatusNotifierItem".to_owned())
+        };
+        let props = zbus::fdo::PropertiesProxy::builder(&conn)
+            .destination(dest.as_str())
+            .unwrap()
+            .path(path.as_str())
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        let item = InterfaceName::from_static_str("org.kde.StatusNotifierItem").unwrap();
+
+        // The count arrives once the demo's parcels are in: beside the icon and as the
+        // menu's first line.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (label, items) = loop {
+            let all = props
+                .get_all(item.clone())
+                .await
+                .expect("the item's properties");
+            let label = all
+                .get("XAyatanaLabel")
+                .and_then(|v| String::try_from(v.clone()).ok())
+                .unwrap_or_default();
+            let menu_path = all
+                .get("Menu")
+                .and_then(|v| OwnedObjectPath::try_from(v.clone()).ok())
+                .expect("the item has a menu");
+            let items = menu(&conn, &dest, menu_path.as_str()).await;
+            let counted = items
+                .first()
+                .is_some_and(|(_, l)| l.contains("arrive today") && !l.starts_with("Nothing"));
+            if counted && !label.is_empty() {
+                assert_eq!(
+                    all.get("Status")
+                        .and_then(|v| String::try_from(v.clone()).ok())
+                        .as_deref(),
+                    Some("Active")
+                );
+                break (label, items);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the tray never counted today's parcels: label {label:?}, menu {items:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let n: usize = label.parse().expect("the label beside the icon is a count");
+        let first = &items[0].1;
+        let expected = if n == 1 {
+            "1 parcel arrives today".to_owned()
+        } else {
+            format!("{n} parcels arrive today")
+        };
+        assert!(
+            first.starts_with(&expected),
+            "menu says {first:?}, the icon {n}"
+        );
+        let names: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
+        for wanted in ["Refresh all", "Open Parceltrail", "Quit"] {
+            assert!(names.contains(&wanted), "{wanted:?} in the menu {names:?}");
+        }
+
+        // Quit, as a click in the panel's menu sends it, ends the app.
+        let menu_path = OwnedObjectPath::try_from(
+            props
+                .get(item.clone(), "Menu")
+                .await
+                .expect("the menu's path"),
+        )
+        .unwrap();
+        let quit = items.iter().find(|(_, l)| l == "Quit").unwrap().0;
+        conn.call_method(
+            Some(dest.as_str()),
+            menu_path.as_str(),
+            Some("com.canonical.dbusmenu"),
+            "Event",
+            &(quit, "clicked", Value::from(0i32), 0u32),
+        )
+        .await
+        .expect("the click is delivered");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = app.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "Quit did not end the app");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(status.success(), "the app ended cleanly: {status}");
+    });
+}
