@@ -361,6 +361,8 @@ pub fn run() {
             tracing::debug!(after = ?since(), "tray created");
             ask_notification_permission(&handle);
             links::follow(&handle);
+            #[cfg(desktop)]
+            window_state::follow(&handle);
             tracing::debug!(after = ?since(), "set up");
             tauri::async_runtime::spawn(forward_events(handle.clone(), app.clone()));
             #[cfg(all(desktop, unix))]
@@ -487,17 +489,21 @@ pub mod renderer {
 mod window_state {
     //! The window's size and place, saved as soon as they settle: the plugin alone saves them
     //! only when the app exits, and an app that lives in the tray may never exit cleanly.
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
-    use tauri::AppHandle;
+    use tauri::{AppHandle, Manager};
     use tauri_plugin_window_state::{AppHandleExt, StateFlags};
-
-    static MOVES: AtomicU64 = AtomicU64::new(0);
+    use tokio::sync::mpsc;
 
     /// Size, place, maximized and so on; not visibility: the window is saved as it closes to
     /// the tray, and it must still open the next time.
     pub const FLAGS: StateFlags = StateFlags::all().difference(StateFlags::VISIBLE);
+
+    /// How long the window must stay put before it is saved (a drag sends many events).
+    const SETTLE: Duration = Duration::from_millis(500);
+
+    /// Where [`save_soon`] reports a move.
+    struct Moves(mpsc::UnboundedSender<()>);
 
     pub fn save(handle: &AppHandle) {
         if let Err(e) = handle.save_window_state(FLAGS) {
@@ -505,16 +511,31 @@ mod window_state {
         }
     }
 
-    /// Save once the window has stopped moving for a moment (a drag sends many events).
-    pub fn save_soon(handle: &AppHandle) {
-        let mine = MOVES.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Starts the task that saves the window once it has settled after moves.
+    pub fn follow(handle: &AppHandle) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        handle.manage(Moves(tx));
         let handle = handle.clone();
         tauri::async_runtime::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            if MOVES.load(Ordering::Relaxed) == mine {
+            while rx.recv().await.is_some() {
+                // Each further move restarts the wait.
+                loop {
+                    match tokio::time::timeout(SETTLE, rx.recv()).await {
+                        Ok(Some(())) => continue,
+                        Ok(None) => return,
+                        Err(_) => break,
+                    }
+                }
                 save(&handle);
             }
         });
+    }
+
+    /// The window moved or was resized: save it once it settles.
+    pub fn save_soon(handle: &AppHandle) {
+        if let Some(moves) = handle.try_state::<Moves>() {
+            let _ = moves.0.send(());
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! `WebKitWebDriver` (Debian's webkit2gtk-driver).
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -229,6 +229,16 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+}
+
+/// Waits until `path` exists or, with `present` false, is gone.
+async fn wait_for_path(path: &Path, present: bool, within: Duration) {
+    let deadline = Instant::now() + within;
+    while path.exists() != present {
+        let what = if present { "never appeared" } else { "stayed" };
+        assert!(Instant::now() < deadline, "{} {what}", path.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -508,6 +518,16 @@ fn window_size_and_login_item_are_kept() {
 
         let (driver, d) = Driver::start(&bus, &envs).await;
         d.wait_for("the first screen", ready, json!([]), long).await;
+        // The start-up path: boot.js asked for the list before the modules loaded and the
+        // home screen took that answer over; fontconfig picks the fonts here.
+        let boot = d
+            .js(
+                "const e = window.__parceltrailEarly; \
+                 return [!!e && !('home' in e), document.documentElement.dataset.fonts || null]",
+                json!([]),
+            )
+            .await;
+        assert_eq!(boot, json!([true, "fontconfig"]), "{boot}");
         d.send(
             reqwest::Method::POST,
             "/window/rect",
@@ -530,11 +550,7 @@ fn window_size_and_login_item_are_kept() {
         )
         .await;
         d.click("[data-testid=autostart]").await;
-        let deadline = Instant::now() + long;
-        while !entry.exists() {
-            assert!(Instant::now() < deadline, "no login item at {}", entry.display());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for_path(&entry, true, long).await;
         let text = std::fs::read_to_string(&entry).unwrap();
         let exec = text
             .lines()
@@ -550,11 +566,7 @@ fn window_size_and_login_item_are_kept() {
         )
         .await;
         d.click("[data-testid=autostart]").await;
-        let deadline = Instant::now() + long;
-        while entry.exists() {
-            assert!(Instant::now() < deadline, "the login item stayed");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for_path(&entry, false, long).await;
         // Let the window's place settle and be saved, then close the app.
         tokio::time::sleep(Duration::from_secs(1)).await;
         d.end(driver).await;
