@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::domain::{ShipmentId, Status};
 use crate::error::{Error, Result};
 use crate::eta::calendar::{end_of_day, local_date};
-use crate::eta::{Delivery, EtaInput, Model, ModelConfig};
+use crate::eta::{Delivery, Estimate, EtaInput, Model, ModelConfig};
 use crate::notify::rules::{self, Draft, Held, Kind, News, Parcel, Prefs};
 use crate::notify::{Message, Notifier, NotifyError};
 use crate::poller::SharedStore;
@@ -450,6 +450,23 @@ fn delivery_of(a: &Active, delivered_at: DateTime<Utc>) -> Delivery {
     }
 }
 
+/// How far a recomputed `likely` may move before the stored estimate is rewritten.
+const LIKELY_DRIFT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// Whether `new` differs from the stored `old` only as time passing moves it: a window that
+/// has begun starts "now" each time it is computed, and a parcel not yet with the carrier
+/// starts its transit now, so its `likely` moves with the clock. Keeping the stored estimate
+/// then saves rewriting (and announcing) every such parcel on each refresh.
+fn only_the_clock_moved(old: &Estimate, new: &Estimate, now: DateTime<Utc>) -> bool {
+    let earliest = old.earliest == new.earliest || (new.earliest == now && old.earliest <= now);
+    earliest
+        && old.latest == new.latest
+        && old.source == new.source
+        && (old.confidence - new.confidence).abs() < 0.005
+        && old.likely >= now
+        && (new.likely - old.likely).abs() < LIKELY_DRIFT
+}
+
 /// Estimate and problems for one parcel.
 pub fn derive_one(
     model: &Model,
@@ -479,19 +496,8 @@ pub fn derive_one(
             tz,
         })
     };
-    // An estimate whose window has already begun starts "now" each time it is computed;
-    // keeping the stored one then saves rewriting every parcel on each refresh.
     let estimate = match (a.estimate, estimate) {
-        (Some(old), Some(new))
-            if new.earliest == now
-                && old.earliest <= now
-                && old.likely == new.likely
-                && old.latest == new.latest
-                && old.source == new.source
-                && (old.confidence - new.confidence).abs() < 0.005 =>
-        {
-            Some(old)
-        }
+        (Some(old), Some(new)) if only_the_clock_moved(&old, &new, now) => Some(old),
         (_, new) => new,
     };
     let first_latest = estimate

@@ -605,3 +605,47 @@ async fn a_journey_stretch_is_recorded_by_one_process_only() {
         "nothing left to record"
     );
 }
+
+#[tokio::test]
+async fn an_estimate_that_only_moves_with_the_clock_is_not_rewritten_each_refresh() {
+    // Not yet with the carrier: its transit starts "now" each time it is estimated.
+    let s = setup();
+    let id = add(&s, "JJD000390007827106", Some("Lamp"));
+    ingest(
+        &s,
+        id,
+        vec![ev(
+            t0() - Duration::hours(1),
+            Status::InfoReceived,
+            "Label created",
+        )],
+        t0(),
+    );
+    let estimated = |changes: &[Change]| {
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::EstimateChanged { shipment_id, .. } if *shipment_id == id))
+    };
+    let stored = || {
+        s.store
+            .lock()
+            .unwrap()
+            .shipment(id)
+            .unwrap()
+            .estimate
+            .unwrap()
+    };
+    assert!(estimated(&s.pipeline.derive(None, t0()).unwrap()));
+    let first = stored();
+
+    // Ten minutes on: the same estimate, nothing written or announced.
+    let later = t0() + Duration::minutes(10);
+    assert!(!estimated(&s.pipeline.derive(None, later).unwrap()));
+    assert_eq!(stored(), first);
+
+    // Two hours on, the estimate has moved enough to be worth saying.
+    let much_later = t0() + Duration::hours(2);
+    assert!(estimated(&s.pipeline.derive(None, much_later).unwrap()));
+    let moved = stored();
+    assert!(moved.likely > first.likely, "{moved:?} after {first:?}");
+}
