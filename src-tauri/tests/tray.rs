@@ -1,7 +1,8 @@
-//! The tray icon as a Linux panel sees it: the app, started with its demo under Xvfb on a
-//! private session bus, registers a StatusNotifierItem with the panel's watcher (played here
-//! by the test), shows how many parcels arrive today beside the icon and in its menu (read
-//! over com.canonical.dbusmenu, as the panel reads it), and its Quit item ends the app.
+//! The tray icon as a Linux panel sees it: the app, started in the tray (as at login) with its
+//! demo under Xvfb on a private session bus, registers a StatusNotifierItem with the panel's
+//! watcher (played here by the test), shows how many parcels arrive today beside the icon and
+//! in its menu (read over com.canonical.dbusmenu, as the panel reads it); its Open item shows
+//! the window and its Quit item ends the app. Needs `xwininfo` (x11-utils).
 
 use std::collections::HashMap;
 use std::process::{Child, Stdio};
@@ -84,6 +85,28 @@ fn labels(layout: &Value<'_>, out: &mut Vec<String>) {
     }
 }
 
+/// Whether the X display shows a window titled "Parceltrail".
+fn window_shown(display: &str) -> bool {
+    let out = std::process::Command::new("xwininfo")
+        .args(["-display", display, "-name", "Parceltrail"])
+        .output()
+        .expect("xwininfo runs (x11-utils)");
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains("IsViewable")
+}
+
+/// Sends a click on menu item `id`, as a panel does.
+async fn click(conn: &Connection, dest: &str, menu: &str, id: i32) {
+    conn.call_method(
+        Some(dest),
+        menu,
+        Some("com.canonical.dbusmenu"),
+        "Event",
+        &(id, "clicked", Value::from(0i32), 0u32),
+    )
+    .await
+    .expect("the click is delivered");
+}
+
 /// The menu's layout: its root's id and each item's (id, label).
 async fn menu(conn: &Connection, dest: &str, path: &str) -> Vec<(i32, String)> {
     let reply = conn
@@ -116,7 +139,7 @@ async fn menu(conn: &Connection, dest: &str, path: &str) -> Vec<(i32, String)> {
 }
 
 #[test]
-fn the_tray_counts_todays_parcels_and_quits_the_app() {
+fn the_tray_counts_todays_parcels_opens_the_window_and_quits() {
     let bus = NotificationBus::start().expect("the notification bus");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -139,7 +162,7 @@ fn the_tray_counts_todays_parcels_and_quits_the_app() {
         let home = tempfile::tempdir().unwrap();
         let mut app = Killed(
             bus.command(env!("CARGO_BIN_EXE_parceltrail-app"))
-                .arg("--demo")
+                .args(["--demo", "--minimized"])
                 .env("PARCELTRAIL_HOME", home.path())
                 .env("PARCELTRAIL_CREDENTIALS_FILE", "1")
                 .env("RUST_LOG", "warn")
@@ -220,7 +243,6 @@ fn the_tray_counts_todays_parcels_and_quits_the_app() {
             assert!(names.contains(&wanted), "{wanted:?} in the menu {names:?}");
         }
 
-        // Quit, as a click in the panel's menu sends it, ends the app.
         let menu_path = OwnedObjectPath::try_from(
             props
                 .get(item.clone(), "Menu")
@@ -228,16 +250,20 @@ fn the_tray_counts_todays_parcels_and_quits_the_app() {
                 .expect("the menu's path"),
         )
         .unwrap();
-        let quit = items.iter().find(|(_, l)| l == "Quit").unwrap().0;
-        conn.call_method(
-            Some(dest.as_str()),
-            menu_path.as_str(),
-            Some("com.canonical.dbusmenu"),
-            "Event",
-            &(quit, "clicked", Value::from(0i32), 0u32),
-        )
-        .await
-        .expect("the click is delivered");
+        let id_of = |name: &str| items.iter().find(|(_, l)| l == name).unwrap().0;
+
+        // Started in the tray: no window until Open.
+        let display = bus.display().expect("an X display").to_owned();
+        assert!(!window_shown(&display), "a window at a start in the tray");
+        click(&conn, &dest, menu_path.as_str(), id_of("Open Parceltrail")).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !window_shown(&display) {
+            assert!(Instant::now() < deadline, "Open did not show the window");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        // Quit, as a click in the panel's menu sends it, ends the app.
+        click(&conn, &dest, menu_path.as_str(), id_of("Quit")).await;
         let deadline = Instant::now() + Duration::from_secs(15);
         let status = loop {
             if let Some(status) = app.0.try_wait().unwrap() {
