@@ -14,6 +14,11 @@ after(async () => {
 });
 
 const theme = (page) => page.evaluate(() => document.documentElement.dataset.theme);
+/** The mean of an `rgb(r, g, b)` colour's channels. */
+const brightness = (rgb) => {
+  const [r, g, b] = rgb.match(/\d+/g).map(Number);
+  return (r + g + b) / 3;
+};
 const bodyBackground = (page) => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
 
 test('the dark theme applies at once and persists after a reload', async () => {
@@ -44,11 +49,18 @@ test('the dark theme applies at once and persists after a reload', async () => {
   } finally {
     await other.close();
   }
-  // Back to the system theme.
-  const again = await env.open({ hash: '#/settings' });
+  // Light, chosen on a system that prefers dark, stays light; back to the system theme, dark.
+  const again = await env.open({ hash: '#/settings', colorScheme: 'dark' });
   try {
+    await again.page.getByTestId('theme-light').check();
+    await again.page.waitForFunction(() => document.documentElement.dataset.theme === 'light');
+    const chosen = await bodyBackground(again.page);
+    assert.ok(brightness(chosen) > 200, `a light page on a dark system (${chosen})`);
+    await expectSaved('light');
     await again.page.getByTestId('theme-system').check();
     await again.page.waitForFunction(() => document.documentElement.dataset.theme === 'system');
+    const system = await bodyBackground(again.page);
+    assert.ok(brightness(system) < 60, `the system's dark (${system})`);
     await expectSaved('system');
   } finally {
     await again.close();
