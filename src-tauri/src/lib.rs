@@ -441,8 +441,10 @@ async fn exit_on_signal(handle: AppHandle) {
 
 /// How WebKitGTK paints pages. Its default paints with Skia on the GPU, and without one
 /// that GPU is Mesa's software rasteriser: each new kind of shape compiles a shader through
-/// LLVM first, which made the app's first frames three times slower than on the CPU (see
-/// BENCHMARKS.md). So without a GPU the pages are painted on the CPU, where Skia is fast.
+/// LLVM first, and the page took about twice as long to show the first list as on the CPU
+/// (see BENCHMARKS.md). So without a GPU the pages are painted on the CPU, where Skia is fast.
+/// The variable is inherited by what the app starts (a browser for a carrier's page), for
+/// which the same holds on this machine.
 #[cfg(target_os = "linux")]
 pub mod renderer {
     /// WebKitGTK's switch for painting with Skia on the CPU (read by its web processes).
