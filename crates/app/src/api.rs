@@ -497,25 +497,23 @@ impl App {
         let home = view::home(&*db, &query, &filter, now, tz)?;
         let total = db.count()?;
         // The filters offer what is tracked, not only what the filter left.
-        let (mut stores, mut carriers) = (Vec::<String>::new(), Vec::<CarrierOption>::new());
-        db.list(&list_query(now, tz, true), &mut |item| {
-            if let Some(s) = item.store.filter(|s| !s.trim().is_empty())
-                && !stores.contains(&s)
-            {
-                stores.push(s);
-            }
-            if !carriers.iter().any(|c| c.id == item.carrier) {
-                let b = view::CarrierBadge::new(&item.carrier, "");
-                carriers.push(CarrierOption {
+        let facets = db.facets()?;
+        drop(db);
+        let mut stores = facets.stores;
+        let mut carriers: Vec<CarrierOption> = facets
+            .carriers
+            .iter()
+            .map(|c| {
+                let b = view::CarrierBadge::new(c, "");
+                CarrierOption {
                     id: b.id,
                     name: b.name,
-                });
-            }
-            Ok(())
-        })?;
-        drop(db);
+                }
+            })
+            .collect();
         stores.sort_by_key(|s| s.to_lowercase());
         carriers.sort_by_key(|c| c.name.to_lowercase());
+        carriers.dedup_by(|a, b| a.id == b.id);
         let demo = sources::demo_started(&self.opts.dir).is_some();
         Ok(HomeView {
             home,

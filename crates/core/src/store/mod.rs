@@ -259,6 +259,15 @@ pub struct ListQuery {
     pub all: bool,
 }
 
+/// What the tracked shipments are spread over (see [`Store::facets`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facets {
+    /// Store names (non-blank).
+    pub stores: Vec<String>,
+    /// Carrier ids.
+    pub carriers: Vec<String>,
+}
+
 /// One row of the home screen: enough to draw a card, small enough to stream 100,000.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListItem {
@@ -640,6 +649,9 @@ pub trait Store {
     fn for_each_record(&self, each: &mut dyn FnMut(ShipmentRecord) -> Result<()>) -> Result<()>;
     /// How many shipments are tracked (not removed).
     fn count(&self) -> Result<u64>;
+    /// The stores and carriers of the tracked shipments (archived ones too), each once, in
+    /// no particular order: what the home screen's filters offer.
+    fn facets(&self) -> Result<Facets>;
 
     /// Shipments whose next poll is due at `now`, soonest first.
     fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PollTarget>>;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 mod tracking;
 
 use super::{
-    Active, Added, Assessment, Breaker, CarrierState, Change, Edit, Group, IngestBatch,
+    Active, Added, Assessment, Breaker, CarrierState, Change, Edit, Facets, Group, IngestBatch,
     IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewShipment, OrderInfo,
     OutboxEntry, OutboxState, PollRecord, PollTarget, SendOutcome, ShipmentRecord, Store,
 };
@@ -985,6 +985,21 @@ impl Store for SqliteStore {
             [],
             |r| r.get::<_, i64>(0),
         )? as u64)
+    }
+
+    fn facets(&self) -> Result<Facets> {
+        let column = |sql: &str| -> Result<Vec<String>> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        Ok(Facets {
+            stores: column(
+                "SELECT DISTINCT o.store FROM shipments s JOIN orders o ON o.id = s.order_id
+                 WHERE s.deleted = 0 AND trim(coalesce(o.store, '')) <> ''",
+            )?,
+            carriers: column("SELECT DISTINCT carrier FROM shipments WHERE deleted = 0")?,
+        })
     }
 
     fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PollTarget>> {

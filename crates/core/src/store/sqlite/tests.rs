@@ -577,3 +577,35 @@ fn a_checkpoint_empties_the_log_and_the_log_is_bounded() {
     std::fs::copy(&path, &copy).unwrap();
     assert_eq!(SqliteStore::open(&copy).unwrap().count().unwrap(), 1);
 }
+
+#[test]
+fn facets_name_each_store_and_carrier_of_what_is_tracked_once() {
+    let mut s = SqliteStore::open_in_memory().unwrap();
+    let add = |s: &mut SqliteStore, number: &str, carrier: &str, store: Option<&str>| {
+        s.add_shipment(
+            &NewShipment {
+                tracking_number: number.into(),
+                carrier: carrier.into(),
+                order: OrderInfo {
+                    store: store.map(Into::into),
+                    ..OrderInfo::default()
+                },
+                ..Default::default()
+            },
+            t(0),
+        )
+        .unwrap()
+        .shipment
+        .id
+    };
+    add(&mut s, "1Z5R89390357567127", "ups", Some("Sportshop"));
+    add(&mut s, "1Z5R89390357567128", "ups", Some("Sportshop"));
+    add(&mut s, "9400111899223197428497", "usps", Some("  "));
+    let gone = add(&mut s, "JJD000390007827106", "dhl", Some("Bookshop"));
+    s.remove(gone, t(1)).unwrap();
+    let mut f = s.facets().unwrap();
+    f.stores.sort();
+    f.carriers.sort();
+    assert_eq!(f.stores, vec!["Sportshop".to_owned()]);
+    assert_eq!(f.carriers, vec!["ups".to_owned(), "usps".to_owned()]);
+}
