@@ -138,140 +138,133 @@ async fn menu(conn: &Connection, dest: &str, path: &str) -> Vec<(i32, String)> {
     items
 }
 
-#[test]
-fn the_tray_counts_todays_parcels_opens_the_window_and_quits() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tray_counts_todays_parcels_opens_the_window_and_quits() {
     let bus = NotificationBus::start().expect("the notification bus");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
+    let (tx, mut registered) = tokio::sync::mpsc::unbounded_channel();
+    let conn = zbus::connection::Builder::address(bus.address())
+        .unwrap()
+        .name("org.kde.StatusNotifierWatcher")
+        .unwrap()
+        .serve_at("/StatusNotifierWatcher", Watcher(tx))
+        .unwrap()
         .build()
+        .await
+        .expect("the watcher on the bus");
+
+    // The demo: parcels that the built-in simulator moves along, some arriving today.
+    let home = tempfile::tempdir().unwrap();
+    let mut app = Killed(
+        bus.command(env!("CARGO_BIN_EXE_parceltrail-app"))
+            .args(["--demo", "--minimized"])
+            .env("PARCELTRAIL_HOME", home.path())
+            .env("PARCELTRAIL_CREDENTIALS_FILE", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the app starts"),
+    );
+
+    let (sender, service) = tokio::time::timeout(Duration::from_secs(30), registered.recv())
+        .await
+        .expect("the app registers its tray icon with the panel")
         .unwrap();
-    rt.block_on(async {
-        let (tx, mut registered) = tokio::sync::mpsc::unbounded_channel();
-        let conn = zbus::connection::Builder::address(bus.address())
-            .unwrap()
-            .name("org.kde.StatusNotifierWatcher")
-            .unwrap()
-            .serve_at("/StatusNotifierWatcher", Watcher(tx))
-            .unwrap()
-            .build()
-            .await
-            .expect("the watcher on the bus");
+    // Ayatana registers an object path; other implementations a bus name.
+    let (dest, path) = if service.starts_with('/') {
+        (sender, service)
+    } else {
+        (service, "/StatusNotifierItem".to_owned())
+    };
+    let props = zbus::fdo::PropertiesProxy::builder(&conn)
+        .destination(dest.as_str())
+        .unwrap()
+        .path(path.as_str())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let item = InterfaceName::from_static_str("org.kde.StatusNotifierItem").unwrap();
 
-        // The demo: parcels that the built-in simulator moves along, some arriving today.
-        let home = tempfile::tempdir().unwrap();
-        let mut app = Killed(
-            bus.command(env!("CARGO_BIN_EXE_parceltrail-app"))
-                .args(["--demo", "--minimized"])
-                .env("PARCELTRAIL_HOME", home.path())
-                .env("PARCELTRAIL_CREDENTIALS_FILE", "1")
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("the app starts"),
-        );
-
-        let (sender, service) = tokio::time::timeout(Duration::from_secs(30), registered.recv())
+    // The count arrives once the demo's parcels are in: beside the icon and as the
+    // menu's first line.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (label, items) = loop {
+        let all = props
+            .get_all(item.clone())
             .await
-            .expect("the app registers its tray icon with the panel")
-            .unwrap();
-        // Ayatana registers an object path; other implementations a bus name.
-        let (dest, path) = if service.starts_with('/') {
-            (sender, service)
-        } else {
-            (service, "/StatusNotifierItem".to_owned())
-        };
-        let props = zbus::fdo::PropertiesProxy::builder(&conn)
-            .destination(dest.as_str())
-            .unwrap()
-            .path(path.as_str())
-            .unwrap()
-            .build()
-            .await
-            .unwrap();
-        let item = InterfaceName::from_static_str("org.kde.StatusNotifierItem").unwrap();
-
-        // The count arrives once the demo's parcels are in: beside the icon and as the
-        // menu's first line.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let (label, items) = loop {
-            let all = props
-                .get_all(item.clone())
-                .await
-                .expect("the item's properties");
-            let label = all
-                .get("XAyatanaLabel")
-                .and_then(|v| String::try_from(v.clone()).ok())
-                .unwrap_or_default();
-            let menu_path = all
-                .get("Menu")
-                .and_then(|v| OwnedObjectPath::try_from(v.clone()).ok())
-                .expect("the item has a menu");
-            let items = menu(&conn, &dest, menu_path.as_str()).await;
-            let counted = items
-                .first()
-                .is_some_and(|(_, l)| l.contains("arrive today") && !l.starts_with("Nothing"));
-            if counted && !label.is_empty() {
-                assert_eq!(
-                    all.get("Status")
-                        .and_then(|v| String::try_from(v.clone()).ok())
-                        .as_deref(),
-                    Some("Active")
-                );
-                break (label, items);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the tray never counted today's parcels: label {label:?}, menu {items:?}"
+            .expect("the item's properties");
+        let label = all
+            .get("XAyatanaLabel")
+            .and_then(|v| String::try_from(v.clone()).ok())
+            .unwrap_or_default();
+        let menu_path = all
+            .get("Menu")
+            .and_then(|v| OwnedObjectPath::try_from(v.clone()).ok())
+            .expect("the item has a menu");
+        let items = menu(&conn, &dest, menu_path.as_str()).await;
+        let counted = items
+            .first()
+            .is_some_and(|(_, l)| l.contains("arrive today") && !l.starts_with("Nothing"));
+        if counted && !label.is_empty() {
+            assert_eq!(
+                all.get("Status")
+                    .and_then(|v| String::try_from(v.clone()).ok())
+                    .as_deref(),
+                Some("Active")
             );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
-        let n: usize = label.parse().expect("the label beside the icon is a count");
-        let first = &items[0].1;
-        let expected = if n == 1 {
-            "1 parcel arrives today".to_owned()
-        } else {
-            format!("{n} parcels arrive today")
-        };
+            break (label, items);
+        }
         assert!(
-            first.starts_with(&expected),
-            "menu says {first:?}, the icon {n}"
+            Instant::now() < deadline,
+            "the tray never counted today's parcels: label {label:?}, menu {items:?}"
         );
-        let names: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
-        for wanted in ["Refresh all", "Open Parceltrail", "Quit"] {
-            assert!(names.contains(&wanted), "{wanted:?} in the menu {names:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let n: usize = label.parse().expect("the label beside the icon is a count");
+    let first = &items[0].1;
+    let expected = if n == 1 {
+        "1 parcel arrives today".to_owned()
+    } else {
+        format!("{n} parcels arrive today")
+    };
+    assert!(
+        first.starts_with(&expected),
+        "menu says {first:?}, the icon {n}"
+    );
+    let names: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
+    for wanted in ["Refresh all", "Open Parceltrail", "Quit"] {
+        assert!(names.contains(&wanted), "{wanted:?} in the menu {names:?}");
+    }
+
+    let menu_path = OwnedObjectPath::try_from(
+        props
+            .get(item.clone(), "Menu")
+            .await
+            .expect("the menu's path"),
+    )
+    .unwrap();
+    let id_of = |name: &str| items.iter().find(|(_, l)| l == name).unwrap().0;
+
+    // Started in the tray: no window until Open.
+    let display = bus.display().expect("an X display").to_owned();
+    assert!(!window_shown(&display), "a window at a start in the tray");
+    click(&conn, &dest, menu_path.as_str(), id_of("Open Parceltrail")).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !window_shown(&display) {
+        assert!(Instant::now() < deadline, "Open did not show the window");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Quit, as a click in the panel's menu sends it, ends the app.
+    click(&conn, &dest, menu_path.as_str(), id_of("Quit")).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = app.0.try_wait().unwrap() {
+            break status;
         }
-
-        let menu_path = OwnedObjectPath::try_from(
-            props
-                .get(item.clone(), "Menu")
-                .await
-                .expect("the menu's path"),
-        )
-        .unwrap();
-        let id_of = |name: &str| items.iter().find(|(_, l)| l == name).unwrap().0;
-
-        // Started in the tray: no window until Open.
-        let display = bus.display().expect("an X display").to_owned();
-        assert!(!window_shown(&display), "a window at a start in the tray");
-        click(&conn, &dest, menu_path.as_str(), id_of("Open Parceltrail")).await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !window_shown(&display) {
-            assert!(Instant::now() < deadline, "Open did not show the window");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-
-        // Quit, as a click in the panel's menu sends it, ends the app.
-        click(&conn, &dest, menu_path.as_str(), id_of("Quit")).await;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = app.0.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "Quit did not end the app");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert!(status.success(), "the app ended cleanly: {status}");
-    });
+        assert!(Instant::now() < deadline, "Quit did not end the app");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "the app ended cleanly: {status}");
 }
