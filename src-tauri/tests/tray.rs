@@ -4,25 +4,18 @@
 //! in its menu (read over com.canonical.dbusmenu, as the panel reads it); its Open item shows
 //! the window and its Quit item ends the app. Needs `xwininfo` (x11-utils).
 
+mod common;
+
 use std::collections::HashMap;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::Killed;
 use parceltrail_notifiers::testing::NotificationBus;
 use zbus::message::Header;
 use zbus::names::InterfaceName;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, interface};
-
-/// Kills the app if the test ends early.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The panel's `org.kde.StatusNotifierWatcher`: passes each registration on.
 struct Watcher(tokio::sync::mpsc::UnboundedSender<(String, String)>);
@@ -59,30 +52,20 @@ impl Watcher {
 /// A dbusmenu layout: `(u(ia{sv}av))`, the revision and the root item.
 type Layout = (u32, (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>));
 
-/// The labels of a dbusmenu layout `(ia{sv}av)`, depth first.
-fn labels(layout: &Value<'_>, out: &mut Vec<String>) {
-    match layout {
-        Value::Value(inner) => labels(inner, out),
-        Value::Structure(s) => {
-            let fields = s.fields();
-            if let Some(Value::Dict(props)) = fields.get(1) {
-                for (k, v) in props.iter() {
-                    if let (Value::Str(k), Value::Value(v)) = (k, v)
-                        && k.as_str() == "label"
-                        && let Value::Str(label) = &**v
-                    {
-                        out.push(label.as_str().replace('_', ""));
-                    }
-                }
-            }
-            if let Some(Value::Array(children)) = fields.get(2) {
-                for c in children.iter() {
-                    labels(c, out);
-                }
-            }
-        }
-        _ => {}
-    }
+/// One menu item `(ia{sv}av)`, as its (id, label); mnemonic underscores removed.
+fn menu_item(item: &Value<'_>) -> Option<(i32, String)> {
+    let Value::Structure(s) = item else {
+        return match item {
+            Value::Value(inner) => menu_item(inner),
+            _ => None,
+        };
+    };
+    let (Some(Value::I32(id)), Some(Value::Dict(props))) = (s.fields().first(), s.fields().get(1))
+    else {
+        return None;
+    };
+    let label: String = props.get(&"label").ok().flatten()?;
+    Some((*id, label.replace('_', "")))
 }
 
 /// Whether the X display shows a window titled "Parceltrail".
@@ -107,7 +90,7 @@ async fn click(conn: &Connection, dest: &str, menu: &str, id: i32) {
     .expect("the click is delivered");
 }
 
-/// The menu's layout: its root's id and each item's (id, label).
+/// The menu's items, top level, as (id, label).
 async fn menu(conn: &Connection, dest: &str, path: &str) -> Vec<(i32, String)> {
     let reply = conn
         .call_method(
@@ -120,22 +103,7 @@ async fn menu(conn: &Connection, dest: &str, path: &str) -> Vec<(i32, String)> {
         .await
         .expect("the menu's layout");
     let (_, (_, _, children)): Layout = reply.body().deserialize().expect("a dbusmenu layout");
-    let mut items = Vec::new();
-    for child in &children {
-        let mut found = Vec::new();
-        labels(child, &mut found);
-        let id = match &**child {
-            Value::Structure(s) => match s.fields().first() {
-                Some(Value::I32(id)) => *id,
-                _ => -1,
-            },
-            _ => -1,
-        };
-        if let Some(label) = found.into_iter().next() {
-            items.push((id, label));
-        }
-    }
-    items
+    children.iter().filter_map(|c| menu_item(c)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +157,7 @@ async fn the_tray_counts_todays_parcels_opens_the_window_and_quits() {
     // The count arrives once the demo's parcels are in: beside the icon and as the
     // menu's first line.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let (label, items) = loop {
+    let (label, items, menu_path) = loop {
         let all = props
             .get_all(item.clone())
             .await
@@ -213,7 +181,7 @@ async fn the_tray_counts_todays_parcels_opens_the_window_and_quits() {
                     .as_deref(),
                 Some("Active")
             );
-            break (label, items);
+            break (label, items, menu_path);
         }
         assert!(
             Instant::now() < deadline,
@@ -237,13 +205,6 @@ async fn the_tray_counts_todays_parcels_opens_the_window_and_quits() {
         assert!(names.contains(&wanted), "{wanted:?} in the menu {names:?}");
     }
 
-    let menu_path = OwnedObjectPath::try_from(
-        props
-            .get(item.clone(), "Menu")
-            .await
-            .expect("the menu's path"),
-    )
-    .unwrap();
     let id_of = |name: &str| items.iter().find(|(_, l)| l == name).unwrap().0;
 
     // Started in the tray: no window until Open.

@@ -10,12 +10,15 @@
 //! Needs `tauri-driver` (`cargo install tauri-driver --locked`, done by `scripts/setup`) and
 //! `WebKitWebDriver` (Debian's webkit2gtk-driver).
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Killed;
 use parceltrail_notifiers::testing::NotificationBus;
 use parceltrail_sim::scenario::Scenario;
 use parceltrail_sim::{Sim, SimConfig};
@@ -24,15 +27,6 @@ use serde_json::{Value, json};
 /// One simulated hour a second: a two-day journey takes about a minute, time enough to paste
 /// the numbers before the parcels reach their last mile.
 const SPEED: f64 = 3600.0;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
