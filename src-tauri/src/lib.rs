@@ -176,6 +176,7 @@ fn show_window(handle: &AppHandle) {
         },
     };
     let _ = window.show();
+    #[cfg(desktop)]
     let _ = window.unminimize();
     let _ = window.set_focus();
 }
@@ -211,6 +212,7 @@ async fn forward_events(handle: AppHandle, app: Arc<App>) {
         if let Err(e) = handle.emit(event.name(), &event) {
             tracing::warn!(error = %e, "cannot reach the window");
         }
+        #[cfg(desktop)]
         if matches!(event, Event::Changed { .. }) {
             tray::update(&handle, &app).await;
         }
@@ -290,6 +292,8 @@ pub fn run() {
     let minimized = args.iter().any(|a| a == MINIMIZED_FLAG);
     let demo = args.iter().any(|a| a == "--demo");
     let started = Started(std::time::Instant::now(), Default::default());
+    // Only the desktop adds plugins to it.
+    #[cfg_attr(mobile, allow(unused_mut))]
     let mut builder = tauri::Builder::default().manage(started);
     #[cfg(desktop)]
     {
