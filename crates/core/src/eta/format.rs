@@ -8,7 +8,9 @@ use super::Estimate;
 /// Describes an estimate for people, in local time `tz` as seen at `now`.
 ///
 /// - A window within one local day: `"Thu 2 May, likely by 14:00 (80%)"` (the likely time
-///   rounded up to the hour), or `"today, likely by 14:00 (90%)"`, `"tomorrow, …"`.
+///   rounded up to the hour, or to the quarter hour when the window is at most
+///   [`NARROW`] wide, as a courier's delivery slot is), or `"today, likely by 14:00 (90%)"`,
+///   `"tomorrow, …"`.
 /// - Several days, starting tomorrow or later and ending within a week: `"in 2–4 days, likely
 ///   Fri 3 May (80%)"`.
 /// - Starting today: `"by Mon 6 May, likely Fri 3 May (80%)"`.
@@ -26,7 +28,15 @@ pub fn describe(est: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
             1 => "tomorrow".to_owned(),
             _ => day(first, today),
         };
-        return format!("{when}, likely by {} {pct}", by_hour(est.likely, tz));
+        let grain = if est.latest - est.earliest <= NARROW {
+            15
+        } else {
+            60
+        };
+        return format!(
+            "{when}, likely by {} {pct}",
+            rounded_up(est.likely, tz, grain)
+        );
     }
     let likely = day(likely, today);
     let (a, b) = ((first - today).num_days(), (last - today).num_days());
@@ -63,18 +73,29 @@ fn range(a: NaiveDate, b: NaiveDate, today: NaiveDate) -> String {
     }
 }
 
-/// The local time rounded up to a full hour (`14:00`), or `23:59` at the day's end.
-fn by_hour(t: DateTime<Utc>, tz: Tz) -> String {
+/// Windows up to this wide are a delivery slot, and their likely time is given to the
+/// quarter hour; wider ones to the hour, which is as precise as they are.
+pub const NARROW: Duration = Duration::hours(2);
+
+/// The local time rounded up to a multiple of `grain` minutes (`14:00`, `14:15`), or `23:59`
+/// at the day's end.
+fn rounded_up(t: DateTime<Utc>, tz: Tz, grain: u32) -> String {
     let local = t.with_timezone(&tz);
-    let up = if local.minute() == 0 && local.second() == 0 {
+    let past = local.minute() % grain;
+    let up = if past == 0 && local.second() == 0 && local.nanosecond() == 0 {
         local.naive_local()
     } else {
-        local.naive_local() + Duration::minutes(60 - i64::from(local.minute()))
+        let start = local.naive_local() - Duration::minutes(i64::from(past));
+        start
+            .with_second(0)
+            .and_then(|s| s.with_nanosecond(0))
+            .unwrap_or(start)
+            + Duration::minutes(i64::from(grain))
     };
     if up.date() != local.date_naive() {
         "23:59".to_owned()
     } else {
-        format!("{:02}:00", up.hour())
+        format!("{:02}:{:02}", up.hour(), up.minute())
     }
 }
 
@@ -140,6 +161,48 @@ mod tests {
             describe(&across, now, tz),
             "Thu 30 May – Mon 3 Jun, likely Fri 31 May (80%)"
         );
+    }
+
+    #[test]
+    fn a_delivery_slot_is_given_to_the_quarter_hour() {
+        let tz = Tz::UTC;
+        let now = at(2024, 5, 2, 9, 0);
+        // A two-hour slot: to the quarter hour.
+        let slot = est(
+            at(2024, 5, 2, 13, 0),
+            at(2024, 5, 2, 15, 0),
+            at(2024, 5, 2, 14, 5),
+        );
+        assert_eq!(describe(&slot, now, tz), "today, likely by 14:15 (80%)");
+        let on_the_quarter = est(
+            at(2024, 5, 2, 13, 0),
+            at(2024, 5, 2, 15, 0),
+            at(2024, 5, 2, 14, 30),
+        );
+        assert_eq!(
+            describe(&on_the_quarter, now, tz),
+            "today, likely by 14:30 (80%)"
+        );
+        let late = est(
+            at(2024, 5, 2, 22, 0),
+            at(2024, 5, 2, 23, 55),
+            at(2024, 5, 2, 23, 50),
+        );
+        assert_eq!(describe(&late, now, tz), "today, likely by 23:59 (80%)");
+        // Just wider than a slot: to the hour.
+        let wide = est(
+            at(2024, 5, 2, 13, 0),
+            at(2024, 5, 2, 15, 1),
+            at(2024, 5, 2, 14, 5),
+        );
+        assert_eq!(describe(&wide, now, tz), "today, likely by 15:00 (80%)");
+        // Seconds past a quarter round up too.
+        let seconds = est(
+            at(2024, 5, 2, 13, 0),
+            at(2024, 5, 2, 15, 0),
+            at(2024, 5, 2, 14, 15) + Duration::seconds(20),
+        );
+        assert_eq!(describe(&seconds, now, tz), "today, likely by 14:30 (80%)");
     }
 
     #[test]
