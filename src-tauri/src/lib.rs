@@ -409,7 +409,7 @@ pub fn run() {
             #[cfg(mobile)]
             let _ = (window, event);
         })
-        .build(tauri::generate_context!("../tauri.conf.json"))
+        .build(tauri::generate_context!())
         .expect("the app cannot start")
         .run(|handle, event| {
             if let tauri::RunEvent::Exit = event {
