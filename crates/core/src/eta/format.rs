@@ -165,44 +165,32 @@ mod tests {
 
     #[test]
     fn a_delivery_slot_is_given_to_the_quarter_hour() {
-        let tz = Tz::UTC;
         let now = at(2024, 5, 2, 9, 0);
-        // A two-hour slot: to the quarter hour.
-        let slot = est(
-            at(2024, 5, 2, 13, 0),
-            at(2024, 5, 2, 15, 0),
-            at(2024, 5, 2, 14, 5),
-        );
-        assert_eq!(describe(&slot, now, tz), "today, likely by 14:15 (80%)");
-        let on_the_quarter = est(
-            at(2024, 5, 2, 13, 0),
-            at(2024, 5, 2, 15, 0),
-            at(2024, 5, 2, 14, 30),
-        );
-        assert_eq!(
-            describe(&on_the_quarter, now, tz),
-            "today, likely by 14:30 (80%)"
-        );
-        let late = est(
-            at(2024, 5, 2, 22, 0),
-            at(2024, 5, 2, 23, 55),
-            at(2024, 5, 2, 23, 50),
-        );
-        assert_eq!(describe(&late, now, tz), "today, likely by 23:59 (80%)");
-        // Just wider than a slot: to the hour.
-        let wide = est(
-            at(2024, 5, 2, 13, 0),
-            at(2024, 5, 2, 15, 1),
-            at(2024, 5, 2, 14, 5),
-        );
-        assert_eq!(describe(&wide, now, tz), "today, likely by 15:00 (80%)");
-        // Seconds past a quarter round up too.
-        let seconds = est(
-            at(2024, 5, 2, 13, 0),
-            at(2024, 5, 2, 15, 0),
-            at(2024, 5, 2, 14, 15) + Duration::seconds(20),
-        );
-        assert_eq!(describe(&seconds, now, tz), "today, likely by 14:30 (80%)");
+        let today = |h, m| at(2024, 5, 2, h, m);
+        // (earliest, latest, likely, words)
+        let cases = [
+            // A two-hour slot: to the quarter hour.
+            (today(13, 0), today(15, 0), today(14, 5), "14:15"),
+            (today(13, 0), today(15, 0), today(14, 30), "14:30"),
+            // Seconds past a quarter round up too.
+            (
+                today(13, 0),
+                today(15, 0),
+                today(14, 15) + Duration::seconds(20),
+                "14:30",
+            ),
+            // Rounding up past midnight stays on the day.
+            (today(22, 0), today(23, 55), today(23, 50), "23:59"),
+            // Just wider than a slot: to the hour.
+            (today(13, 0), today(15, 1), today(14, 5), "15:00"),
+        ];
+        for (earliest, latest, likely, by) in cases {
+            assert_eq!(
+                describe(&est(earliest, latest, likely), now, Tz::UTC),
+                format!("today, likely by {by} (80%)"),
+                "{earliest} – {latest}, likely {likely}"
+            );
+        }
     }
 
     #[test]
