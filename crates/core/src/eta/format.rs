@@ -8,8 +8,8 @@ use super::Estimate;
 /// Describes an estimate for people, in local time `tz` as seen at `now`.
 ///
 /// - A window within one local day: `"Thu 2 May, likely by 14:00 (80%)"` (the likely time
-///   rounded up to the hour, or to the quarter hour when the window is at most
-///   [`NARROW`] wide, as a courier's delivery slot is), or `"today, likely by 14:00 (90%)"`,
+///   rounded up to the hour, or to the quarter hour when the window is at most two hours
+///   wide, as a courier's delivery slot is), or `"today, likely by 14:00 (90%)"`,
 ///   `"tomorrow, …"`.
 /// - Several days, starting tomorrow or later and ending within a week: `"in 2–4 days, likely
 ///   Fri 3 May (80%)"`.
@@ -75,7 +75,7 @@ fn range(a: NaiveDate, b: NaiveDate, today: NaiveDate) -> String {
 
 /// Windows up to this wide are a delivery slot, and their likely time is given to the
 /// quarter hour; wider ones to the hour, which is as precise as they are.
-pub const NARROW: Duration = Duration::hours(2);
+const NARROW: Duration = Duration::hours(2);
 
 /// The local time rounded up to a multiple of `grain` minutes (`14:00`, `14:15`), or `23:59`
 /// at the day's end.
