@@ -199,3 +199,28 @@ test('a carrier without an account: the card and the page say so (until delivere
     await close();
   }
 });
+
+test('the likely delivery reads as precise as its window, never to the odd minute', async () => {
+  // Every seeded parcel with an estimate: the row shows the core's words for it.
+  const ids = [...Object.values(env.seeded.ids), ...env.seeded.sim.map((p) => p.id)];
+  const withEstimate = [];
+  for (const id of ids) {
+    const d = await env.server.call('detail', { id });
+    if (d.estimate_likely) withEstimate.push([id, d.estimate_likely]);
+  }
+  assert.ok(withEstimate.length > 0, 'a seeded parcel has an estimate');
+  const { page, errors, close } = await env.open();
+  try {
+    for (const [id, likely] of withEstimate) {
+      await page.goto(new URL(`#/parcel/${id}`, env.server.url).href);
+      await waitDetail(page);
+      const row = page.getByTestId('eta').locator('.kv').filter({ has: page.getByText('Most likely', { exact: true }) });
+      const shown = (await row.locator('dd').textContent()).trim();
+      // The estimate may have moved on since it was read; the form is what matters.
+      assert.match(shown, /^(today|tomorrow|[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2}( \d{4})?)(, by (\d\d:(00|15|30|45)|23:59))?$/, `${likely} → ${shown}`);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});

@@ -73,7 +73,8 @@ function etaView(d) {
   const rows = [];
   if (est) {
     rows.push(h('div', { class: 'kv' }, h('dt', null, 'Window'), h('dd', null, fmt.dateWindow(est.earliest, est.latest))));
-    if (est.likely) rows.push(h('div', { class: 'kv' }, h('dt', null, 'Most likely'), h('dd', null, fmt.dateTime(est.likely))));
+    // Words from the core, as precise as the window ("today, by 14:15"; "Fri 3 May").
+    if (d.estimate_likely) rows.push(h('div', { class: 'kv' }, h('dt', null, 'Most likely'), h('dd', null, d.estimate_likely)));
     if (est.confidence != null) {
       rows.push(h('div', { class: 'kv' }, h('dt', null, 'Confidence'), h('dd', null, fmt.percent(est.confidence))));
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::detect::{self, Detection};
 use crate::domain::{Order, ShipmentId, Stage, Status, StatusChange, stage_reached};
 use crate::error::Result;
-use crate::eta::{Estimate, EtaSource, describe};
+use crate::eta::{Estimate, EtaSource, describe, describe_likely};
 use crate::notify::rules::KindSet;
 use crate::problems::{OpenProblem, ProblemKind};
 use crate::store::{Group, ListItem, ListQuery, Store};
@@ -296,6 +296,8 @@ pub struct Detail {
     pub branch: Option<&'static str>,
     /// Where our estimate comes from, in words.
     pub estimate_source: Option<&'static str>,
+    /// The likely delivery, as precise as the estimate's window ("today, by 14:15", "Fri 3 May").
+    pub estimate_likely: Option<String>,
     /// Carrier events, newest first.
     pub events: Vec<EventView>,
     /// Open problems with their explanations.
@@ -376,6 +378,10 @@ pub fn detail(
             .estimate
             .filter(|_| !s.status.is_terminal())
             .map(|e| source_label(e.source)),
+        estimate_likely: s
+            .estimate
+            .filter(|_| !s.status.is_terminal())
+            .map(|e| describe_likely(&e, now, tz)),
         events: events
             .iter()
             .rev()

@@ -28,14 +28,9 @@ pub fn describe(est: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
             1 => "tomorrow".to_owned(),
             _ => day(first, today),
         };
-        let grain = if est.latest - est.earliest <= NARROW {
-            15
-        } else {
-            60
-        };
         return format!(
             "{when}, likely by {} {pct}",
-            rounded_up(est.likely, tz, grain)
+            rounded_up(est.likely, tz, grain(est))
         );
     }
     let likely = day(likely, today);
@@ -46,6 +41,32 @@ pub fn describe(est: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
         format!("by {}, likely {likely} {pct}", day(last, today))
     } else {
         format!("{}, likely {likely} {pct}", range(first, last, today))
+    }
+}
+
+/// The likely delivery alone, as precise as the window is: `"today, by 14:15"` when the window
+/// lies within one local day (rounded up as in [`describe`]), else the day, `"Fri 3 May"`.
+pub fn describe_likely(est: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
+    let date = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
+    let today = date(now);
+    let likely = date(est.likely);
+    if date(est.earliest) != date(est.latest) {
+        return day(likely, today);
+    }
+    let when = match (likely - today).num_days() {
+        0 => "today".to_owned(),
+        1 => "tomorrow".to_owned(),
+        _ => day(likely, today),
+    };
+    format!("{when}, by {}", rounded_up(est.likely, tz, grain(est)))
+}
+
+/// Minutes to round a same-day likely time up to: see [`NARROW`].
+fn grain(est: &Estimate) -> u32 {
+    if est.latest - est.earliest <= NARROW {
+        15
+    } else {
+        60
     }
 }
 
@@ -204,5 +225,51 @@ mod tests {
             at(2024, 5, 2, 20, 30),
         );
         assert_eq!(describe(&e, now, tz), "tomorrow, likely by 17:00 (80%)");
+    }
+
+    #[test]
+    fn the_likely_delivery_alone_is_as_precise_as_its_window() {
+        let now = at(2024, 4, 29, 9, 0); // Monday
+        let cases = [
+            // Within a day: rounded up as the headline does, never to the minute.
+            (
+                at(2024, 4, 29, 13, 0),
+                at(2024, 4, 29, 15, 0),
+                at(2024, 4, 29, 14, 5),
+                "today, by 14:15",
+            ),
+            (
+                at(2024, 4, 30, 8, 0),
+                at(2024, 4, 30, 18, 0),
+                at(2024, 4, 30, 13, 20),
+                "tomorrow, by 14:00",
+            ),
+            (
+                at(2024, 5, 2, 0, 0),
+                at(2024, 5, 2, 23, 59),
+                at(2024, 5, 2, 13, 20),
+                "Thu 2 May, by 14:00",
+            ),
+            // Over days: the day, not a time of day the window cannot vouch for.
+            (
+                at(2024, 5, 1, 0, 0),
+                at(2024, 5, 10, 23, 59),
+                at(2024, 5, 2, 23, 57),
+                "Thu 2 May",
+            ),
+            (
+                at(2024, 12, 30, 0, 0),
+                at(2025, 1, 3, 0, 0),
+                at(2025, 1, 2, 11, 0),
+                "Thu 2 Jan 2025",
+            ),
+        ];
+        for (earliest, latest, likely, words) in cases {
+            assert_eq!(
+                describe_likely(&est(earliest, latest, likely), now, Tz::UTC),
+                words,
+                "{earliest} – {latest}, likely {likely}"
+            );
+        }
     }
 }

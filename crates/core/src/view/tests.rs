@@ -243,6 +243,7 @@ fn detail_has_the_stages_events_and_reasons() {
     assert_eq!(reached, [true, true, true, true, false]);
     assert_eq!(d.branch, None);
     assert_eq!(d.estimate_source, Some("out for delivery"));
+    assert_eq!(d.estimate_likely.as_deref(), Some("today, by 14:00"));
     let descriptions: Vec<&str> = d.events.iter().map(|e| e.description.as_str()).collect();
     assert_eq!(
         descriptions,
