@@ -23,13 +23,9 @@ pub fn describe(est: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
     let (first, last, likely) = (date(est.earliest), date(est.latest), date(est.likely));
     let pct = format!("({:.0}%)", (est.confidence.clamp(0.0, 1.0) * 100.0).round());
     if first == last {
-        let when = match (first - today).num_days() {
-            0 => "today".to_owned(),
-            1 => "tomorrow".to_owned(),
-            _ => day(first, today),
-        };
         return format!(
-            "{when}, likely by {} {pct}",
+            "{}, likely by {} {pct}",
+            relative_day(first, today),
             rounded_up(est.likely, tz, grain(est))
         );
     }
@@ -53,12 +49,20 @@ pub fn describe_likely(est: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
     if date(est.earliest) != date(est.latest) {
         return day(likely, today);
     }
-    let when = match (likely - today).num_days() {
+    format!(
+        "{}, by {}",
+        relative_day(likely, today),
+        rounded_up(est.likely, tz, grain(est))
+    )
+}
+
+/// `today`, `tomorrow`, or the day.
+fn relative_day(d: NaiveDate, today: NaiveDate) -> String {
+    match (d - today).num_days() {
         0 => "today".to_owned(),
         1 => "tomorrow".to_owned(),
-        _ => day(likely, today),
-    };
-    format!("{when}, by {}", rounded_up(est.likely, tz, grain(est)))
+        _ => day(d, today),
+    }
 }
 
 /// Minutes to round a same-day likely time up to: see [`NARROW`].
