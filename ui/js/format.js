@@ -1,22 +1,28 @@
 // Formatting for people: instants in local time, relative times, percentages.
 // Times from the backend are RFC 3339 strings (with an offset); they are shown in the
 // user's local time zone.
+//
+// In the app's one English, whatever the system's locale: the core words estimates (and
+// the notifications) as "Thu 26 Nov, likely by 08:30", so the UI's own dates say "Thu 26 Nov,
+// 08:15" too, not "Thu, Nov 26, 8:15 AM" beside them on the same card. When the app is
+// translated, both sides follow the locale together.
+const LOCALE = 'en-GB';
 
 const cache = new Map();
 function dtf(key, options) {
   let f = cache.get(key);
   if (!f) {
-    f = new Intl.DateTimeFormat(undefined, options);
+    f = new Intl.DateTimeFormat(LOCALE, options);
     cache.set(key, f);
   }
   return f;
 }
 
-const DATE_TIME = { weekday: 'short', day: 'numeric', month: 'short', hour: 'numeric', minute: '2-digit' };
+const TIME = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+const DATE_TIME = { weekday: 'short', day: 'numeric', month: 'short', ...TIME };
 const DATE_TIME_YEAR = { ...DATE_TIME, year: 'numeric' };
 const DAY = { weekday: 'short', day: 'numeric', month: 'short' };
 const DAY_YEAR = { ...DAY, year: 'numeric' };
-const TIME = { hour: 'numeric', minute: '2-digit' };
 const FULL = { dateStyle: 'full', timeStyle: 'long' };
 
 /** A Date from an RFC 3339 string (or Date); null when absent or invalid. */
@@ -110,7 +116,7 @@ export function dateWindow(earliest, latest) {
   return formatRange(years ? dtf('dt', DATE_TIME) : dtf('dty', DATE_TIME_YEAR), a, b);
 }
 
-const rtf = typeof Intl.RelativeTimeFormat === 'function' ? new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }) : null;
+const rtf = typeof Intl.RelativeTimeFormat === 'function' ? new Intl.RelativeTimeFormat(LOCALE, { numeric: 'auto' }) : null;
 const UNITS = [
   ['year', 365 * 24 * 3600],
   ['month', 30 * 24 * 3600],
@@ -143,7 +149,7 @@ export function relative(v, now = Date.now()) {
   return '';
 }
 
-const pct = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 0 });
+const pct = new Intl.NumberFormat(LOCALE, { style: 'percent', maximumFractionDigits: 0 });
 
 /** 0.8 → "80%". */
 export function percent(x) {
