@@ -331,6 +331,8 @@ pub fn detail(
     let events = store.timeline(id)?;
     let problems = store.open_problems(Some(id))?;
     let reached = stage_reached(s.status, events.iter().map(|e| e.status));
+    // A journey that has ended has no estimate to explain.
+    let live_estimate = s.estimate.filter(|_| !s.status.is_terminal());
     let mut kinds: Vec<ProblemKind> = problems.iter().map(|p| p.problem.kind).collect();
     kinds.sort();
     kinds.dedup();
@@ -374,14 +376,8 @@ pub fn detail(
             Status::FailedAttempt | Status::Exception | Status::Returned | Status::Expired
         )
         .then(|| s.status.label()),
-        estimate_source: s
-            .estimate
-            .filter(|_| !s.status.is_terminal())
-            .map(|e| source_label(e.source)),
-        estimate_likely: s
-            .estimate
-            .filter(|_| !s.status.is_terminal())
-            .map(|e| describe_likely(&e, now, tz)),
+        estimate_source: live_estimate.map(|e| source_label(e.source)),
+        estimate_likely: live_estimate.map(|e| describe_likely(&e, now, tz)),
         events: events
             .iter()
             .rev()
