@@ -237,15 +237,13 @@ pub fn detect(f: &Facts, now: DateTime<Utc>, config: &ProblemConfig) -> Vec<Prob
             .to_std()
             .is_ok_and(|d| d >= limit)
     {
-        let hours = now.signed_duration_since(last).num_hours();
         out.push(Problem {
             kind: ProblemKind::Stuck,
             since: last,
-            detail: if hours >= 48 {
-                format!("No carrier update for {} days", hours / 24)
-            } else {
-                format!("No carrier update for {hours} hours")
-            },
+            detail: format!(
+                "No carrier update for {}",
+                idle_for(now.signed_duration_since(last))
+            ),
         });
     }
     // Late is about a parcel still on its way: not one waiting at a pickup point, and not
@@ -263,6 +261,17 @@ pub fn detect(f: &Facts, now: DateTime<Utc>, config: &ProblemConfig) -> Vec<Prob
         });
     }
     out
+}
+
+/// How long a parcel has been silent, in the unit people would use. Minutes only show
+/// under a sped-up clock (the demo), whose thresholds are minutes long.
+fn idle_for(d: chrono::Duration) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match d.num_hours() {
+        h if h >= 48 => plural(h / 24, "day"),
+        0 => plural(d.num_minutes(), "minute"),
+        h => plural(h, "hour"),
+    }
 }
 
 #[cfg(test)]
@@ -312,10 +321,26 @@ mod tests {
             time_scale: 72.0,
             ..ProblemConfig::default()
         };
-        assert_eq!(
-            detect(&facts(Status::InTransit, 0), t(1), &c)[0].kind,
-            ProblemKind::Stuck
+        let p = detect(&facts(Status::InTransit, 0), t(1), &c);
+        assert_eq!(p[0].kind, ProblemKind::Stuck);
+        // Worded in the real time the timeline shows, not "0 hours".
+        assert_eq!(p[0].detail, "No carrier update for 1 hour");
+        let c = ProblemConfig {
+            time_scale: 120.0,
+            ..ProblemConfig::default()
+        };
+        let p = detect(
+            &facts(Status::InTransit, 0),
+            t(0) + chrono::Duration::minutes(37),
+            &c,
         );
+        assert_eq!(p[0].detail, "No carrier update for 37 minutes");
+        let p = detect(
+            &facts(Status::OutForDelivery, 0),
+            t(30),
+            &ProblemConfig::default(),
+        );
+        assert_eq!(p[0].detail, "No carrier update for 30 hours");
     }
 
     #[test]
