@@ -39,6 +39,11 @@ pub struct PipelineConfig {
     pub stale_news: Duration,
     /// More notifications than this on one channel from one pass become one digest.
     pub digest_over: usize,
+    /// Changes arriving closer together than this are one pass: a first sync polls parcel
+    /// after parcel, and its news should arrive as one digest, not a burst of pop-ups.
+    pub gather_quiet: Duration,
+    /// The longest a pass waits for its changes to settle.
+    pub gather_max: Duration,
     /// First retry delay; doubles per attempt.
     pub retry_base: Duration,
     /// Longest retry delay.
@@ -62,6 +67,8 @@ impl Default for PipelineConfig {
             problems: ProblemConfig::default(),
             stale_news: Duration::from_secs(48 * 3600),
             digest_over: 4,
+            gather_quiet: Duration::from_millis(300),
+            gather_max: Duration::from_secs(2),
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
             max_attempts: 8,
@@ -389,13 +396,14 @@ impl Pipeline {
                     if !push(first) {
                         return Ok(());
                     }
-                    // One poll pass publishes its changes together; gather the burst.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Gather the burst: until changes pause for `gather_quiet`, at most
+                    // `gather_max` (so a steady stream still gets its steps).
+                    let until = tokio::time::Instant::now() + self.config.gather_max;
                     loop {
-                        match changes.try_recv() {
-                            Ok(c) => { push(Ok(c)); }
-                            Err(broadcast::error::TryRecvError::Lagged(n)) => { push(Err(broadcast::error::RecvError::Lagged(n))); }
-                            Err(_) => break,
+                        let pause = tokio::time::Instant::now() + self.config.gather_quiet;
+                        match tokio::time::timeout_at(pause.min(until), changes.recv()).await {
+                            Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
+                            Ok(r) => { push(r); }
                         }
                     }
                     if lagged { None } else { Some(ids.into_iter().collect::<Vec<_>>()) }
@@ -570,28 +578,40 @@ fn news_of(e: JournalEntry, now: DateTime<Utc>, stale: chrono::Duration) -> Opti
 }
 
 /// Many parcels changing in one pass (a first sync, a carrier catching up) become one
-/// notification per channel instead of a burst.
+/// notification per channel instead of a burst. Problems keep their own notification (each
+/// needs the user's attention, and a digest would hide which parcel it is) as long as there
+/// are few enough of them; the routine news is digested. What quiet hours hold stays as it
+/// is: their end sums it all up anyway.
 fn digest(drafts: Vec<Draft>, over: usize) -> Vec<Draft> {
     let mut per_channel: BTreeMap<_, Vec<Draft>> = BTreeMap::new();
-    for d in drafts {
-        per_channel
-            .entry((d.channel, d.initial == rules::Initial::Held))
-            .or_default()
-            .push(d);
-    }
     let mut out = Vec::new();
-    for ((channel, held), list) in per_channel {
+    for d in drafts {
+        if d.initial == rules::Initial::Held {
+            out.push(d);
+        } else {
+            per_channel.entry(d.channel).or_default().push(d);
+        }
+    }
+    for (channel, list) in per_channel {
         if list.len() <= over {
             out.extend(list);
             continue;
         }
-        let items: Vec<Held> = list.iter().map(Held::from).collect();
-        let mut summary = rules::summarize(channel, &items);
-        summary.title = format!("{} parcel updates", items.len());
-        if held {
-            summary.initial = rules::Initial::Held;
+        let (alone, rest): (Vec<Draft>, Vec<Draft>) = list
+            .into_iter()
+            .partition(|d| matches!(d.kind, Some(Kind::Problem(_))));
+        let (alone, rest) = if alone.len() < over {
+            (alone, rest)
+        } else {
+            (Vec::new(), alone.into_iter().chain(rest).collect())
+        };
+        out.extend(alone);
+        if rest.len() == 1 {
+            out.extend(rest);
+            continue;
         }
-        out.push(summary);
+        let items: Vec<Held> = rest.iter().map(Held::from).collect();
+        out.push(rules::digest(channel, &items));
     }
     out
 }

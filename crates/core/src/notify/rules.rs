@@ -567,19 +567,49 @@ pub fn summarize(channel: Channel, held: &[Held]) -> Draft {
         n => format!("While you were away: {n} parcel updates"),
     };
     let lines: Vec<&str> = held.iter().map(|h| h.title).collect();
-    let urgent = held
+    summary(channel, held, title, &lines.join("; "))
+}
+
+/// The one notification for many parcels' news from one pass (a first sync, a carrier
+/// catching up). When the news is all of one kind, the title says which and the body names
+/// the parcels: "5 parcels shipped" / "Three novels, Espresso beans, …".
+pub fn digest(channel: Channel, items: &[Held]) -> Draft {
+    let n = items.len();
+    let kind = items[0]
+        .kind
+        .filter(|k| items.iter().all(|h| h.kind == Some(*k)));
+    let (title, body) = match kind {
+        Some(k) => {
+            let what = match k {
+                Kind::Problem(_) => format!("{n} parcels: {}", k.headline()),
+                _ => format!("{n} parcels {}", k.headline().to_lowercase()),
+            };
+            let suffix = format!(" · {}", k.headline());
+            let names: Vec<&str> = items
+                .iter()
+                .map(|h| h.title.strip_suffix(&suffix).unwrap_or(h.title))
+                .collect();
+            (what, names.join(", "))
+        }
+        None => {
+            let lines: Vec<&str> = items.iter().map(|h| h.title).collect();
+            (format!("{n} parcel updates"), lines.join("; "))
+        }
+    };
+    summary(channel, items, title, &body)
+}
+
+fn summary(channel: Channel, items: &[Held], title: String, body: &str) -> Draft {
+    let urgent = items
         .iter()
         .any(|h| matches!(h.kind, Some(Kind::Problem(_))));
     Draft {
         id: Uuid::now_v7(),
-        dedupe_key: combined_key(b"summary", channel, held.iter().map(|h| h.dedupe_key)),
+        dedupe_key: combined_key(b"summary", channel, items.iter().map(|h| h.dedupe_key)),
         channel,
         shipment_id: None,
         kind: None,
-        body: clip(
-            &lines.join("; "),
-            channel.max_chars() - title.chars().count() - 3,
-        ),
+        body: clip(body, channel.max_chars() - title.chars().count() - 3),
         title,
         link: LIST_LINK.to_owned(),
         urgency: if urgent {
@@ -669,6 +699,50 @@ mod tests {
             allow_delivered: false,
         };
         assert!(siesta.contains(t(14, 0)) && !siesta.contains(t(15, 0)));
+    }
+
+    #[test]
+    fn a_digest_says_what_its_news_share() {
+        let held = |title: &'static str, kind: Kind, i: u128| Held {
+            title,
+            kind: Some(kind),
+            shipment_id: Some(ShipmentId(Uuid::from_u128(i))),
+            dedupe_key: Uuid::from_u128(i),
+        };
+        let shipped = [
+            held("Three novels · Shipped", Kind::Shipped, 1),
+            held("Espresso beans · Shipped", Kind::Shipped, 2),
+            held("Bookshop parcel · Shipped", Kind::Shipped, 3),
+        ];
+        let d = digest(Channel::Desktop, &shipped);
+        assert_eq!(d.title, "3 parcels shipped");
+        assert_eq!(d.body, "Three novels, Espresso beans, Bookshop parcel");
+        assert_eq!(
+            (d.urgency, d.shipment_id, d.link.as_str()),
+            (Urgency::Normal, None, LIST_LINK)
+        );
+
+        let stuck = [
+            held("Lamp · No movement", Kind::Problem(ProblemKind::Stuck), 4),
+            held("Boots · No movement", Kind::Problem(ProblemKind::Stuck), 5),
+        ];
+        let d = digest(Channel::Desktop, &stuck);
+        assert_eq!(
+            (d.title.as_str(), d.body.as_str()),
+            ("2 parcels: No movement", "Lamp, Boots")
+        );
+        assert_eq!(d.urgency, Urgency::Critical);
+
+        let mixed = [
+            held("Lamp · Delivered", Kind::Delivered, 6),
+            held("Boots · Out for delivery", Kind::OutForDelivery, 7),
+        ];
+        let d = digest(Channel::Desktop, &mixed);
+        assert_eq!(d.title, "2 parcel updates");
+        assert_eq!(d.body, "Lamp · Delivered; Boots · Out for delivery");
+        // The same news digests to the same key, whatever the order (sent once).
+        let swapped = [mixed[1].clone(), mixed[0].clone()];
+        assert_eq!(digest(Channel::Desktop, &swapped).dedupe_key, d.dedupe_key);
     }
 
     #[test]

@@ -421,7 +421,89 @@ async fn many_parcels_in_one_pass_become_one_digest() {
     pass(&s, &ids, t0()).await;
     let sent = s.recorder.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].title, "6 parcel updates");
+    assert_eq!(sent[0].title, "6 parcels delivered");
+    assert_eq!(sent[0].body, "P1, P2, P3, P4, P5, P6");
+}
+
+#[tokio::test]
+async fn a_digest_leaves_a_problem_its_own_notification() {
+    let s = setup();
+    let ids: Vec<ShipmentId> = (1..=6)
+        .map(|i| {
+            add(
+                &s,
+                &format!("JJD00000000000000000{i}"),
+                Some(&format!("P{i}")),
+            )
+        })
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let mut events = vec![ev(t0(), Status::InTransit, "Picked up")];
+        if i == 2 {
+            events.push(ev(
+                t0() + Duration::minutes(5),
+                Status::Exception,
+                "Customs clearance: on hold pending duties",
+            ));
+        }
+        ingest(&s, *id, events, t0() + Duration::minutes(5));
+    }
+    pass(&s, &ids, t0() + Duration::minutes(5)).await;
+    let mut titles = s.recorder.titles();
+    titles.sort();
+    assert_eq!(titles, ["5 parcels shipped", "P3 · Held in customs"]);
+}
+
+/// A first sync polls parcel after parcel; the pipeline waits for the changes to pause, so
+/// their news arrives as one digest instead of a pop-up per parcel.
+#[tokio::test]
+async fn news_polled_parcel_after_parcel_arrives_as_one_digest() {
+    let s = setup();
+    let ids: Vec<ShipmentId> = (1..=6)
+        .map(|i| {
+            add(
+                &s,
+                &format!("JJD00000000000000000{i}"),
+                Some(&format!("P{i}")),
+            )
+        })
+        .collect();
+    let Setup {
+        store,
+        recorder,
+        pipeline,
+    } = s;
+    let (tx, rx) = broadcast::channel(64);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(Arc::new(pipeline).run(rx, async {
+        let _ = stop_rx.await;
+    }));
+    for id in &ids {
+        // Picked up a minute ago: news, not history.
+        let now = Utc::now();
+        let events = vec![ev(
+            now - Duration::minutes(1),
+            Status::InTransit,
+            "Picked up",
+        )];
+        store
+            .lock()
+            .unwrap()
+            .ingest(&[IngestBatch::events(*id, events)], now)
+            .unwrap();
+        tx.send(Change::ShipmentEdited { shipment_id: *id })
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while recorder.titles().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Anything still to come would follow within the gathering window.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(recorder.titles(), ["6 parcels shipped"]);
+    stop_tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
 }
 
 #[tokio::test]
