@@ -121,6 +121,19 @@ fn add(s: &Setup, number: &str, label: Option<&str>) -> ShipmentId {
         .id
 }
 
+/// Six parcels labelled P1 to P6.
+fn add_six(s: &Setup) -> Vec<ShipmentId> {
+    (1..=6)
+        .map(|i| {
+            add(
+                s,
+                &format!("JJD00000000000000000{i}"),
+                Some(&format!("P{i}")),
+            )
+        })
+        .collect()
+}
+
 fn ingest(s: &Setup, id: ShipmentId, events: Vec<NewEvent>, now: DateTime<Utc>) {
     s.store
         .lock()
@@ -401,15 +414,7 @@ async fn exceptions_notify_as_problems_with_the_carriers_words() {
 #[tokio::test]
 async fn many_parcels_in_one_pass_become_one_digest() {
     let s = setup();
-    let ids: Vec<ShipmentId> = (1..=6)
-        .map(|i| {
-            add(
-                &s,
-                &format!("JJD00000000000000000{i}"),
-                Some(&format!("P{i}")),
-            )
-        })
-        .collect();
+    let ids = add_six(&s);
     for id in &ids {
         ingest(
             &s,
@@ -428,15 +433,7 @@ async fn many_parcels_in_one_pass_become_one_digest() {
 #[tokio::test]
 async fn a_digest_leaves_a_problem_its_own_notification() {
     let s = setup();
-    let ids: Vec<ShipmentId> = (1..=6)
-        .map(|i| {
-            add(
-                &s,
-                &format!("JJD00000000000000000{i}"),
-                Some(&format!("P{i}")),
-            )
-        })
-        .collect();
+    let ids = add_six(&s);
     for (i, id) in ids.iter().enumerate() {
         let mut events = vec![ev(t0(), Status::InTransit, "Picked up")];
         if i == 2 {
@@ -459,15 +456,7 @@ async fn a_digest_leaves_a_problem_its_own_notification() {
 #[tokio::test]
 async fn news_polled_parcel_after_parcel_arrives_as_one_digest() {
     let s = setup();
-    let ids: Vec<ShipmentId> = (1..=6)
-        .map(|i| {
-            add(
-                &s,
-                &format!("JJD00000000000000000{i}"),
-                Some(&format!("P{i}")),
-            )
-        })
-        .collect();
+    let ids = add_six(&s);
     let Setup {
         store,
         recorder,
