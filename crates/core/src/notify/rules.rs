@@ -575,8 +575,9 @@ pub fn summarize(channel: Channel, held: &[Held]) -> Draft {
 /// the parcels: "5 parcels shipped" / "Three novels, Espresso beans, …".
 pub fn digest(channel: Channel, items: &[Held]) -> Draft {
     let n = items.len();
-    let kind = items[0]
-        .kind
+    let kind = items
+        .first()
+        .and_then(|f| f.kind)
         .filter(|k| items.iter().all(|h| h.kind == Some(*k)));
     let (title, body) = match kind {
         Some(k) => {
