@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
+use rand::RngExt;
 use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinSet;
 // Tokio's clock, so tests can run the limiter on paused virtual time.

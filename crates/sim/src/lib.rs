@@ -29,7 +29,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use parceltrail_core::domain::Status;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -23,7 +23,7 @@ use std::io::Write;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 use super::calendar::{BusinessCalendar, local_date, local_to_utc};
 
