@@ -202,6 +202,9 @@ pub enum Command {
         #[arg(long, value_name = "SECS")]
         duration: Option<f64>,
     },
+    /// The shop server: a shop's orders, webhooks, tracking pages and staff (see
+    /// docs/server.md). With no subcommand, serve; the subcommands set it up.
+    Server(ServerArgs),
     /// Run the local carrier simulator (DHL Shipment Tracking – Unified API).
     Sim {
         /// Address to listen on.
@@ -388,4 +391,109 @@ pub enum ExportFormat {
     Json,
     /// One row per event.
     Csv,
+}
+
+/// `parceltrail server`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = false)]
+pub struct ServerArgs {
+    /// The shop database: `sqlite:PATH` (default: server.db in the data directory) or
+    /// `postgres://USER@HOST/DB`.
+    #[arg(long, global = true, env = "PARCELTRAIL_SERVER_DB", value_name = "URL")]
+    pub db: Option<String>,
+    /// Address to listen on (behind a TLS reverse proxy for anything but this machine).
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8788",
+        env = "PARCELTRAIL_SERVER_LISTEN",
+        value_name = "ADDR"
+    )]
+    pub listen: std::net::SocketAddr,
+    /// The address people reach the server at, for links (default: http://LISTEN).
+    #[arg(
+        long,
+        global = true,
+        env = "PARCELTRAIL_SERVER_PUBLIC_URL",
+        value_name = "URL"
+    )]
+    pub public_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+}
+
+/// `parceltrail server <command>`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Shops: make one (with its owner and first API key), list them.
+    Shop {
+        #[command(subcommand)]
+        command: ShopCommand,
+    },
+    /// A shop's API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Bring the database's schema up to date (the server also does this when it starts).
+    Migrate,
+}
+
+/// `parceltrail server shop <command>`.
+#[derive(Debug, Subcommand)]
+pub enum ShopCommand {
+    /// Make a shop, its owner and an API key (read, write, ingest); prints the key and the
+    /// owner's one-time link to set a password, once.
+    Create {
+        /// The shop's name, as its customers know it.
+        name: String,
+        /// The owner's email address (their login).
+        #[arg(long, value_name = "EMAIL")]
+        admin_email: String,
+        /// Print {"shop_id", "api_key", "setup_url"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every shop on this server.
+    List {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `parceltrail server key <command>`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make an API key; prints it once.
+    Create {
+        /// The shop's id.
+        #[arg(long, value_name = "ID")]
+        shop: String,
+        /// A name to tell keys apart ("warehouse", "shop platform").
+        #[arg(long, default_value = "api key")]
+        name: String,
+        /// What it may do: any of read, write, ingest, comma-separated.
+        #[arg(long, default_value = "read,write,ingest")]
+        scopes: String,
+        /// Print {"id", "api_key", "scopes", "name"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The shop's keys (prefix, scopes, last use; never the keys).
+    List {
+        /// The shop's id.
+        #[arg(long, value_name = "ID")]
+        shop: String,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it authenticates nothing from now on.
+    Revoke {
+        /// The shop's id.
+        #[arg(long, value_name = "ID")]
+        shop: String,
+        /// The key's id (from `key list`).
+        id: String,
+    },
 }

@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let open = || open_store(home.as_deref());
     match cli.command {
         Command::Detect { text, json } => detect_cmd(text, json),
+        Command::Server(args) => crate::server::run(args, home.as_deref()),
         Command::Add {
             number,
             from_text,
@@ -238,7 +239,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// The data directory: `--home`/`PARCELTRAIL_HOME`, else the platform's convention.
-fn data_dir(home: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn data_dir(home: Option<&Path>) -> Result<PathBuf> {
     match home {
         Some(h) => Ok(h.to_path_buf()),
         None => directories::ProjectDirs::from("", "", "parceltrail")

@@ -6,6 +6,7 @@ mod eta_eval;
 mod live;
 mod notifications;
 mod output;
+mod server;
 
 use std::process::ExitCode;
 

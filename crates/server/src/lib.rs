@@ -4,6 +4,8 @@
 //! loopback by default: it has no accounts of its own (the shop server adds them).
 #![deny(missing_docs)]
 
+pub mod shop;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;

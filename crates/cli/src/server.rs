@@ -1,0 +1,214 @@
+//! `parceltrail server`: the shop server, and the commands that set it up (`shop create`,
+//! `key create|list|revoke`, `migrate`), all against the database given by `--db`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use parceltrail_server::shop::ShopState;
+use parceltrail_shop::{Db, DbUrl, KeyId, Scopes, ShopId};
+use serde_json::json;
+
+use crate::cli::{KeyCommand, ServerArgs, ServerCommand, ShopCommand};
+
+/// `parceltrail server …`.
+pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
+    let url = match &args.db {
+        Some(s) => s.parse::<DbUrl>()?,
+        None => DbUrl::Sqlite(super::commands::data_dir(home)?.join("server.db")),
+    };
+    let rt = crate::live::runtime()?;
+    rt.block_on(async move {
+        let (db, migrated) = Db::open(&url)
+            .await
+            .with_context(|| format!("cannot open the shop database {url}"))?;
+        let listen = args.listen;
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        match args.command {
+            None => serve(db, listen, public_url, url).await,
+            Some(ServerCommand::Migrate) => {
+                if migrated.from == migrated.to {
+                    println!("The database {url} is up to date (schema {}).", migrated.to);
+                } else {
+                    println!(
+                        "Migrated {url} from schema {} to {}.",
+                        migrated.from, migrated.to
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(ServerCommand::Shop {
+                command:
+                    ShopCommand::Create {
+                        name,
+                        admin_email,
+                        json,
+                    },
+            }) => {
+                let new = db.create_shop(&name, &admin_email, Utc::now()).await?;
+                let setup_url = format!("{public_url}/setup#{}", new.setup_token);
+                if json {
+                    println!(
+                        "{}",
+                        json!({"shop_id": new.shop.id, "api_key": new.api_key, "setup_url": setup_url})
+                    );
+                } else {
+                    println!("Shop {:?} created: {}", new.shop.name, new.shop.id);
+                    println!("Owner: {}", new.owner.email);
+                    println!("API key (read, write, ingest; shown once): {}", new.api_key);
+                    println!(
+                        "The owner sets a password at (valid {} days, once): {setup_url}",
+                        parceltrail_shop::db::SETUP_LINK_DAYS
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(ServerCommand::Shop {
+                command: ShopCommand::List { json },
+            }) => {
+                let shops = db.shops().await?;
+                if json {
+                    println!("{}", serde_json::to_string(&shops)?);
+                } else if shops.is_empty() {
+                    println!("No shops yet: parceltrail server shop create NAME --admin-email EMAIL");
+                } else {
+                    for s in shops {
+                        println!("{}  {}", s.id, crate::output::clean(&s.name));
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(ServerCommand::Key { command }) => key(&db, command).await,
+        }
+    })
+}
+
+fn shop_id(s: &str) -> Result<ShopId> {
+    s.parse().with_context(|| {
+        format!("--shop {s:?} is not a shop id (see `parceltrail server shop list`)")
+    })
+}
+
+async fn key(db: &Db, command: KeyCommand) -> Result<ExitCode> {
+    match command {
+        KeyCommand::Create {
+            shop,
+            name,
+            scopes,
+            json,
+        } => {
+            let shop = shop_id(&shop)?;
+            let scopes: Scopes = scopes.parse()?;
+            let (rec, key) = db
+                .create_key(shop, &name, scopes, Utc::now())
+                .await
+                .map_err(|e| not_found_as(e, "no shop has this id"))?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": rec.id, "api_key": key, "scopes": rec.scopes.to_string(), "name": rec.name})
+                );
+            } else {
+                println!("API key {:?} ({}; shown once): {key}", rec.name, rec.scopes);
+                println!("Its id, to revoke it: {}", rec.id);
+            }
+        }
+        KeyCommand::List { shop, json } => {
+            let keys = db.keys(shop_id(&shop)?).await?;
+            if json {
+                println!("{}", serde_json::to_string(&keys)?);
+            } else if keys.is_empty() {
+                println!("No keys (is the shop id right? see `parceltrail server shop list`).");
+            } else {
+                for k in keys {
+                    let state = match (k.revoked_at, k.last_used_at) {
+                        (Some(t), _) => format!("revoked {}", t.format("%Y-%m-%d %H:%M UTC")),
+                        (None, Some(t)) => format!("last used {}", t.format("%Y-%m-%d %H:%M UTC")),
+                        (None, None) => "never used".to_owned(),
+                    };
+                    println!(
+                        "{}  {}…  {:<18} {:<12} {state}",
+                        k.id,
+                        k.prefix,
+                        crate::output::clean(&k.name),
+                        k.scopes.to_string()
+                    );
+                }
+            }
+        }
+        KeyCommand::Revoke { shop, id } => {
+            let key_id: KeyId = id.parse().with_context(|| {
+                format!("{id:?} is not a key id (see `parceltrail server key list`)")
+            })?;
+            let k = db
+                .revoke_key(shop_id(&shop)?, key_id, Utc::now())
+                .await
+                .map_err(|e| not_found_as(e, "this shop has no key with this id"))?;
+            println!(
+                "Revoked {:?} ({}…): it no longer authenticates.",
+                k.name, k.prefix
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn not_found_as(e: parceltrail_shop::Error, what: &str) -> anyhow::Error {
+    match e {
+        parceltrail_shop::Error::NotFound => anyhow::anyhow!("{what}"),
+        e => e.into(),
+    }
+}
+
+async fn serve(db: Db, listen: SocketAddr, public_url: String, url: DbUrl) -> Result<ExitCode> {
+    if db.shops().await?.is_empty() {
+        eprintln!(
+            "No shops yet: make one with `parceltrail server shop create NAME --admin-email EMAIL`."
+        );
+    }
+    let state = Arc::new(ShopState {
+        db,
+        public_url,
+        limits: parceltrail_server::shop::Limits::new(),
+    });
+    let shutdown = async {
+        shutdown_signal().await;
+        eprintln!("Stopping: finishing the requests in flight.");
+    };
+    let (addr, task) = parceltrail_server::shop::serve(state, listen, shutdown).await?;
+    println!("The shop server is at http://{addr}/ on {url} (Ctrl-C stops it).");
+    match task.await {
+        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+        Ok(Err(e)) => bail!("the server stopped: {e}"),
+        Err(e) => bail!("the server task failed: {e}"),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

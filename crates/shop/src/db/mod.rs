@@ -1,0 +1,340 @@
+//! The shop store on either backend. [`Db`] has one method per operation; each backend
+//! module implements them all with the same meaning, and `tests/storage.rs` runs one suite
+//! against both.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::auth;
+use crate::{ApiKey, KeyId, NewShop, Result, Role, Scopes, Session, Shop, ShopId, StaffMember};
+
+mod postgres;
+mod sqlite;
+
+/// How long a set-up link stays valid.
+pub const SETUP_LINK_DAYS: i64 = 7;
+/// How long a login session lasts.
+pub const SESSION_DAYS: i64 = 14;
+/// A key's `last_used_at` is written at most this often, so a busy key costs no write per
+/// request.
+pub const LAST_USED_GRANULARITY: Duration = Duration::minutes(1);
+/// The longest shop or key name.
+pub const MAX_NAME: usize = 200;
+
+/// Where the shop store lives: `sqlite:PATH` or `postgres://…`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string (URL or key=value form).
+    Postgres(String),
+}
+
+impl FromStr for DbUrl {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if let Some(path) = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(crate::Error::Url(
+                    "sqlite: needs a file path, e.g. sqlite:/var/lib/parceltrail/server.db".into(),
+                ));
+            }
+            return Ok(DbUrl::Sqlite(PathBuf::from(path)));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            s.parse::<tokio_postgres::Config>()
+                .map_err(|e| crate::Error::Url(format!("the PostgreSQL URL: {e}")))?;
+            return Ok(DbUrl::Postgres(s.to_owned()));
+        }
+        Err(crate::Error::Url(format!(
+            "{:?} is not a database: use sqlite:PATH or postgres://USER@HOST/DB",
+            clip(&redact_url(s), 80)
+        )))
+    }
+}
+
+/// A database URL with its password replaced, for messages and logs.
+pub fn redact_url(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => s.to_owned(),
+        // Not a URL: show only its scheme, in case it holds a password.
+        Err(_) => s.split(':').next().unwrap_or_default().to_owned() + ":…",
+    }
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbUrl::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            DbUrl::Postgres(s) => f.write_str(&redact_url(s)),
+        }
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// At most `n` characters of `s` (for echoing input in messages).
+pub(crate) fn clip(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// The shop store.
+pub struct Db(Backend);
+
+enum Backend {
+    Sqlite(sqlite::SqliteDb),
+    Postgres(postgres::PgDb),
+}
+
+macro_rules! each {
+    ($self:ident, $db:ident => $e:expr) => {
+        match &$self.0 {
+            Backend::Sqlite($db) => $e,
+            Backend::Postgres($db) => $e,
+        }
+    };
+}
+
+/// A schema migration's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migrated {
+    /// The version before.
+    pub from: i64,
+    /// The version now (this build's).
+    pub to: i64,
+}
+
+impl Db {
+    /// Opens the store and brings its schema up to date (a schema newer than this build's
+    /// is refused, untouched). Several processes may do this at once.
+    pub async fn open(url: &DbUrl) -> Result<(Db, Migrated)> {
+        match url {
+            DbUrl::Sqlite(path) => {
+                let (db, m) = sqlite::SqliteDb::open(path.clone()).await?;
+                Ok((Db(Backend::Sqlite(db)), m))
+            }
+            DbUrl::Postgres(url) => {
+                let (db, m) = postgres::PgDb::open(url).await?;
+                Ok((Db(Backend::Postgres(db)), m))
+            }
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The newest schema version this build knows.
+    pub fn known_version(&self) -> i64 {
+        each!(self, db => db.known_version())
+    }
+
+    /// The database's schema version, read now (readiness: reachable and current).
+    pub async fn schema_version(&self) -> Result<i64> {
+        each!(self, db => db.schema_version().await)
+    }
+
+    /// Makes a shop, its owner (whose password is set through the returned one-time link) and
+    /// a first API key with every scope, in one transaction.
+    pub async fn create_shop(
+        &self,
+        name: &str,
+        owner_email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<NewShop> {
+        let name = auth::normalise_name("name", name, MAX_NAME)?;
+        let email = auth::normalise_email("admin_email", owner_email)?;
+        let (api_key, prefix) = auth::new_key();
+        let setup_token = auth::random_token();
+        let ids = NewShopRows {
+            shop: ShopId::new(),
+            owner: crate::StaffId::new(),
+            key: KeyId::new(),
+            name,
+            email,
+            key_hash: auth::digest(&api_key),
+            prefix,
+            setup_hash: auth::digest(&setup_token),
+            now: trunc(now),
+        };
+        let (shop, owner, key) = each!(self, db => db.create_shop(ids).await)?;
+        Ok(NewShop {
+            shop,
+            owner,
+            key,
+            api_key,
+            setup_token,
+        })
+    }
+
+    /// One shop.
+    pub async fn shop(&self, id: ShopId) -> Result<Shop> {
+        each!(self, db => db.shop(id).await)
+    }
+
+    /// Every shop, oldest first.
+    pub async fn shops(&self) -> Result<Vec<Shop>> {
+        each!(self, db => db.shops().await)
+    }
+
+    /// Adds a staff account to a shop; its password is set through the returned link token.
+    pub async fn add_staff(
+        &self,
+        shop: ShopId,
+        email: &str,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(StaffMember, String)> {
+        let email = auth::normalise_email("email", email)?;
+        let token = auth::random_token();
+        let member = each!(self, db => db.add_staff(shop, email, role, auth::digest(&token), trunc(now)).await)?;
+        Ok((member, token))
+    }
+
+    /// The shop's staff, oldest first.
+    pub async fn staff(&self, shop: ShopId) -> Result<Vec<StaffMember>> {
+        each!(self, db => db.staff(shop).await)
+    }
+
+    /// Sets a password through a one-time link. Any link that is unknown, used or expired
+    /// gets the same answer.
+    pub async fn redeem_setup_link(
+        &self,
+        token: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StaffMember> {
+        let hash = {
+            let password = password.to_owned();
+            tokio::task::spawn_blocking(move || auth::hash_password(&password)).await??
+        };
+        each!(self, db => db.redeem_setup_link(auth::digest(token), hash, trunc(now)).await)?
+            .ok_or_else(|| {
+                crate::Error::invalid(
+                    "token",
+                    "this link is not valid (used, expired or mistyped): ask the shop's owner for a new one",
+                )
+            })
+    }
+
+    /// Checks an address and password; on success a new session and its token (for the
+    /// cookie). A wrong address and a wrong password take the same time and get the same
+    /// `None`.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Session, String)>> {
+        let email = email.trim().to_lowercase();
+        let account = each!(self, db => db.password_of(email).await)?;
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || match &account {
+            Some((staff, Some(hash))) => auth::verify_password(&password, hash).then_some(*staff),
+            _ => {
+                auth::verify_nothing(&password);
+                None
+            }
+        })
+        .await?;
+        let Some(staff) = ok else { return Ok(None) };
+        let token = auth::random_token();
+        let csrf = auth::random_token();
+        let expires = trunc(now + Duration::days(SESSION_DAYS));
+        let session = each!(self, db => db.create_session(staff, auth::digest(&token), csrf, trunc(now), expires).await)?;
+        Ok(Some((session, token)))
+    }
+
+    /// The live session for a cookie's token.
+    pub async fn session(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+        each!(self, db => db.session(auth::digest(token), trunc(now)).await)
+    }
+
+    /// Ends a session (signing out).
+    pub async fn end_session(&self, token: &str) -> Result<()> {
+        each!(self, db => db.end_session(auth::digest(token)).await)
+    }
+
+    /// Makes an API key; the key is returned once and never stored.
+    pub async fn create_key(
+        &self,
+        shop: ShopId,
+        name: &str,
+        scopes: Scopes,
+        now: DateTime<Utc>,
+    ) -> Result<(ApiKey, String)> {
+        let name = auth::normalise_name("name", name, MAX_NAME)?;
+        let (key, prefix) = auth::new_key();
+        let record = ApiKey {
+            id: KeyId::new(),
+            shop_id: shop,
+            name,
+            prefix,
+            scopes,
+            created_at: trunc(now),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        each!(self, db => db.insert_key(&record, auth::digest(&key)).await)?;
+        Ok((record, key))
+    }
+
+    /// The shop's keys, revoked ones included, oldest first.
+    pub async fn keys(&self, shop: ShopId) -> Result<Vec<ApiKey>> {
+        each!(self, db => db.keys(shop).await)
+    }
+
+    /// Revokes a key of this shop (again is harmless); another shop's key is `NotFound`.
+    pub async fn revoke_key(&self, shop: ShopId, id: KeyId, now: DateTime<Utc>) -> Result<ApiKey> {
+        each!(self, db => db.revoke_key(shop, id, trunc(now)).await)
+    }
+
+    /// The live key a caller presented, its use recorded (to the minute); `None` for a key
+    /// that is unknown or revoked.
+    pub async fn authenticate_key(&self, key: &str, now: DateTime<Utc>) -> Result<Option<ApiKey>> {
+        if !key.starts_with(auth::KEY_PREFIX) || key.len() > 200 {
+            return Ok(None);
+        }
+        each!(self, db => db.authenticate_key(auth::digest(key), trunc(now)).await)
+    }
+}
+
+/// Everything `create_shop` writes, decided before the transaction.
+pub(crate) struct NewShopRows {
+    shop: ShopId,
+    owner: crate::StaffId,
+    key: KeyId,
+    name: String,
+    email: String,
+    key_hash: Vec<u8>,
+    prefix: String,
+    setup_hash: Vec<u8>,
+    now: DateTime<Utc>,
+}
+
+/// Times are kept to the millisecond on both backends (PostgreSQL keeps microseconds,
+/// SQLite's columns milliseconds), so what is written reads back equal on either.
+fn trunc(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}

@@ -1,0 +1,443 @@
+//! The shop store on PostgreSQL: a connection pool on the process's tokio runtime. Several
+//! servers may share one database; schema changes are serialised by an advisory lock.
+
+use chrono::{DateTime, Duration, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use super::{LAST_USED_GRANULARITY, Migrated, NewShopRows};
+use crate::{
+    ApiKey, Error, KeyId, Result, Role, Scopes, Session, Shop, ShopId, StaffId, StaffMember,
+};
+
+/// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_shops.sql")];
+
+/// The advisory lock taken while migrating (any constant; "ptshop" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7074_7368_6f70;
+
+/// Connections per server process.
+const POOL_SIZE: usize = 16;
+
+pub(crate) struct PgDb {
+    pool: Pool,
+}
+
+fn shop(r: &Row) -> Shop {
+    Shop {
+        id: ShopId(r.get(0)),
+        name: r.get(1),
+        created_at: r.get(2),
+    }
+}
+
+const STAFF: &str =
+    "SELECT id, shop_id, email, role, password_hash IS NOT NULL, created_at FROM staff";
+
+fn staff(r: &Row) -> StaffMember {
+    StaffMember {
+        id: StaffId(r.get(0)),
+        shop_id: ShopId(r.get(1)),
+        email: r.get(2),
+        role: r.get::<_, String>(3).parse().unwrap_or(Role::Staff),
+        password_set: r.get(4),
+        created_at: r.get(5),
+    }
+}
+
+const KEY: &str =
+    "SELECT id, shop_id, name, prefix, scopes, created_at, last_used_at, revoked_at FROM api_keys";
+
+fn key(r: &Row) -> ApiKey {
+    ApiKey {
+        id: KeyId(r.get(0)),
+        shop_id: ShopId(r.get(1)),
+        name: r.get(2),
+        prefix: r.get(3),
+        scopes: r.get::<_, String>(4).parse().unwrap_or_default(),
+        created_at: r.get(5),
+        last_used_at: r.get(6),
+        revoked_at: r.get(7),
+    }
+}
+
+fn conflict(e: tokio_postgres::Error, what: &'static str) -> Error {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        Error::Conflict(what)
+    } else {
+        e.into()
+    }
+}
+
+impl PgDb {
+    pub(crate) async fn open(url: &str) -> Result<(Self, Migrated)> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| Error::Url(format!("the PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::Url(format!("the PostgreSQL pool: {e}")))?;
+        let db = PgDb { pool };
+        let migrated = db.migrate().await?;
+        Ok((db, migrated))
+    }
+
+    async fn migrate(&self) -> Result<Migrated> {
+        let known = MIGRATIONS.len() as i64;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Replicas starting together take turns; the later ones find the work done.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version bigint NOT NULL, migrated_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
+        let from: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0)::bigint FROM schema_version",
+                &[],
+            )
+            .await?
+            .get(0);
+        if from > known {
+            return Err(Error::NewerSchema { found: from, known });
+        }
+        for sql in &MIGRATIONS[from as usize..] {
+            tx.batch_execute(sql).await?;
+        }
+        if from < known {
+            tx.execute("DELETE FROM schema_version", &[]).await?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[&known],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Migrated { from, to: known })
+    }
+
+    pub(crate) fn known_version(&self) -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
+    pub(crate) async fn schema_version(&self) -> Result<i64> {
+        let c = self.pool.get().await?;
+        Ok(c.query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM schema_version",
+            &[],
+        )
+        .await?
+        .get(0))
+    }
+
+    pub(crate) async fn create_shop(&self, n: NewShopRows) -> Result<(Shop, StaffMember, ApiKey)> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO shops (id, name, created_at) VALUES ($1, $2, $3)",
+            &[&n.shop.0, &n.name, &n.now],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO staff (id, shop_id, email, role, created_at) VALUES ($1, $2, $3, 'owner', $4)",
+            &[&n.owner.0, &n.shop.0, &n.email, &n.now],
+        )
+        .await
+        .map_err(|e| conflict(e, "this email address"))?;
+        let expires = n.now + Duration::days(super::SETUP_LINK_DAYS);
+        tx.execute(
+            "INSERT INTO staff_links (hash, staff_id, purpose, created_at, expires_at) VALUES ($1, $2, 'setup', $3, $4)",
+            &[&n.setup_hash, &n.owner.0, &n.now, &expires],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO api_keys (id, shop_id, name, prefix, hash, scopes, created_at) VALUES ($1, $2, 'first key', $3, $4, $5, $6)",
+            &[&n.key.0, &n.shop.0, &n.prefix, &n.key_hash, &Scopes::ALL.to_string(), &n.now],
+        )
+        .await?;
+        let s = shop(
+            &tx.query_one(
+                "SELECT id, name, created_at FROM shops WHERE id = $1",
+                &[&n.shop.0],
+            )
+            .await?,
+        );
+        let o = staff(
+            &tx.query_one(&format!("{STAFF} WHERE id = $1"), &[&n.owner.0])
+                .await?,
+        );
+        let k = key(&tx
+            .query_one(&format!("{KEY} WHERE id = $1"), &[&n.key.0])
+            .await?);
+        tx.commit().await?;
+        Ok((s, o, k))
+    }
+
+    pub(crate) async fn shop(&self, id: ShopId) -> Result<Shop> {
+        let c = self.pool.get().await?;
+        c.query_opt(
+            "SELECT id, name, created_at FROM shops WHERE id = $1",
+            &[&id.0],
+        )
+        .await?
+        .map(|r| shop(&r))
+        .ok_or(Error::NotFound)
+    }
+
+    pub(crate) async fn shops(&self) -> Result<Vec<Shop>> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.query("SELECT id, name, created_at FROM shops ORDER BY id", &[])
+                .await?
+                .iter()
+                .map(shop)
+                .collect(),
+        )
+    }
+
+    pub(crate) async fn add_staff(
+        &self,
+        shop_id: ShopId,
+        email: String,
+        role: Role,
+        link_hash: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<StaffMember> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        if tx
+            .query_opt("SELECT 1 FROM shops WHERE id = $1", &[&shop_id.0])
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound);
+        }
+        let id = StaffId::new();
+        tx.execute(
+            "INSERT INTO staff (id, shop_id, email, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&id.0, &shop_id.0, &email, &role.as_str(), &now],
+        )
+        .await
+        .map_err(|e| conflict(e, "this email address"))?;
+        let expires = now + Duration::days(super::SETUP_LINK_DAYS);
+        tx.execute(
+            "INSERT INTO staff_links (hash, staff_id, purpose, created_at, expires_at) VALUES ($1, $2, 'setup', $3, $4)",
+            &[&link_hash, &id.0, &now, &expires],
+        )
+        .await?;
+        let m = staff(
+            &tx.query_one(&format!("{STAFF} WHERE id = $1"), &[&id.0])
+                .await?,
+        );
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    pub(crate) async fn staff(&self, shop_id: ShopId) -> Result<Vec<StaffMember>> {
+        let c = self.pool.get().await?;
+        Ok(c.query(
+            &format!("{STAFF} WHERE shop_id = $1 ORDER BY id"),
+            &[&shop_id.0],
+        )
+        .await?
+        .iter()
+        .map(staff)
+        .collect())
+    }
+
+    pub(crate) async fn redeem_setup_link(
+        &self,
+        link_hash: Vec<u8>,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StaffMember>> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        // The link is spent in the same statement that finds it: a second use finds nothing.
+        let Some(row) = tx
+            .query_opt(
+                "UPDATE staff_links SET used_at = $2 WHERE hash = $1 AND purpose = 'setup' AND used_at IS NULL AND expires_at > $2 RETURNING staff_id",
+                &[&link_hash, &now],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let staff_id: Uuid = row.get(0);
+        tx.execute(
+            "UPDATE staff SET password_hash = $2 WHERE id = $1",
+            &[&staff_id, &password_hash],
+        )
+        .await?;
+        // A new password ends every session of the account.
+        tx.execute("DELETE FROM sessions WHERE staff_id = $1", &[&staff_id])
+            .await?;
+        let m = staff(
+            &tx.query_one(&format!("{STAFF} WHERE id = $1"), &[&staff_id])
+                .await?,
+        );
+        tx.commit().await?;
+        Ok(Some(m))
+    }
+
+    pub(crate) async fn password_of(
+        &self,
+        email: String,
+    ) -> Result<Option<(StaffId, Option<String>)>> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            "SELECT id, password_hash FROM staff WHERE email = $1",
+            &[&email],
+        )
+        .await?
+        .map(|r| (StaffId(r.get(0)), r.get(1))))
+    }
+
+    pub(crate) async fn create_session(
+        &self,
+        staff_id: StaffId,
+        hash: Vec<u8>,
+        csrf: String,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<Session> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        // Expired sessions are swept as new ones begin.
+        tx.execute("DELETE FROM sessions WHERE expires_at <= $1", &[&now])
+            .await?;
+        tx.execute(
+            "INSERT INTO sessions (hash, staff_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&hash, &staff_id.0, &csrf, &now, &expires],
+        )
+        .await?;
+        let r = tx
+            .query_one(
+                "SELECT shop_id, role FROM staff WHERE id = $1",
+                &[&staff_id.0],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Session {
+            shop_id: ShopId(r.get(0)),
+            staff_id,
+            role: r.get::<_, String>(1).parse().unwrap_or(Role::Staff),
+            csrf,
+            expires_at: expires,
+        })
+    }
+
+    pub(crate) async fn session(
+        &self,
+        hash: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            "SELECT st.shop_id, s.staff_id, st.role, s.csrf, s.expires_at FROM sessions s JOIN staff st ON st.id = s.staff_id WHERE s.hash = $1 AND s.expires_at > $2",
+            &[&hash, &now],
+        )
+        .await?
+        .map(|r| Session {
+            shop_id: ShopId(r.get(0)),
+            staff_id: StaffId(r.get(1)),
+            role: r.get::<_, String>(2).parse().unwrap_or(Role::Staff),
+            csrf: r.get(3),
+            expires_at: r.get(4),
+        }))
+    }
+
+    pub(crate) async fn end_session(&self, hash: Vec<u8>) -> Result<()> {
+        let c = self.pool.get().await?;
+        c.execute("DELETE FROM sessions WHERE hash = $1", &[&hash])
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn insert_key(&self, k: &ApiKey, hash: Vec<u8>) -> Result<()> {
+        let c = self.pool.get().await?;
+        // Inserted only if the shop exists, in one statement.
+        let n = c
+            .execute(
+                "INSERT INTO api_keys (id, shop_id, name, prefix, hash, scopes, created_at) SELECT $1, id, $3, $4, $5, $6, $7 FROM shops WHERE id = $2",
+                &[&k.id.0, &k.shop_id.0, &k.name, &k.prefix, &hash, &k.scopes.to_string(), &k.created_at],
+            )
+            .await?;
+        if n == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn keys(&self, shop_id: ShopId) -> Result<Vec<ApiKey>> {
+        let c = self.pool.get().await?;
+        Ok(c.query(
+            &format!("{KEY} WHERE shop_id = $1 ORDER BY id"),
+            &[&shop_id.0],
+        )
+        .await?
+        .iter()
+        .map(key)
+        .collect())
+    }
+
+    pub(crate) async fn revoke_key(
+        &self,
+        shop_id: ShopId,
+        id: KeyId,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKey> {
+        let c = self.pool.get().await?;
+        c.query_opt(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND shop_id = $2 RETURNING id, shop_id, name, prefix, scopes, created_at, last_used_at, revoked_at",
+            &[&id.0, &shop_id.0, &now],
+        )
+        .await?
+        .map(|r| key(&r))
+        .ok_or(Error::NotFound)
+    }
+
+    pub(crate) async fn authenticate_key(
+        &self,
+        hash: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKey>> {
+        let c = self.pool.get().await?;
+        let Some(row) = c
+            .query_opt(
+                &format!("{KEY} WHERE hash = $1 AND revoked_at IS NULL"),
+                &[&hash],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut k = key(&row);
+        if k.last_used_at
+            .is_none_or(|t| now - t >= LAST_USED_GRANULARITY)
+        {
+            c.execute(
+                "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
+                &[&k.id.0, &now],
+            )
+            .await?;
+            k.last_used_at = Some(now);
+        }
+        Ok(Some(k))
+    }
+}

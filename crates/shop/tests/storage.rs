@@ -1,0 +1,367 @@
+//! One suite, run against SQLite and against a real PostgreSQL (`parceltrail_shop::testing`).
+
+use chrono::{DateTime, Duration, Utc};
+use parceltrail_shop::{Db, DbUrl, Error, KeyId, Role, Scopes, ShopId};
+
+fn t0() -> DateTime<Utc> {
+    "2026-12-01T10:00:00Z".parse().unwrap()
+}
+
+/// Each test as a function of a fresh store; `both!` runs it on each backend.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let url = DbUrl::Sqlite(dir.path().join("server.db"));
+                    super::$name(url).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let url = parceltrail_shop::testing::postgres().fresh_database().await;
+                    super::$name(url.parse().unwrap()).await;
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    a_new_shop_has_an_owner_a_key_and_a_one_time_link,
+    migrations_run_once_and_a_newer_schema_is_refused,
+    another_shops_ids_are_not_found,
+    keys_authenticate_until_revoked_and_record_their_use,
+    setup_links_work_once_and_logins_need_the_password,
+    one_account_per_email_address,
+    bad_input_says_what_is_wrong,
+    concurrent_opens_of_a_new_database_both_succeed,
+);
+
+async fn open(url: &DbUrl) -> Db {
+    Db::open(url).await.expect("open").0
+}
+
+async fn a_new_shop_has_an_owner_a_key_and_a_one_time_link(url: DbUrl) {
+    let db = open(&url).await;
+    let new = db
+        .create_shop("  Trailhead Outfitters ", "Owner@Trailhead.example", t0())
+        .await
+        .unwrap();
+    assert_eq!(new.shop.name, "Trailhead Outfitters");
+    assert_eq!(new.owner.email, "owner@trailhead.example");
+    assert_eq!(new.owner.role, Role::Owner);
+    assert!(!new.owner.password_set);
+    assert_eq!(new.key.scopes, Scopes::ALL);
+    assert!(new.api_key.starts_with(&new.key.prefix));
+    assert_eq!(db.shop(new.shop.id).await.unwrap(), new.shop);
+    assert_eq!(db.shops().await.unwrap(), vec![new.shop.clone()]);
+    assert_eq!(
+        db.staff(new.shop.id).await.unwrap(),
+        vec![new.owner.clone()]
+    );
+    assert_eq!(db.keys(new.shop.id).await.unwrap(), vec![new.key.clone()]);
+    // Reopened, everything is still there.
+    drop(db);
+    let db = open(&url).await;
+    assert_eq!(db.shop(new.shop.id).await.unwrap(), new.shop);
+    assert!(
+        db.authenticate_key(&new.api_key, t0())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn migrations_run_once_and_a_newer_schema_is_refused(url: DbUrl) {
+    let (db, m) = Db::open(&url).await.unwrap();
+    assert_eq!((m.from, m.to), (0, db.known_version()));
+    db.create_shop("Shop", "a@shop.example", t0())
+        .await
+        .unwrap();
+    drop(db);
+    let (db, m) = Db::open(&url).await.unwrap();
+    assert_eq!((m.from, m.to), (db.known_version(), db.known_version()));
+    assert_eq!(db.schema_version().await.unwrap(), db.known_version());
+    assert_eq!(db.shops().await.unwrap().len(), 1);
+    let known = db.known_version();
+    drop(db);
+    // A newer build's database: refused, and left as it was.
+    set_version(&url, known + 1).await;
+    match Db::open(&url).await {
+        Err(Error::NewerSchema { found, known: k }) => {
+            assert_eq!((found, k), (known + 1, known));
+        }
+        Err(e) => panic!("expected NewerSchema, got {e}"),
+        Ok(_) => panic!("a newer schema was opened"),
+    }
+    set_version(&url, known).await;
+    assert_eq!(open(&url).await.shops().await.unwrap().len(), 1);
+}
+
+async fn set_version(url: &DbUrl, v: i64) {
+    match url {
+        DbUrl::Sqlite(p) => {
+            let c = rusqlite::Connection::open(p).unwrap();
+            c.pragma_update(None, "user_version", v).unwrap();
+        }
+        DbUrl::Postgres(u) => {
+            let (c, conn) = tokio_postgres::connect(u, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.execute("UPDATE schema_version SET version = $1", &[&v])
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn another_shops_ids_are_not_found(url: DbUrl) {
+    let db = open(&url).await;
+    let a = db.create_shop("A", "a@a.example", t0()).await.unwrap();
+    let b = db.create_shop("B", "b@b.example", t0()).await.unwrap();
+    // B revoking A's key: not found, and A's key still works.
+    assert!(matches!(
+        db.revoke_key(b.shop.id, a.key.id, t0()).await,
+        Err(Error::NotFound)
+    ));
+    assert!(
+        db.authenticate_key(&a.api_key, t0())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Lists hold only the shop's own.
+    assert_eq!(db.keys(b.shop.id).await.unwrap(), vec![b.key.clone()]);
+    assert_eq!(db.staff(b.shop.id).await.unwrap(), vec![b.owner.clone()]);
+    // Unknown ids: the same answer.
+    let nobody = ShopId::new();
+    assert!(matches!(db.shop(nobody).await, Err(Error::NotFound)));
+    assert!(matches!(
+        db.revoke_key(a.shop.id, KeyId::new(), t0()).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        db.create_key(nobody, "x", Scopes::ALL, t0()).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        db.add_staff(nobody, "c@c.example", Role::Staff, t0()).await,
+        Err(Error::NotFound)
+    ));
+    // A key authenticates as its own shop only.
+    let k = db
+        .authenticate_key(&b.api_key, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(k.shop_id, b.shop.id);
+}
+
+async fn keys_authenticate_until_revoked_and_record_their_use(url: DbUrl) {
+    let db = open(&url).await;
+    let shop = db
+        .create_shop("Shop", "o@shop.example", t0())
+        .await
+        .unwrap();
+    let scopes: Scopes = "read,ingest".parse().unwrap();
+    let (rec, key) = db
+        .create_key(shop.shop.id, "warehouse", scopes, t0())
+        .await
+        .unwrap();
+    assert_eq!(rec.scopes, scopes);
+    assert!(rec.last_used_at.is_none());
+    let used = db.authenticate_key(&key, t0()).await.unwrap().unwrap();
+    assert_eq!(used.id, rec.id);
+    assert_eq!(used.last_used_at, Some(t0()));
+    // Within the minute, the recorded use stays; after it, it moves.
+    let later = t0() + Duration::seconds(30);
+    let again = db.authenticate_key(&key, later).await.unwrap().unwrap();
+    assert_eq!(again.last_used_at, Some(t0()));
+    let much_later = t0() + Duration::minutes(5);
+    db.authenticate_key(&key, much_later)
+        .await
+        .unwrap()
+        .unwrap();
+    let listed = db.keys(shop.shop.id).await.unwrap();
+    let listed = listed.iter().find(|k| k.id == rec.id).unwrap();
+    assert_eq!(listed.last_used_at, Some(much_later));
+    // A key with one character changed, a made-up key, and a key without the prefix: nothing.
+    let mut wrong = key.clone();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == '0' { '1' } else { '0' });
+    assert!(db.authenticate_key(&wrong, t0()).await.unwrap().is_none());
+    assert!(
+        db.authenticate_key("ptk_nonsense", t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.authenticate_key(&key[4..], t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Revoked: refused from then on; revoking again keeps the first time.
+    let revoked_at = t0() + Duration::hours(1);
+    let r = db
+        .revoke_key(shop.shop.id, rec.id, revoked_at)
+        .await
+        .unwrap();
+    assert_eq!(r.revoked_at, Some(revoked_at));
+    assert!(
+        db.authenticate_key(&key, revoked_at)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let r = db
+        .revoke_key(shop.shop.id, rec.id, revoked_at + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(r.revoked_at, Some(revoked_at));
+    // The shop's first key is untouched.
+    assert!(
+        db.authenticate_key(&shop.api_key, t0())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn setup_links_work_once_and_logins_need_the_password(url: DbUrl) {
+    let db = open(&url).await;
+    let shop = db
+        .create_shop("Shop", "o@shop.example", t0())
+        .await
+        .unwrap();
+    // No password yet: no login.
+    assert!(
+        db.login("o@shop.example", "anything at all", t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A short password is refused and leaves the link usable.
+    assert!(matches!(
+        db.redeem_setup_link(&shop.setup_token, "short", t0()).await,
+        Err(Error::Invalid {
+            field: "password",
+            ..
+        })
+    ));
+    let member = db
+        .redeem_setup_link(&shop.setup_token, "a long enough password", t0())
+        .await
+        .unwrap();
+    assert!(member.password_set);
+    // The link is spent.
+    assert!(matches!(
+        db.redeem_setup_link(&shop.setup_token, "another long password", t0())
+            .await,
+        Err(Error::Invalid { field: "token", .. })
+    ));
+    // Wrong password, unknown address: the same None.
+    assert!(
+        db.login("o@shop.example", "a long enough passwort", t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.login("x@shop.example", "a long enough password", t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (session, token) = db
+        .login(" O@Shop.Example ", "a long enough password", t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.shop_id, shop.shop.id);
+    assert_eq!(session.role, Role::Owner);
+    assert_eq!(session.csrf.len(), 64);
+    let found = db.session(&token, t0() + Duration::hours(1)).await.unwrap();
+    assert_eq!(found, Some(session.clone()));
+    // Expired, and signed out: gone.
+    assert!(
+        db.session(&token, session.expires_at)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    db.end_session(&token).await.unwrap();
+    assert!(db.session(&token, t0()).await.unwrap().is_none());
+    // A staff member's link, expired after a week.
+    let (staff, link) = db
+        .add_staff(shop.shop.id, "helper@shop.example", Role::Staff, t0())
+        .await
+        .unwrap();
+    assert_eq!(staff.role, Role::Staff);
+    assert!(matches!(
+        db.redeem_setup_link(&link, "a long enough password", t0() + Duration::days(8))
+            .await,
+        Err(Error::Invalid { field: "token", .. })
+    ));
+}
+
+async fn one_account_per_email_address(url: DbUrl) {
+    let db = open(&url).await;
+    let a = db.create_shop("A", "same@x.example", t0()).await.unwrap();
+    assert!(matches!(
+        db.create_shop("B", "Same@X.example", t0()).await,
+        Err(Error::Conflict(_))
+    ));
+    // The refused shop left nothing behind.
+    assert_eq!(db.shops().await.unwrap(), vec![a.shop.clone()]);
+    assert!(matches!(
+        db.add_staff(a.shop.id, "same@x.example", Role::Staff, t0())
+            .await,
+        Err(Error::Conflict(_))
+    ));
+}
+
+async fn bad_input_says_what_is_wrong(url: DbUrl) {
+    let db = open(&url).await;
+    for (name, email, field) in [
+        ("", "a@b.example", "name"),
+        ("Shop\u{7}", "a@b.example", "name"),
+        (&"x".repeat(201) as &str, "a@b.example", "name"),
+        ("Shop", "not an email", "admin_email"),
+    ] {
+        match db.create_shop(name, email, t0()).await {
+            Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{name:?} {email:?}: {other:?}"),
+        }
+    }
+    assert!(db.shops().await.unwrap().is_empty());
+    assert!("read,delete".parse::<Scopes>().is_err());
+    assert!("".parse::<Scopes>().is_err());
+}
+
+async fn concurrent_opens_of_a_new_database_both_succeed(url: DbUrl) {
+    let opens = (0..4).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move { Db::open(&url).await.map(|(db, _)| db.known_version()) })
+    });
+    for o in futures_join(opens).await {
+        o.expect("every concurrent open succeeds");
+    }
+}
+
+async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
