@@ -417,6 +417,13 @@ pub struct ServerArgs {
         value_name = "URL"
     )]
     pub public_url: Option<String>,
+    /// Sign-in attempts allowed per client address and minute.
+    #[arg(long, default_value_t = 20, env = "PARCELTRAIL_SERVER_LOGINS_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub logins_per_minute: u32,
+    /// Wrong API keys allowed per client address and minute, after which the address is
+    /// refused for the rest of it.
+    #[arg(long, default_value_t = 30, env = "PARCELTRAIL_SERVER_KEY_FAILURES_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub key_failures_per_minute: u32,
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
 }

@@ -32,7 +32,13 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
             .unwrap_or_else(|| format!("http://{listen}"));
         let public_url = public_url.trim_end_matches('/').to_owned();
         match args.command {
-            None => serve(db, listen, public_url, url).await,
+            None => {
+                let limits = parceltrail_server::shop::Limits::with(
+                    args.logins_per_minute,
+                    args.key_failures_per_minute,
+                );
+                serve(db, listen, public_url, url, limits).await
+            }
             Some(ServerCommand::Migrate) => {
                 if migrated.from == migrated.to {
                     println!("The database {url} is up to date (schema {}).", migrated.to);
@@ -167,7 +173,13 @@ fn not_found_as(e: parceltrail_shop::Error, what: &str) -> anyhow::Error {
     }
 }
 
-async fn serve(db: Db, listen: SocketAddr, public_url: String, url: DbUrl) -> Result<ExitCode> {
+async fn serve(
+    db: Db,
+    listen: SocketAddr,
+    public_url: String,
+    url: DbUrl,
+    limits: parceltrail_server::shop::Limits,
+) -> Result<ExitCode> {
     if db.shops().await?.is_empty() {
         eprintln!(
             "No shops yet: make one with `parceltrail server shop create NAME --admin-email EMAIL`."
@@ -176,7 +188,7 @@ async fn serve(db: Db, listen: SocketAddr, public_url: String, url: DbUrl) -> Re
     let state = Arc::new(ShopState {
         db,
         public_url,
-        limits: parceltrail_server::shop::Limits::new(),
+        limits,
     });
     let shutdown = async {
         shutdown_signal().await;

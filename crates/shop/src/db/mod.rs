@@ -218,24 +218,26 @@ impl Db {
     }
 
     /// Sets a password through a one-time link. Any link that is unknown, used or expired
-    /// gets the same answer.
+    /// gets the same answer, `NotFound`.
     pub async fn redeem_setup_link(
         &self,
         token: &str,
         password: &str,
         now: DateTime<Utc>,
     ) -> Result<StaffMember> {
+        auth::check_password(password)?;
+        let digest = auth::digest(token);
+        // Hashing is the expensive part: only for a link that can be used.
+        if !each!(self, db => db.setup_link_usable(digest.clone(), trunc(now)).await)? {
+            return Err(crate::Error::NotFound);
+        }
         let hash = {
             let password = password.to_owned();
             tokio::task::spawn_blocking(move || auth::hash_password(&password)).await??
         };
-        each!(self, db => db.redeem_setup_link(auth::digest(token), hash, trunc(now)).await)?
-            .ok_or_else(|| {
-                crate::Error::invalid(
-                    "token",
-                    "this link is not valid (used, expired or mistyped): ask the shop's owner for a new one",
-                )
-            })
+        // Spent atomically: of two uses at once, one wins.
+        each!(self, db => db.redeem_setup_link(digest, hash, trunc(now)).await)?
+            .ok_or(crate::Error::NotFound)
     }
 
     /// Checks an address and password; on success a new session and its token (for the

@@ -260,6 +260,20 @@ impl PgDb {
         .collect())
     }
 
+    pub(crate) async fn setup_link_usable(
+        &self,
+        hash: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            "SELECT 1 FROM staff_links WHERE hash = $1 AND purpose = 'setup' AND used_at IS NULL AND expires_at > $2",
+            &[&hash, &now],
+        )
+        .await?
+        .is_some())
+    }
+
     pub(crate) async fn redeem_setup_link(
         &self,
         link_hash: Vec<u8>,

@@ -211,6 +211,21 @@ impl SqliteDb {
         .await
     }
 
+    pub(crate) async fn setup_link_usable(
+        &self,
+        hash: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM staff_links WHERE hash = ?1 AND purpose = 'setup' AND used_at IS NULL AND expires_at > ?2)",
+                params![hash, ms(now)],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
     pub(crate) async fn redeem_setup_link(
         &self,
         link_hash: Vec<u8>,

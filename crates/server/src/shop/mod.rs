@@ -1,0 +1,248 @@
+//! The shop server's HTTP face: health and readiness for the operator, the staff's sign-in
+//! pages, and `/api/v1` for a shop's systems and staff, authenticated by the shop's API keys
+//! or a staff session. Errors are RFC 9457 problem details. The OpenAPI 3.1 document at
+//! `/api/v1/openapi.json` is generated from the handlers below; `docs/server.md` explains it.
+
+mod account;
+mod auth;
+mod keys;
+mod problem;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use parceltrail_shop::Db;
+use serde::Serialize;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{Auth, Body, CSRF_HEADER, Caller, Limits, SESSION_COOKIE};
+pub use problem::Problem;
+
+/// What every handler shares.
+pub struct ShopState {
+    /// The shop store.
+    pub db: Db,
+    /// The address customers and staff reach the server at (links are built from it).
+    pub public_url: String,
+    /// Throttles for guessable things.
+    pub limits: Limits,
+}
+
+/// Request bodies larger than this are refused (413).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Parceltrail shop server",
+        description = "A shop's orders, shipments and staff. Authenticate with an API key (`Authorization: Bearer ptk_…`) or a staff session cookie; a cookie-authenticated change also sends `X-CSRF-Token`. Every error is an RFC 9457 problem (`application/problem+json`). Another shop's ids answer 404, exactly like ids that do not exist."
+    ),
+    components(schemas(Problem)),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ptk_…")
+                    .description(Some(
+                        "One of the shop's API keys (`parceltrail server key create`).",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "A staff member's session, from POST /api/v1/login.",
+            ))),
+        );
+    }
+}
+
+/// The API's routes and their OpenAPI document.
+fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .nest(
+            "/api/v1",
+            OpenApiRouter::new()
+                .routes(routes!(account::shop))
+                .routes(routes!(account::setup))
+                .routes(routes!(account::login))
+                .routes(routes!(account::logout))
+                .routes(routes!(account::session))
+                .routes(routes!(keys::list, keys::create))
+                .routes(routes!(keys::revoke)),
+        )
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// The routes.
+pub fn router(state: Arc<ShopState>) -> Router {
+    let (api, doc) = api();
+    let doc = Arc::new(doc);
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .route("/api/v1/{*rest}", axum::routing::any(unknown_route))
+    .route("/setup", get(|| page(SETUP_PAGE)))
+    .route("/login", get(|| page(LOGIN_PAGE)))
+    .route(
+        "/css/app.css",
+        get(|| asset(APP_CSS, "text/css; charset=utf-8")),
+    )
+    .route(
+        "/js/account.js",
+        get(|| asset(ACCOUNT_JS, "text/javascript; charset=utf-8")),
+    )
+    .fallback(|| async { Problem::not_found().detail("no such page") })
+    .method_not_allowed_fallback(|| async {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method",
+            "Method not allowed",
+        )
+        .detail("see /api/v1/openapi.json for the methods each route takes")
+    })
+    .with_state(state)
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::CSP),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ))
+}
+
+async fn unknown_route() -> Problem {
+    Problem::not_found().detail("no such API route; see /api/v1/openapi.json")
+}
+
+// The pages are part of the binary: a packaged server never looks for the source tree.
+const SETUP_PAGE: &str = include_str!("../../../../ui/setup.html");
+const LOGIN_PAGE: &str = include_str!("../../../../ui/login.html");
+const APP_CSS: &str = include_str!("../../../../ui/css/app.css");
+const ACCOUNT_JS: &str = include_str!("../../../../ui/js/account.js");
+
+async fn page(html: &'static str) -> Response {
+    asset(html, "text/html; charset=utf-8").await
+}
+
+async fn asset(body: &'static str, content_type: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The process is alive.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// Alive: the process answers.
+#[utoipa::path(get, operation_id = "healthz", path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process answers", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The database answers and its schema is this build's.
+#[derive(Serialize, ToSchema)]
+struct Ready {
+    /// Always `ready`.
+    status: &'static str,
+    /// `sqlite` or `postgres`.
+    database: &'static str,
+    /// The database's schema version.
+    schema_version: i64,
+}
+
+/// Ready: the database answers and its schema is this build's.
+#[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Ready),
+        (status = 503, description = "The database does not answer, or its schema differs", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn readyz(State(state): State<Arc<ShopState>>) -> Result<Json<Ready>, Problem> {
+    let not_ready = || Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready");
+    match state.db.schema_version().await {
+        Ok(v) if v == state.db.known_version() => Ok(Json(Ready {
+            status: "ready",
+            database: state.db.backend(),
+            schema_version: v,
+        })),
+        Ok(v) => Err(not_ready().detail(format!(
+            "the database's schema is version {v}, this server's is {}",
+            state.db.known_version()
+        ))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            Err(not_ready().detail("the database does not answer"))
+        }
+    }
+}
+
+/// Listens on `addr` and serves until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    state: Arc<ShopState>,
+    addr: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), crate::ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| crate::ServeError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| crate::ServeError::Bind { addr, source })?;
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    });
+    Ok((local, task))
+}
