@@ -416,7 +416,7 @@ pub fn serve(o: ServeOptions) -> Result<()> {
             }
             _ => app.start().await?,
         }
-        let (addr, task) = parceltrail_server::serve(app.clone(), o.listen, o.ui).await?;
+        let (addr, task) = parceltrail_server::serve(app.clone(), o.listen, o.ui, false).await?;
         println!("Parceltrail is at http://{addr}/ (Ctrl-C stops it).");
         let stop = async {
             match o.duration {
