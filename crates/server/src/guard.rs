@@ -22,7 +22,8 @@
 //! Refusals answer `403` (the first two) or `415` (the third), with the JSON error body of
 //! [`ErrorBody`] (`{"error": "…"}`) and a line in the log.
 //!
-//! Put the layer outermost, so that it runs before routing, static files and body limits:
+//! Apply the layer to the whole router, so that it covers every route and the fallback (static
+//! files) and runs before any handler reads a body:
 //!
 //! ```no_run
 //! # use axum::Router;

@@ -91,6 +91,8 @@ pub fn router(app: Arc<App>, ui_dir: PathBuf, guard: Guard) -> Router {
         // `nest` leaves the bare prefix with a slash to the fallback.
         .route("/api/", any(no_route))
         .fallback(move |req: Request| static_file(ui.clone(), req))
+        // Inside the header layers, so that refusals carry them too.
+        .layer(guard.private_prefix("/api/").layer())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -103,7 +105,6 @@ pub fn router(app: Arc<App>, ui_dir: PathBuf, guard: Guard) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
-        .layer(guard.private_prefix("/api/").layer())
 }
 
 /// Listen on `addr` and serve until the task is dropped or aborted. A non-loopback `addr` is

@@ -122,6 +122,7 @@ async fn a_page_under_another_host_name_reaches_nothing() {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     let e = error_of(res, StatusCode::FORBIDDEN).await;
     assert!(
         e.contains("evil.example") && e.contains(&s.addr.to_string()),
