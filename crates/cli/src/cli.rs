@@ -180,6 +180,11 @@ pub enum Command {
         /// Address to listen on (loopback: the API has no accounts of its own).
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: std::net::SocketAddr,
+        /// Allow a `--listen` address other than loopback. The API has no accounts or
+        /// passwords: anyone who can reach that address can read and change your parcels and
+        /// carrier accounts.
+        #[arg(long)]
+        allow_remote: bool,
         /// The UI folder to serve.
         #[arg(long, value_name = "DIR", env = "PARCELTRAIL_UI")]
         ui: Option<std::path::PathBuf>,

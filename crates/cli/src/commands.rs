@@ -179,6 +179,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => crate::eta_eval::synth(rows, seed, out.as_deref(), &profile),
         Command::Serve {
             listen,
+            allow_remote,
             ui,
             demo,
             speed,
@@ -195,6 +196,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             live::serve(live::ServeOptions {
                 app: opts,
                 listen,
+                allow_remote,
                 ui: ui.unwrap_or_else(parceltrail_server::default_ui_dir),
                 demo,
                 notify: !no_notify,

@@ -383,6 +383,7 @@ pub fn refresh(
 pub struct ServeOptions {
     pub app: parceltrail_app::Options,
     pub listen: std::net::SocketAddr,
+    pub allow_remote: bool,
     pub ui: std::path::PathBuf,
     pub demo: bool,
     pub notify: bool,
@@ -391,6 +392,8 @@ pub struct ServeOptions {
 
 /// `parceltrail serve`.
 pub fn serve(o: ServeOptions) -> Result<()> {
+    // Before anything starts (the demo included).
+    parceltrail_server::check_listen(o.listen, o.allow_remote)?;
     let rt = runtime()?;
     rt.block_on(async {
         let notifiers = if o.notify {
@@ -416,8 +419,22 @@ pub fn serve(o: ServeOptions) -> Result<()> {
             }
             _ => app.start().await?,
         }
-        let (addr, task) = parceltrail_server::serve(app.clone(), o.listen, o.ui).await?;
-        println!("Parceltrail is at http://{addr}/ (Ctrl-C stops it).");
+        let (addr, task) =
+            parceltrail_server::serve(app.clone(), o.listen, o.ui, o.allow_remote).await?;
+        if addr.ip().is_unspecified() {
+            println!(
+                "Parceltrail is at http://localhost:{}/ and at this machine's IP addresses, port {0} (Ctrl-C stops it).",
+                addr.port()
+            );
+        } else {
+            println!("Parceltrail is at http://{addr}/ (Ctrl-C stops it).");
+        }
+        if !addr.ip().to_canonical().is_loopback() {
+            eprintln!(
+                "Warning: listening beyond this machine. Anyone who can reach it on port {} can read and change your parcels and carrier accounts: the server has no accounts or passwords.",
+                addr.port()
+            );
+        }
         let stop = async {
             match o.duration {
                 Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs)).await,

@@ -30,7 +30,7 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{listen}"));
-        let public_url = public_url.trim_end_matches('/').to_owned();
+        let public_url = public_url_of(&public_url)?;
         match args.command {
             None => {
                 let limits = parceltrail_server::shop::Limits::with(
@@ -94,6 +94,22 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
             Some(ServerCommand::Key { command }) => key(&db, command).await,
         }
     })
+}
+
+/// The public URL, checked: links in emails and set-up pages are built from it.
+fn public_url_of(s: &str) -> Result<String> {
+    let u = url::Url::parse(s).with_context(|| {
+        format!("--public-url {s:?} is not a URL: use e.g. https://track.example.com")
+    })?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        bail!(
+            "--public-url {s:?} must be an http or https URL with a host, e.g. https://track.example.com"
+        );
+    }
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+        bail!("--public-url {s:?} must have no user, query or fragment");
+    }
+    Ok(u.as_str().trim_end_matches('/').to_owned())
 }
 
 fn shop_id(s: &str) -> Result<ShopId> {

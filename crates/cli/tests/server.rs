@@ -219,8 +219,53 @@ async fn bootstrap_and_serve(db: String) {
     let (s, ct, _) = get(&c, &format!("{}/api/v1/nothing", server.base), Some(&key_a)).await;
     assert_eq!((s, ct.as_str()), (404, "application/problem+json"));
 
+    // Only its own names: the listen address and the public URL's host (behind a proxy).
+    let healthz = format!("{}/healthz", server.base);
+    let with_host = |host: &'static str| c.get(&healthz).header("host", host).send();
+    assert_eq!(with_host("track.example.com").await.unwrap().status(), 200);
+    let res = with_host("evil.example").await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    // A page on another site can neither change anything nor read the API.
+    let res = c
+        .post(format!("{}/api/v1/keys", server.base))
+        .bearer_auth(&key_a)
+        .header("origin", "https://evil.example")
+        .json(&serde_json::json!({"name": "evil", "scopes": "read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["type"], "urn:parceltrail:problem:cross-site");
+    let res = c
+        .get(&shop_url)
+        .bearer_auth(&key_a)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // A form post (what any page may send without asking) is refused before any route.
+    let res = c
+        .post(format!("{}/api/v1/login", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=a&password=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    assert!(
+        !list_keys(h, &db, &shop_a).contains("evil"),
+        "the cross-site request made a key"
+    );
+
     // Migrating again is a no-op.
     assert!(run_ok(h, &db, &["migrate"]).contains("up to date"));
+}
+
+fn list_keys(h: &Path, db: &str, shop: &str) -> String {
+    run_ok(h, db, &["key", "list", "--shop", shop])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,6 +295,21 @@ async fn bootstrap_and_serve_on_sqlite() {
 async fn bootstrap_and_serve_on_postgres() {
     let db = parceltrail_shop::testing::postgres().fresh_database().await;
     bootstrap_and_serve(db).await;
+}
+
+#[test]
+fn a_bad_public_url_is_refused_with_an_example() {
+    let home = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", home.path().join("s.db").display());
+    for bad in [
+        "track.example.com",
+        "ftp://track.example.com",
+        "https://track.example.com/?a=1",
+    ] {
+        let o = run(home.path(), &db, &["--public-url", bad, "migrate"]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("https://track.example.com"));
+    }
 }
 
 #[test]

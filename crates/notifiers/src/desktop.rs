@@ -41,7 +41,10 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// that advertises the `body-markup` capability read a subset of HTML in bodies (dunst does with
 /// its default `markup = full`), and says a client must then escape `&`, `<` and `>` to send
 /// text. So before each send the server is asked for its capabilities, and the body is escaped
-/// exactly when it reads markup (a server without the capability shows the text as it is).
+/// exactly when it reads markup (a server without the capability shows the text as it is). The
+/// summary (which names the parcel: a label, a store from an imported file) is plain text by the
+/// specification; for a server that reads markup anyway, `<` and `>` in it are replaced by
+/// look-alikes ([`without_tags`]) whenever the body is escaped.
 ///
 /// Sending never blocks the tokio runtime it is called on: on freedesktop platforms it is
 /// zbus's async API on that same runtime (no second executor), elsewhere the platform call runs
@@ -92,15 +95,15 @@ impl DesktopNotifier {
     }
 
     /// The notification for `message`; `body_markup`: whether the server reads markup in
-    /// bodies, in which case the body is escaped.
+    /// bodies, in which case the body is escaped and the summary cannot open a tag.
     #[cfg(desktop_notifications)]
     fn notification(&self, message: &Message, body_markup: bool) -> notify_rust::Notification {
         let title = without_nul(&message.title);
         let body = without_nul(&message.body);
-        let body = if body_markup {
-            escape_markup(&body)
+        let (title, body) = if body_markup {
+            (without_tags(&title), escape_markup(&body))
         } else {
-            body
+            (title, body)
         };
         let mut notification = notify_rust::Notification::new();
         notification
@@ -364,6 +367,18 @@ pub fn escape_markup(text: &str) -> String {
     escaped
 }
 
+/// `text` for a summary shown by a server that reads markup in bodies: `<` and `>` become the
+/// look-alikes `＜` and `＞`, so no tag can open whether or not the server reads markup in
+/// summaries too.
+///
+/// Entities are no answer here: the specification makes the summary plain text, and the servers
+/// that read markup in bodies (dunst, mako, GNOME Shell) escape the summary themselves, so an
+/// escaped `&amp;` would show as it is. An `&` left alone is harmless: at worst a server that
+/// reads markup shows an entity as the character it names.
+pub fn without_tags(text: &str) -> String {
+    text.replace('<', "\u{FF1C}").replace('>', "\u{FF1E}")
+}
+
 /// D-Bus strings cannot hold NUL: drop any, rather than fail a message for good over one.
 #[cfg(desktop_notifications)]
 fn without_nul(text: &str) -> String {
@@ -436,7 +451,7 @@ mod tests {
             id: uuid_from(1),
             dedupe_key: uuid_from(2),
             shipment_id: None,
-            title: "Parcel 1Z99\0 delivered".into(),
+            title: "Parcel <i>1Z99\0</i> & co delivered".into(),
             body: "Left <b>at</b> the door & signed".into(),
             link: parceltrail_core::notify::LIST_LINK.into(),
             urgency: Urgency::Critical,
@@ -444,7 +459,10 @@ mod tests {
         let notifier = DesktopNotifier::default();
         let n = notifier.notification(&message, true);
         assert_eq!(n.appname, "Parceltrail");
-        assert_eq!(n.summary, "Parcel 1Z99 delivered");
+        assert_eq!(
+            n.summary,
+            "Parcel \u{FF1C}i\u{FF1E}1Z99\u{FF1C}/i\u{FF1E} & co delivered"
+        );
         assert_eq!(n.body, "Left &lt;b&gt;at&lt;/b&gt; the door &amp; signed");
         assert_eq!(n.icon, ICON);
         assert_eq!(n.actions, ["default", "Open"]);
@@ -458,6 +476,7 @@ mod tests {
 
         let plain = notifier.notification(&message, false);
         assert_eq!(plain.body, "Left <b>at</b> the door & signed");
+        assert_eq!(plain.summary, "Parcel <i>1Z99</i> & co delivered");
     }
 
     #[cfg(freedesktop)]

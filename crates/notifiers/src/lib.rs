@@ -33,7 +33,7 @@ mod desktop;
 
 pub use desktop::{
     APP_NAME, DEFAULT_ACTION, DEFAULT_ACTION_LABEL, DesktopNotifier, ICON, SEND_TIMEOUT,
-    STACK_TAG_HINT, SYNCHRONOUS_HINT, escape_markup,
+    STACK_TAG_HINT, SYNCHRONOUS_HINT, escape_markup, without_tags,
 };
 
 #[cfg(all(feature = "testing", freedesktop))]

@@ -222,6 +222,26 @@ async fn readyz(State(state): State<Arc<ShopState>>) -> Result<Json<Ready>, Prob
     }
 }
 
+/// The rules for which requests reach the routes: the bound address's names, and the public
+/// URL's host, port and scheme (behind a TLS proxy: `https`, the proxy's name); cross-site
+/// changes and reads of `/api/` refused; changes only as JSON.
+pub fn guard(bound: SocketAddr, public_url: &str) -> crate::guard::Guard {
+    let mut g = crate::guard::Guard::serving(bound)
+        .private_prefix("/api/")
+        .problem_details();
+    if let Ok(u) = url::Url::parse(public_url) {
+        if let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) {
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host.to_owned()
+            };
+            g = g.allow_host(&host, port).scheme(u.scheme());
+        }
+    }
+    g
+}
+
 /// Listens on `addr` and serves until `shutdown` completes, then finishes the requests in
 /// flight.
 pub async fn serve(
@@ -235,7 +255,8 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|source| crate::ServeError::Bind { addr, source })?;
-    let app = router(state);
+    let guard = guard(local, &state.public_url);
+    let app = router(state).layer(guard.layer());
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
