@@ -266,7 +266,12 @@ fn options() -> Result<Options, String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     // As the CLI's `--credentials-file`, `--sim`, `--sim-key` and `--speed`: keep credentials
     // in a file, and follow a running `parceltrail sim` (development and end-to-end tests).
-    o.credentials_file = var("PARCELTRAIL_CREDENTIALS_FILE").is_some_and(|v| v != "0");
+    o.credentials_file = match var("PARCELTRAIL_CREDENTIALS_FILE") {
+        Some(v) => parceltrail_app::parse_flag("PARCELTRAIL_CREDENTIALS_FILE", &v)
+            .map_err(|e| e.to_string())?
+            .unwrap_or(false),
+        None => false,
+    };
     let speed = var("PARCELTRAIL_SPEED").and_then(|s| s.parse().ok());
     o.demo_speed = speed;
     if let Some(url) = var("PARCELTRAIL_SIM_URL") {

@@ -205,8 +205,12 @@ pub struct AddedItem {
     pub id: ShipmentId,
     /// Its number.
     pub number: String,
-    /// False when it was tracked already.
+    /// False when it was tracked already (a label given is applied as an edit).
     pub created: bool,
+    /// For a parcel tracked already: the fields given that were not applied, since they
+    /// belong to its order (`store`, `order`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchanged: Vec<String>,
 }
 
 /// `add`'s result.
@@ -514,7 +518,7 @@ impl App {
         stores.sort_by_key(|s| s.to_lowercase());
         carriers.sort_by_key(|c| c.name.to_lowercase());
         carriers.dedup_by(|a, b| a.id == b.id);
-        let demo = sources::demo_started(&self.opts.dir).is_some();
+        let demo = sources::demo_present(&self.opts.dir);
         Ok(HomeView {
             home,
             total,
@@ -575,6 +579,18 @@ impl App {
         }
         let mut new = Vec::with_capacity(args.items.len());
         for (i, item) in args.items.into_iter().enumerate() {
+            for (name, value) in [
+                ("number", Some(&item.number)),
+                ("label", item.label.as_ref()),
+                ("store", item.store.as_ref()),
+                ("order", item.order.as_ref()),
+            ] {
+                if let Some(v) = value {
+                    let field = format!("items[{i}].{name}");
+                    parceltrail_core::import::check_length(&field, v)
+                        .map_err(|m| Error::invalid(field, m))?;
+                }
+            }
             let field = format!("items[{i}].number");
             let d = match non_empty(item.carrier) {
                 Some(c) => {
@@ -616,18 +632,38 @@ impl App {
             });
         }
         let demo_ended = self.end_demo_for_own_parcels().await?;
-        let added = self.lock()?.add_shipments(&new, Utc::now())?;
-        let result = AddResult {
-            demo_ended,
-            added: added
-                .iter()
-                .map(|a| AddedItem {
+        let added = {
+            let mut db = self.lock()?;
+            let now = Utc::now();
+            let added = db.add_shipments(&new, now)?;
+            let mut out = Vec::with_capacity(added.len());
+            for (a, n) in added.iter().zip(&new) {
+                // A parcel tracked already: its label is an edit (the last writer wins); its
+                // order is not, and the answer says so.
+                let mut unchanged = Vec::new();
+                if !a.created {
+                    if n.label.is_some() && n.label != a.shipment.label {
+                        db.edit(a.shipment.id, Edit::Label(n.label.clone()), now)?;
+                    }
+                    let order = db.order(a.shipment.order_id)?;
+                    if n.order.store.is_some() && n.order.store != order.store {
+                        unchanged.push("store".to_owned());
+                    }
+                    if n.order.order_number.is_some() && n.order.order_number != order.order_number
+                    {
+                        unchanged.push("order".to_owned());
+                    }
+                }
+                out.push(AddedItem {
                     id: a.shipment.id,
                     number: a.shipment.tracking_number.clone(),
                     created: a.created,
-                })
-                .collect(),
+                    unchanged,
+                });
+            }
+            out
         };
+        let result = AddResult { demo_ended, added };
         let ids: Vec<ShipmentId> = result.added.iter().map(|a| a.id).collect();
         self.wake().await;
         self.changed(ids);
@@ -637,6 +673,10 @@ impl App {
     /// `edit`: label, mute, archive, per-parcel notifications (each last-writer-wins).
     pub async fn edit(&self, args: EditArgs) -> Result<Detail, Error> {
         let mut edits = Vec::new();
+        if let Some(l) = &args.label {
+            parceltrail_core::import::check_length("label", l)
+                .map_err(|m| Error::invalid("label", m))?;
+        }
         if let Some(l) = args.label {
             edits.push(Edit::Label(non_empty(Some(l))));
         }
@@ -736,7 +776,7 @@ impl App {
             carriers,
             keyring,
             keyring_error,
-            demo: sources::demo_started(&self.opts.dir).is_some(),
+            demo: sources::demo_present(&self.opts.dir),
             about: About {
                 version: env!("CARGO_PKG_VERSION"),
                 data_dir: self.opts.dir.display().to_string(),
@@ -790,9 +830,7 @@ impl App {
             .await
             .map_err(blocking_err)??;
         // A carrier account means real parcels: the demo's fast clock must not rule them.
-        if sources::demo_started(&self.opts.dir).is_some() {
-            sources::end_demo(&mut *self.lock()?, &self.opts.dir)?;
-        }
+        sources::end_demo(&mut *self.lock()?, &self.opts.dir)?;
         self.start().await?;
         self.settings().await
     }
@@ -864,8 +902,11 @@ impl App {
                 ),
             ));
         }
-        self.end_demo_for_own_parcels().await?;
-        let report = {
+        // The file is read before the demo ends, and with the background work paused, so a
+        // refused file leaves the demo as it was and imported parcels never meet its clock.
+        let demo = sources::demo_present(&self.opts.dir);
+        let was_running = demo && self.pause().await;
+        let result = {
             let mut db = self.lock()?;
             parceltrail_core::import::import_csv(
                 &mut *db,
@@ -878,8 +919,17 @@ impl App {
                     Error::invalid("content", format!("{}: {m}", args.filename))
                 }
                 other => other.into(),
-            })?
+            })
         };
+        if demo {
+            if matches!(&result, Ok(r) if r.added > 0) {
+                sources::end_demo(&mut *self.lock()?, &self.opts.dir)?;
+            }
+            if was_running {
+                self.start().await?;
+            }
+        }
+        let report = result?;
         // Imported events may settle open problems (a delivery after a failed attempt), also
         // of parcels whose journey has ended, which the pipeline's full pass skips.
         if let Some(p) = self.pipeline().await {
@@ -928,11 +978,25 @@ impl App {
 
     /// Before own parcels are added: end a running demo (its clock would rule them too).
     async fn end_demo_for_own_parcels(self: &std::sync::Arc<Self>) -> Result<bool, Error> {
-        if sources::demo_started(&self.opts.dir).is_none() {
+        if !sources::demo_present(&self.opts.dir)
+            && sources::demo_parcels(&*self.lock()?)?.is_empty()
+        {
             return Ok(false);
         }
         self.end_demo().await?;
         Ok(true)
+    }
+
+    /// Stop the background work for a moment; whether it was running.
+    async fn pause(&self) -> bool {
+        let running = self.running.lock().await.take();
+        match running {
+            Some(r) => {
+                crate::stop(r).await;
+                true
+            }
+            None => false,
+        }
     }
 
     async fn wake(&self) {

@@ -57,6 +57,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `demo.json` cannot be read as the demo's settings.
+    #[error(
+        "the demo's settings in {} are damaged ({reason}): `parceltrail demo --reset` (or Settings → End the demo) removes the demo parcels, and the demo can start afresh",
+        path.display()
+    )]
+    DemoDamaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Something that should not happen (a task panicked, a lock was poisoned).
     #[error("internal error: {0}")]
     Internal(String),
@@ -191,6 +202,40 @@ impl Options {
     }
 }
 
+impl Options {
+    /// Refuses settings nothing can run with: a speed that is not a number from
+    /// [`parceltrail_sim::MIN_SPEED`] to [`parceltrail_sim::MAX_SPEED`], a zero rate.
+    pub fn validate(&self) -> Result<(), Error> {
+        for (field, speed) in [("speed", self.demo_speed), ("sim_speed", self.sim_speed)] {
+            if let Some(s) = speed {
+                parceltrail_sim::check_speed(s)
+                    .map_err(|e| Error::invalid(field, e.to_string()))?;
+            }
+        }
+        if self.sim_rate == 0 {
+            return Err(Error::invalid(
+                "sim_rate",
+                "the simulator's rate must be at least one request a second",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a yes/no setting from the environment as people write it: `1`, `true`, `yes`,
+/// `on` or `0`, `false`, `no`, `off` (any case); empty or unset is `None`.
+pub fn parse_flag(name: &str, value: &str) -> Result<Option<bool>, Error> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "1" | "true" | "yes" | "on" | "y" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" | "n" => Ok(Some(false)),
+        _ => Err(Error::invalid(
+            name,
+            format!("{name}={value:?} is neither yes nor no: use 1 or 0 (true/false, yes/no)"),
+        )),
+    }
+}
+
 /// The platform's data directory for Parceltrail (`~/.local/share/parceltrail` on Linux).
 pub fn default_data_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "parceltrail").map(|d| d.data_dir().to_path_buf())
@@ -224,6 +269,7 @@ impl App {
     /// Open (creating if need be) the store in the data directory. Nothing runs until
     /// [`App::start`].
     pub fn open(opts: Options, notifiers: Vec<Arc<dyn Notifier>>) -> Result<Arc<App>, Error> {
+        opts.validate()?;
         std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io("create", &opts.dir, e))?;
         let db = SqliteStore::open(database_path(&opts.dir))?;
         let (events, _) = broadcast::channel(256);
@@ -272,18 +318,20 @@ impl App {
         let mut adapters: Vec<Arc<dyn Carrier>> = Vec::new();
         let mut tasks = Vec::new();
         let mut time_scale = 1.0;
-        if let Some(epoch) = sources::demo_started(&self.opts.dir) {
-            let sim = Arc::new(sources::demo_sim(&epoch));
+        let demo = self.demo_to_run()?;
+        if let Some(epoch) = &demo {
+            let sim = Arc::new(sources::demo_sim(epoch));
             let (addr, task) = parceltrail_sim::serve(sim, ([127, 0, 0, 1], 0).into())
                 .await
                 .map_err(|e| Error::Internal(format!("cannot start the simulator: {e}")))?;
             tasks.push(task);
-            adapters.push(sources::sim_adapter(
+            adapters.push(sources::demo_adapter(
                 &format!("http://{addr}"),
-                "demo",
                 self.opts.sim_rate,
             ));
             time_scale = epoch.speed;
+        } else if let Some(idle) = sources::demo_stand_in(&*self.lock()?)? {
+            adapters.push(idle);
         }
         if let Some((url, key)) = &self.opts.sim {
             adapters.push(sources::sim_adapter(url, key, self.opts.sim_rate));
@@ -338,12 +386,15 @@ impl App {
         }
         {
             let poller = poller.clone();
-            let stop = stopped(stop_rx);
+            let stop = stopped(stop_rx.clone());
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = poller.run(stop).await {
                     tracing::error!(error = %e, "the poller stopped");
                 }
             }));
+        }
+        if demo.is_some() {
+            tasks.push(tokio::spawn(demo_guard(self.clone(), stop_rx)));
         }
         *running = Some(Running {
             stop: stop_tx,
@@ -354,6 +405,30 @@ impl App {
         drop(running);
         self.changed(Vec::new());
         Ok(())
+    }
+
+    /// The demo to run, if any. Parcels of the person's own beside it end it (added by
+    /// another process, or before the demo ended by itself), since its clock must not rule
+    /// them; damaged demo settings run no demo (its parcels get the stand-in's word).
+    fn demo_to_run(&self) -> Result<Option<sources::DemoEpoch>, Error> {
+        let epoch = match sources::read_demo(&self.opts.dir) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return Ok(None);
+            }
+        };
+        if epoch.is_some() {
+            let mut db = self.lock()?;
+            if sources::own_parcels(&*db)? > 0 {
+                let removed = sources::end_demo(&mut *db, &self.opts.dir)?.unwrap_or(0);
+                tracing::warn!(
+                    "the demo ended ({removed} demo parcels removed): parcels of your own are tracked, and the demo's fast clock must not rule them"
+                );
+                return Ok(None);
+            }
+        }
+        Ok(epoch)
     }
 
     /// Stop the background work (what was stored stays stored; unsent notifications go at
@@ -415,6 +490,40 @@ async fn stop(r: Running) {
         t.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
+}
+
+/// While the demo runs: when it ends elsewhere (`parceltrail add`, `import` or `carriers
+/// login` in another process) or parcels of the person's own arrive, restart without it, so
+/// its clock does not rule them.
+/// (A boxed future: it restarts the app, whose `start` spawns it; an opaque type would be
+/// its own cause.)
+fn demo_guard(
+    app: Arc<App>,
+    mut stop: watch::Receiver<bool>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let over = !sources::demo_present(&app.opts.dir)
+                || app
+                    .lock()
+                    .ok()
+                    .and_then(|db| sources::own_parcels(&*db).ok())
+                    .is_some_and(|n| n > 0);
+            if over {
+                // Not awaited here: restarting stops this task.
+                tokio::spawn(async move {
+                    if let Err(e) = app.start().await {
+                        tracing::error!(error = %e, "could not restart after the demo ended");
+                    }
+                });
+                return;
+            }
+        }
+    })
 }
 
 /// Turn the poller's and the pipeline's changes into [`Event::Changed`], one per burst.

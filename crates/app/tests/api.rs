@@ -372,3 +372,154 @@ async fn stopping_leaves_no_database_log_for_the_next_start_to_read() {
     let db = SqliteStore::open(&copy).unwrap();
     assert_eq!(db.count().unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_import_leaves_the_demo_running_and_a_good_one_ends_it() {
+    let (_d, app) = open();
+    app.start_demo().await.unwrap();
+    let err = app
+        .import(ImportArgs {
+            filename: "orders.csv".into(),
+            content: "order,store\nA-1,Acme\n".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("content"), "{err}");
+    let home = app.home(HomeArgs::default()).await.unwrap();
+    assert!(home.demo, "the file was checked before the demo ended");
+    assert_eq!(home.total, 12);
+
+    let report = app
+        .import(ImportArgs {
+            filename: "orders.csv".into(),
+            content: "tracking_number\n1Z5R89390357567127\n".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.added, 1);
+    let home = app.home(HomeArgs::default()).await.unwrap();
+    assert!(!home.demo, "the first own parcel ends the demo");
+    assert_eq!(home.total, 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn text_fields_are_bounded_and_the_error_names_the_field() {
+    let (_d, app) = open();
+    let long = "x".repeat(2001);
+    for (name, bad) in [
+        (
+            "items[1].label",
+            AddItem {
+                label: Some(long.clone()),
+                ..item("1Z5R89390357567127")
+            },
+        ),
+        (
+            "items[1].store",
+            AddItem {
+                store: Some(long.clone()),
+                ..item("1Z5R89390357567127")
+            },
+        ),
+        (
+            "items[1].order",
+            AddItem {
+                order: Some(long.clone()),
+                ..item("1Z5R89390357567127")
+            },
+        ),
+    ] {
+        let err = app
+            .add(AddArgs {
+                items: vec![item("9400111899223197428497"), bad],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.field(), Some(name), "{err}");
+        assert!(err.to_string().contains("at most 2000"), "{err}");
+    }
+    assert_eq!(app.home(HomeArgs::default()).await.unwrap().total, 0);
+    let id = app
+        .add(AddArgs {
+            items: vec![item("1Z5R89390357567127")],
+        })
+        .await
+        .unwrap()
+        .added[0]
+        .id;
+    let err = app
+        .edit(EditArgs {
+            id,
+            label: Some(long),
+            muted: None,
+            archived: None,
+            notify_kinds: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("label"), "{err}");
+}
+
+#[tokio::test]
+async fn adding_a_tracked_number_applies_its_label_and_names_what_was_kept() {
+    let (_d, app) = open();
+    let first = app
+        .add(AddArgs {
+            items: vec![AddItem {
+                store: Some("Acme".into()),
+                ..item("1Z5R89390357567127")
+            }],
+        })
+        .await
+        .unwrap();
+    let again = app
+        .add(AddArgs {
+            items: vec![AddItem {
+                label: Some("Shoes".into()),
+                store: Some("Other".into()),
+                ..item("1Z5R89390357567127")
+            }],
+        })
+        .await
+        .unwrap();
+    assert!(!again.added[0].created);
+    assert_eq!(again.added[0].unchanged, ["store"]);
+    let d = app
+        .detail(IdArgs {
+            id: first.added[0].id,
+        })
+        .await
+        .unwrap();
+    assert_eq!(d.card.title, "Shoes");
+    assert_eq!(d.order.store.as_deref(), Some("Acme"));
+}
+
+#[test]
+fn a_speed_no_clock_can_run_at_is_refused() {
+    for speed in [f64::NAN, -1.0, 1e-7, f64::INFINITY] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Options::new(dir.path());
+        o.demo_speed = Some(speed);
+        let err = App::open(o, Vec::new()).err().unwrap();
+        assert_eq!(err.field(), Some("speed"), "{speed}: {err}");
+        assert!(!dir.path().join("demo.json").exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_demo_settings_never_leave_the_app_stuck() {
+    let (dir, app) = open();
+    app.start_demo().await.unwrap();
+    app.shutdown().await;
+    std::fs::write(dir.path().join("demo.json"), "{\"speed\": null").unwrap();
+    // It starts (without the demo), offers to end it, and ending it clears its parcels.
+    app.start().await.unwrap();
+    let home = app.home(HomeArgs::default()).await.unwrap();
+    assert!(home.demo && home.total == 12);
+    let ended = app.call("end_demo", serde_json::Value::Null).await.unwrap();
+    assert_eq!(ended["removed"], 12);
+    let home = app.home(HomeArgs::default()).await.unwrap();
+    assert!(!home.demo && home.total == 0 && home.first_run);
+    app.shutdown().await;
+}

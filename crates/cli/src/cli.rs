@@ -20,7 +20,13 @@ pub struct Cli {
 
     /// Keep carrier credentials in `credentials.json` in the data directory (readable only by
     /// you) instead of the system keyring, for machines without one.
-    #[arg(long, global = true, env = "PARCELTRAIL_CREDENTIALS_FILE")]
+    /// (`PARCELTRAIL_CREDENTIALS_FILE` takes 1 or 0, true or false, yes or no.)
+    #[arg(
+        long,
+        global = true,
+        env = "PARCELTRAIL_CREDENTIALS_FILE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub credentials_file: bool,
 
     #[command(subcommand)]
@@ -159,8 +165,8 @@ pub enum Command {
     Notifications {
         #[command(subcommand)]
         action: Option<NotificationsAction>,
-        /// How many log entries to show.
-        #[arg(long, default_value_t = 20)]
+        /// How many log entries to show (at most 100000).
+        #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=100_000))]
         limit: usize,
         /// As JSON: {settings, held, log}.
         #[arg(long)]
@@ -191,8 +197,9 @@ pub enum Command {
         /// Start the demo (its parcels and simulator) if it is not running yet.
         #[arg(long)]
         demo: bool,
-        /// The demo's speed when it starts, or the speed of the simulator at `--sim`.
-        #[arg(long, value_name = "N")]
+        /// The demo's speed when it starts, or the speed of the simulator at `--sim` (1 to
+        /// 1000000).
+        #[arg(long, value_name = "N", value_parser = speed, allow_negative_numbers = true)]
         speed: Option<f64>,
         /// Also track DHL numbers at a running `parceltrail sim` at this URL.
         #[arg(long, value_name = "URL", conflicts_with = "demo")]
@@ -204,7 +211,7 @@ pub enum Command {
         #[arg(long)]
         no_notify: bool,
         /// Exit after this many seconds (for scripts and tests).
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
         duration: Option<f64>,
     },
     /// The shop server: a shop's orders, webhooks, tracking pages and staff (see
@@ -218,27 +225,27 @@ pub enum Command {
         /// Seed for parcel numbers, journeys and faults.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// How many parcels to simulate.
-        #[arg(long, default_value_t = 20)]
+        /// How many parcels to simulate (1 to 100000).
+        #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=parceltrail_sim::MAX_PARCELS as u64))]
         parcels: usize,
-        /// Journeys run this many times faster than real time.
-        #[arg(long, default_value_t = 60.0)]
+        /// Journeys run this many times faster than real time (1 to 1000000).
+        #[arg(long, default_value_t = 60.0, value_parser = speed, allow_negative_numbers = true)]
         speed: f64,
         /// Share of requests (0 to 1) that fail with 500 or 503.
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, value_parser = share, allow_negative_numbers = true)]
         fail_rate: f64,
         /// Answer 429 (with Retry-After) beyond this many requests a second.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = rate, allow_negative_numbers = true)]
         max_rate: Option<f64>,
-        /// Milliseconds added to every answer.
-        #[arg(long, default_value_t = 0)]
+        /// Milliseconds added to every answer (at most 600000, ten minutes).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
         latency_ms: u64,
         /// The API key clients must send.
         #[arg(long, default_value = "demo")]
         api_key: String,
         /// Share (0 to 1) of a journey by which parcels may already be under way at start
         /// (0: every journey starts after the simulator does).
-        #[arg(long, default_value_t = 0.6)]
+        #[arg(long, default_value_t = 0.6, value_parser = share, allow_negative_numbers = true)]
         stagger: f64,
     },
     /// Supported carriers, their number formats and API state.
@@ -269,8 +276,8 @@ pub enum Command {
     },
     /// Write synthetic deliveries from a known distribution (for eta-eval).
     EtaSynth {
-        /// Data rows.
-        #[arg(long, default_value_t = 20_000)]
+        /// Data rows (at most 1000000).
+        #[arg(long, default_value_t = 20_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=parceltrail_core::eta::synth::MAX_ROWS as u64))]
         rows: usize,
         /// Random seed.
         #[arg(long, default_value_t = 1)]
@@ -296,23 +303,24 @@ pub struct CarrierSource {
     /// The simulator's API key.
     #[arg(long, default_value = "demo", value_name = "KEY")]
     pub sim_key: String,
-    /// Requests per second allowed against the simulator.
-    #[arg(long, default_value_t = 20)]
+    /// Requests per second allowed against the simulator (1 to 100000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub sim_rate: u32,
-    /// How many times faster than real time the simulator runs (demo mode: its speed);
-    /// polling intervals shrink to match.
-    #[arg(long, value_name = "N")]
+    /// How many times faster than real time the simulator runs (demo mode: its speed; 1 to
+    /// 1000000); polling intervals shrink to match.
+    #[arg(long, value_name = "N", value_parser = speed, allow_negative_numbers = true)]
     pub speed: Option<f64>,
-    /// Delivered parcels archive themselves after this many days.
+    /// Delivered parcels archive themselves after this many days (0 to 3650).
     #[arg(
         long,
         default_value_t = 14,
         value_name = "DAYS",
-        env = "PARCELTRAIL_ARCHIVE_AFTER_DAYS"
+        env = "PARCELTRAIL_ARCHIVE_AFTER_DAYS",
+        value_parser = clap::value_parser!(u32).range(0..=3650)
     )]
     pub archive_after: u32,
     /// Exit after this many seconds (for scripts and tests).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     pub duration: Option<f64>,
 }
 
@@ -396,6 +404,62 @@ pub enum ExportFormat {
     Json,
     /// One row per event.
     Csv,
+}
+
+/// A simulator's speed (and the clock matched to it): a number from 1 (real time) to
+/// 1000000. NaN, negative and tiny speeds have no clock to run at.
+fn speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    parceltrail_sim::check_speed(v).map_err(|e| e.to_string())
+}
+
+/// A share, from 0 to 1.
+fn share(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a share from 0 to 1"))
+    }
+}
+
+/// Requests a second: more than 0, at most 1000000.
+fn rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if v > 0.0 && v <= 1_000_000.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is not a rate from above 0 to 1000000 a second"
+        ))
+    }
+}
+
+/// The longest `--duration`: a year, in seconds.
+const MAX_SECONDS: f64 = 365.0 * 86_400.0;
+
+/// Seconds: more than 0, at most a year.
+fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if v > 0.0 && v <= MAX_SECONDS {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is not a number of seconds from above 0 to {MAX_SECONDS} (a year)"
+        ))
+    }
 }
 
 /// `parceltrail server`.

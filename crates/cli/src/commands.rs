@@ -44,14 +44,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let promised_at = promised
                 .as_deref()
-                .map(|p| {
-                    parceltrail_core::import::parse_time(p).ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "--promised {p:?} is not a date: use YYYY-MM-DD or RFC 3339"
-                        )
-                    })
-                })
+                .map(|p| import::parse_date("--promised", p).map_err(|e| anyhow!(e)))
                 .transpose()?;
+            for (flag, value) in [
+                ("--label", &label),
+                ("--store", &store),
+                ("--order", &order),
+                ("--items", &items),
+            ] {
+                if let Some(v) = value {
+                    import::check_length(flag, v).map_err(|e| anyhow!(e))?;
+                }
+            }
             let info = OrderInfo {
                 store,
                 order_number: order,
@@ -60,10 +64,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 ..OrderInfo::default()
             };
             let mut db = open()?;
+            let dir = data_dir(home.as_deref())?;
             match from_text {
-                Some(file) => add_from_text(&mut db, &file, info, label, json),
+                Some(file) => add_from_text(&mut db, &dir, &file, info, label, json),
                 None => add_one(
-                    &mut db,
+                    (&mut db, &dir),
                     number.as_deref().unwrap_or_default(),
                     carrier,
                     force,
@@ -112,7 +117,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { format, output } => export_cmd(&open()?, format, output),
-        Command::Import { file, json } => import_cmd(&mut open()?, &file, json),
+        Command::Import { file, json } => {
+            import_cmd(&mut open()?, &data_dir(home.as_deref())?, &file, json)
+        }
         Command::Carriers { action, json } => match action {
             None | Some(CarriersAction::List) => carriers(json),
             Some(CarriersAction::Status { json }) => {
@@ -124,7 +131,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Some(CarriersAction::Login { carrier }) => {
-                live::login(&data_dir(home.as_deref())?, cli.credentials_file, &carrier)?;
+                let dir = data_dir(home.as_deref())?;
+                live::login(&dir, cli.credentials_file, &carrier)?;
+                // A carrier account means real parcels: the demo's fast clock must not rule them.
+                end_demo_for_own_parcels(&mut open()?, &dir)?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(CarriersAction::Test { carrier }) => {
@@ -215,15 +225,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             api_key,
             stagger,
         } => {
-            if !(0.0..=1.0).contains(&stagger) {
-                bail!("--stagger must be between 0 and 1, not {stagger}");
-            }
-            if !(0.0..=1.0).contains(&fail_rate) {
-                bail!("--fail-rate must be between 0 and 1, not {fail_rate}");
-            }
-            if speed <= 0.0 {
-                bail!("--speed must be positive, not {speed}");
-            }
             let config = parceltrail_sim::SimConfig {
                 seed,
                 parcels,
@@ -234,6 +235,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 api_key,
                 stagger,
             };
+            config.validate()?;
             live::sim(config, listen)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -348,10 +350,53 @@ struct AddResult {
     carrier: String,
     id: String,
     created: bool,
+    /// For a parcel tracked already: the flags not applied (its order's fields).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unchanged: Vec<&'static str>,
+}
+
+/// Before parcels of the person's own are stored: end the demo, whose fast clock must not
+/// rule them (a `watch --demo` elsewhere notices and stops).
+fn end_demo_for_own_parcels(db: &mut SqliteStore, dir: &Path) -> Result<()> {
+    if let Some(n) = parceltrail_app::sources::end_demo(db, dir)? {
+        eprintln!(
+            "The demo has ended ({n} demo parcels removed): your own parcels are tracked on the real clock."
+        );
+    }
+    Ok(())
+}
+
+/// A parcel tracked already: a label given is an edit (the last writer wins, as `label`);
+/// the order's fields stay as they are. Returns the flags not applied.
+fn apply_to_tracked(
+    db: &mut SqliteStore,
+    s: &parceltrail_core::domain::Shipment,
+    label: Option<&String>,
+    info: &OrderInfo,
+) -> Result<Vec<&'static str>> {
+    if label.is_some() && label != s.label.as_ref() {
+        db.edit(s.id, Edit::Label(label.cloned()), Utc::now())?;
+    }
+    let order = db.order(s.order_id)?;
+    let mut kept = Vec::new();
+    let differs = |given: &Option<String>, have: &Option<String>| given.is_some() && given != have;
+    if differs(&info.store, &order.store) {
+        kept.push("--store");
+    }
+    if differs(&info.order_number, &order.order_number) {
+        kept.push("--order");
+    }
+    if differs(&info.items, &order.items) {
+        kept.push("--items");
+    }
+    if info.promised_at.is_some() && info.promised_at != order.promised_at {
+        kept.push("--promised");
+    }
+    Ok(kept)
 }
 
 fn add_one(
-    db: &mut SqliteStore,
+    (db, dir): (&mut SqliteStore, &Path),
     raw: &str,
     carrier: Option<String>,
     force: bool,
@@ -395,13 +440,20 @@ fn add_one(
         order,
         events: Vec::new(),
     };
+    end_demo_for_own_parcels(db, dir)?;
     let added = db.add_shipment(&new, Utc::now())?;
+    let unchanged = if added.created {
+        Vec::new()
+    } else {
+        apply_to_tracked(db, &added.shipment, new.label.as_ref(), &new.order)?
+    };
     if json {
         print_json(&AddResult {
             number: added.shipment.tracking_number.clone(),
             carrier: added.shipment.carrier.clone(),
             id: added.shipment.id.to_string(),
             created: added.created,
+            unchanged,
         })?;
     } else if added.created {
         println!(
@@ -429,6 +481,22 @@ fn add_one(
             added.shipment.tracking_number,
             carrier_name(&added.shipment.carrier)
         );
+        if new.label.is_some() && new.label != added.shipment.label {
+            println!(
+                "  Its label is now “{}”.",
+                clean(new.label.as_deref().unwrap_or(""))
+            );
+        }
+        if !unchanged.is_empty() {
+            println!(
+                "  {}",
+                style(format!(
+                    "Not applied: {} (they belong to the parcel's order, which stays as it was).",
+                    unchanged.join(", ")
+                ))
+                .yellow()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -440,11 +508,13 @@ fn resolve_carrier(c: &str) -> Result<String> {
 
 fn add_from_text(
     db: &mut SqliteStore,
+    dir: &Path,
     file: &str,
     order: OrderInfo,
     label: Option<String>,
     json: bool,
 ) -> Result<ExitCode> {
+    let label = label.filter(|l| !l.trim().is_empty());
     let bytes = read_file_or_stdin(file)?;
     let text = String::from_utf8_lossy(&bytes);
     let found = detect::scan(&text);
@@ -463,15 +533,28 @@ fn add_from_text(
             })
         })
         .collect();
+    if !new.is_empty() {
+        end_demo_for_own_parcels(db, dir)?;
+    }
     let added = db.add_shipments(&new, Utc::now())?;
+    let mut unchanged = Vec::with_capacity(added.len());
+    for a in &added {
+        unchanged.push(if a.created {
+            Vec::new()
+        } else {
+            apply_to_tracked(db, &a.shipment, label.as_ref(), &order)?
+        });
+    }
     if json {
         let results: Vec<AddResult> = added
             .iter()
-            .map(|a| AddResult {
+            .zip(unchanged)
+            .map(|(a, unchanged)| AddResult {
                 number: a.shipment.tracking_number.clone(),
                 carrier: a.shipment.carrier.clone(),
                 id: a.shipment.id.to_string(),
                 created: a.created,
+                unchanged,
             })
             .collect();
         print_json(&serde_json::json!({ "added": results, "invalid": invalid }))?;
@@ -479,7 +562,7 @@ fn add_from_text(
         if added.is_empty() && invalid.is_empty() {
             println!("No tracking numbers found in the text.");
         }
-        for a in &added {
+        for (a, unchanged) in added.iter().zip(unchanged) {
             let verb = if a.created {
                 "Tracking"
             } else {
@@ -490,6 +573,16 @@ fn add_from_text(
                 style(&a.shipment.tracking_number).bold(),
                 carrier_name(&a.shipment.carrier)
             );
+            if !unchanged.is_empty() {
+                println!(
+                    "  {}",
+                    style(format!(
+                        "Not applied: {} (they belong to the parcel's order, which stays as it was).",
+                        unchanged.join(", ")
+                    ))
+                    .yellow()
+                );
+            }
         }
         for d in &invalid {
             println!("Skipped {}", describe(d));
@@ -837,7 +930,7 @@ fn tmp_path(path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn import_cmd(db: &mut SqliteStore, file: &str, json: bool) -> Result<ExitCode> {
+fn import_cmd(db: &mut SqliteStore, dir: &Path, file: &str, json: bool) -> Result<ExitCode> {
     let bytes = read_file_or_stdin(file)?;
     let bar = ProgressBar::with_draw_target(
         Some(bytes.len() as u64),
@@ -852,6 +945,11 @@ fn import_cmd(db: &mut SqliteStore, file: &str, json: bool) -> Result<ExitCode> 
     })
     .with_context(|| format!("cannot import {file}"))?;
     bar.finish_and_clear();
+    // After the file was read (a refused file leaves the demo as it was); the imported
+    // parcels are the person's own.
+    if report.added > 0 {
+        end_demo_for_own_parcels(db, dir)?;
+    }
     if json {
         print_json(&report)?;
     } else {

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use console::style;
 use parceltrail_app::sources::{
-    self, demo_epoch, demo_sim, pipeline_config, real_adapters, sim_adapter,
+    self, demo_adapter, demo_epoch, demo_sim, pipeline_config, real_adapters, sim_adapter,
 };
 use parceltrail_carriers::credentials::{CarrierKind, Credentials, open_store};
 use parceltrail_carriers::{Dhl, Http, Secret};
@@ -58,6 +58,8 @@ pub fn demo(db: &mut SqliteStore, dir: &Path, reset: bool) -> Result<()> {
 struct Setup {
     adapters: Vec<Arc<dyn Carrier>>,
     time_scale: f64,
+    /// The demo's simulator runs (and its clock rules the poller).
+    demo: bool,
     _sim: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -85,8 +87,9 @@ async fn setup(src: &CarrierSource, db: &SharedStore, dir: &Path, use_file: bool
             .await
             .context("cannot start the simulator")?;
         return Ok(Setup {
-            adapters: vec![sim_adapter(&format!("http://{addr}"), "demo", src.sim_rate)],
+            adapters: vec![demo_adapter(&format!("http://{addr}"), src.sim_rate)],
             time_scale: e.speed,
+            demo: true,
             _sim: Some(task),
         });
     }
@@ -94,18 +97,25 @@ async fn setup(src: &CarrierSource, db: &SharedStore, dir: &Path, use_file: bool
         return Ok(Setup {
             adapters: vec![sim_adapter(url, &src.sim_key, src.sim_rate)],
             time_scale: src.speed.unwrap_or(1.0),
+            demo: false,
             _sim: None,
         });
     }
-    let adapters = real_adapters(dir, use_file)?;
+    let mut adapters = real_adapters(dir, use_file)?;
     if adapters.is_empty() {
         bail!(
             "no carrier account is set up: add one with `parceltrail carriers login <CARRIER>`, or try the demo with `--demo`"
         );
     }
+    // Demo parcels left behind get a word of their own, never a real carrier's request.
+    {
+        let store = db.lock().map_err(|_| anyhow!("store lock poisoned"))?;
+        adapters.extend(sources::demo_stand_in(&*store)?);
+    }
     Ok(Setup {
         adapters,
         time_scale: 1.0,
+        demo: false,
         _sim: None,
     })
 }
@@ -309,12 +319,18 @@ pub fn watch(
             })
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let demo_over = demo_over(setup.demo, store.clone(), dir.to_path_buf());
         let stopper = async move {
-            match src.duration {
-                Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs)).await,
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+            tokio::select! {
+                _ = async {
+                    match src.duration {
+                        Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs)).await,
+                        None => {
+                            let _ = tokio::signal::ctrl_c().await;
+                        }
+                    }
+                } => {}
+                why = demo_over => eprintln!("{why}"),
             }
             let _ = stop_tx.send(true);
         };
@@ -333,6 +349,29 @@ pub fn watch(
         derived_printer.abort();
         Ok(())
     })
+}
+
+/// With the demo running: resolves (with the reason) once the demo has ended elsewhere
+/// (`parceltrail add`, `import` or `carriers login`, or the app) or parcels of the person's
+/// own are tracked, since its clock must not rule them. Without the demo: never.
+async fn demo_over(demo: bool, store: SharedStore, dir: std::path::PathBuf) -> String {
+    if !demo {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !sources::demo_present(&dir) {
+            return "The demo has ended: stopping. `parceltrail watch` follows your own parcels."
+                .into();
+        }
+        let own = store
+            .lock()
+            .ok()
+            .and_then(|db| sources::own_parcels(&*db).ok());
+        if own.is_some_and(|n| n > 0) {
+            return "Parcels of your own are tracked now, and the demo's fast clock must not rule them: stopping. End the demo with `parceltrail demo --reset`, then `parceltrail watch` follows them.".into();
+        }
+    }
 }
 
 /// `parceltrail refresh`.

@@ -17,7 +17,7 @@ use clap::Parser;
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "parceltrail_core=warn,parceltrail_carriers=warn,parceltrail_notifiers=warn",
+            "parceltrail_core=warn,parceltrail_carriers=warn,parceltrail_notifiers=warn,parceltrail_app=warn",
         )
     });
     tracing_subscriber::fmt()

@@ -1,5 +1,6 @@
 //! The `parceltrail` binary as a user and a script see it.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -92,7 +93,6 @@ fn detect_reads_standard_input() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::Write;
     child
         .stdin
         .take()
@@ -454,4 +454,354 @@ fn a_silent_parcel_needs_attention_with_the_reason() {
     let log: serde_json::Value =
         serde_json::from_str(&run_ok(h, &["notifications", "--json"])).unwrap();
     assert_eq!(log["log"].as_array().unwrap().len(), 0);
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs and expects the usage or input error (exit status 2); its standard error.
+fn refused(home: &Path, args: &[&str]) -> String {
+    let o = run(home, args);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{args:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stderr(&o)
+}
+
+#[test]
+fn numeric_flags_out_of_range_are_refused_with_the_flag_named() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    for speed in ["NaN", "-1", "1e-7", "0", "inf", "1e9"] {
+        let err = refused(h, &["watch", "--demo", "--speed", speed, "--duration", "5"]);
+        assert!(
+            err.contains("--speed") && err.contains("speed must be a number from 1"),
+            "{err}"
+        );
+        let err = refused(h, &["serve", "--demo", "--speed", speed, "--duration", "5"]);
+        assert!(err.contains("--speed"), "{err}");
+        let err = refused(h, &["sim", "--speed", speed]);
+        assert!(err.contains("--speed"), "{err}");
+    }
+    assert!(
+        !h.join("demo.json").exists(),
+        "nothing was started with a bad speed"
+    );
+    for (args, flag) in [
+        (&["watch", "--demo", "--duration", "NaN"][..], "--duration"),
+        (&["watch", "--demo", "--duration", "-1"], "--duration"),
+        (&["refresh", "--duration", "1e300"], "--duration"),
+        (&["watch", "--demo", "--sim-rate", "0"], "--sim-rate"),
+        (
+            &["watch", "--archive-after", "4000000000"],
+            "--archive-after",
+        ),
+        (&["sim", "--parcels", "99999999999"], "--parcels"),
+        (&["sim", "--fail-rate", "NaN"], "--fail-rate"),
+        (&["sim", "--stagger", "-0.5"], "--stagger"),
+        (&["sim", "--max-rate", "NaN"], "--max-rate"),
+        (&["sim", "--latency-ms", "99999999999"], "--latency-ms"),
+        (&["notifications", "--limit", "99999999999"], "--limit"),
+    ] {
+        let err = refused(h, args);
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+}
+
+/// The demo's numbers, as `demo` adds them.
+fn demo_numbers(h: &Path) -> Vec<String> {
+    let list: serde_json::Value =
+        serde_json::from_str(&run_ok(h, &["list", "--all", "--json"])).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["tracking_number"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_damaged_demo_file_is_repaired_or_refused_and_reset_still_clears_the_demo() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    assert!(run_ok(h, &["demo"]).contains("Added 12 demo parcels"));
+    let file = h.join("demo.json");
+    // A speed written as null (what a NaN became) is repaired, and said so.
+    let mut epoch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    epoch["speed"] = serde_json::Value::Null;
+    std::fs::write(&file, epoch.to_string()).unwrap();
+    let o = run(h, &["demo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("was null") && stderr(&o).contains("120× again"),
+        "{}",
+        stderr(&o)
+    );
+    let repaired: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(repaired["speed"], 120.0);
+    assert_eq!(repaired["start"], epoch["start"], "its timeline is kept");
+    // A file that is no demo settings at all is refused, pointing at the way out...
+    std::fs::write(&file, "{ not json").unwrap();
+    let err = refused(h, &["watch", "--demo", "--duration", "5"]);
+    assert!(
+        err.contains("damaged") && err.contains("demo --reset"),
+        "{err}"
+    );
+    // ...which removes the demo parcels all the same.
+    assert!(run_ok(h, &["demo", "--reset"]).contains("Removed 12 demo parcels"));
+    assert!(!file.exists());
+    assert!(demo_numbers(h).is_empty());
+    assert!(
+        run_ok(h, &["demo"]).contains("Added 12 demo parcels"),
+        "the demo starts afresh"
+    );
+}
+
+#[test]
+fn adding_importing_or_logging_in_ends_the_demo_and_a_refused_file_does_not() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    run_ok(h, &["demo"]);
+    let o = run(h, &["add", UPS, "--label", "Shoes"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("The demo has ended (12 demo parcels removed)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(demo_numbers(h), [UPS]);
+    assert!(!h.join("demo.json").exists());
+
+    let csv = h.join("own.csv");
+    let bad = h.join("bad.csv");
+    std::fs::write(&csv, format!("tracking_number\n{}\n", s10(5, "GB"))).unwrap();
+    std::fs::write(&bad, "order,store\nA-1,Acme\n").unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let f = fresh.path();
+    run_ok(f, &["demo"]);
+    refused(f, &["import", bad.to_str().unwrap()]);
+    assert_eq!(
+        demo_numbers(f).len(),
+        12,
+        "a refused file leaves the demo as it was"
+    );
+    let o = run(f, &["import", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("The demo has ended"), "{}", stderr(&o));
+    assert_eq!(demo_numbers(f), [s10(5, "GB")]);
+
+    let third = tempfile::tempdir().unwrap();
+    let t = third.path();
+    run_ok(t, &["demo"]);
+    let mut login = bin(t)
+        .args(["carriers", "login", "dhl"])
+        // As the README writes it.
+        .env("PARCELTRAIL_CREDENTIALS_FILE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(b"key-123\n").unwrap();
+    let o = login.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        t.join("credentials.json").exists(),
+        "PARCELTRAIL_CREDENTIALS_FILE=1 means the file"
+    );
+    assert!(stderr(&o).contains("The demo has ended"), "{}", stderr(&o));
+    assert!(demo_numbers(t).is_empty());
+}
+
+#[test]
+fn the_credentials_file_setting_reads_as_people_write_it() {
+    let home = tempfile::tempdir().unwrap();
+    for v in ["1", "0", "true", "false", "yes", "no"] {
+        let o = bin(home.path())
+            .args(["list"])
+            .env("PARCELTRAIL_CREDENTIALS_FILE", v)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{v}: {}", stderr(&o));
+    }
+    let o = bin(home.path())
+        .args(["list"])
+        .env("PARCELTRAIL_CREDENTIALS_FILE", "perhaps")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--credentials-file"), "{}", stderr(&o));
+}
+
+#[test]
+fn demo_numbers_are_never_sent_to_a_real_carrier() {
+    // A "DHL API" that counts who calls it.
+    let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", api.local_addr().unwrap());
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let calls = calls.clone();
+        std::thread::spawn(move || {
+            for conn in api.incoming() {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(conn);
+            }
+        });
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let cmd = |args: &[&str]| {
+        let mut c = bin(h);
+        c.args(args)
+            .env("PARCELTRAIL_CREDENTIALS_FILE", "1")
+            .env("PARCELTRAIL_DHL_URL", &url);
+        c
+    };
+    let mut login = cmd(&["carriers", "login", "dhl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"real-key\n")
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+    // The demo beside a DHL account (started after it): its numbers stay with it.
+    run_ok(h, &["demo"]);
+    let o = cmd(&["refresh"]).stdin(Stdio::null()).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a simulated number reached the real DHL API"
+    );
+    let number = &demo_numbers(h)[0];
+    let shown = run_ok(h, &["show", number]);
+    assert!(
+        shown.contains("a demo parcel, and the demo is not running here"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn watch_demo_refuses_to_run_own_parcels_on_its_clock() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    run_ok(h, &["demo"]);
+    // An own parcel beside the demo (stored by an older version, say).
+    {
+        let mut db = SqliteStore::open(h.join("parceltrail.db")).unwrap();
+        db.add_shipment(
+            &parceltrail_core::store::NewShipment {
+                tracking_number: UPS.into(),
+                carrier: "ups".into(),
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    }
+    let err = refused(h, &["watch", "--demo", "--duration", "30"]);
+    assert!(
+        err.contains("parcels of its own beside the demo's") && err.contains("demo --reset"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_running_watch_demo_stops_when_an_own_parcel_ends_the_demo() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let mut watch = bin(h)
+        .args(["watch", "--demo", "--no-notify", "--duration", "300"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it watches, add a parcel of one's own from another process.
+    let mut out = std::io::BufReader::new(watch.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Watching") {
+        line.clear();
+        assert_ne!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap(),
+            0,
+            "watch ended"
+        );
+    }
+    run_ok(h, &["add", UPS]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = watch.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "watch --demo kept running");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut watch.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("The demo has ended: stopping"), "{err}");
+}
+
+#[test]
+fn add_text_fields_are_bounded_and_dates_plausible() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let long = "x".repeat(2001);
+    for flag in ["--label", "--store", "--order", "--items"] {
+        let err = refused(h, &["add", UPS, flag, &long]);
+        assert!(
+            err.contains(&format!("{flag} is 2001 characters long; at most 2000")),
+            "{err}"
+        );
+    }
+    for date in ["0000-01-01", "9999-12-31"] {
+        let err = refused(h, &["add", UPS, "--promised", date]);
+        assert!(err.contains("not between 1970 and 2100"), "{err}");
+    }
+    assert!(run_ok(h, &["list"]).contains("No parcels yet"));
+    run_ok(
+        h,
+        &[
+            "add",
+            UPS,
+            "--label",
+            &"x".repeat(2000),
+            "--promised",
+            "2026-05-14",
+        ],
+    );
+}
+
+#[test]
+fn adding_a_tracked_number_again_applies_the_label_and_says_what_was_kept() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    run_ok(h, &["add", UPS, "--store", "Acme"]);
+    let out = run_ok(
+        h,
+        &["add", UPS, "--label", "Shoes", "--store", "Other shop"],
+    );
+    assert!(out.contains("Already tracking"), "{out}");
+    assert!(out.contains("Its label is now “Shoes”"), "{out}");
+    assert!(out.contains("Not applied: --store"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(h, &["show", UPS, "--json"])).unwrap();
+    assert_eq!(json["shipment"]["label"], "Shoes");
+    assert_eq!(json["order"]["store"], "Acme");
+    let again: serde_json::Value =
+        serde_json::from_str(&run_ok(h, &["add", UPS, "--store", "Other", "--json"])).unwrap();
+    assert_eq!(again["unchanged"], serde_json::json!(["--store"]));
 }

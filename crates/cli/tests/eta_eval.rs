@@ -208,3 +208,47 @@ fn dates_are_compared_in_the_given_zone() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown time zone"));
 }
+
+#[test]
+fn rows_with_dates_outside_1970_to_2100_and_an_unclosed_quote_are_skipped_with_reasons() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("d.csv");
+    std::fs::write(
+        &csv,
+        "shipped_at,delivered_at,estimated_at,carrier\n\
+         2024-05-01,2024-05-03,,ups\n\
+         2024-05-02,2024-05-04,9999-12-31,ups\n\
+         0000-01-01,2024-05-04,,ups\n\
+         2024-05-03,2024-05-05,,\"ups\n\
+         2024-05-04,2024-05-06,,ups\n",
+    )
+    .unwrap();
+    let o = run(home.path(), &["eta-eval", csv.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(
+        (v["rows"].as_u64(), v["skipped"].as_u64()),
+        (Some(4), Some(3))
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("line 3: skipped: estimated_at \"9999-12-31\" is not between 1970 and 2100"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 4: skipped: shipped_at \"0000-01-01\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 5: skipped: the quote (\") opened on line 5 is never closed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn synth_refuses_more_rows_than_it_can_hold() {
+    let home = tempfile::tempdir().unwrap();
+    let o = run(home.path(), &["eta-synth", "--rows", "99999999999999"]);
+    assert_eq!(o.status.code(), Some(2), "a usage error, not an abort");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--rows") && err.contains("1000000"), "{err}");
+}

@@ -123,6 +123,13 @@ pub trait Carrier: Send + Sync {
     fn id(&self) -> &'static str;
     /// Whether this adapter tracks numbers of the given carrier id (see `detect::carriers`).
     fn serves(&self, carrier: &str) -> bool;
+    /// Whether this adapter tracks this number of that carrier. The poller routes by this;
+    /// by default it is [`Carrier::serves`]. An adapter that must never see some numbers
+    /// (a real carrier and the demo's simulated ones) says no here, so they are never sent.
+    fn serves_number(&self, carrier: &str, number: &str) -> bool {
+        let _ = number;
+        self.serves(carrier)
+    }
     /// Most numbers one request may carry (1 where the API takes one number).
     fn max_batch(&self) -> usize;
     /// The API's documented request budget.

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use parceltrail_detect as detect;
 
 use crate::domain::{NewEvent, Place, Source, Status};
@@ -15,7 +15,21 @@ use crate::error::{Error, Result};
 use crate::store::{NewShipment, OrderInfo, Store};
 
 /// The longest text we keep in one field; longer is a bad row, not a truncation.
-const MAX_FIELD: usize = 2000;
+pub const MAX_FIELD: usize = 2000;
+
+/// Refuses a person's text (a label, store, order number, items) longer than [`MAX_FIELD`]
+/// characters, naming `field`: the same bound as an imported field, so a pasted megabyte
+/// never becomes every screen's answer.
+pub fn check_length(field: &str, value: &str) -> std::result::Result<(), String> {
+    let n = value.chars().count();
+    if n > MAX_FIELD {
+        Err(format!(
+            "{field} is {n} characters long; at most {MAX_FIELD} are kept"
+        ))
+    } else {
+        Ok(())
+    }
+}
 
 /// A row that was not imported.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -164,6 +178,75 @@ pub fn parse_time(s: &str) -> Option<DateTime<FixedOffset>> {
         .map(|t| t.and_utc().fixed_offset())
 }
 
+/// The years a date of an order, a promise, an event or a delivery can be in. Outside them a
+/// typo (`0000-01-01`, `9999-12-31`) would be stored, and estimated from, as if it were real.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=2100;
+
+/// Whether `t` falls in [`YEARS`] (in UTC).
+pub fn plausible<Tz: TimeZone>(t: &DateTime<Tz>) -> bool {
+    YEARS.contains(&t.with_timezone(&Utc).year())
+}
+
+/// Why a date is refused: it is outside [`YEARS`].
+pub fn implausible(what: &str, raw: &str) -> String {
+    format!(
+        "{what} {raw:?} is not between {} and {}: check the year",
+        YEARS.start(),
+        YEARS.end()
+    )
+}
+
+/// A date given as `YYYY-MM-DD` or RFC 3339, in [`YEARS`]; else why not.
+pub fn parse_date(what: &str, raw: &str) -> std::result::Result<DateTime<FixedOffset>, String> {
+    let t = parse_time(raw)
+        .ok_or_else(|| format!("{what} {raw:?} is not a date (use YYYY-MM-DD or RFC 3339)"))?;
+    if plausible(&t) {
+        Ok(t)
+    } else {
+        Err(implausible(what, raw))
+    }
+}
+
+/// Where a quoted field opens that never closes: the byte offset of its opening quote. The
+/// csv reader reads the rest of the file into that field without an error, so callers look
+/// first. Follows the reader's rules: a quote opens a field only at its start, `""` inside is
+/// a literal quote, and `\r` or `\n` end a record outside quotes.
+pub(crate) fn unclosed_quote(data: &[u8]) -> Option<usize> {
+    #[derive(Clone, Copy)]
+    enum S {
+        Start,
+        Field,
+        Quoted(usize),
+        QuoteInQuoted(usize),
+    }
+    let mut state = S::Start;
+    for (i, &b) in data.iter().enumerate() {
+        state = match (state, b) {
+            (S::Start, b'"') => S::Quoted(i),
+            (S::Start | S::Field, b',' | b'\r' | b'\n') => S::Start,
+            (S::Start | S::Field, _) => S::Field,
+            (S::Quoted(q), b'"') => S::QuoteInQuoted(q),
+            (S::Quoted(q), _) => S::Quoted(q),
+            (S::QuoteInQuoted(q), b'"') => S::Quoted(q),
+            (S::QuoteInQuoted(_), b',' | b'\r' | b'\n') => S::Start,
+            (S::QuoteInQuoted(_), _) => S::Field,
+        };
+    }
+    match state {
+        S::Quoted(q) => Some(q),
+        _ => None,
+    }
+}
+
+/// The row error for the record that an unclosed quote at `quote` ran to the end of `data`.
+pub(crate) fn unclosed_quote_reason(data: &[u8], quote: usize) -> String {
+    let line = 1 + data[..quote].iter().filter(|b| **b == b'\n').count();
+    let after = data[quote..].iter().filter(|b| **b == b'\n').count();
+    format!(
+        "the quote (\") opened on line {line} is never closed, so the {after} lines after it were read into this row; close the quote and import again"
+    )
+}
+
 /// A carrier named by id or by name ("UPS", "Royal Mail").
 pub fn carrier_id(s: &str) -> Option<String> {
     let wanted = s.trim().to_lowercase();
@@ -247,22 +330,19 @@ fn parse_row(record: &csv::ByteRecord, cols: &[(usize, Col)]) -> Result<NewShipm
     let get = |c| row.get(c, cols);
     let raw = get(Col::Number).ok_or("no tracking number")?;
     let (tracking_number, carrier, service) = resolve_number(raw, get(Col::Carrier))?;
-    let placed_at = match get(Col::PlacedAt) {
-        Some(p) => Some(parse_time(p).ok_or_else(|| {
-            format!("order date {p:?} is not a date (use YYYY-MM-DD or RFC 3339)")
-        })?),
-        None => None,
-    };
-    let promised_at = match get(Col::PromisedAt) {
-        Some(p) => Some(parse_time(p).ok_or_else(|| {
-            format!("promised date {p:?} is not a date (use YYYY-MM-DD or RFC 3339)")
-        })?),
-        None => None,
-    };
+    let placed_at = get(Col::PlacedAt)
+        .map(|p| parse_date("order date", p))
+        .transpose()?;
+    let promised_at = get(Col::PromisedAt)
+        .map(|p| parse_date("promised date", p))
+        .transpose()?;
     let mut events = Vec::new();
     if let Some(at) = get(Col::EventTime) {
         let occurred_at = parse_time(at)
             .ok_or_else(|| format!("event time {at:?} is not a time (use RFC 3339)"))?;
+        if !plausible(&occurred_at) {
+            return Err(implausible("event time", at));
+        }
         let status = match get(Col::EventStatus) {
             Some(s) => s
                 .parse::<Status>()
@@ -328,6 +408,7 @@ pub fn import_csv(
     })?;
     let bytes = to_utf8(bytes)?;
     let total = bytes.len() as u64;
+    let open_quote = unclosed_quote(&bytes);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
@@ -336,6 +417,12 @@ pub fn import_csv(
         .byte_headers()
         .map_err(|e| Error::InvalidInput(format!("cannot read the header row: {e}")))?
         .clone();
+    if let Some(q) = open_quote.filter(|q| (*q as u64) < reader.position().byte()) {
+        return Err(Error::InvalidInput(format!(
+            "the header row: {}",
+            unclosed_quote_reason(&bytes, q)
+        )));
+    }
     if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
         return Err(Error::InvalidInput(
             "the file is empty: expected a header row".into(),
@@ -401,6 +488,16 @@ pub fn import_csv(
                     continue; // blank line
                 }
                 report.rows += 1;
+                let start = record.position().map_or(0, |p| p.byte() as usize);
+                let end = reader.position().byte() as usize;
+                if let Some(q) = open_quote.filter(|q| (start..end).contains(q)) {
+                    // This row ran to the end of the file: it is not what the file meant.
+                    report.errors.push(RowError {
+                        line,
+                        reason: unclosed_quote_reason(&bytes, q),
+                    });
+                    continue;
+                }
                 match parse_row(&record, &cols) {
                     Ok(s) => batch.push(s),
                     Err(reason) => report.errors.push(RowError { line, reason }),

@@ -113,6 +113,13 @@ impl Pipeline {
         config: PipelineConfig,
         notifiers: Vec<Arc<dyn Notifier>>,
     ) -> Result<Self> {
+        // Every period is divided by it: NaN, zero or a negative scale has no clock.
+        if !(config.time_scale.is_finite() && config.time_scale > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "the pipeline's time scale must be a positive number, not {}",
+                config.time_scale
+            )));
+        }
         let model = Self::train(&store)?;
         let (changes, _) = broadcast::channel(1024);
         Ok(Self {

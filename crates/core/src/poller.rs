@@ -100,6 +100,19 @@ impl Default for PollerConfig {
 }
 
 impl PollerConfig {
+    /// Refuses a time scale no clock can run at (NaN, zero, negative, infinite): every
+    /// interval is divided by it.
+    fn check(&self) -> Result<()> {
+        if self.time_scale.is_finite() && self.time_scale > 0.0 {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput(format!(
+                "the poller's time scale must be a positive number, not {}",
+                self.time_scale
+            )))
+        }
+    }
+
     fn scaled(&self, d: Duration) -> Duration {
         d.div_f64(self.time_scale.max(1e-9))
     }
@@ -136,7 +149,7 @@ impl PollerConfig {
             _ if stale => self.stale_interval,
             _ => self.interval,
         };
-        Some(now + self.jittered(base))
+        Some(later(now, self.jittered(base)))
     }
 }
 
@@ -311,6 +324,7 @@ impl Poller {
         adapters: Vec<Arc<dyn Carrier>>,
         config: PollerConfig,
     ) -> Result<Self> {
+        config.check()?;
         let saved: HashMap<String, CarrierState> = lock(&store)?
             .carrier_states()?
             .into_iter()
@@ -431,12 +445,15 @@ impl Poller {
         let cfg = self.inner.config.clone();
         let now = Utc::now();
         let mut report = PassReport::default();
-        let expire_cut = now
-            - chrono::Duration::from_std(cfg.scaled(cfg.expire_after))
-                .unwrap_or(chrono::Duration::MAX);
-        let archive_cut = now
-            - chrono::Duration::from_std(cfg.scaled(cfg.archive_delivered_after))
-                .unwrap_or(chrono::Duration::MAX);
+        // Saturating: a long period at a slow clock reaches back before any date there is.
+        let earlier = |d: Duration| {
+            chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        };
+        let expire_cut = earlier(cfg.scaled(cfg.expire_after));
+        let archive_cut = earlier(cfg.scaled(cfg.archive_delivered_after));
         let house = self
             .db(move |s| {
                 let mut c = s.expire_stale(expire_cut, now)?;
@@ -456,7 +473,7 @@ impl Poller {
                 .inner
                 .gates
                 .iter()
-                .position(|g| g.adapter.serves(&t.carrier))
+                .position(|g| g.adapter.serves_number(&t.carrier, &t.tracking_number))
             {
                 Some(i) => by_gate.entry(i).or_default().push(t),
                 None => orphans.push(t),
@@ -477,7 +494,7 @@ impl Poller {
                         t.id,
                         PollRecord {
                             polled_at: now,
-                            next_poll_at: Some(now + cfg.jittered(cfg.stale_interval)),
+                            next_poll_at: Some(later(now, cfg.jittered(cfg.stale_interval))),
                             error: Some(error),
                         },
                     )
@@ -615,7 +632,10 @@ impl Poller {
                                 t.id,
                                 PollRecord {
                                     polled_at: now,
-                                    next_poll_at: Some(now + cfg.jittered(cfg.label_only_interval)),
+                                    next_poll_at: Some(later(
+                                        now,
+                                        cfg.jittered(cfg.label_only_interval),
+                                    )),
                                     error,
                                 },
                             ));
@@ -626,7 +646,7 @@ impl Poller {
                                 t.id,
                                 PollRecord {
                                     polled_at: now,
-                                    next_poll_at: Some(now + cfg.jittered(cfg.interval)),
+                                    next_poll_at: Some(later(now, cfg.jittered(cfg.interval))),
                                     error: Some(e.to_string()),
                                 },
                             ));
@@ -640,7 +660,7 @@ impl Poller {
                     .retry_after()
                     .map(|d| chrono::Duration::from_std(d).unwrap_or_default());
                 for t in &targets {
-                    let next = now + retry.unwrap_or_else(|| cfg.jittered(cfg.interval));
+                    let next = later(now, retry.unwrap_or_else(|| cfg.jittered(cfg.interval)));
                     records.push((
                         t.id,
                         PollRecord {
@@ -702,6 +722,12 @@ fn outlook(t: &PollTarget, r: &TrackResult) -> (Status, DateTime<Utc>) {
         .or(t.last_event_at)
         .unwrap_or(t.created_at);
     (status, news)
+}
+
+/// `now + d`, saturating at the last representable time (an interval at a slow clock).
+fn later(now: DateTime<Utc>, d: chrono::Duration) -> DateTime<Utc> {
+    now.checked_add_signed(d)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 fn lock(store: &SharedStore) -> Result<std::sync::MutexGuard<'_, dyn Store + Send + 'static>> {

@@ -142,6 +142,66 @@ fn a_file_without_a_tracking_column_is_refused_with_what_it_has() {
 }
 
 #[test]
+fn an_unclosed_quote_is_reported_where_it_opened_and_swallows_nothing_silently() {
+    let (a, b, c) = (s10(1, "GB"), s10(2, "GB"), s10(3, "GB"));
+    let csv = format!("tracking_number,label\n{a},Shoes\n{b},\"Lamp\n{c},Tea\n");
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let report = import(&mut store, csv.as_bytes()).unwrap();
+    assert_eq!(report.added, 1, "{report:?}");
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    let e = &report.errors[0];
+    assert_eq!(e.line, 3);
+    assert!(
+        e.reason.contains("opened on line 3 is never closed"),
+        "{}",
+        e.reason
+    );
+    // The row that swallowed the rest is not stored with the next row in its label.
+    assert!(store.find(&b).is_err());
+    // A closed multi-line field is fine.
+    let csv = format!("tracking_number,label\n{b},\"Lamp\nand shade\"\n{c},Tea\n");
+    let report = import(&mut store, csv.as_bytes()).unwrap();
+    assert_eq!((report.added, report.errors.len()), (2, 0), "{report:?}");
+    // In the header, the whole file is refused.
+    let err = import(&mut store, b"tracking_number,\"label\nx,y\n").unwrap_err();
+    assert!(err.to_string().contains("never closed"), "{err}");
+}
+
+#[test]
+fn dates_outside_1970_to_2100_are_refused_with_the_reason() {
+    let csv = format!(
+        "tracking_number,promised_at,order_date,event_time,event_status\n\
+         {},0000-01-01,,,\n\
+         {},9999-12-31,,,\n\
+         {},,1969-12-31,,\n\
+         {},,,2101-01-01T00:00:00Z,in_transit\n\
+         {},2026-06-03,2026-05-30,2026-05-31T10:00:00Z,in_transit\n",
+        s10(11, "GB"),
+        s10(12, "GB"),
+        s10(13, "GB"),
+        s10(14, "GB"),
+        s10(15, "GB"),
+    );
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let report = import(&mut store, csv.as_bytes()).unwrap();
+    assert_eq!(report.added, 1, "{report:?}");
+    let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [2, 3, 4, 5]);
+    for e in &report.errors {
+        assert!(
+            e.reason.contains("not between 1970 and 2100"),
+            "{}",
+            e.reason
+        );
+    }
+    assert!(
+        report.errors[0]
+            .reason
+            .starts_with("promised date \"0000-01-01\"")
+    );
+}
+
+#[test]
 fn utf16_files_import() {
     let text = format!("tracking_number,store\n{},Café\n", s10(1, "NL"));
     let mut bytes = vec![0xFF, 0xFE];

@@ -57,6 +57,64 @@ pub struct SimConfig {
     pub stagger: f64,
 }
 
+/// The slowest a simulator runs: real time. Slower has no use, and at a tiny speed journeys
+/// end in the far future, past any date the clock can hold.
+pub const MIN_SPEED: f64 = 1.0;
+/// The fastest: a two-day journey in about a fifth of a second.
+pub const MAX_SPEED: f64 = 1_000_000.0;
+/// The most parcels one simulator holds.
+pub const MAX_PARCELS: usize = 100_000;
+
+/// A [`SimConfig`] the simulator cannot run with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// `speed` is not a number in [`MIN_SPEED`]..=[`MAX_SPEED`].
+    #[error("the speed must be a number from {MIN_SPEED} (real time) to {MAX_SPEED}, not {0}")]
+    Speed(f64),
+    /// More parcels than [`MAX_PARCELS`].
+    #[error("at most {MAX_PARCELS} parcels can be simulated, not {0}")]
+    Parcels(usize),
+    /// A share (`fail_rate`, `stagger`) outside 0..=1.
+    #[error("{0} must be between 0 and 1, not {1}")]
+    Share(&'static str, f64),
+    /// `max_rate` is not a positive number.
+    #[error("the maximum rate must be a positive number of requests a second, not {0}")]
+    MaxRate(f64),
+}
+
+/// Whether `speed` is one the simulator (and a clock matched to it) can run at.
+pub fn check_speed(speed: f64) -> Result<f64, ConfigError> {
+    if (MIN_SPEED..=MAX_SPEED).contains(&speed) {
+        Ok(speed)
+    } else {
+        Err(ConfigError::Speed(speed))
+    }
+}
+
+impl SimConfig {
+    /// Refuses settings the simulator cannot run with (NaN included, which no range holds).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_speed(self.speed)?;
+        if self.parcels > MAX_PARCELS {
+            return Err(ConfigError::Parcels(self.parcels));
+        }
+        for (name, v) in [
+            ("the fail rate", self.fail_rate),
+            ("the stagger", self.stagger),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(ConfigError::Share(name, v));
+            }
+        }
+        if let Some(r) = self.max_rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(ConfigError::MaxRate(r));
+        }
+        Ok(())
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
@@ -464,6 +522,30 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_it_cannot_run_with_are_refused() {
+        let with = |f: fn(&mut SimConfig)| {
+            let mut c = SimConfig::default();
+            f(&mut c);
+            c.validate()
+        };
+        assert_eq!(with(|_| {}), Ok(()));
+        for speed in [f64::NAN, -1.0, 0.0, 1e-7, f64::INFINITY, 1e7] {
+            let err = SimConfig {
+                speed,
+                ..SimConfig::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(err.to_string().contains("speed"), "{speed}: {err}");
+        }
+        assert!(with(|c| c.parcels = usize::MAX).is_err());
+        assert!(with(|c| c.fail_rate = f64::NAN).is_err());
+        assert!(with(|c| c.stagger = 2.0).is_err());
+        assert!(with(|c| c.max_rate = Some(f64::NAN)).is_err());
+        assert!(with(|c| c.max_rate = Some(0.0)).is_err());
+    }
 
     #[test]
     fn the_same_seed_gives_the_same_parcels() {

@@ -340,6 +340,7 @@ pub fn evaluate_with<R: Read>(
     }
 
     let tz = opts.tz;
+    let open_quote = crate::import::unclosed_quote(&data);
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let mut read = 0u64;
@@ -363,6 +364,16 @@ pub fn evaluate_with<R: Read>(
         }
         read += 1;
         let line = record.position().map_or(read + 1, csv::Position::line);
+        let start = record.position().map_or(0, |p| p.byte() as usize);
+        let end = csv.position().byte() as usize;
+        if let Some(q) = open_quote.filter(|q| (start..end).contains(q)) {
+            // This row ran to the end of the file: it is not what the file meant.
+            skipped.push(Skipped {
+                line,
+                reason: crate::import::unclosed_quote_reason(&data, q),
+            });
+            continue;
+        }
         match parse_row(&record, line, &index, opts, tz) {
             Ok(row) => rows.push(row),
             Err(reason) => skipped.push(Skipped { line, reason }),
@@ -411,12 +422,14 @@ fn parse_row(
     let time = |role: Role| -> Result<Option<DateTime<Utc>>, String> {
         match field(role)? {
             None => Ok(None),
-            Some(s) => parse_timestamp(s, tz).map(Some).ok_or_else(|| {
-                format!(
+            Some(s) => match parse_timestamp(s, tz) {
+                Some(t) if crate::import::plausible(&t) => Ok(Some(t)),
+                Some(_) => Err(crate::import::implausible(opts.header_for(role), s)),
+                None => Err(format!(
                     "{} {s:?} is not a timestamp (RFC 3339 or YYYY-MM-DD[ HH:MM[:SS]])",
                     opts.header_for(role)
-                )
-            }),
+                )),
+            },
         }
     };
     let shipped = time(Role::ShippedAt)?

@@ -37,10 +37,14 @@ pub enum Profile {
     Marketplace,
 }
 
+/// The most rows [`write_csv`] is asked for: it holds every row to sort them (about 120
+/// bytes each), and [`crate::eta::eval`] holds them again.
+pub const MAX_ROWS: usize = 1_000_000;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct SynthOptions {
-    /// Data rows.
+    /// Data rows (at most [`MAX_ROWS`]).
     pub rows: usize,
     /// Random seed (same seed, same file, for a given build).
     pub seed: u64,

@@ -403,6 +403,87 @@ async fn the_circuit_breaker_opens_and_closes() {
     );
 }
 
+#[test]
+fn a_time_scale_without_a_clock_is_refused() {
+    for scale in [f64::NAN, 0.0, -1.0, f64::INFINITY] {
+        let (store, _) = store_with(1);
+        let cfg = PollerConfig {
+            time_scale: scale,
+            ..config()
+        };
+        let err = Poller::new(store, vec![Arc::new(Fake::new(10))], cfg)
+            .err()
+            .unwrap_or_else(|| panic!("time scale {scale} was accepted"));
+        assert!(err.to_string().contains("time scale"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_very_slow_clock_saturates_instead_of_overflowing() {
+    let (store, ids) = store_with(1);
+    let cfg = PollerConfig {
+        time_scale: 1e-9,
+        archive_delivered_after: Duration::from_secs(86_400 * 3650),
+        ..config()
+    };
+    let poller = Poller::new(store.clone(), vec![Arc::new(Fake::new(100))], cfg).unwrap();
+    let r = poller.poll_due().await.unwrap();
+    assert_eq!(r.polled, 1);
+    let next = shipment(&store, ids[0]).next_poll_at.unwrap();
+    assert!(
+        next > Utc::now() + chrono::Duration::days(365 * 10_000),
+        "{next}"
+    );
+}
+
+/// Serves the carrier but declines some numbers, as a real carrier declines the demo's.
+struct Declines(Arc<Fake>, &'static str);
+
+impl Carrier for Declines {
+    fn id(&self) -> &'static str {
+        "declines"
+    }
+    fn serves(&self, carrier: &str) -> bool {
+        self.0.serves(carrier)
+    }
+    fn serves_number(&self, carrier: &str, number: &str) -> bool {
+        self.serves(carrier) && number != self.1
+    }
+    fn max_batch(&self) -> usize {
+        self.0.max_batch()
+    }
+    fn rate_limit(&self) -> RateLimit {
+        self.0.rate_limit()
+    }
+    fn track<'a>(&'a self, numbers: &'a [String]) -> BoxFuture<'a, BatchResult> {
+        self.0.track(numbers)
+    }
+    fn parse(&self, body: &[u8]) -> BatchResult {
+        self.0.parse(body)
+    }
+}
+
+#[tokio::test]
+async fn a_declined_number_goes_to_the_next_adapter_only() {
+    let (store, _) = store_with(2);
+    let first = Arc::new(Fake::new(100));
+    let second = Arc::new(Fake::new(100));
+    let poller = Poller::new(
+        store,
+        vec![Arc::new(Declines(first.clone(), "N0000")), second.clone()],
+        config(),
+    )
+    .unwrap();
+    let r = poller.poll_due().await.unwrap();
+    assert_eq!((r.polled, r.failed), (2, 0));
+    assert_eq!(first.calls().len(), 1, "the first adapter saw only N0001");
+    assert_eq!(
+        second.calls().len(),
+        1,
+        "the declined N0000 went to the second"
+    );
+}
+
 #[tokio::test]
 async fn a_carrier_without_an_adapter_is_reported_on_the_parcel() {
     let mut s = SqliteStore::open_in_memory().unwrap();
