@@ -26,7 +26,9 @@ const RECENT_DAYS: i64 = 14;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let home = cli.home.clone();
-    let open = || open_store(home.as_deref());
+    // Commands that only read also work on a read-only copy of the data directory.
+    let open = || open_store(home.as_deref(), true);
+    let read = || open_store(home.as_deref(), false);
     match cli.command {
         Command::Detect { text, json } => detect_cmd(text, json),
         Command::Add {
@@ -72,8 +74,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 ),
             }
         }
-        Command::List { all, json } => list(&open()?, all, json),
-        Command::Show { key, json } => show(&open()?, &key, json),
+        Command::List { all, json } => list(&read()?, all, json),
+        Command::Show { key, json } => show(&read()?, &key, json),
         Command::Archive { keys, undo } => {
             let mut db = open()?;
             for key in keys {
@@ -110,12 +112,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { format, output } => export_cmd(&open()?, format, output),
+        Command::Export { format, output } => export_cmd(&read()?, format, output),
         Command::Import { file, json } => import_cmd(&mut open()?, &file, json),
         Command::Carriers { action, json } => match action {
             None | Some(CarriersAction::List) => carriers(json),
             Some(CarriersAction::Status { json }) => {
-                live::carrier_status(&open()?, json)?;
+                live::carrier_status(&read()?, json)?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(CarriersAction::Parse { carrier, file }) => {
@@ -249,9 +251,18 @@ fn data_dir(home: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-fn open_store(home: Option<&Path>) -> Result<SqliteStore> {
+fn open_store(home: Option<&Path>, write: bool) -> Result<SqliteStore> {
     let path = data_dir(home)?.join("parceltrail.db");
-    SqliteStore::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+    let db = SqliteStore::open(&path)
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    if write && db.is_read_only() {
+        bail!(
+            "the database {} can only be read (its file or directory is read-only): \
+             `list`, `show` and `export` work, this command would change it",
+            path.display()
+        );
+    }
+    Ok(db)
 }
 
 fn read_input(arg: Option<&str>) -> Result<String> {
