@@ -1,6 +1,6 @@
 //! Each subcommand: validate the arguments, call the core, print.
 
-use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,8 +17,8 @@ use parceltrail_core::{export, import};
 use serde::Serialize;
 
 use crate::cli::{CarriersAction, Cli, Command, ExportFormat};
-use crate::live;
 use crate::output::{carrier_name, clean, eta, status, when};
+use crate::{input, live};
 use parceltrail_core::notify::rules::local_tz;
 
 /// How long a delivery stays in "Delivered recently".
@@ -268,25 +268,10 @@ fn open_store(home: Option<&Path>, write: bool) -> Result<SqliteStore> {
 fn read_input(arg: Option<&str>) -> Result<String> {
     match arg {
         None | Some("-") => {
-            let mut buf = String::new();
-            std::io::stdin()
-                .read_to_string(&mut buf)
-                .context("cannot read standard input")?;
-            Ok(buf)
+            let bytes = input::read_all("-", input::TEXT_MAX, "detect")?;
+            String::from_utf8(bytes).context("cannot read standard input")
         }
         Some(text) => Ok(text.to_owned()),
-    }
-}
-
-fn read_file_or_stdin(arg: &str) -> Result<Vec<u8>> {
-    if arg == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("cannot read standard input")?;
-        Ok(buf)
-    } else {
-        std::fs::read(arg).with_context(|| format!("cannot read {arg}"))
     }
 }
 
@@ -453,7 +438,7 @@ fn add_from_text(
     label: Option<String>,
     json: bool,
 ) -> Result<ExitCode> {
-    let bytes = read_file_or_stdin(file)?;
+    let bytes = input::read_all(file, input::TEXT_MAX, "add --from-text")?;
     let text = String::from_utf8_lossy(&bytes);
     let found = detect::scan(&text);
     let (valid, invalid): (Vec<_>, Vec<_>) = found.into_iter().partition(|d| d.valid);
@@ -846,7 +831,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 fn import_cmd(db: &mut SqliteStore, file: &str, json: bool) -> Result<ExitCode> {
-    let bytes = read_file_or_stdin(file)?;
+    let bytes = input::read_all(file, input::IMPORT_MAX, "import")?;
     let bar = ProgressBar::with_draw_target(
         Some(bytes.len() as u64),
         indicatif::ProgressDrawTarget::stderr(),
