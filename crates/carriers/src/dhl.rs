@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::http::{Http, Secret, parse_json};
+use crate::redact::{Redactor, redacted};
 use crate::util::{lower, text, timestamp, uint};
 
 /// Production endpoint base.
@@ -26,6 +27,7 @@ pub struct Dhl {
     http: Http,
     base: String,
     key: Secret,
+    secrets: Redactor,
     limit: RateLimit,
     source: Source,
 }
@@ -33,10 +35,13 @@ pub struct Dhl {
 impl Dhl {
     /// An adapter against `base` (production: [`PRODUCTION`]; the simulator: its address).
     pub fn new(http: Http, base: impl Into<String>, key: Secret) -> Self {
+        let secrets = Redactor::new();
+        secrets.add(key.expose());
         Self {
-            http,
+            http: http.redacting(&secrets),
             base: base.into().trim_end_matches('/').to_owned(),
             key,
+            secrets,
             // The initial service level is 250 calls a day, at most about one per second.
             limit: RateLimit {
                 requests: 1,
@@ -119,7 +124,7 @@ impl Carrier for Dhl {
     }
 
     fn track<'a>(&'a self, numbers: &'a [String]) -> BoxFuture<'a, BatchResult> {
-        Box::pin(async move {
+        redacted(&self.secrets, async move {
             let mut out = Vec::with_capacity(numbers.len());
             for n in numbers {
                 let r = self.track_one(n).await;

@@ -19,6 +19,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::http::{ClientAuth, Http, Response, Secret, TokenCache, parse_json, with_detail};
+use crate::redact::{Redactor, redacted};
 use crate::util::{lower, text, timestamp, uint};
 
 /// Production endpoint base (the sandbox is `https://apis-sandbox.fedex.com`).
@@ -33,6 +34,7 @@ pub struct Fedex {
     http: Http,
     base: String,
     tokens: Arc<TokenCache>,
+    secrets: Redactor,
     limit: RateLimit,
 }
 
@@ -52,10 +54,12 @@ impl Fedex {
             client_secret,
             ClientAuth::FormBody,
         );
+        let secrets = tokens.secrets().clone();
         Self {
-            http,
+            http: http.redacting(&secrets),
             base,
             tokens: Arc::new(tokens),
+            secrets,
             // FedEx answers 429 when a project exceeds 1,400 transactions per 10 seconds.
             limit: RateLimit {
                 requests: 1400,
@@ -207,7 +211,7 @@ impl Carrier for Fedex {
     }
 
     fn track<'a>(&'a self, numbers: &'a [String]) -> BoxFuture<'a, BatchResult> {
-        Box::pin(self.track_batch(numbers))
+        redacted(&self.secrets, self.track_batch(numbers))
     }
 
     fn parse(&self, body: &[u8]) -> BatchResult {

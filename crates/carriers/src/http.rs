@@ -10,6 +10,8 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use tokio::sync::Mutex;
 
+use crate::redact::Redactor;
+
 /// The largest response body we read. Real tracking answers are kilobytes (a FedEx batch of
 /// 30 with full scans stays well under a megabyte); anything bigger is refused, not buffered.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -39,6 +41,7 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct Http {
     client: reqwest::Client,
+    secrets: Redactor,
 }
 
 impl Http {
@@ -59,7 +62,19 @@ impl Http {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .expect("the HTTP client configuration is static and valid");
-        Self { client }
+        Self {
+            client,
+            secrets: Redactor::new(),
+        }
+    }
+
+    /// The same client, whose responses' excerpts and parse errors have `secrets` cut out
+    /// (each adapter passes its own).
+    pub fn redacting(&self, secrets: &Redactor) -> Self {
+        Self {
+            client: self.client.clone(),
+            secrets: secrets.clone(),
+        }
     }
 
     /// The underlying client, to build requests.
@@ -87,6 +102,7 @@ impl Http {
             status,
             headers,
             body: Bytes::from(body),
+            secrets: self.secrets.clone(),
         })
     }
 }
@@ -140,6 +156,9 @@ pub struct Response {
     pub headers: HeaderMap,
     /// Body.
     pub body: Bytes,
+    /// The adapter's secrets, cut from excerpts before they are shortened (so no part of
+    /// one is left at the cut).
+    secrets: Redactor,
 }
 
 impl Response {
@@ -154,14 +173,10 @@ impl Response {
         Some(wait.to_std().unwrap_or(Duration::ZERO))
     }
 
-    /// A short, safe excerpt of the body for error messages (never the whole body).
+    /// A short, safe excerpt of the body for error messages (never the whole body, never
+    /// the adapter's secrets).
     pub fn excerpt(&self) -> String {
-        let text = String::from_utf8_lossy(&self.body[..self.body.len().min(160)]);
-        text.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect::<String>()
-            .trim()
-            .to_owned()
+        excerpt(&self.body, 160, &self.secrets)
     }
 
     /// Whether the body looks like an HTML page (a proxy's or load balancer's error page).
@@ -205,7 +220,7 @@ impl Response {
 
     /// Parse the body as JSON, or say why not.
     pub fn json(&self) -> Result<serde_json::Value, CarrierError> {
-        parse_json(&self.body)
+        parse_json_redacting(&self.body, &self.secrets)
     }
 }
 
@@ -228,13 +243,30 @@ pub fn with_detail(e: CarrierError, detail: Option<String>) -> CarrierError {
 
 /// Parse a body as JSON, or say why not (with a safe excerpt).
 pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, CarrierError> {
+    parse_json_redacting(body, &Redactor::new())
+}
+
+fn parse_json_redacting(
+    body: &[u8],
+    secrets: &Redactor,
+) -> Result<serde_json::Value, CarrierError> {
     serde_json::from_slice(body).map_err(|e| {
-        let excerpt: String = String::from_utf8_lossy(&body[..body.len().min(80)])
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        CarrierError::Malformed(format!("not JSON ({e}): {}", excerpt.trim()))
+        CarrierError::Malformed(format!("not JSON ({e}): {}", excerpt(body, 80, secrets)))
     })
+}
+
+/// The first `chars` characters of a body as one line of text, secrets cut first.
+fn excerpt(body: &[u8], chars: usize, secrets: &Redactor) -> String {
+    // Enough of the body that a secret starting inside the excerpt is whole when it is cut.
+    let head = String::from_utf8_lossy(&body[..body.len().min(4 * chars + 4096)]);
+    secrets
+        .redact(&head)
+        .chars()
+        .take(chars)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 /// How an OAuth token endpoint wants the client's credentials.
@@ -256,6 +288,7 @@ pub struct TokenCache {
     auth: ClientAuth,
     extra: Vec<(String, String)>,
     cached: Mutex<Option<(Secret, Instant)>>,
+    secrets: Redactor,
 }
 
 /// Tokens are renewed this long before they expire.
@@ -269,14 +302,28 @@ impl TokenCache {
         client_secret: Secret,
         auth: ClientAuth,
     ) -> Self {
+        let client_id = client_id.into();
+        let secrets = Redactor::new();
+        secrets.add(&client_id);
+        secrets.add(client_secret.expose());
+        if auth == ClientAuth::BasicHeader {
+            secrets.add_basic(&client_id, client_secret.expose());
+        }
         Self {
             token_url: token_url.into(),
-            client_id: client_id.into(),
+            client_id,
             client_secret,
             auth,
             extra: Vec::new(),
             cached: Mutex::new(None),
+            secrets,
         }
+    }
+
+    /// The client's credentials and every token issued to it, for the adapter to cut from
+    /// what the carrier says.
+    pub fn secrets(&self) -> &Redactor {
+        &self.secrets
     }
 
     /// Extra form fields (for example `scope`).
@@ -309,7 +356,7 @@ impl TokenCache {
             }
         }
         form.extend(self.extra.iter().cloned());
-        let resp = http.send(req.form(&form)).await?;
+        let resp = http.redacting(&self.secrets).send(req.form(&form)).await?;
         if resp.status == StatusCode::BAD_REQUEST
             || resp.status == StatusCode::UNAUTHORIZED
             || resp.status == StatusCode::FORBIDDEN
@@ -336,6 +383,7 @@ impl TokenCache {
         let lifetime = Duration::from_secs(expires)
             .saturating_sub(TOKEN_MARGIN)
             .max(Duration::from_secs(1));
+        self.secrets.add(token);
         let token = Secret::new(token);
         *cached = Some((token.clone(), Instant::now() + lifetime));
         Ok(token)

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod dhl;
 pub mod fedex;
 pub mod http;
+pub mod redact;
 pub mod track17;
 pub mod ups;
 pub mod usps;

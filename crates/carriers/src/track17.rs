@@ -27,6 +27,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::http::{Http, Response, Secret, parse_json};
+use crate::redact::{Redactor, redacted};
 use crate::util::{text, timestamp, uint};
 
 /// Production endpoint base.
@@ -56,6 +57,7 @@ pub struct Track17 {
     http: Http,
     base: String,
     key: Secret,
+    secrets: Redactor,
     limit: RateLimit,
     source: Source,
 }
@@ -63,10 +65,13 @@ pub struct Track17 {
 impl Track17 {
     /// An adapter against `base` (production: [`PRODUCTION`], or a mock) with an API key.
     pub fn new(http: Http, base: impl Into<String>, key: Secret) -> Self {
+        let secrets = Redactor::new();
+        secrets.add(key.expose());
         Self {
-            http,
+            http: http.redacting(&secrets),
             base: base.into().trim_end_matches('/').to_owned(),
             key,
+            secrets,
             // 3 requests a second per key (secondary sources).
             limit: RateLimit {
                 requests: 3,
@@ -207,7 +212,7 @@ impl Carrier for Track17 {
     }
 
     fn track<'a>(&'a self, numbers: &'a [String]) -> BoxFuture<'a, BatchResult> {
-        Box::pin(self.track_batch(numbers))
+        redacted(&self.secrets, self.track_batch(numbers))
     }
 
     fn parse(&self, body: &[u8]) -> BatchResult {

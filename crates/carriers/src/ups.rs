@@ -19,6 +19,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::http::{ClientAuth, Http, Response, Secret, TokenCache, parse_json, with_detail};
+use crate::redact::{Redactor, redacted};
 use crate::util::{text, uint};
 
 /// Production endpoint base (the customer integration environment is
@@ -34,6 +35,7 @@ pub struct Ups {
     http: Http,
     base: String,
     tokens: Arc<TokenCache>,
+    secrets: Redactor,
     limit: RateLimit,
 }
 
@@ -53,10 +55,12 @@ impl Ups {
             client_secret,
             ClientAuth::BasicHeader,
         );
+        let secrets = tokens.secrets().clone();
         Self {
-            http,
+            http: http.redacting(&secrets),
             base,
             tokens: Arc::new(tokens),
+            secrets,
             // UPS publishes no request budget for Track (429 is documented only for the token
             // endpoint). Ten requests a second is OUR conservative choice, not a UPS figure.
             limit: RateLimit {
@@ -225,7 +229,7 @@ impl Carrier for Ups {
     }
 
     fn track<'a>(&'a self, numbers: &'a [String]) -> BoxFuture<'a, BatchResult> {
-        Box::pin(async move {
+        redacted(&self.secrets, async move {
             let mut out = Vec::with_capacity(numbers.len());
             for n in numbers {
                 // Whole-call failures (auth, rate limit, network) stop the batch.

@@ -25,6 +25,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::http::{ClientAuth, Http, Response, Secret, TokenCache, parse_json};
+use crate::redact::{Redactor, redacted};
 use crate::util::{text, timestamp};
 
 /// Production endpoint base.
@@ -40,6 +41,7 @@ pub struct Usps {
     http: Http,
     base: String,
     tokens: Arc<TokenCache>,
+    secrets: Redactor,
     limit: RateLimit,
     source: Source,
 }
@@ -61,10 +63,12 @@ impl Usps {
             ClientAuth::FormBody,
         )
         .with_field("scope", "tracking");
+        let secrets = tokens.secrets().clone();
         Self {
-            http,
+            http: http.redacting(&secrets),
             base,
             tokens: Arc::new(tokens),
+            secrets,
             // The default quota third parties report is 60 requests an hour (unverified; USPS
             // raises it on request).
             limit: RateLimit {
@@ -175,7 +179,7 @@ impl Carrier for Usps {
     }
 
     fn track<'a>(&'a self, numbers: &'a [String]) -> BoxFuture<'a, BatchResult> {
-        Box::pin(self.track_batch(numbers))
+        redacted(&self.secrets, self.track_batch(numbers))
     }
 
     fn parse(&self, body: &[u8]) -> BatchResult {

@@ -283,3 +283,20 @@ async fn a_huge_body_is_refused_not_buffered() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn a_refusal_echoing_the_key_never_shows_it() {
+    let key = "dhl-Zk4nQ8v2Lw0pXb7R";
+    common::key_echo_never_shows_the_key(
+        |s| {
+            Dhl::new(
+                Http::with_timeout(Duration::from_millis(500)),
+                s.uri(),
+                Secret::new(key),
+            )
+        },
+        "3318810025",
+        key,
+    )
+    .await;
+}

@@ -722,3 +722,23 @@ async fn the_required_headers_are_sent() {
     assert!(out[0].1.is_ok());
     server.verify().await;
 }
+
+#[tokio::test]
+async fn a_refusal_echoing_the_credentials_never_shows_them() {
+    let (id, secret) = ("l7fedexkey0a1b2c3d4e", "fedex/secret+Zk4n=Q8v");
+    common::oauth_echo_never_shows_secrets(
+        |s| {
+            Fedex::new(
+                Http::with_timeout(Duration::from_millis(500)),
+                s.uri(),
+                id,
+                Secret::new(secret),
+            )
+        },
+        TOKEN_PATH,
+        "123456789012",
+        id,
+        secret,
+    )
+    .await;
+}

@@ -374,3 +374,20 @@ async fn the_adapter_describes_itself() {
         Err(CarrierError::Unsupported(_))
     ));
 }
+
+#[tokio::test]
+async fn a_refusal_echoing_the_key_never_shows_it() {
+    let key = "17tk-9A8B7C6D5E4F3G2H";
+    common::key_echo_never_shows_the_key(
+        |s| {
+            Track17::new(
+                Http::with_timeout(Duration::from_millis(500)),
+                s.uri(),
+                Secret::new(key),
+            )
+        },
+        "LB111111111CN",
+        key,
+    )
+    .await;
+}

@@ -601,3 +601,23 @@ async fn the_required_headers_are_sent() {
     assert!(out[0].1.is_ok());
     server.verify().await;
 }
+
+#[tokio::test]
+async fn a_refusal_echoing_the_credentials_never_shows_them() {
+    let (id, secret) = ("ups-client-7f3a9c2e", "ups-secret-Q8v2Lw0pZk4n");
+    common::oauth_echo_never_shows_secrets(
+        |s| {
+            Ups::new(
+                Http::with_timeout(Duration::from_millis(500)),
+                s.uri(),
+                id,
+                Secret::new(secret),
+            )
+        },
+        TOKEN_PATH,
+        "1Z999AA10123456784",
+        id,
+        secret,
+    )
+    .await;
+}

@@ -502,3 +502,23 @@ async fn the_adapter_describes_itself() {
         Err(CarrierError::Unsupported(_))
     ));
 }
+
+#[tokio::test]
+async fn a_refusal_echoing_the_credentials_never_shows_them() {
+    let (id, secret) = ("usps-consumer-key-4e5f6a", "usps secret&Lw0pZk4n");
+    common::oauth_echo_never_shows_secrets(
+        |s| {
+            Usps::new(
+                Http::with_timeout(Duration::from_millis(500)),
+                s.uri(),
+                id,
+                Secret::new(secret),
+            )
+        },
+        "/oauth2/v3/token",
+        "9400111120206101234565",
+        id,
+        secret,
+    )
+    .await;
+}

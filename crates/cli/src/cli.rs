@@ -37,7 +37,7 @@ pub struct Cli {
 pub enum Command {
     /// Find tracking numbers (and their carriers) in a number, a tracking link or any text.
     Detect {
-        /// The text; omit it or give `-` to read standard input.
+        /// The text; omit it or give `-` to read standard input (at most 4 MiB).
         text: Option<String>,
         /// One JSON array of {number, carrier, candidates, valid, reason}.
         #[arg(long)]
@@ -48,7 +48,7 @@ pub enum Command {
         /// The tracking number or a carrier tracking link.
         #[arg(required_unless_present = "from_text", conflicts_with = "from_text")]
         number: Option<String>,
-        /// Add every tracking number found in this file (`-` for standard input).
+        /// Add every tracking number found in this file (`-` for standard input; at most 4 MiB).
         #[arg(long, value_name = "FILE")]
         from_text: Option<String>,
         /// Carrier id or name, when the number alone is ambiguous or wrongly guessed.
@@ -138,7 +138,7 @@ pub enum Command {
     },
     /// Import parcels from a CSV file (a header row with at least `tracking_number`).
     Import {
-        /// The CSV file (`-` for standard input).
+        /// The CSV file (`-` for standard input; at most 64 MiB).
         file: String,
         /// Print the report as JSON.
         #[arg(long)]
@@ -259,7 +259,7 @@ pub enum Command {
     /// Replay a CSV of past deliveries through the ETA model (rolling origin) and score it.
     EtaEval {
         /// CSV with a header: shipped_at, delivered_at, and optionally estimated_at, carrier,
-        /// service, origin, destination, dest_country (`-` for standard input).
+        /// service, origin, destination, dest_country (`-` for standard input; at most 256 MiB).
         file: String,
         /// Read a role from another column, e.g. `--col shipped_at=order_approved_at`.
         #[arg(long = "col", value_name = "ROLE=HEADER")]
@@ -393,7 +393,7 @@ pub enum CarriersAction {
     Parse {
         /// Which API's format: ups, fedex, usps, dhl or 17track.
         carrier: String,
-        /// The saved response body.
+        /// The saved response body (at most 4 MiB, as from a carrier).
         file: PathBuf,
     },
 }

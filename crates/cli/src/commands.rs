@@ -1,6 +1,6 @@
 //! Each subcommand: validate the arguments, call the core, print.
 
-use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,8 +17,8 @@ use parceltrail_core::{export, import};
 use serde::Serialize;
 
 use crate::cli::{CarriersAction, Cli, Command, ExportFormat};
-use crate::live;
 use crate::output::{carrier_name, clean, eta, status, when};
+use crate::{input, live};
 use parceltrail_core::notify::rules::local_tz;
 
 /// How long a delivery stays in "Delivered recently".
@@ -26,7 +26,9 @@ const RECENT_DAYS: i64 = 14;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let home = cli.home.clone();
-    let open = || open_store(home.as_deref());
+    // Commands that only read also work on a read-only copy of the data directory.
+    let open = || open_store(home.as_deref(), true);
+    let read = || open_store(home.as_deref(), false);
     match cli.command {
         Command::Detect { text, json } => detect_cmd(text, json),
         Command::Server(args) => crate::server::run(args, home.as_deref()),
@@ -78,8 +80,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 ),
             }
         }
-        Command::List { all, json } => list(&open()?, all, json),
-        Command::Show { key, json } => show(&open()?, &key, json),
+        Command::List { all, json } => list(&read()?, all, json),
+        Command::Show { key, json } => show(&read()?, &key, json),
         Command::Archive { keys, undo } => {
             let mut db = open()?;
             for key in keys {
@@ -116,14 +118,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { format, output } => export_cmd(&open()?, format, output),
+        Command::Export { format, output } => export_cmd(&read()?, format, output),
         Command::Import { file, json } => {
             import_cmd(&mut open()?, &data_dir(home.as_deref())?, &file, json)
         }
         Command::Carriers { action, json } => match action {
             None | Some(CarriersAction::List) => carriers(json),
             Some(CarriersAction::Status { json }) => {
-                live::carrier_status(&open()?, json)?;
+                live::carrier_status(&read()?, json)?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(CarriersAction::Parse { carrier, file }) => {
@@ -254,33 +256,27 @@ pub(crate) fn data_dir(home: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-fn open_store(home: Option<&Path>) -> Result<SqliteStore> {
+fn open_store(home: Option<&Path>, write: bool) -> Result<SqliteStore> {
     let path = data_dir(home)?.join("parceltrail.db");
-    SqliteStore::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+    let db = SqliteStore::open(&path)
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    if write && db.is_read_only() {
+        bail!(
+            "the database {} can only be read (its file or directory is read-only): \
+             `list`, `show` and `export` work, this command would change it",
+            path.display()
+        );
+    }
+    Ok(db)
 }
 
 fn read_input(arg: Option<&str>) -> Result<String> {
     match arg {
         None | Some("-") => {
-            let mut buf = String::new();
-            std::io::stdin()
-                .read_to_string(&mut buf)
-                .context("cannot read standard input")?;
-            Ok(buf)
+            let bytes = input::read_all("-", input::TEXT_MAX, "detect")?;
+            String::from_utf8(bytes).context("cannot read standard input")
         }
         Some(text) => Ok(text.to_owned()),
-    }
-}
-
-fn read_file_or_stdin(arg: &str) -> Result<Vec<u8>> {
-    if arg == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("cannot read standard input")?;
-        Ok(buf)
-    } else {
-        std::fs::read(arg).with_context(|| format!("cannot read {arg}"))
     }
 }
 
@@ -515,7 +511,7 @@ fn add_from_text(
     json: bool,
 ) -> Result<ExitCode> {
     let label = label.filter(|l| !l.trim().is_empty());
-    let bytes = read_file_or_stdin(file)?;
+    let bytes = input::read_all(file, input::TEXT_MAX, "add --from-text")?;
     let text = String::from_utf8_lossy(&bytes);
     let found = detect::scan(&text);
     let (valid, invalid): (Vec<_>, Vec<_>) = found.into_iter().partition(|d| d.valid);
@@ -931,7 +927,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 fn import_cmd(db: &mut SqliteStore, dir: &Path, file: &str, json: bool) -> Result<ExitCode> {
-    let bytes = read_file_or_stdin(file)?;
+    let bytes = input::read_all(file, input::IMPORT_MAX, "import")?;
     let bar = ProgressBar::with_draw_target(
         Some(bytes.len() as u64),
         indicatif::ProgressDrawTarget::stderr(),

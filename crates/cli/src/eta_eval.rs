@@ -2,7 +2,7 @@
 //! ETA model, and generating synthetic ones. The logic lives in `parceltrail_core::eta`.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -30,14 +30,9 @@ pub fn eval(
     for c in columns {
         opts.map_column(c)?;
     }
-    let input: Box<dyn Read> = if file == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(BufReader::new(
-            File::open(file).with_context(|| format!("opening {file}"))?,
-        ))
-    };
-    let report = eval::evaluate(input, &opts).with_context(|| format!("evaluating {file}"))?;
+    let input = crate::input::read_all(file, crate::input::EVAL_MAX, "eta-eval")?;
+    let report =
+        eval::evaluate(input.as_slice(), &opts).with_context(|| format!("evaluating {file}"))?;
 
     let mut err = std::io::stderr().lock();
     for s in report.skipped_rows.iter().take(LIST_SKIPPED) {

@@ -559,7 +559,7 @@ struct Parsed {
 
 /// `parceltrail carriers parse`.
 pub fn parse(carrier: &str, file: &Path) -> Result<()> {
-    let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let body = crate::input::read_file(file, crate::input::PARSE_MAX, "carriers parse")?;
     let adapter = parser_for(carrier)?;
     let results = adapter
         .parse(&body)

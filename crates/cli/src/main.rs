@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod eta_eval;
+mod input;
 mod live;
 mod notifications;
 mod output;
@@ -43,9 +44,11 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
+            // Messages quote files, carriers and arguments: printed cleaned, like all output.
             eprintln!(
-                "{} {err:#}",
-                console::style("error:").red().bold().for_stderr()
+                "{} {}",
+                console::style("error:").red().bold().for_stderr(),
+                output::clean(&format!("{err:#}"))
             );
             ExitCode::from(2)
         }

@@ -43,9 +43,33 @@ pub enum Error {
     /// SQLite failed.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
-    /// Applying schema migrations failed.
-    #[error("database migration failed: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
+    /// The database's schema could not be brought up to date (its recorded version does not
+    /// match its tables); nothing was changed.
+    #[error(
+        "the database {path} cannot be upgraded: it says it has schema {found}, but upgrade step {step} failed ({detail}); it was changed by something other than Parceltrail. Restore a backup, or move the file aside to start with an empty one"
+    )]
+    Migration {
+        /// Database file.
+        path: PathBuf,
+        /// The schema version it records.
+        found: usize,
+        /// The upgrade step that failed.
+        step: usize,
+        /// What SQLite said, briefly.
+        detail: String,
+    },
+    /// The database can only be read, and this build would have to upgrade it first.
+    #[error(
+        "the database {path} is read-only and has schema {found}, which this version of Parceltrail must upgrade to {known} before it can read it; open it once where it can be written, or copy it somewhere writable"
+    )]
+    ReadOnly {
+        /// Database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: usize,
+        /// The schema this build needs.
+        known: usize,
+    },
     /// Reading or writing a file failed.
     #[error("{context}: {source}")]
     Io {

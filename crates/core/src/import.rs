@@ -120,6 +120,30 @@ const HEADERS: &[(&str, Col)] = &[
     ("event_source", Col::EventSource),
 ];
 
+/// A file's header names for a message: quoted with control characters escaped (a header
+/// is the file's text, not ours, and may hold terminal escapes), each and their number
+/// capped so a huge header makes a short message.
+pub(crate) fn header_list<S: AsRef<str>>(names: &[S]) -> String {
+    const NAMES: usize = 12;
+    const CHARS: usize = 40;
+    let mut out: Vec<String> = names
+        .iter()
+        .take(NAMES)
+        .map(|n| {
+            let n = n.as_ref();
+            let mut short: String = n.chars().take(CHARS).collect();
+            if short.len() < n.len() {
+                short.push('…');
+            }
+            format!("{short:?}")
+        })
+        .collect();
+    if names.len() > NAMES {
+        out.push(format!("and {} more", names.len() - NAMES));
+    }
+    out.join(", ")
+}
+
 fn header_key(h: &str) -> String {
     h.trim()
         .trim_start_matches('\u{feff}')
@@ -393,19 +417,31 @@ fn status_names() -> String {
 /// commit's fsync does not dominate.
 pub const BATCH_ROWS: usize = 500;
 
-/// Import a CSV file into the store. `progress` is called after each committed batch with the
-/// bytes read so far and the total.
+/// The largest file an import reads (it is held in memory while it is read).
+pub const MAX_FILE: u64 = 64 << 20;
+
+/// Import a CSV file (at most [`MAX_FILE`] bytes) into the store. `progress` is called after
+/// each committed batch with the bytes read so far and the total.
 pub fn import_csv(
     store: &mut dyn Store,
-    mut input: impl Read,
+    input: impl Read,
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ImportReport> {
     let mut bytes = Vec::new();
-    input.read_to_end(&mut bytes).map_err(|source| Error::Io {
-        context: "cannot read the CSV file".into(),
-        source,
-    })?;
+    input
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Io {
+            context: "cannot read the CSV file".into(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(Error::InvalidInput(format!(
+            "the file is larger than {} MiB, the most an import reads; split it into smaller files",
+            MAX_FILE >> 20
+        )));
+    }
     let bytes = to_utf8(bytes)?;
     let total = bytes.len() as u64;
     let open_quote = unclosed_quote(&bytes);
@@ -440,7 +476,7 @@ pub fn import_csv(
     if !cols.iter().any(|(_, c)| *c == Col::Number) {
         return Err(Error::InvalidInput(format!(
             "no tracking-number column: name one of the columns \"tracking_number\" (found: {})",
-            names.join(", ")
+            header_list(&names)
         )));
     }
 

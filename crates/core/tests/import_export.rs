@@ -123,13 +123,24 @@ fn bad_rows_are_reported_by_line_and_good_rows_kept() {
 }
 
 #[test]
+fn an_endless_input_is_refused_past_the_stated_size() {
+    use std::io::Read;
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let endless = b"tracking_number\n".chain(std::io::repeat(b'1'));
+    let err = import_csv(&mut store, endless, now(), &mut |_, _| {}).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+    assert_eq!(store.count().unwrap(), 0);
+}
+
+#[test]
 fn a_file_without_a_tracking_column_is_refused_with_what_it_has() {
     let mut store = SqliteStore::open_in_memory().unwrap();
     let err = import(&mut store, b"order,store\nA-1,Acme\n").unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)));
     let msg = err.to_string();
     assert!(
-        msg.contains("tracking_number") && msg.contains("found: order, store"),
+        msg.contains("tracking_number") && msg.contains(r#"found: "order", "store""#),
         "{msg}"
     );
     assert!(

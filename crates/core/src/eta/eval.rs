@@ -88,7 +88,10 @@ impl FromStr for Role {
 #[non_exhaustive]
 pub enum EvalError {
     /// A required column is not in the header.
-    #[error("the CSV has no column {header:?} (for {role}); columns found: {}", found.join(", "))]
+    #[error(
+        "the CSV has no column {header:?} (for {role}); columns found: {}",
+        crate::import::header_list(found)
+    )]
     MissingColumn {
         /// The role needing it.
         role: &'static str,

@@ -5,7 +5,6 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use rusqlite_migration::{M, Migrations};
 use uuid::Uuid;
 
 mod tracking;
@@ -24,49 +23,118 @@ use crate::eta::{Delivery, Estimate, EtaSource};
 use crate::notify::rules::{Draft, KindSet};
 use crate::problems::{OpenProblem, ProblemKind};
 
-/// Numbered, embedded migrations; a database is never left half-migrated.
-static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![
-        M::up(include_str!("../../migrations/0001_initial.sql")),
-        M::up(include_str!("../../migrations/0002_carrier_state.sql")),
-        M::up(include_str!(
-            "../../migrations/0003_eta_problems_notifications.sql"
-        )),
-    ])
-});
+/// Numbered, embedded migrations, applied in order; `user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_carrier_state.sql"),
+    include_str!("../../migrations/0003_eta_problems_notifications.sql"),
+];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: usize = 3;
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// The most the write-ahead log keeps on disk after a checkpoint (bytes).
 const WAL_SIZE_LIMIT: i64 = 4 << 20;
+
+/// How long an open or a write waits for another process's lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A local SQLite database.
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    read_only: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }
 
 impl SqliteStore {
     /// Open (creating if needed) the database file and bring its schema up to date.
+    ///
+    /// The directory holding it is private to the user (0700 on Unix) and the database and
+    /// its `-wal`/`-shm` files are 0600; wider permissions found on an existing directory or
+    /// file are narrowed. When the database cannot be written (a read-only copy or medium),
+    /// it is opened read-only if its schema is current, so it can still be listed and
+    /// exported.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            private::dir(dir).map_err(|source| Error::Io {
                 context: format!("cannot create the data directory {}", dir.display()),
                 source,
             })?;
         }
-        let conn = Connection::open(&path).map_err(|e| classify(e, &path))?;
-        Self::init(conn, path)
+        let existed = path.exists();
+        let writable = private::database(&path).map_err(|source| Error::Io {
+            context: format!("cannot create the database {}", path.display()),
+            source,
+        });
+        let opened = writable.and_then(|()| {
+            let conn = Connection::open(&path).map_err(|e| classify(e, &path))?;
+            Self::init(conn, path.clone())
+        });
+        match opened {
+            Err(e) if existed && is_read_only(&e) => Self::open_read_only(path),
+            other => other,
+        }
+    }
+
+    /// Open an existing database for reading only: nothing is written, not even a schema
+    /// upgrade (a database that needs one is refused with [`Error::ReadOnly`]).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let path = path.as_ref().to_path_buf();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let read = |target: &str| -> rusqlite::Result<(Connection, usize)> {
+            let conn = Connection::open_with_flags(target, flags)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            let version = user_version(&conn)?;
+            Ok((conn, version))
+        };
+        let (conn, found) = read(&file_uri(&path, false))
+            .or_else(|e| {
+                // A WAL database whose -shm file neither exists nor can be created (a read-only
+                // directory or medium, where a clean close left no log): read the file as it is.
+                match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+                        if path.exists() =>
+                    {
+                        read(&file_uri(&path, true))
+                    }
+                    _ => Err(e),
+                }
+            })
+            .map_err(|e| classify(e, &path))?;
+        if found > SCHEMA_VERSION {
+            return Err(Error::NewerSchema {
+                path,
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if found < SCHEMA_VERSION {
+            return Err(Error::ReadOnly {
+                path,
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        conn.pragma_update(None, "query_only", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Self {
+            conn,
+            path,
+            read_only: true,
+        })
     }
 
     /// A private in-memory database (tests, benchmarks).
@@ -75,35 +143,35 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection, path: PathBuf) -> Result<Self> {
+        // First, so that switching to WAL and migrating wait for another process opening the
+        // same database instead of failing.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // Pragmas live outside migrations: they are per connection.
         // WAL lets readers (the UI) run beside the writer (the poller); synchronous=FULL makes
         // every acknowledged commit survive a power cut, not only a crash.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| classify(e, &path))?;
+        wal(&conn).map_err(|e| classify(e, &path))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // Checkpoints reuse the log from its start but never shrink the file: after a big
         // import it would stay that size, and every start after a crash reads all of it.
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
-        let found: usize = conn
-            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-            .map_err(|e| classify(e, &path))? as usize;
-        if found > SCHEMA_VERSION {
-            return Err(Error::NewerSchema {
-                path,
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
-        MIGRATIONS.to_latest(&mut conn)?;
-        Ok(Self { conn, path })
+        migrate(&mut conn, &path)?;
+        Ok(Self {
+            conn,
+            path,
+            read_only: false,
+        })
     }
 
     /// Where the database lives.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether it was opened read-only (see [`SqliteStore::open`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// SQLite's own consistency check; `Ok(())` when it says "ok".
@@ -134,6 +202,180 @@ impl SqliteStore {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([arg], |r| Ok((ShipmentId(r.get(0)?), r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// Switch to WAL. Two connections switching at once can deadlock on the lock it needs, and
+/// SQLite then answers "busy" to one of them at once rather than wait; it waits here instead
+/// (the other's switch soon makes this one a no-op).
+fn wal(conn: &Connection) -> rusqlite::Result<()> {
+    let since = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && since.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<usize> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    // A negative version is nothing we wrote; treat it as newer than anything we know.
+    Ok(usize::try_from(v).unwrap_or(usize::MAX))
+}
+
+/// Bring the schema up to date. Several processes may open a new database at once (the app
+/// starting at login beside a command): the write lock is taken before the version is read
+/// again, so exactly one of them migrates and the others find the work done.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let newer = |found| Error::NewerSchema {
+        path: path.to_path_buf(),
+        found,
+        known: SCHEMA_VERSION,
+    };
+    let found = user_version(conn).map_err(|e| classify(e, path))?;
+    if found > SCHEMA_VERSION {
+        return Err(newer(found));
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| classify(e, path))?;
+    let found = user_version(&tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(newer(found));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+        tx.execute_batch(sql).map_err(|e| {
+            if is_read_only_code(&e) {
+                return Error::Database(e);
+            }
+            // SQLite's own words are short ("table orders already exists"); the SQL it
+            // quotes after them ("… in CREATE TABLE …") is not for the person reading.
+            let message = e.to_string();
+            let first = message.lines().next().unwrap_or_default();
+            let detail = match first.find(" in ") {
+                Some(at) if sql.contains(&first[at + 4..]) => &first[..at],
+                _ => first,
+            };
+            let detail = detail.chars().take(200).collect();
+            Error::Migration {
+                path: path.to_path_buf(),
+                found,
+                step: i + 1,
+                detail,
+            }
+        })?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION as i64)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn is_read_only_code(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{CannotOpen, PermissionDenied, ReadOnly};
+    matches!(
+        e.sqlite_error_code(),
+        Some(ReadOnly | CannotOpen | PermissionDenied)
+    )
+}
+
+/// Whether opening for writing failed because the database or its directory cannot be
+/// written, so that a read-only open may still work.
+fn is_read_only(e: &Error) -> bool {
+    match e {
+        Error::Database(e) => is_read_only_code(e),
+        Error::Io { source, .. } => matches!(
+            source.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        ),
+        _ => false,
+    }
+}
+
+/// An SQLite `file:` URI for a path (`immutable=1` reads the file without locks or a log).
+fn file_uri(path: &Path, immutable: bool) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '?' | '#' | '%' => uri.push_str(&format!("%{:02X}", c as u8)),
+            c => uri.push(c),
+        }
+    }
+    if immutable {
+        uri.push_str("?immutable=1");
+    }
+    uri
+}
+
+/// Private files on Unix: the data directory 0700, the database and its companions 0600.
+/// Permissions are only ever narrowed; where they cannot be changed (a read-only medium,
+/// someone else's file) they are left as found.
+#[cfg(unix)]
+mod private {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    use std::path::Path;
+
+    fn narrow(path: &Path, private: u32) {
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & !private != 0 {
+                let _ =
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & private));
+            }
+        }
+    }
+
+    pub fn dir(dir: &Path) -> std::io::Result<()> {
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        narrow(dir, 0o700);
+        Ok(())
+    }
+
+    /// Create the database file 0600 before SQLite does (its `-wal` and `-shm` files take
+    /// the database's permissions), or narrow an existing one and its companions.
+    pub fn database(path: &Path) -> std::io::Result<()> {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            narrow(Path::new(&p), 0o600);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(unix))]
+mod private {
+    use std::path::Path;
+
+    pub fn dir(dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    pub fn database(_path: &Path) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

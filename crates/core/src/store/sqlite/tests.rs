@@ -55,8 +55,9 @@ fn journey() -> Vec<NewEvent> {
 }
 
 #[test]
-fn migrations_are_valid() {
-    MIGRATIONS.validate().unwrap();
+fn migrations_bring_a_new_database_to_the_newest_schema() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(user_version(&s.conn).unwrap(), SCHEMA_VERSION);
 }
 
 #[test]
@@ -70,6 +71,149 @@ fn a_newer_database_is_refused_not_damaged() {
         .unwrap();
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(matches!(err, Error::NewerSchema { found: 99, .. }), "{err}");
+}
+
+#[test]
+fn processes_opening_a_new_database_at_once_all_succeed() {
+    // The app starting at login beside a command: each opener must either migrate or find
+    // the migration done, never run it twice.
+    for _ in 0..40 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("p.db");
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        SqliteStore::open(&path).map(|s| s.count())
+                    })
+                })
+                .collect();
+            for o in openers {
+                let opened = o.join().unwrap();
+                assert!(matches!(opened, Ok(Ok(0))), "{opened:?}");
+            }
+        });
+    }
+}
+
+#[test]
+fn a_database_whose_version_does_not_match_its_tables_is_refused_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    drop(SqliteStore::open(&path).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 1)
+        .unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Migration {
+                found: 1,
+                step: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.len() < 500, "a short message, not the SQL: {text}");
+    assert!(!text.contains("CREATE"), "{text}");
+    assert!(
+        text.contains("schema 1") && text.contains("Restore a backup"),
+        "{text}"
+    );
+    // Refused, not changed.
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+}
+
+#[test]
+fn a_read_only_open_reads_and_never_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    {
+        let mut s = SqliteStore::open(&path).unwrap();
+        s.add_shipment(
+            &NewShipment {
+                tracking_number: "JJD000390007827106".into(),
+                carrier: "dhl".into(),
+                ..Default::default()
+            },
+            t(0),
+        )
+        .unwrap();
+    }
+    let mut s = SqliteStore::open_read_only(&path).unwrap();
+    assert!(s.is_read_only());
+    assert_eq!(s.count().unwrap(), 1);
+    assert!(s.find("7106").is_ok());
+    let write = s.add_shipment(
+        &NewShipment {
+            tracking_number: "JJD000390007827107".into(),
+            carrier: "dhl".into(),
+            ..Default::default()
+        },
+        t(1),
+    );
+    assert!(write.is_err());
+    drop(s);
+    assert_eq!(SqliteStore::open(&path).unwrap().count().unwrap(), 1);
+
+    // A database that needs an upgrade cannot be read without writing: a clear refusal.
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 2)
+        .unwrap();
+    let err = SqliteStore::open_read_only(&path).unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { found: 2, .. }), "{err}");
+    assert!(
+        err.to_string().contains("copy it somewhere writable"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    let path = dir.join("p.db");
+    let mut s = SqliteStore::open(&path).unwrap();
+    s.add_shipment(
+        &NewShipment {
+            tracking_number: "JJD000390007827106".into(),
+            carrier: "dhl".into(),
+            ..Default::default()
+        },
+        t(0),
+    )
+    .unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    for p in ["p.db", "p.db-wal", "p.db-shm"] {
+        assert_eq!(mode(&dir.join(p)), 0o600, "{p}");
+    }
+    drop(s);
+
+    // What an older build left readable by everyone is narrowed on the next open.
+    let set = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    set(&dir, 0o755).unwrap();
+    set(&path, 0o644).unwrap();
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    for p in ["p.db-wal", "p.db-shm"] {
+        assert_eq!(mode(&dir.join(p)), 0o600, "{p}");
+    }
+    drop(s);
 }
 
 #[test]
@@ -465,13 +609,10 @@ fn upgrading_to_schema_3_does_not_announce_old_history() {
     let path = dir.path().join("old.db");
     {
         // A database as the previous release left it, with some history.
-        let mut conn = Connection::open(&path).unwrap();
-        Migrations::new(vec![
-            M::up(include_str!("../../../migrations/0001_initial.sql")),
-            M::up(include_str!("../../../migrations/0002_carrier_state.sql")),
-        ])
-        .to_latest(&mut conn)
-        .unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
         conn.execute_batch(
             "INSERT INTO orders (id, archived_at, created_at, updated_at) VALUES (x'01', 0, 0, 0);
              INSERT INTO shipments (id, order_id, tracking_number, carrier, label_at, muted_at,
