@@ -462,22 +462,27 @@ fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `parceltrail server`.
+/// `parceltrail server`. Each setting comes from its flag, else its `PARCELTRAIL_SERVER_*`
+/// variable, else the config file, else its default.
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = false)]
 pub struct ServerArgs {
+    /// A TOML file with any of the settings below (`db`, `listen`, `public_url`, …).
+    #[arg(
+        long,
+        global = true,
+        env = "PARCELTRAIL_SERVER_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<std::path::PathBuf>,
     /// The shop database: `sqlite:PATH` (default: server.db in the data directory) or
     /// `postgres://USER@HOST/DB`.
     #[arg(long, global = true, env = "PARCELTRAIL_SERVER_DB", value_name = "URL")]
     pub db: Option<String>,
-    /// Address to listen on (behind a TLS reverse proxy for anything but this machine).
-    #[arg(
-        long,
-        default_value = "127.0.0.1:8788",
-        env = "PARCELTRAIL_SERVER_LISTEN",
-        value_name = "ADDR"
-    )]
-    pub listen: std::net::SocketAddr,
+    /// Address to listen on [default: 127.0.0.1:8788] (behind a TLS reverse proxy for
+    /// anything but this machine).
+    #[arg(long, env = "PARCELTRAIL_SERVER_LISTEN", value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
     /// The address people reach the server at, for links (default: http://LISTEN).
     #[arg(
         long,
@@ -486,15 +491,32 @@ pub struct ServerArgs {
         value_name = "URL"
     )]
     pub public_url: Option<String>,
-    /// Sign-in attempts allowed per client address and minute.
-    #[arg(long, default_value_t = 20, env = "PARCELTRAIL_SERVER_LOGINS_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub logins_per_minute: u32,
+    /// Sign-in attempts allowed per client address and minute [default: 20].
+    #[arg(long, env = "PARCELTRAIL_SERVER_LOGINS_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub logins_per_minute: Option<u32>,
     /// Wrong API keys allowed per client address and minute, after which the address is
-    /// refused for the rest of it.
-    #[arg(long, default_value_t = 30, env = "PARCELTRAIL_SERVER_KEY_FAILURES_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub key_failures_per_minute: u32,
+    /// refused for the rest of it [default: 30].
+    #[arg(long, env = "PARCELTRAIL_SERVER_KEY_FAILURES_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub key_failures_per_minute: Option<u32>,
+    /// Requests a second one API key may make (twice that in a burst) [default: 200].
+    #[arg(long, env = "PARCELTRAIL_SERVER_KEY_REQUESTS_PER_SECOND", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub key_requests_per_second: Option<u32>,
+    /// Log lines as `json` (one object a line, with the request id) or `text` [default:
+    /// json, or text on a terminal].
+    #[arg(long, env = "PARCELTRAIL_SERVER_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
+}
+
+/// How the server writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object a line.
+    Json,
+    /// Lines for people.
+    Text,
 }
 
 /// `parceltrail server <command>`.

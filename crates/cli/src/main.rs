@@ -31,8 +31,12 @@ fn init_logging() {
 }
 
 fn main() -> ExitCode {
-    init_logging();
     let args = cli::Cli::parse();
+    // The shop server sets up its own log (JSON lines with request ids) once its settings
+    // are read.
+    if !matches!(args.command, cli::Command::Server(_)) {
+        init_logging();
+    }
     match commands::run(args) {
         Ok(code) => code,
         Err(err) => {

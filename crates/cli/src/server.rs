@@ -12,33 +12,118 @@ use parceltrail_server::shop::ShopState;
 use parceltrail_shop::{Db, DbUrl, KeyId, Scopes, ShopId};
 use serde_json::json;
 
-use crate::cli::{KeyCommand, ServerArgs, ServerCommand, ShopCommand};
+use crate::cli::{KeyCommand, LogFormat, ServerArgs, ServerCommand, ShopCommand};
+
+/// The settings a config file may hold (the flags' names, with `_` for `-`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    db: Option<String>,
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    logins_per_minute: Option<u32>,
+    key_failures_per_minute: Option<u32>,
+    key_requests_per_second: Option<u32>,
+    log_format: Option<LogFormat>,
+}
+
+/// The most a config file may be.
+const CONFIG_MAX: u64 = 1 << 20;
+
+fn read_config(path: &Path) -> Result<FileSettings> {
+    let bytes = crate::input::read_all(&path.display().to_string(), CONFIG_MAX, "server --config")?;
+    let text = std::str::from_utf8(&bytes)
+        .with_context(|| format!("the config file {} is not UTF-8", path.display()))?;
+    let settings: FileSettings = toml::from_str(text)
+        .with_context(|| format!("the config file {} is not valid", path.display()))?;
+    for (name, value, max) in [
+        ("logins_per_minute", settings.logins_per_minute, 100_000),
+        (
+            "key_failures_per_minute",
+            settings.key_failures_per_minute,
+            1_000_000,
+        ),
+        (
+            "key_requests_per_second",
+            settings.key_requests_per_second,
+            1_000_000,
+        ),
+    ] {
+        if let Some(v) = value
+            && !(1..=max).contains(&v)
+        {
+            bail!(
+                "the config file {}: {name} = {v} is out of range: use 1 to {max}",
+                path.display()
+            );
+        }
+    }
+    Ok(settings)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,parceltrail_server=info,parceltrail_shop=info,parceltrail_cli=info",
+        )
+    });
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().with_current_span(true).init(),
+        LogFormat::Text => b
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+}
 
 /// `parceltrail server …`.
 pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
-    let url = match &args.db {
+    let file = match &args.config {
+        Some(path) => read_config(path)?,
+        None => FileSettings::default(),
+    };
+    let format = args.log_format.or(file.log_format).unwrap_or(
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            LogFormat::Text
+        } else {
+            LogFormat::Json
+        },
+    );
+    init_logging(format);
+    let url = match args.db.as_ref().or(file.db.as_ref()) {
         Some(s) => s.parse::<DbUrl>()?,
         None => DbUrl::Sqlite(super::commands::data_dir(home)?.join("server.db")),
     };
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8788)));
+    let public_url = args
+        .public_url
+        .clone()
+        .or(file.public_url.clone())
+        .unwrap_or_else(|| format!("http://{listen}"));
+    let limits = parceltrail_server::shop::Limits::with(
+        args.logins_per_minute
+            .or(file.logins_per_minute)
+            .unwrap_or(20),
+        args.key_failures_per_minute
+            .or(file.key_failures_per_minute)
+            .unwrap_or(30),
+        args.key_requests_per_second
+            .or(file.key_requests_per_second)
+            .unwrap_or(200),
+    );
     let rt = crate::live::runtime()?;
     rt.block_on(async move {
         let (db, migrated) = Db::open(&url)
             .await
             .with_context(|| format!("cannot open the shop database {url}"))?;
-        let listen = args.listen;
-        let public_url = args
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{listen}"));
         let public_url = public_url_of(&public_url)?;
         match args.command {
-            None => {
-                let limits = parceltrail_server::shop::Limits::with(
-                    args.logins_per_minute,
-                    args.key_failures_per_minute,
-                );
-                serve(db, listen, public_url, url, limits).await
-            }
+            None => serve(db, listen, public_url, url, limits).await,
             Some(ServerCommand::Migrate) => {
                 if migrated.from == migrated.to {
                     println!("The database {url} is up to date (schema {}).", migrated.to);
@@ -205,6 +290,7 @@ async fn serve(
         db,
         public_url,
         limits,
+        metrics: parceltrail_server::shop::Metrics::new(),
     });
     let shutdown = async {
         shutdown_signal().await;

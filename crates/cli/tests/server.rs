@@ -246,7 +246,7 @@ async fn bootstrap_and_serve(db: String) {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    // A form post (what any page may send without asking) is refused before any route.
+    // A form post (what any page may send without asking) is refused: bodies are JSON only.
     let res = c
         .post(format!("{}/api/v1/login", server.base))
         .header("content-type", "application/x-www-form-urlencoded")

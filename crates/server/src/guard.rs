@@ -64,6 +64,8 @@ pub struct Guard {
     shown: String,
     /// Refusals as RFC 9457 problem details (the shop server's error shape).
     problems: bool,
+    /// Every POST must be JSON (rule 3).
+    json_posts: bool,
 }
 
 impl Guard {
@@ -100,6 +102,7 @@ impl Guard {
             private: Vec::new(),
             shown,
             problems: false,
+            json_posts: true,
         }
     }
 
@@ -131,6 +134,14 @@ impl Guard {
         self
     }
 
+    /// Leave rule 3 to the routes: for a server whose every change is authenticated by
+    /// something no cross-site request can carry (an `Authorization` header, or a CSRF token
+    /// in a header beside the cookie), so a form or beacon from another site changes nothing.
+    pub fn any_post_body(mut self) -> Self {
+        self.json_posts = false;
+        self
+    }
+
     /// The tower layer applying these rules to every request.
     pub fn layer(self) -> GuardLayer {
         GuardLayer {
@@ -148,7 +159,7 @@ impl Guard {
         // Of the methods that change things, only POST can come from another site without a
         // CORS preflight (PUT, PATCH and DELETE always ask first, and are never granted), so
         // only a POST must prove it is no form, beacon or text/plain send.
-        if *method == Method::POST {
+        if self.json_posts && *method == Method::POST {
             check_json(headers)?;
         }
         Ok(())

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use chrono::Utc;
 use governor::clock::DefaultClock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use parceltrail_shop::{ApiKey, Role, Scopes, Session, ShopId};
+use parceltrail_shop::{ApiKey, KeyId, Role, Scopes, Session, ShopId};
 
 use super::ShopState;
 use super::problem::Problem;
@@ -119,10 +119,13 @@ impl FromRequestParts<Arc<ShopState>> for Caller {
                     Problem::unauthorized("the Authorization header must be Bearer <key>")
                 })?;
             return match state.db.authenticate_key(key, now).await? {
-                Some(key) => Ok(Caller {
-                    shop_id: key.shop_id,
-                    auth: Auth::Key(key),
-                }),
+                Some(key) => {
+                    state.limits.key_request(key.id)?;
+                    Ok(Caller {
+                        shop_id: key.shop_id,
+                        auth: Auth::Key(key),
+                    })
+                }
                 None => {
                     // Failures count against the address: guessing keys is throttled.
                     state.limits.failed(ip);
@@ -195,6 +198,7 @@ pub struct Limits {
     logins_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     logins_by_account: DefaultKeyedRateLimiter<String>,
     key_failures: DefaultKeyedRateLimiter<IpAddr>,
+    per_key: DefaultKeyedRateLimiter<KeyId>,
     /// Addresses that used up their key failures, until when. Only failures are counted, so
     /// a shop's busy integration is never slowed by its own successful calls.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
@@ -211,17 +215,28 @@ impl Limits {
     /// The defaults: logins 20 a minute per address (a shared office stays usable), 10 per
     /// account every 15 minutes; wrong API keys 30 a minute per address.
     pub fn new() -> Self {
-        Self::with(20, 30)
+        Self::with(20, 30, 200)
     }
 
-    /// Logins (and set-up links) per address and minute, and wrong keys per address and
-    /// minute; an account's 10 tries per 15 minutes stay.
-    pub fn with(logins_per_minute: u32, key_failures_per_minute: u32) -> Self {
+    /// Logins (and set-up links) per address and minute, wrong keys per address and minute,
+    /// and requests per key and second (twice that in a burst); an account's 10 tries per 15
+    /// minutes stay.
+    pub fn with(
+        logins_per_minute: u32,
+        key_failures_per_minute: u32,
+        key_requests_per_second: u32,
+    ) -> Self {
         let minute = std::time::Duration::from_secs(60);
         Limits {
             logins_by_ip: RateLimiter::keyed(per(logins_per_minute, minute)),
             logins_by_account: RateLimiter::keyed(per(10, 15 * minute)),
             key_failures: RateLimiter::keyed(per(key_failures_per_minute, minute)),
+            per_key: RateLimiter::keyed(
+                per(key_requests_per_second, std::time::Duration::from_secs(1)).allow_burst(
+                    NonZeroU32::new(key_requests_per_second.saturating_mul(2))
+                        .unwrap_or(NonZeroU32::MIN),
+                ),
+            ),
             blocked: Mutex::new(HashMap::new()),
         }
     }
@@ -267,6 +282,13 @@ impl Limits {
             }
             blocked.insert(ip, now + Self::wait(&n));
         }
+    }
+
+    /// Counts a request against its key's share.
+    fn key_request(&self, key: KeyId) -> Result<(), Problem> {
+        self.per_key
+            .check_key(&key)
+            .map_err(|n| Self::too_many(Self::wait(&n)))
     }
 
     /// Counts a login attempt against the address and the account.

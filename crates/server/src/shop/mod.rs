@@ -6,6 +6,7 @@
 mod account;
 mod auth;
 mod keys;
+mod observe;
 mod problem;
 
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::{Auth, Body, CSRF_HEADER, Caller, Limits, SESSION_COOKIE};
+pub use observe::{Metrics, REQUEST_ID};
 pub use problem::Problem;
 
 /// What every handler shares.
@@ -36,6 +38,8 @@ pub struct ShopState {
     pub public_url: String,
     /// Throttles for guessable things.
     pub limits: Limits,
+    /// What `/metrics` shows.
+    pub metrics: Metrics,
 }
 
 /// Request bodies larger than this are refused (413).
@@ -84,6 +88,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(observe::metrics))
         .nest(
             "/api/v1",
             OpenApiRouter::new()
@@ -134,6 +139,10 @@ pub fn router(state: Arc<ShopState>) -> Router {
         )
         .detail("see /api/v1/openapi.json for the methods each route takes")
     })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        observe::observe,
+    ))
     .with_state(state)
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(SetResponseHeaderLayer::overriding(
@@ -224,20 +233,22 @@ async fn readyz(State(state): State<Arc<ShopState>>) -> Result<Json<Ready>, Prob
 
 /// The rules for which requests reach the routes: the bound address's names, and the public
 /// URL's host, port and scheme (behind a TLS proxy: `https`, the proxy's name); cross-site
-/// changes and reads of `/api/` refused; changes only as JSON.
+/// changes and reads of `/api/` refused.
 pub fn guard(bound: SocketAddr, public_url: &str) -> crate::guard::Guard {
     let mut g = crate::guard::Guard::serving(bound)
         .private_prefix("/api/")
-        .problem_details();
-    if let Ok(u) = url::Url::parse(public_url) {
-        if let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) {
-            let host = if host.contains(':') && !host.starts_with('[') {
-                format!("[{host}]")
-            } else {
-                host.to_owned()
-            };
-            g = g.allow_host(&host, port).scheme(u.scheme());
-        }
+        .problem_details()
+        // Changes need a key or the session's CSRF header; bodies are checked by each route.
+        .any_post_body();
+    if let Ok(u) = url::Url::parse(public_url)
+        && let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default())
+    {
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        g = g.allow_host(&host, port).scheme(u.scheme());
     }
     g
 }

@@ -249,8 +249,12 @@ impl Db {
         password: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(Session, String)>> {
-        let email = email.trim().to_lowercase();
-        let account = each!(self, db => db.password_of(email).await)?;
+        // An address that cannot be one has no account (and never reaches the database: a
+        // NUL is not even storable in PostgreSQL's text).
+        let account = match auth::normalise_email("email", email) {
+            Ok(email) => each!(self, db => db.password_of(email).await)?,
+            Err(_) => None,
+        };
         let password = password.to_owned();
         let ok = tokio::task::spawn_blocking(move || match &account {
             Some((staff, Some(hash))) => auth::verify_password(&password, hash).then_some(*staff),

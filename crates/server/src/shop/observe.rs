@@ -1,0 +1,191 @@
+//! What the operator sees: a request id on every request and answer (`x-request-id`), one log
+//! line per request carrying it (and every line logged while handling it), and Prometheus
+//! metrics at `/metrics`. Logs name the route's template, never the path itself: paths will
+//! carry tokens (signed tracking links), and query strings may carry anything.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing::Instrument;
+
+use super::{Problem, ShopState};
+
+/// The request id header.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+fn latency() -> Histogram {
+    // 0.25 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
+}
+
+impl Metrics {
+    /// Every metric at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("parceltrail");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests, by route",
+            duration.clone(),
+        );
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being answered now",
+            in_flight.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            duration,
+            in_flight,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A caller's own request id is kept when it is short and plain (a proxy's, for following a
+/// request across both logs); anything else is replaced by one of ours.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(&REQUEST_ID)
+        .filter(|v| {
+            let b = v.as_bytes();
+            !b.is_empty()
+                && b.len() <= 64
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+                .unwrap_or(HeaderValue::from_static("-"))
+        })
+}
+
+/// Gives the request its id, runs it inside a span carrying that id, counts and times it,
+/// and logs one line when it is answered.
+pub(crate) async fn observe(
+    State(state): State<Arc<ShopState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let id = request_id(req.headers());
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or("-"),
+        method = %method,
+        route = %route
+    );
+    state.metrics.in_flight.inc();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    state.metrics.in_flight.dec();
+    let status = res.status().as_u16();
+    let secs = start.elapsed().as_secs_f64();
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    state
+        .metrics
+        .duration
+        .get_or_create(&RouteLabels { route })
+        .observe(secs);
+    span.in_scope(|| tracing::info!(status, ms = secs * 1000.0, "answered"));
+    res.headers_mut().insert(REQUEST_ID, id);
+    res
+}
+
+/// Prometheus metrics, for this machine only: a client on loopback that did not come through
+/// a proxy (no `Forwarded` or `X-Forwarded-For`). Scrape it locally, or through a proxy rule of
+/// your own with its own access control.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 404, description = "Not from this machine", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn metrics(
+    State(state): State<Arc<ShopState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let proxied =
+        headers.contains_key(header::FORWARDED) || headers.contains_key("x-forwarded-for");
+    if !peer.ip().to_canonical().is_loopback() || proxied {
+        return Problem::not_found()
+            .detail("metrics are served to this machine only")
+            .into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
