@@ -43,6 +43,10 @@ pub enum Error {
     /// SQLite failed.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// A database server failed (the shop server's PostgreSQL). Opaque, so that core names
+    /// no network client.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// Applying schema migrations failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),

@@ -468,8 +468,9 @@ pub struct Assessment {
     pub problems: Vec<Problem>,
 }
 
-/// Whether two estimates say the same (confidence to half a percent).
-pub(crate) fn same_estimate(a: Option<&Estimate>, b: Option<&Estimate>) -> bool {
+/// Whether two estimates say the same (confidence to half a percent): what every store
+/// compares before it rewrites an estimate.
+pub fn same_estimate(a: Option<&Estimate>, b: Option<&Estimate>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => {
