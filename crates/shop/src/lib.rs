@@ -12,9 +12,11 @@ pub mod db;
 mod domain;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tracking;
 
 pub use db::{Db, DbUrl};
 pub use domain::*;
+pub use tracking::PgStore;
 
 /// What went wrong in the shop store.
 #[derive(Debug, thiserror::Error)]
