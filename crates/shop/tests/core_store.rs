@@ -1500,6 +1500,40 @@ fn any_permutation_or_duplication_gives_the_same_state(s: &mut dyn Store) {
 // ---- PostgreSQL only --------------------------------------------------------------------
 
 #[test]
+fn postgres_a_store_can_be_shared_like_a_sqlite_one() {
+    // The poller and the pipeline hold their store as `Arc<Mutex<dyn Store + Send>>`.
+    fn shared<T: Store + Send + 'static>() {}
+    shared::<PgStore>();
+}
+
+#[test]
+fn postgres_an_unreachable_server_is_an_error_not_a_panic() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config: tokio_postgres::Config = format!("postgres://postgres@127.0.0.1:{port}/x")
+        .parse()
+        .unwrap();
+    let pool = Pool::builder(Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig::default(),
+    ))
+    .runtime(deadpool_postgres::Runtime::Tokio1)
+    .build()
+    .unwrap();
+    let err = PgStore::open(pool, rt.handle().clone(), "shop_a").unwrap_err();
+    assert!(matches!(err, Error::Backend(_)), "{err}");
+}
+
+#[test]
 fn postgres_two_shops_in_one_database_do_not_see_each_other() {
     let pg = Pg::new();
     let mut a = pg.store("shop_a");
