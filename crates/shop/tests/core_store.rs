@@ -77,6 +77,7 @@ both!(
     settings_and_per_parcel_kinds_are_last_writer_wins,
     shipped_at_is_the_first_carried_event_in_any_order,
     any_permutation_or_duplication_gives_the_same_state,
+    an_export_imports_back_adding_nothing_twice,
 );
 
 // ---- Fixtures ---------------------------------------------------------------------------
@@ -1497,6 +1498,86 @@ fn any_permutation_or_duplication_gives_the_same_state(s: &mut dyn Store) {
         .unwrap();
 }
 
+/// A valid UPU S10 number (weights 8,6,4,2,3,5,9,7; mod 11), as import checks them.
+fn s10(serial: u32, country: &str) -> String {
+    let digits: Vec<u32> = format!("{serial:08}")
+        .bytes()
+        .map(|b| u32::from(b - b'0'))
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .zip([8, 6, 4, 2, 3, 5, 9, 7])
+        .map(|(d, w)| d * w)
+        .sum();
+    let check = match 11 - sum % 11 {
+        10 => 0,
+        11 => 5,
+        c => c,
+    };
+    format!("RB{serial:08}{check}{country}")
+}
+
+/// Three parcels with one, two and three events (the third delivered), as core's
+/// import/export tests seed them.
+fn seed(s: &mut dyn Store) -> Vec<String> {
+    (0..3u32)
+        .map(|i| {
+            let number = s10(i, "DE");
+            let added = s
+                .add_shipment(
+                    &NewShipment {
+                        tracking_number: number.clone(),
+                        carrier: "deutsche-post".into(),
+                        label: Some(format!("Parcel {i}")),
+                        ..NewShipment::default()
+                    },
+                    t(0),
+                )
+                .unwrap();
+            let off = FixedOffset::east_opt(3600).unwrap();
+            let events = (0..i + 1)
+                .map(|h| NewEvent {
+                    occurred_at: off.with_ymd_and_hms(2026, 5, 20, 8 + h, 0, 0).unwrap(),
+                    status: if h == 2 {
+                        Status::Delivered
+                    } else {
+                        Status::InTransit
+                    },
+                    raw_code: Some(format!("C{h}")),
+                    description: format!("-Scan {h}, \"quoted\""),
+                    location: Place {
+                        city: Some("Köln".into()),
+                        country: Some("DE".into()),
+                        ..Place::default()
+                    },
+                    source: Source::Poll,
+                })
+                .collect();
+            s.ingest(&[IngestBatch::events(added.shipment.id, events)], t(1))
+                .unwrap();
+            number
+        })
+        .collect()
+}
+
+fn an_export_imports_back_adding_nothing_twice(s: &mut dyn Store) {
+    seed(s);
+    let mut csv = Vec::new();
+    assert_eq!(
+        parceltrail_core::export::write_csv(&*s, &mut csv).unwrap(),
+        6
+    );
+    let report = parceltrail_core::import::import_csv(s, &csv[..], t(2), &mut |_, _| {}).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!((report.added, report.events_added), (0, 0));
+    assert_eq!(s.count().unwrap(), 3);
+    let mut json = Vec::new();
+    assert_eq!(
+        parceltrail_core::export::write_json(&*s, &mut json, t(2)).unwrap(),
+        3
+    );
+}
+
 // ---- PostgreSQL only --------------------------------------------------------------------
 
 #[test]
@@ -1746,6 +1827,44 @@ fn postgres_a_cursor_moves_for_one_recorder_only() {
         .count();
     assert_eq!(won, 1);
     assert_eq!(s.notifications(10).unwrap().len(), 1);
+}
+
+#[test]
+fn postgres_takes_a_sqlite_export_with_its_history() {
+    let mut local = SqliteStore::open_in_memory().unwrap();
+    let numbers = seed(&mut local);
+    let mut csv = Vec::new();
+    parceltrail_core::export::write_csv(&local, &mut csv).unwrap();
+    let pg = Pg::new();
+    let mut shop = pg.store("shop_a");
+    let report =
+        parceltrail_core::import::import_csv(&mut shop, &csv[..], t(2), &mut |_, _| {}).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!((report.added, report.events_added), (3, 6));
+    for n in &numbers {
+        let (a, b) = (local.find(n).unwrap(), shop.find(n).unwrap());
+        assert_eq!(
+            (a.status, &a.label, a.event_count),
+            (b.status, &b.label, b.event_count)
+        );
+        let strip = |evs: Vec<parceltrail_core::domain::TrackingEvent>| {
+            evs.into_iter()
+                .map(|e| {
+                    (
+                        e.occurred_at,
+                        e.status,
+                        e.description,
+                        e.location,
+                        e.dedupe_key,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            strip(local.timeline(a.id).unwrap()),
+            strip(shop.timeline(b.id).unwrap())
+        );
+    }
 }
 
 /// The same calls on both backends give the same answers (ids and clocks aside, which the
