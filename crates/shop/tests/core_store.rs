@@ -1821,7 +1821,6 @@ fn postgres_a_cursor_moves_for_one_recorder_only() {
         .collect();
     let won = recorders
         .into_iter()
-        .filter(|_| true)
         .map(|h| h.join().unwrap())
         .filter(|w| *w)
         .count();

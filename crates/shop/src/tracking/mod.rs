@@ -18,8 +18,9 @@
 //!   the order they were handed out and the cursor never skips a row committed late;
 //! - writers lock the shipment rows they derive from `FOR UPDATE`, always in id order and
 //!   before the journal lock, so they wait for each other instead of deadlocking;
-//! - `add_shipments` takes the journal lock first, so two replicas adding one number take
-//!   turns and the second finds the first's row;
+//! - `add_shipments` locks the rows its numbers already have, then takes the journal lock
+//!   before it looks numbers up, so two replicas adding one number take turns and the second
+//!   finds the first's row;
 //! - the outbox claim is one atomic `UPDATE … WHERE … next_attempt_at <= now`; moving the
 //!   notifier's cursor locks it `FOR UPDATE` and refuses when it moved;
 //! - a transaction PostgreSQL aborts as a deadlock or serialization failure is retried.
