@@ -153,8 +153,9 @@ impl Status {
     }
 
     /// Tie-break between events stamped with the same instant: the one further along the
-    /// journey wins, so the derived status does not depend on arrival order.
-    pub(crate) fn progress_rank(self) -> u8 {
+    /// journey wins, so the derived status does not depend on arrival order. Public so every
+    /// store derives with the same order.
+    pub fn progress_rank(self) -> u8 {
         match self {
             Status::Pending => 0,
             Status::Unknown => 1,

@@ -70,6 +70,10 @@ pub enum Error {
         /// The schema this build needs.
         known: usize,
     },
+    /// A database server failed (the shop server's PostgreSQL). Opaque, so that core names
+    /// no network client.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// Reading or writing a file failed.
     #[error("{context}: {source}")]
     Io {

@@ -3,6 +3,9 @@
 //! stored on SQLite (one file, nothing to install) or on PostgreSQL (several server replicas
 //! sharing one database). No HTTP here: `parceltrail-server` puts these behind its routes.
 //!
+//! [`tracking::PgStore`] is core's tracking store (orders, shipments, events, estimates,
+//! problems, the notification outbox) on PostgreSQL, one schema per shop.
+//!
 //! Every query that reads or changes a shop's data takes the shop's id and filters by it, so
 //! an id of another shop is [`Error::NotFound`], exactly like an id that does not exist.
 #![deny(missing_docs)]
@@ -12,9 +15,11 @@ pub mod db;
 mod domain;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tracking;
 
 pub use db::{Db, DbUrl};
 pub use domain::*;
+pub use tracking::PgStore;
 
 /// What went wrong in the shop store.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,9 @@
 //! The storage boundary.
 //!
 //! [`Store`] speaks the domain, not SQL: the local app and CLI use [`SqliteStore`]; the shop
-//! server will add a PostgreSQL implementation behind the same trait. Only modules under
-//! `store` run SQL.
+//! server keeps each shop's parcels on PostgreSQL behind the same trait
+//! (`parceltrail_shop::tracking::PgStore`, outside core so core has no network client). In
+//! core, only modules under `store` run SQL.
 //!
 //! Writes are transactional. [`Store::ingest`] is the single entry point for carrier events,
 //! whatever their route (poll, webhook, import, simulator): it is idempotent, derives each
@@ -468,8 +469,9 @@ pub struct Assessment {
     pub problems: Vec<Problem>,
 }
 
-/// Whether two estimates say the same (confidence to half a percent).
-pub(crate) fn same_estimate(a: Option<&Estimate>, b: Option<&Estimate>) -> bool {
+/// Whether two estimates say the same (confidence to half a percent): what every store
+/// compares before it rewrites an estimate.
+pub fn same_estimate(a: Option<&Estimate>, b: Option<&Estimate>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => {

@@ -1,0 +1,630 @@
+//! Estimates, problems, the notification journal and outbox, and settings: core's
+//! `store/sqlite/tracking.rs`, statement for statement, in PostgreSQL's dialect.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use parceltrail_core::domain::{Place, ShipmentId};
+use parceltrail_core::eta::Delivery;
+use parceltrail_core::notify::rules::{Draft, Initial};
+use parceltrail_core::notify::{Channel, Urgency};
+use parceltrail_core::problems::{OpenProblem, Problem, ProblemKind};
+use parceltrail_core::store::{
+    Active, Assessment, Change, JournalCursor, JournalEntry, OutboxEntry, OutboxState, SendOutcome,
+    same_estimate,
+};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::shipments::{Journal, estimate_at, eta_at, lock_shipments, place};
+use super::{
+    Fail, R, Tx, count, each_row, exec, get, ms, one, opt, opt_utc, parse, rows, status, utc,
+};
+
+pub(super) async fn deliveries(
+    tx: &Tx<'_>,
+    each: &mut dyn FnMut(Delivery) -> parceltrail_core::Result<()>,
+) -> R<()> {
+    each_row(
+        tx,
+        "SELECT s.carrier, s.service, s.origin_country, s.origin_region, s.dest_country,
+                s.dest_region, coalesce(s.shipped_at, s.created_at), s.status_at, o.promised_at
+         FROM shipments s JOIN orders o ON o.id = s.order_id
+         WHERE NOT s.deleted AND s.status = 'delivered' AND s.status_at IS NOT NULL",
+        &[],
+        |r| {
+            let origin = Place {
+                country: get(r, 2)?,
+                region: get(r, 3)?,
+                ..Place::default()
+            };
+            let destination = Place {
+                country: get(r, 4)?,
+                region: get(r, 5)?,
+                ..Place::default()
+            };
+            let started_at = utc(get(r, 6)?)?;
+            let delivered_at = utc(get(r, 7)?)?;
+            if delivered_at < started_at {
+                return Ok(());
+            }
+            Ok(each(Delivery {
+                carrier: Some(get(r, 0)?),
+                service: get(r, 1)?,
+                origin: origin.region_key(),
+                destination: destination.region_key(),
+                dest_country: destination.country.map(|c| c.to_uppercase()),
+                started_at,
+                delivered_at,
+                promised_at: opt_utc(get(r, 8)?)?,
+            })?)
+        },
+    )
+    .await
+}
+
+const ACTIVE_COLUMNS: &str = "s.id, s.carrier, s.service, \
+    s.origin_city, s.origin_region, s.origin_country, s.origin_postal, \
+    s.dest_city, s.dest_region, s.dest_country, s.dest_postal, \
+    s.status, s.status_at, s.status_detail, s.shipped_at, s.created_at, s.last_event_at, \
+    s.eta_earliest, s.eta_earliest_offset, s.eta_latest, s.eta_latest_offset, s.eta_observed_at, \
+    o.promised_at, s.est_earliest, s.est_likely, s.est_latest, s.est_confidence, s.est_source, \
+    s.est_first_latest";
+
+fn active_from_row(r: &Row) -> R<Active> {
+    Ok(Active {
+        id: ShipmentId(get(r, 0)?),
+        carrier: get(r, 1)?,
+        service: get(r, 2)?,
+        origin: place(r, 3)?,
+        destination: place(r, 7)?,
+        status: status(get(r, 11)?)?,
+        status_at: opt_utc(get(r, 12)?)?,
+        detail: get(r, 13)?,
+        shipped_at: opt_utc(get(r, 14)?)?,
+        created_at: utc(get(r, 15)?)?,
+        last_event_at: opt_utc(get(r, 16)?)?,
+        carrier_eta: eta_at(r, 17)?,
+        promised_at: opt_utc(get(r, 22)?)?,
+        estimate: estimate_at(r, 23)?,
+        first_latest: opt_utc(get(r, 28)?)?,
+        problems: Vec::new(),
+    })
+}
+
+fn problem_from_row(r: &Row, first: usize) -> R<Problem> {
+    Ok(Problem {
+        kind: parse::<ProblemKind>(get(r, first)?)?,
+        since: utc(get(r, first + 1)?)?,
+        detail: get(r, first + 2)?,
+    })
+}
+
+pub(super) async fn active(
+    tx: &Tx<'_>,
+    ids: Option<&[ShipmentId]>,
+    each: &mut dyn FnMut(Active) -> parceltrail_core::Result<()>,
+) -> R<()> {
+    match ids {
+        Some(ids) => {
+            let sql = format!(
+                "SELECT {ACTIVE_COLUMNS} FROM shipments s JOIN orders o ON o.id = s.order_id
+                 WHERE s.id = $1 AND NOT s.deleted"
+            );
+            for id in ids {
+                if let Some(r) = opt(tx, &sql, &[&id.0]).await? {
+                    let mut a = active_from_row(&r)?;
+                    a.problems = rows(
+                        tx,
+                        "SELECT kind, since, detail FROM problems
+                         WHERE shipment_id = $1 AND resolved_at IS NULL ORDER BY id",
+                        &[&id.0],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| problem_from_row(r, 0))
+                    .collect::<R<_>>()?;
+                    each(a)?;
+                }
+            }
+        }
+        None => {
+            // Open problems first, in one query (there are few next to the parcels).
+            let mut open: HashMap<Uuid, Vec<Problem>> = HashMap::new();
+            for r in rows(
+                tx,
+                "SELECT shipment_id, kind, since, detail FROM problems
+                 WHERE resolved_at IS NULL ORDER BY id",
+                &[],
+            )
+            .await?
+            .iter()
+            {
+                open.entry(get(r, 0)?)
+                    .or_default()
+                    .push(problem_from_row(r, 1)?);
+            }
+            let sql = format!(
+                "SELECT {ACTIVE_COLUMNS} FROM shipments s JOIN orders o ON o.id = s.order_id
+                 WHERE NOT s.deleted AND NOT s.archived
+                   AND s.status NOT IN ('delivered', 'returned', 'expired')"
+            );
+            each_row(tx, &sql, &[], |r| {
+                let mut a = active_from_row(r)?;
+                a.problems = open.remove(&a.id.0).unwrap_or_default();
+                Ok(each(a)?)
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn save_derived(
+    tx: &Tx<'_>,
+    schema: &str,
+    rows_in: &[Assessment],
+    now: DateTime<Utc>,
+) -> R<Vec<Change>> {
+    let now = ms(now);
+    let mut ids: Vec<Uuid> = rows_in.iter().map(|d| d.id.0).collect();
+    lock_shipments(tx, &mut ids).await?;
+    let mut journal = Journal::new(schema);
+    let mut changes = Vec::new();
+    for d in rows_in {
+        if !same_estimate(d.previous.as_ref(), d.estimate.as_ref()) {
+            let e = d.estimate;
+            if exec(
+                tx,
+                "UPDATE shipments SET est_earliest = $2, est_likely = $3, est_latest = $4,
+                    est_confidence = $5, est_source = $6,
+                    est_first_latest = coalesce(est_first_latest, $7)
+                 WHERE id = $1 AND NOT deleted",
+                &[
+                    &d.id.0,
+                    &e.map(|e| ms(e.earliest)),
+                    &e.map(|e| ms(e.likely)),
+                    &e.map(|e| ms(e.latest)),
+                    &e.map(|e| f64::from(e.confidence)),
+                    &e.map(|e| e.source.as_str()),
+                    &d.first_latest.map(ms),
+                ],
+            )
+            .await?
+                == 0
+            {
+                continue; // removed meanwhile
+            }
+            changes.push(Change::EstimateChanged {
+                shipment_id: d.id,
+                estimate: d.estimate,
+            });
+        } else if let Some(f) = d.first_latest {
+            exec(
+                tx,
+                "UPDATE shipments SET est_first_latest = $2 WHERE id = $1 AND est_first_latest IS NULL",
+                &[&d.id.0, &ms(f)],
+            )
+            .await?;
+        }
+        let was: Vec<(i64, String, Uuid)> = rows(
+            tx,
+            "SELECT id, kind, key FROM problems WHERE shipment_id = $1 AND resolved_at IS NULL",
+            &[&d.id.0],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?)))
+        .collect::<R<_>>()?;
+        let keys: HashMap<Uuid, &Problem> = d.problems.iter().map(|p| (p.key(), p)).collect();
+        for (id, kind, key) in &was {
+            if !keys.contains_key(key) {
+                exec(
+                    tx,
+                    "UPDATE problems SET resolved_at = $2 WHERE id = $1",
+                    &[id, &now],
+                )
+                .await?;
+                changes.push(Change::ProblemResolved {
+                    shipment_id: d.id,
+                    problem: parse::<ProblemKind>(kind)?,
+                });
+            }
+        }
+        for (key, p) in keys {
+            if was.iter().any(|w| w.2 == key) {
+                continue;
+            }
+            journal.take(tx).await?;
+            // A reopened occurrence keeps its row (and id): it does not notify twice.
+            let fresh: bool = get(
+                &one(
+                    tx,
+                    "INSERT INTO problems (shipment_id, kind, key, since, detail, opened_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (shipment_id, key) DO UPDATE SET resolved_at = NULL, detail = $5
+                     RETURNING resolved_at IS NULL",
+                    &[
+                        &d.id.0,
+                        &p.kind.as_str(),
+                        &key,
+                        &ms(p.since),
+                        &p.detail,
+                        &now,
+                    ],
+                )
+                .await?,
+                0,
+            )?;
+            if fresh {
+                changes.push(Change::ProblemOpened {
+                    shipment_id: d.id,
+                    problem: p.kind,
+                });
+            }
+        }
+    }
+    Ok(changes)
+}
+
+pub(super) async fn open_problems(tx: &Tx<'_>, id: Option<ShipmentId>) -> R<Vec<OpenProblem>> {
+    rows(
+        tx,
+        "SELECT p.shipment_id, p.kind, p.since, p.detail, p.opened_at
+         FROM problems p JOIN shipments s ON s.id = p.shipment_id
+         WHERE p.resolved_at IS NULL AND NOT s.deleted
+           AND ($1::uuid IS NULL OR p.shipment_id = $1)
+         ORDER BY p.opened_at, p.id",
+        &[&id.map(|i| i.0)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(OpenProblem {
+            shipment_id: ShipmentId(get(r, 0)?),
+            problem: problem_from_row(r, 1)?,
+            opened_at: utc(get(r, 4)?)?,
+        })
+    })
+    .collect()
+}
+
+/// The cursor; `lock` holds its rows until the transaction ends.
+pub(super) async fn journal_cursor(tx: &Tx<'_>, lock: bool) -> R<JournalCursor> {
+    let sql = if lock {
+        "SELECT name, position FROM cursors ORDER BY name FOR UPDATE"
+    } else {
+        "SELECT name, position FROM cursors"
+    };
+    let mut c = JournalCursor::default();
+    for r in rows(tx, sql, &[]).await? {
+        match (get::<&str>(&r, 0)?, get::<i64>(&r, 1)?) {
+            ("status_log", p) => c.status_log = p,
+            ("problems", p) => c.problems = p,
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+pub(super) async fn journal(
+    tx: &Tx<'_>,
+    after: JournalCursor,
+    limit: usize,
+) -> R<(Vec<JournalEntry>, JournalCursor)> {
+    let limit = limit.min(i64::MAX as usize) as i64;
+    let mut out = Vec::new();
+    let mut next = after;
+    for r in rows(
+        tx,
+        "SELECT l.id, l.shipment_id, l.from_status, l.to_status, l.cause, l.event_key,
+                e.occurred_at, e.description, l.changed_at
+         FROM status_log l
+         LEFT JOIN events e ON e.shipment_id = l.shipment_id AND e.dedupe_key = l.event_key
+         WHERE l.id > $1 ORDER BY l.id LIMIT $2",
+        &[&after.status_log, &limit],
+    )
+    .await?
+    {
+        next.status_log = get(&r, 0)?;
+        out.push(JournalEntry::Status {
+            shipment_id: ShipmentId(get(&r, 1)?),
+            from: status(get(&r, 2)?)?,
+            to: status(get(&r, 3)?)?,
+            cause: get(&r, 4)?,
+            event_key: get(&r, 5)?,
+            event_at: opt_utc(get(&r, 6)?)?,
+            detail: get(&r, 7)?,
+            changed_at: utc(get(&r, 8)?)?,
+        });
+    }
+    for r in rows(
+        tx,
+        "SELECT id, shipment_id, kind, since, detail FROM problems
+         WHERE id > $1 ORDER BY id LIMIT $2",
+        &[&after.problems, &limit],
+    )
+    .await?
+    {
+        next.problems = get(&r, 0)?;
+        out.push(JournalEntry::Problem {
+            shipment_id: ShipmentId(get(&r, 1)?),
+            problem: problem_from_row(&r, 2)?,
+        });
+    }
+    Ok((out, next))
+}
+
+pub(super) async fn notified(tx: &Tx<'_>, keys: &[Uuid]) -> R<Vec<Uuid>> {
+    let mut out = Vec::new();
+    for k in keys {
+        if opt(tx, "SELECT 1 FROM notified WHERE key = $1", &[k])
+            .await?
+            .is_some()
+        {
+            out.push(*k);
+        }
+    }
+    Ok(out)
+}
+
+fn urgency_str(u: Urgency) -> &'static str {
+    match u {
+        Urgency::Low => "low",
+        Urgency::Normal => "normal",
+        Urgency::Critical => "critical",
+    }
+}
+
+async fn insert_draft(tx: &Tx<'_>, d: &Draft, state: OutboxState, now: i64) -> R<()> {
+    exec(
+        tx,
+        "INSERT INTO outbox (id, dedupe_key, channel, shipment_id, kind, title, body, link,
+            urgency, state, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+         ON CONFLICT (channel, dedupe_key) DO NOTHING",
+        &[
+            &d.id,
+            &d.dedupe_key,
+            &d.channel.as_str(),
+            &d.shipment_id.map(|s| s.0),
+            &d.kind.map(|k| k.as_str()),
+            &d.title,
+            &d.body,
+            &d.link,
+            &urgency_str(d.urgency),
+            &state.as_str(),
+            &now,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn record_notifications(
+    tx: &Tx<'_>,
+    from: JournalCursor,
+    to: JournalCursor,
+    news: &[Uuid],
+    drafts: &[Draft],
+    now: DateTime<Utc>,
+) -> R<bool> {
+    let now = ms(now);
+    // Locked: a process recording the same stretch waits here and then sees the cursor moved.
+    if journal_cursor(tx, true).await? != from {
+        return Ok(false); // another process read this stretch first
+    }
+    exec(
+        tx,
+        "UPDATE cursors SET position = $1 WHERE name = 'status_log'",
+        &[&to.status_log],
+    )
+    .await?;
+    exec(
+        tx,
+        "UPDATE cursors SET position = $1 WHERE name = 'problems'",
+        &[&to.problems],
+    )
+    .await?;
+    for k in news {
+        exec(
+            tx,
+            "INSERT INTO notified (key, notified_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[k, &now],
+        )
+        .await?;
+    }
+    for d in drafts {
+        let state = match d.initial {
+            Initial::Pending => OutboxState::Pending,
+            Initial::Held => OutboxState::Held,
+        };
+        insert_draft(tx, d, state, now).await?;
+    }
+    Ok(true)
+}
+
+const OUTBOX_COLUMNS: &str = "id, dedupe_key, channel, shipment_id, kind, title, body, link, \
+    urgency, state, attempts, next_attempt_at, last_error, created_at, sent_at";
+
+fn outbox_from_row(r: &Row) -> R<OutboxEntry> {
+    let state = match get::<&str>(r, 9)? {
+        "held" => OutboxState::Held,
+        "pending" => OutboxState::Pending,
+        "sent" => OutboxState::Sent,
+        "failed" => OutboxState::Failed,
+        "summarized" => OutboxState::Summarized,
+        other => return Err(Fail::Bad(format!("unknown outbox state {other:?}"))),
+    };
+    let urgency = match get::<&str>(r, 8)? {
+        "low" => Urgency::Low,
+        "critical" => Urgency::Critical,
+        _ => Urgency::Normal,
+    };
+    Ok(OutboxEntry {
+        id: get(r, 0)?,
+        dedupe_key: get(r, 1)?,
+        channel: parse::<Channel>(get(r, 2)?)?,
+        shipment_id: get::<Option<Uuid>>(r, 3)?.map(ShipmentId),
+        kind: get::<Option<&str>>(r, 4)?.map(parse).transpose()?,
+        title: get(r, 5)?,
+        body: get(r, 6)?,
+        link: get(r, 7)?,
+        urgency,
+        state,
+        attempts: count(i64::from(get::<i32>(r, 10)?))?,
+        next_attempt_at: opt_utc(get(r, 11)?)?,
+        last_error: get(r, 12)?,
+        created_at: utc(get(r, 13)?)?,
+        sent_at: opt_utc(get(r, 14)?)?,
+    })
+}
+
+pub(super) async fn due_notifications(
+    tx: &Tx<'_>,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> R<Vec<OutboxEntry>> {
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox
+         WHERE state = 'pending' AND next_attempt_at <= $1
+         ORDER BY next_attempt_at, id LIMIT $2"
+    );
+    rows(
+        tx,
+        &sql,
+        &[&ms(now), &(limit.min(i64::MAX as usize) as i64)],
+    )
+    .await?
+    .iter()
+    .map(outbox_from_row)
+    .collect()
+}
+
+pub(super) async fn next_notification_due(tx: &Tx<'_>) -> R<Option<DateTime<Utc>>> {
+    let r = one(
+        tx,
+        "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
+        &[],
+    )
+    .await?;
+    opt_utc(get(&r, 0)?)
+}
+
+pub(super) async fn mark_notification(
+    tx: &Tx<'_>,
+    id: Uuid,
+    outcome: &SendOutcome,
+    now: DateTime<Utc>,
+) -> R<()> {
+    let now = ms(now);
+    match outcome {
+        SendOutcome::Sent => {
+            exec(
+                tx,
+                "UPDATE outbox SET state = 'sent', sent_at = $2, attempts = attempts + 1,
+                    next_attempt_at = NULL, last_error = NULL
+                 WHERE id = $1 AND state = 'pending'",
+                &[&id, &now],
+            )
+            .await?
+        }
+        SendOutcome::Retry { error, at } => {
+            exec(
+                tx,
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
+                 WHERE id = $1 AND state = 'pending'",
+                &[&id, &ms(*at), error],
+            )
+            .await?
+        }
+        SendOutcome::Failed { error } => {
+            exec(
+                tx,
+                "UPDATE outbox SET state = 'failed', attempts = attempts + 1,
+                    next_attempt_at = NULL, last_error = $2
+                 WHERE id = $1 AND state = 'pending'",
+                &[&id, error],
+            )
+            .await?
+        }
+    };
+    Ok(())
+}
+
+pub(super) async fn claim_notification(
+    tx: &Tx<'_>,
+    id: Uuid,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> R<bool> {
+    // One statement: a second claimer waits for the first's row lock, then re-checks the
+    // condition against the leased row and finds it no longer due.
+    let n = exec(
+        tx,
+        "UPDATE outbox SET next_attempt_at = $2
+         WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $3",
+        &[&id, &ms(lease_until), &ms(now)],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+pub(super) async fn held_notifications(tx: &Tx<'_>) -> R<Vec<OutboxEntry>> {
+    let sql =
+        format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'held' ORDER BY created_at, id");
+    rows(tx, &sql, &[])
+        .await?
+        .iter()
+        .map(outbox_from_row)
+        .collect()
+}
+
+pub(super) async fn release_held(
+    tx: &Tx<'_>,
+    held: &[Uuid],
+    summary: Option<&Draft>,
+    now: DateTime<Utc>,
+) -> R<()> {
+    let now = ms(now);
+    if let Some(s) = summary {
+        insert_draft(tx, s, OutboxState::Pending, now).await?;
+    }
+    let update = "UPDATE outbox SET state = $2, summary_id = $3, next_attempt_at = $4
+                  WHERE id = $1 AND state = 'held'";
+    for id in held {
+        match summary {
+            Some(s) => exec(tx, update, &[id, &"summarized", &Some(s.id), &None::<i64>]).await?,
+            None => exec(tx, update, &[id, &"pending", &None::<Uuid>, &Some(now)]).await?,
+        };
+    }
+    Ok(())
+}
+
+pub(super) async fn notifications(tx: &Tx<'_>, limit: usize) -> R<Vec<OutboxEntry>> {
+    let sql =
+        format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1");
+    rows(tx, &sql, &[&(limit.min(i64::MAX as usize) as i64)])
+        .await?
+        .iter()
+        .map(outbox_from_row)
+        .collect()
+}
+
+pub(super) async fn setting(tx: &Tx<'_>, key: &str) -> R<Option<String>> {
+    opt(tx, "SELECT value FROM settings WHERE key = $1", &[&key])
+        .await?
+        .map(|r| get(&r, 0))
+        .transpose()
+}
+
+pub(super) async fn set_setting(tx: &Tx<'_>, key: &str, value: &str, at: DateTime<Utc>) -> R<bool> {
+    let n = exec(
+        tx,
+        "INSERT INTO settings (key, value, set_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = $2, set_at = $3 WHERE settings.set_at <= $3",
+        &[&key, &value, &ms(at)],
+    )
+    .await?;
+    Ok(n > 0)
+}

@@ -1,0 +1,648 @@
+//! Core's tracking store ([`parceltrail_core::store::Store`]) on PostgreSQL: each shop's
+//! orders, shipments, events, estimates, problems and notification outbox, with the same
+//! meaning, transactions and answers as core's `SqliteStore` (`tests/core_store.rs` runs one
+//! suite on both).
+//!
+//! **One PostgreSQL schema per shop.** A [`PgStore`] is opened on one schema and every
+//! transaction starts with `SET LOCAL search_path` to that schema alone, so its SQL (kept
+//! close to core's SQLite SQL, unqualified) cannot name another shop's tables. `SET LOCAL`
+//! rather than a session `SET`: pooled connections serve every shop, and a transaction-local
+//! setting cannot outlive the transaction that set it. Prepared statements are cached per
+//! connection; PostgreSQL re-parses one when the search path differs from its last use, so a
+//! statement prepared for one shop runs against the next shop's tables.
+//!
+//! **Concurrency** (several server replicas on one database), where SQLite has a single
+//! writer:
+//! - the journal (`status_log` and `problems` ids, read by the notifier through a cursor)
+//!   gets its rows under a per-schema advisory lock held to commit, so ids become visible in
+//!   the order they were handed out and the cursor never skips a row committed late;
+//! - writers lock the shipment rows they derive from `FOR UPDATE`, always in id order and
+//!   before the journal lock, so they wait for each other instead of deadlocking;
+//! - `add_shipments` locks the rows its numbers already have, then takes the journal lock
+//!   before it looks numbers up, so two replicas adding one number take turns and the second
+//!   finds the first's row;
+//! - the outbox claim is one atomic `UPDATE … WHERE … next_attempt_at <= now`; moving the
+//!   notifier's cursor locks it `FOR UPDATE` and refuses when it moved;
+//! - a transaction PostgreSQL aborts as a deadlock or serialization failure is retried.
+
+mod derived;
+mod shipments;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use deadpool_postgres::{Pool, PoolError};
+use parceltrail_core::Error as CoreError;
+use parceltrail_core::domain::{Order, OrderId, Shipment, StatusChange, TrackingEvent};
+use parceltrail_core::domain::{ShipmentId, Status};
+use parceltrail_core::eta::Delivery;
+use parceltrail_core::notify::rules::Draft;
+use parceltrail_core::problems::OpenProblem;
+use parceltrail_core::store::{
+    Active, Added, Assessment, CarrierState, Change, Edit, Facets, Group, IngestBatch,
+    IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewShipment, OutboxEntry,
+    PollRecord, PollTarget, SendOutcome, ShipmentRecord, Store,
+};
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, ToSql};
+use uuid::Uuid;
+
+/// The migrations, in order: version N is `MIGRATIONS[N - 1]`. One per SQLite migration of
+/// core (`crates/core/migrations/`), so both stores have the same versions.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres-core/0001_initial.sql"),
+    include_str!("../../migrations/postgres-core/0002_carrier_state.sql"),
+    include_str!("../../migrations/postgres-core/0003_eta_problems_notifications.sql"),
+];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Advisory lock classes (the first key of the two-key form; the second is the schema's
+/// hash). The two-key space does not overlap the one-key space the shop store's own
+/// migration lock uses.
+const LOCK_MIGRATE: i32 = 0x7074_6d67; // "ptmg"
+const LOCK_JOURNAL: i32 = 0x7074_6a6c; // "ptjl"
+
+/// How often a transaction aborted by a deadlock or serialization failure is tried.
+const ATTEMPTS: usize = 3;
+
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// Core's [`Store`] on one shop's PostgreSQL schema (see the module docs).
+///
+/// The trait is synchronous: each method runs `handle.block_on(…)` on the process's one tokio
+/// runtime, which must be a multi-thread runtime (the pool's connections are driven by its
+/// workers). Call it from outside async context: a plain thread, or `spawn_blocking` (as
+/// the poller and pipeline do); calling it from inside a task would block a worker and tokio
+/// refuses that with a panic.
+pub struct PgStore {
+    pool: Pool,
+    handle: tokio::runtime::Handle,
+    schema: String,
+    /// `SET LOCAL search_path TO "<schema>"`, run at the start of every transaction.
+    set_path: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+/// What went wrong inside, before it becomes core's error at the trait's edge.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Core(CoreError),
+    Pg(tokio_postgres::Error),
+    Pool(PoolError),
+    /// A stored value this build cannot read.
+    Bad(String),
+}
+
+impl From<CoreError> for Fail {
+    fn from(e: CoreError) -> Self {
+        Fail::Core(e)
+    }
+}
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+impl From<PoolError> for Fail {
+    fn from(e: PoolError) -> Self {
+        Fail::Pool(e)
+    }
+}
+
+impl From<Fail> for CoreError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::Core(e) => e,
+            Fail::Pg(e) => CoreError::Backend(Box::new(e)),
+            Fail::Pool(e) => CoreError::Backend(Box::new(e)),
+            Fail::Bad(what) => {
+                CoreError::Backend(format!("unreadable stored value: {what}").into())
+            }
+        }
+    }
+}
+
+impl Fail {
+    /// PostgreSQL aborted the transaction to let another through; running it again is safe.
+    fn is_retryable(&self) -> bool {
+        matches!(self, Fail::Pg(e) if matches!(
+            e.code(),
+            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+        ))
+    }
+}
+
+pub(crate) type R<T> = std::result::Result<T, Fail>;
+
+/// Whether `name` may name a shop's schema: `[a-z0-9_]{1,63}`, and none PostgreSQL reserves
+/// or the shop store's own tables live in.
+fn valid_schema(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.starts_with("pg_")
+        && !matches!(name, "public" | "information_schema")
+}
+
+impl PgStore {
+    /// Open one shop's store in `schema` (e.g. `shop_<uuid simple>`): create the schema if it
+    /// is missing and bring its tables up to date, under an advisory lock keyed by the schema,
+    /// so replicas opening at once take turns. A schema written by a newer build is refused
+    /// untouched. Call from outside async context (see the type's docs).
+    pub fn open(
+        pool: Pool,
+        handle: tokio::runtime::Handle,
+        schema: &str,
+    ) -> parceltrail_core::Result<PgStore> {
+        if !valid_schema(schema) {
+            return Err(CoreError::InvalidInput(format!(
+                "{schema:?} cannot name a shop's schema: use 1 to 63 of a-z, 0-9 and _, not starting with pg_"
+            )));
+        }
+        let store = PgStore {
+            pool,
+            handle,
+            schema: schema.to_owned(),
+            set_path: format!("SET LOCAL search_path TO \"{schema}\""),
+        };
+        store.handle.block_on(store.migrate())?;
+        Ok(store)
+    }
+
+    /// The schema this store lives in.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The schema's version (0 before the first migration).
+    pub fn schema_version(&self) -> parceltrail_core::Result<i64> {
+        self.read(async |tx| {
+            Ok(one(tx, "SELECT max(version) FROM schema_version", &[])
+                .await?
+                .try_get::<_, Option<i64>>(0)?
+                .unwrap_or(0))
+        })
+    }
+
+    async fn migrate(&self) -> R<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Creating the schema races too, so the lock comes first.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&LOCK_MIGRATE, &self.schema],
+        )
+        .await?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{0}\"; {1};
+             CREATE TABLE IF NOT EXISTS schema_version (version bigint NOT NULL)",
+            self.schema, self.set_path
+        ))
+        .await?;
+        let from: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0)::bigint FROM schema_version",
+                &[],
+            )
+            .await?
+            .try_get(0)?;
+        if from > SCHEMA_VERSION {
+            return Err(CoreError::NewerSchema {
+                path: PathBuf::from(format!("schema {}", self.schema)),
+                found: from as usize,
+                known: SCHEMA_VERSION as usize,
+            }
+            .into());
+        }
+        for sql in &MIGRATIONS[from as usize..] {
+            tx.batch_execute(sql).await?;
+        }
+        if from < SCHEMA_VERSION {
+            tx.execute("DELETE FROM schema_version", &[]).await?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[&SCHEMA_VERSION],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn begin<'c>(&self, client: &'c mut deadpool_postgres::Client) -> R<Tx<'c>> {
+        let tx = client.transaction().await?;
+        tx.batch_execute(&self.set_path).await?;
+        Ok(tx)
+    }
+
+    /// Run `f` in one transaction on this shop's schema and commit.
+    fn read<T>(&self, f: impl AsyncFnOnce(&Tx<'_>) -> R<T>) -> parceltrail_core::Result<T> {
+        self.handle
+            .block_on(async {
+                let mut client = self.pool.get().await?;
+                let tx = self.begin(&mut client).await?;
+                let out = f(&tx).await?;
+                tx.commit().await?;
+                Ok::<_, Fail>(out)
+            })
+            .map_err(Into::into)
+    }
+
+    /// Like [`read`](Self::read), run again when PostgreSQL aborts it as a deadlock or
+    /// serialization failure (`f` must only build its answer from the transaction).
+    fn write<T>(&self, f: impl AsyncFn(&Tx<'_>) -> R<T>) -> parceltrail_core::Result<T> {
+        self.handle
+            .block_on(async {
+                let mut attempt = 1;
+                loop {
+                    let mut client = self.pool.get().await?;
+                    let tx = self.begin(&mut client).await?;
+                    let done = match f(&tx).await {
+                        Ok(out) => tx.commit().await.map(|()| out).map_err(Fail::from),
+                        Err(e) => Err(e),
+                    };
+                    match done {
+                        Err(e) if e.is_retryable() && attempt < ATTEMPTS => attempt += 1,
+                        other => break other,
+                    }
+                }
+            })
+            .map_err(Into::into)
+    }
+
+    /// Take the journal lock (see the module docs); held until the transaction ends.
+    pub(crate) async fn journal_lock(tx: &Tx<'_>, schema: &str) -> R<()> {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&LOCK_JOURNAL, &schema],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+// Small query helpers: every statement is prepared once per connection.
+
+pub(crate) async fn rows(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> R<Vec<Row>> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&stmt, params).await?)
+}
+
+pub(crate) async fn opt(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> R<Option<Row>> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.query_opt(&stmt, params).await?)
+}
+
+pub(crate) async fn one(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> R<Row> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.query_one(&stmt, params).await?)
+}
+
+pub(crate) async fn exec(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> R<u64> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&stmt, params).await?)
+}
+
+/// Stream a query's rows in chunks (a portal), so a big answer is never all in memory.
+pub(crate) async fn each_row(
+    tx: &Tx<'_>,
+    sql: &str,
+    params: &[Param<'_>],
+    mut f: impl FnMut(&Row) -> R<()>,
+) -> R<()> {
+    const CHUNK: i32 = 512;
+    let stmt = tx.prepare_cached(sql).await?;
+    let portal = tx.bind(&stmt, params).await?;
+    loop {
+        let chunk = tx.query_portal(&portal, CHUNK).await?;
+        for r in &chunk {
+            f(r)?;
+        }
+        if chunk.len() < CHUNK as usize {
+            return Ok(());
+        }
+    }
+}
+
+/// One column, its failure a [`Fail`].
+pub(crate) fn get<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> R<T> {
+    Ok(r.try_get(i)?)
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn utc(ms: i64) -> R<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| Fail::Bad(format!("timestamp {ms}")))
+}
+
+pub(crate) fn fixed(ms: i64, offset: i32) -> R<DateTime<FixedOffset>> {
+    let off =
+        FixedOffset::east_opt(offset).ok_or_else(|| Fail::Bad(format!("UTC offset {offset}")))?;
+    Ok(utc(ms)?.with_timezone(&off))
+}
+
+pub(crate) fn opt_fixed(ms: Option<i64>, offset: Option<i32>) -> R<Option<DateTime<FixedOffset>>> {
+    ms.map(|m| fixed(m, offset.unwrap_or(0))).transpose()
+}
+
+pub(crate) fn opt_utc(ms: Option<i64>) -> R<Option<DateTime<Utc>>> {
+    ms.map(utc).transpose()
+}
+
+pub(crate) fn status(s: &str) -> R<Status> {
+    s.parse()
+        .map_err(|e: parceltrail_core::domain::UnknownStatus| Fail::Bad(e.to_string()))
+}
+
+/// A stored name parsed with its own `FromStr`.
+pub(crate) fn parse<T: std::str::FromStr>(s: &str) -> R<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse()
+        .map_err(|e: T::Err| Fail::Bad(format!("{s:?}: {e}")))
+}
+
+/// A stored count that must fit the domain's type.
+pub(crate) fn count<T: TryFrom<i64>>(v: i64) -> R<T> {
+    T::try_from(v).map_err(|_| Fail::Bad(format!("count {v}")))
+}
+
+fn group_of(i: i32) -> Group {
+    Group::ALL[i.clamp(0, 4) as usize]
+}
+
+impl Store for PgStore {
+    fn add_shipment(
+        &mut self,
+        new: &NewShipment,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Added> {
+        Ok(self
+            .add_shipments(std::slice::from_ref(new), now)?
+            .remove(0))
+    }
+
+    fn add_shipments(
+        &mut self,
+        new: &[NewShipment],
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Vec<Added>> {
+        self.write(async |tx| shipments::add_shipments(tx, &self.schema, new, now).await)
+    }
+
+    fn ingest(
+        &mut self,
+        batches: &[IngestBatch],
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<IngestReport> {
+        self.write(async |tx| shipments::ingest(tx, &self.schema, batches, now).await)
+    }
+
+    fn edit(
+        &mut self,
+        id: ShipmentId,
+        edit: Edit,
+        at: DateTime<Utc>,
+    ) -> parceltrail_core::Result<bool> {
+        self.write(async |tx| shipments::edit(tx, id, &edit, at).await)
+    }
+
+    fn remove(&mut self, id: ShipmentId, at: DateTime<Utc>) -> parceltrail_core::Result<()> {
+        self.write(async |tx| shipments::remove(tx, id, at).await)
+    }
+
+    fn shipment(&self, id: ShipmentId) -> parceltrail_core::Result<Shipment> {
+        self.read(async |tx| shipments::shipment(tx, id).await)
+    }
+
+    fn find(&self, key: &str) -> parceltrail_core::Result<Shipment> {
+        self.read(async |tx| shipments::find(tx, key).await)
+    }
+
+    fn order(&self, id: OrderId) -> parceltrail_core::Result<Order> {
+        self.read(async |tx| shipments::order(tx, id).await)
+    }
+
+    fn timeline(&self, id: ShipmentId) -> parceltrail_core::Result<Vec<TrackingEvent>> {
+        self.read(async |tx| shipments::timeline(tx, id).await)
+    }
+
+    fn status_log(&self, id: ShipmentId) -> parceltrail_core::Result<Vec<StatusChange>> {
+        self.read(async |tx| shipments::status_log(tx, id).await)
+    }
+
+    fn list(
+        &self,
+        query: &ListQuery,
+        each: &mut dyn FnMut(ListItem) -> parceltrail_core::Result<()>,
+    ) -> parceltrail_core::Result<()> {
+        self.read(async |tx| shipments::list(tx, query, each).await)
+    }
+
+    fn group(&self, id: ShipmentId, query: &ListQuery) -> parceltrail_core::Result<Group> {
+        self.read(async |tx| shipments::group(tx, id, query).await)
+    }
+
+    fn for_each_record(
+        &self,
+        each: &mut dyn FnMut(ShipmentRecord) -> parceltrail_core::Result<()>,
+    ) -> parceltrail_core::Result<()> {
+        self.read(async |tx| shipments::for_each_record(tx, each).await)
+    }
+
+    fn count(&self) -> parceltrail_core::Result<u64> {
+        self.read(async |tx| {
+            let n: i64 = get(
+                &one(tx, "SELECT count(*) FROM shipments WHERE NOT deleted", &[]).await?,
+                0,
+            )?;
+            count(n)
+        })
+    }
+
+    fn facets(&self) -> parceltrail_core::Result<Facets> {
+        self.read(async |tx| shipments::facets(tx).await)
+    }
+
+    fn due(&self, now: DateTime<Utc>, limit: usize) -> parceltrail_core::Result<Vec<PollTarget>> {
+        self.read(async |tx| shipments::due(tx, now, limit).await)
+    }
+
+    fn next_due(&self) -> parceltrail_core::Result<Option<DateTime<Utc>>> {
+        self.read(async |tx| shipments::next_due(tx).await)
+    }
+
+    fn record_polls(
+        &mut self,
+        records: &[(ShipmentId, PollRecord)],
+    ) -> parceltrail_core::Result<()> {
+        self.write(async |tx| shipments::record_polls(tx, records).await)
+    }
+
+    fn poll_now(
+        &mut self,
+        id: Option<ShipmentId>,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<usize> {
+        self.write(async |tx| shipments::poll_now(tx, id, now).await)
+    }
+
+    fn expire_stale(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Vec<Change>> {
+        self.write(async |tx| shipments::expire_stale(tx, &self.schema, cutoff, now).await)
+    }
+
+    fn archive_delivered(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Vec<Change>> {
+        self.write(async |tx| shipments::archive_delivered(tx, cutoff, now).await)
+    }
+
+    fn carrier_states(&self) -> parceltrail_core::Result<Vec<CarrierState>> {
+        self.read(async |tx| shipments::carrier_states(tx).await)
+    }
+
+    fn save_carrier_state(
+        &mut self,
+        state: &CarrierState,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<()> {
+        self.write(async |tx| shipments::save_carrier_state(tx, state, now).await)
+    }
+
+    fn deliveries(
+        &self,
+        each: &mut dyn FnMut(Delivery) -> parceltrail_core::Result<()>,
+    ) -> parceltrail_core::Result<()> {
+        self.read(async |tx| derived::deliveries(tx, each).await)
+    }
+
+    fn active(
+        &self,
+        ids: Option<&[ShipmentId]>,
+        each: &mut dyn FnMut(Active) -> parceltrail_core::Result<()>,
+    ) -> parceltrail_core::Result<()> {
+        self.read(async |tx| derived::active(tx, ids, each).await)
+    }
+
+    fn save_derived(
+        &mut self,
+        rows: &[Assessment],
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Vec<Change>> {
+        self.write(async |tx| derived::save_derived(tx, &self.schema, rows, now).await)
+    }
+
+    fn open_problems(&self, id: Option<ShipmentId>) -> parceltrail_core::Result<Vec<OpenProblem>> {
+        self.read(async |tx| derived::open_problems(tx, id).await)
+    }
+
+    fn journal_cursor(&self) -> parceltrail_core::Result<JournalCursor> {
+        self.read(async |tx| derived::journal_cursor(tx, false).await)
+    }
+
+    fn journal(
+        &self,
+        after: JournalCursor,
+        limit: usize,
+    ) -> parceltrail_core::Result<(Vec<JournalEntry>, JournalCursor)> {
+        self.read(async |tx| derived::journal(tx, after, limit).await)
+    }
+
+    fn notified(&self, keys: &[Uuid]) -> parceltrail_core::Result<Vec<Uuid>> {
+        self.read(async |tx| derived::notified(tx, keys).await)
+    }
+
+    fn record_notifications(
+        &mut self,
+        from: JournalCursor,
+        to: JournalCursor,
+        news: &[Uuid],
+        drafts: &[Draft],
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<bool> {
+        self.write(async |tx| derived::record_notifications(tx, from, to, news, drafts, now).await)
+    }
+
+    fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> parceltrail_core::Result<Vec<OutboxEntry>> {
+        self.read(async |tx| derived::due_notifications(tx, now, limit).await)
+    }
+
+    fn next_notification_due(&self) -> parceltrail_core::Result<Option<DateTime<Utc>>> {
+        self.read(async |tx| derived::next_notification_due(tx).await)
+    }
+
+    fn claim_notification(
+        &mut self,
+        id: Uuid,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<bool> {
+        self.write(async |tx| derived::claim_notification(tx, id, lease_until, now).await)
+    }
+
+    fn mark_notification(
+        &mut self,
+        id: Uuid,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<()> {
+        self.write(async |tx| derived::mark_notification(tx, id, outcome, now).await)
+    }
+
+    fn held_notifications(&self) -> parceltrail_core::Result<Vec<OutboxEntry>> {
+        self.read(async |tx| derived::held_notifications(tx).await)
+    }
+
+    fn release_held(
+        &mut self,
+        held: &[Uuid],
+        summary: Option<&Draft>,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<()> {
+        self.write(async |tx| derived::release_held(tx, held, summary, now).await)
+    }
+
+    fn notifications(&self, limit: usize) -> parceltrail_core::Result<Vec<OutboxEntry>> {
+        self.read(async |tx| derived::notifications(tx, limit).await)
+    }
+
+    fn setting(&self, key: &str) -> parceltrail_core::Result<Option<String>> {
+        self.read(async |tx| derived::setting(tx, key).await)
+    }
+
+    fn set_setting(
+        &mut self,
+        key: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> parceltrail_core::Result<bool> {
+        self.write(async |tx| derived::set_setting(tx, key, value, at).await)
+    }
+}

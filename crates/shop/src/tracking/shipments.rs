@@ -1,0 +1,1183 @@
+//! Orders, shipments, carrier events, the home screen, polling and carrier state: core's
+//! `store/sqlite.rs`, statement for statement, in PostgreSQL's dialect.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use parceltrail_core::Error as CoreError;
+use parceltrail_core::domain::{
+    CarrierEta, Order, OrderId, Place, Shipment, ShipmentId, Source, Status, StatusChange,
+    TrackingEvent,
+};
+use parceltrail_core::eta::{Estimate, EtaSource};
+use parceltrail_core::notify::rules::KindSet;
+use parceltrail_core::problems::ProblemKind;
+use parceltrail_core::store::{
+    Added, Breaker, CarrierState, Change, Edit, Facets, Group, IngestBatch, IngestReport, ListItem,
+    ListQuery, NewShipment, OrderInfo, PollRecord, PollTarget, ShipmentRecord,
+};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{
+    Fail, PgStore, R, Tx, count, each_row, exec, fixed, get, group_of, ms, one, opt, opt_fixed,
+    opt_utc, parse, rows, status, utc,
+};
+
+/// Order key for "which event is the latest": time, then progress, then key. A total order,
+/// so the derived state does not depend on the order events arrive in.
+type Head = (i64, u8, [u8; 16]);
+
+pub(super) const SHIPMENT_COLUMNS: &str = "id, order_id, tracking_number, carrier, service, \
+    origin_city, origin_region, origin_country, origin_postal, \
+    dest_city, dest_region, dest_country, dest_postal, \
+    status, status_detail, last_event_at, last_event_offset, event_count, \
+    eta_earliest, eta_earliest_offset, eta_latest, eta_latest_offset, eta_observed_at, \
+    label, label_at, muted, muted_at, archived, archived_at, \
+    last_polled_at, next_poll_at, last_error, last_error_at, created_at, updated_at, \
+    est_earliest, est_likely, est_latest, est_confidence, est_source, notify_kinds";
+
+pub(super) fn place(r: &Row, first: usize) -> R<Place> {
+    Ok(Place {
+        city: get(r, first)?,
+        region: get(r, first + 1)?,
+        country: get(r, first + 2)?,
+        postal: get(r, first + 3)?,
+    })
+}
+
+/// The carrier ETA from five consecutive columns: earliest, its offset, latest, its offset,
+/// observed.
+pub(super) fn eta_at(r: &Row, first: usize) -> R<Option<CarrierEta>> {
+    let (e, l, o): (Option<i64>, Option<i64>, Option<i64>) =
+        (get(r, first)?, get(r, first + 2)?, get(r, first + 4)?);
+    match (e, l, o) {
+        (Some(e), Some(l), Some(o)) => Ok(Some(CarrierEta {
+            earliest: fixed(e, get::<Option<i32>>(r, first + 1)?.unwrap_or(0))?,
+            latest: fixed(l, get::<Option<i32>>(r, first + 3)?.unwrap_or(0))?,
+            observed_at: utc(o)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// Our estimate from five consecutive columns: earliest, likely, latest, confidence, source.
+pub(super) fn estimate_at(r: &Row, first: usize) -> R<Option<Estimate>> {
+    let (e, m, l): (Option<i64>, Option<i64>, Option<i64>) =
+        (get(r, first)?, get(r, first + 1)?, get(r, first + 2)?);
+    let (Some(e), Some(m), Some(l)) = (e, m, l) else {
+        return Ok(None);
+    };
+    Ok(Some(Estimate {
+        earliest: utc(e)?,
+        likely: utc(m)?,
+        latest: utc(l)?,
+        confidence: get::<f64>(r, first + 3)? as f32,
+        source: parse::<EtaSource>(&get::<String>(r, first + 4)?)?,
+    }))
+}
+
+/// Reads a row of [`SHIPMENT_COLUMNS`].
+fn shipment_from_row(r: &Row) -> R<Shipment> {
+    Ok(Shipment {
+        id: ShipmentId(get(r, 0)?),
+        order_id: OrderId(get(r, 1)?),
+        tracking_number: get(r, 2)?,
+        carrier: get(r, 3)?,
+        service: get(r, 4)?,
+        origin: place(r, 5)?,
+        destination: place(r, 9)?,
+        status: status(get(r, 13)?)?,
+        status_detail: get(r, 14)?,
+        last_event_at: opt_fixed(get(r, 15)?, get(r, 16)?)?,
+        event_count: count(i64::from(get::<i32>(r, 17)?))?,
+        carrier_eta: eta_at(r, 18)?,
+        label: get(r, 23)?,
+        label_at: utc(get(r, 24)?)?,
+        muted: get(r, 25)?,
+        muted_at: utc(get(r, 26)?)?,
+        archived: get(r, 27)?,
+        archived_at: utc(get(r, 28)?)?,
+        last_polled_at: opt_utc(get(r, 29)?)?,
+        next_poll_at: opt_utc(get(r, 30)?)?,
+        last_error: get(r, 31)?,
+        last_error_at: opt_utc(get(r, 32)?)?,
+        created_at: utc(get(r, 33)?)?,
+        updated_at: utc(get(r, 34)?)?,
+        estimate: estimate_at(r, 35)?,
+        notify_kinds: get::<Option<String>>(r, 40)?
+            .map(|k| k.parse::<KindSet>().map_err(Fail::Bad))
+            .transpose()?,
+    })
+}
+
+const ORDER_COLUMNS: &str = "id, store, order_number, items, placed_at, placed_offset, notes, archived, archived_at, created_at, promised_at, promised_offset";
+
+fn order_from_row(r: &Row) -> R<Order> {
+    Ok(Order {
+        id: OrderId(get(r, 0)?),
+        store: get(r, 1)?,
+        order_number: get(r, 2)?,
+        items: get(r, 3)?,
+        placed_at: opt_fixed(get(r, 4)?, get(r, 5)?)?,
+        notes: get(r, 6)?,
+        archived: get(r, 7)?,
+        archived_at: utc(get(r, 8)?)?,
+        created_at: utc(get(r, 9)?)?,
+        promised_at: opt_fixed(get(r, 10)?, get(r, 11)?)?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "shipment_id, dedupe_key, occurred_at, occurred_offset, status, raw_code, \
+    description, city, region, country, postal, source, recorded_at";
+
+fn event_from_row(r: &Row) -> R<TrackingEvent> {
+    Ok(TrackingEvent {
+        shipment_id: ShipmentId(get(r, 0)?),
+        dedupe_key: get(r, 1)?,
+        occurred_at: fixed(get(r, 2)?, get(r, 3)?)?,
+        status: status(get(r, 4)?)?,
+        raw_code: get(r, 5)?,
+        description: get(r, 6)?,
+        location: place(r, 7)?,
+        source: parse::<Source>(get(r, 11)?)?,
+        recorded_at: utc(get(r, 12)?)?,
+    })
+}
+
+fn offset(t: Option<chrono::DateTime<chrono::FixedOffset>>) -> Option<i32> {
+    t.map(|t| t.offset().local_minus_utc())
+}
+
+/// The journal lock of one transaction, taken at most once: by a writer that holds the
+/// shipment rows it needs, right before its first `status_log` or `problems` row.
+pub(super) struct Journal<'s> {
+    schema: &'s str,
+    taken: bool,
+}
+
+impl<'s> Journal<'s> {
+    pub(super) fn new(schema: &'s str) -> Self {
+        Journal {
+            schema,
+            taken: false,
+        }
+    }
+
+    pub(super) async fn take(&mut self, tx: &Tx<'_>) -> R<()> {
+        if !self.taken {
+            PgStore::journal_lock(tx, self.schema).await?;
+            self.taken = true;
+        }
+        Ok(())
+    }
+}
+
+/// Lock the given shipments' rows, in id order (see the module docs of `tracking`).
+pub(super) async fn lock_shipments(tx: &Tx<'_>, ids: &mut Vec<Uuid>) -> R<()> {
+    ids.sort();
+    ids.dedup();
+    if !ids.is_empty() {
+        rows(
+            tx,
+            "SELECT id FROM shipments WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &[&*ids],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Find or create the order a new shipment belongs to.
+async fn resolve_order(tx: &Tx<'_>, info: &OrderInfo, now: i64) -> R<OrderId> {
+    let placed = info.placed_at.map(|t| t.timestamp_millis());
+    let promised = info.promised_at.map(|t| t.timestamp_millis());
+    if let Some(number) = &info.order_number {
+        let existing = opt(
+            tx,
+            "SELECT id FROM orders WHERE coalesce(store, '') = coalesce($1, '') AND order_number = $2",
+            &[&info.store, number],
+        )
+        .await?;
+        if let Some(row) = existing {
+            let id: Uuid = get(&row, 0)?;
+            // Fill in what an earlier row did not know; never overwrite.
+            exec(
+                tx,
+                "UPDATE orders SET items = coalesce(items, $2), notes = coalesce(notes, $3),
+                    placed_at = coalesce(placed_at, $4), placed_offset = coalesce(placed_offset, $5),
+                    promised_at = coalesce(promised_at, $6), promised_offset = coalesce(promised_offset, $7)
+                 WHERE id = $1",
+                &[
+                    &id,
+                    &info.items,
+                    &info.notes,
+                    &placed,
+                    &offset(info.placed_at),
+                    &promised,
+                    &offset(info.promised_at),
+                ],
+            )
+            .await?;
+            return Ok(OrderId(id));
+        }
+    }
+    let id = OrderId::new();
+    exec(
+        tx,
+        "INSERT INTO orders (id, store, order_number, items, placed_at, placed_offset, notes,
+                             archived, archived_at, created_at, updated_at, promised_at, promised_offset)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, $8, $8, $9, $10)",
+        &[
+            &id.0,
+            &info.store,
+            &info.order_number,
+            &info.items,
+            &placed,
+            &offset(info.placed_at),
+            &info.notes,
+            &now,
+            &promised,
+            &offset(info.promised_at),
+        ],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// One shipment add inside an open transaction.
+async fn add_in(tx: &Tx<'_>, new: &NewShipment, now: i64) -> R<(ShipmentId, bool)> {
+    if new.tracking_number.is_empty() {
+        return Err(CoreError::InvalidInput("the tracking number is empty".into()).into());
+    }
+    let existing = opt(
+        tx,
+        "SELECT id, deleted FROM shipments WHERE tracking_number = $1",
+        &[&new.tracking_number],
+    )
+    .await?;
+    match existing.map(|r| Ok::<_, Fail>((get::<Uuid>(&r, 0)?, get::<bool>(&r, 1)?))) {
+        Some(found) => {
+            let (id, deleted) = found?;
+            if !deleted {
+                return Ok((ShipmentId(id), false));
+            }
+            // Re-adding a removed number revives its tombstone (same id, so sync sees one
+            // record whose `deleted` flag changed last).
+            let order = resolve_order(tx, &new.order, now).await?;
+            exec(
+                tx,
+                "UPDATE shipments SET order_id = $2, carrier = $3, service = $4, label = $5,
+                    label_at = $6, muted = false, muted_at = $6, archived = false, archived_at = $6,
+                    deleted = false, deleted_at = $6, next_poll_at = $6, updated_at = $6
+                 WHERE id = $1",
+                &[&id, &order.0, &new.carrier, &new.service, &new.label, &now],
+            )
+            .await?;
+            Ok((ShipmentId(id), true))
+        }
+        None => {
+            let order = resolve_order(tx, &new.order, now).await?;
+            let id = ShipmentId::new();
+            exec(
+                tx,
+                "INSERT INTO shipments (id, order_id, tracking_number, carrier, service, label,
+                    label_at, muted_at, archived_at, deleted_at, next_poll_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $7, $7, $7, $7)",
+                &[
+                    &id.0,
+                    &order.0,
+                    &new.tracking_number,
+                    &new.carrier,
+                    &new.service,
+                    &new.label,
+                    &now,
+                ],
+            )
+            .await?;
+            Ok((id, true))
+        }
+    }
+}
+
+pub(super) async fn add_shipments(
+    tx: &Tx<'_>,
+    schema: &str,
+    new: &[NewShipment],
+    now: DateTime<Utc>,
+) -> R<Vec<Added>> {
+    // Lock what exists of these numbers, then the journal: replicas adding the same number
+    // take turns, and the later one finds the row the first committed.
+    let numbers: Vec<&str> = new.iter().map(|n| n.tracking_number.as_str()).collect();
+    rows(
+        tx,
+        "SELECT id FROM shipments WHERE tracking_number = ANY($1) ORDER BY id FOR UPDATE",
+        &[&numbers],
+    )
+    .await?;
+    let mut journal = Journal::new(schema);
+    journal.take(tx).await?;
+    let now = ms(now);
+    let mut ids = Vec::with_capacity(new.len());
+    let mut report = IngestReport::default();
+    for n in new {
+        let (id, created) = add_in(tx, n, now).await?;
+        let before = report.inserted;
+        if !n.events.is_empty() {
+            let batch = IngestBatch::events(id, n.events.clone());
+            ingest_one(tx, &batch, now, "import", &mut report, &mut journal).await?;
+        }
+        ids.push((id, created, report.inserted - before));
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for (id, created, events_added) in ids {
+        out.push(Added {
+            shipment: shipment(tx, id).await?,
+            created,
+            events_added,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn ingest(
+    tx: &Tx<'_>,
+    schema: &str,
+    batches: &[IngestBatch],
+    now: DateTime<Utc>,
+) -> R<IngestReport> {
+    let mut ids: Vec<Uuid> = batches.iter().map(|b| b.shipment_id.0).collect();
+    lock_shipments(tx, &mut ids).await?;
+    let mut report = IngestReport::default();
+    let mut journal = Journal::new(schema);
+    for batch in batches {
+        let cause = batch
+            .events
+            .first()
+            .map_or("carrier", |e| e.source.as_str());
+        ingest_one(tx, batch, ms(now), cause, &mut report, &mut journal).await?;
+    }
+    Ok(report)
+}
+
+/// The derived state of one shipment as ingest sees it.
+struct Derived {
+    status: Status,
+    status_head: Option<Head>,
+    last_head: Option<Head>,
+    last_offset: Option<i32>,
+    detail: Option<String>,
+    count: i32,
+    eta_observed: Option<i64>,
+}
+
+fn head(r: &Row, a: usize) -> R<Option<Head>> {
+    let (at, rank, key): (Option<i64>, Option<i32>, Option<Uuid>) =
+        (get(r, a)?, get(r, a + 1)?, get(r, a + 2)?);
+    Ok(match (at, rank, key) {
+        (Some(at), Some(rank), Some(key)) => Some((
+            at,
+            u8::try_from(rank).map_err(|_| Fail::Bad(format!("rank {rank}")))?,
+            *key.as_bytes(),
+        )),
+        _ => None,
+    })
+}
+
+/// One batch inside an open transaction whose shipment rows are locked already.
+async fn ingest_one(
+    tx: &Tx<'_>,
+    batch: &IngestBatch,
+    now: i64,
+    cause: &str,
+    report: &mut IngestReport,
+    journal: &mut Journal<'_>,
+) -> R<()> {
+    let sid = batch.shipment_id;
+    let loaded = opt(
+        tx,
+        "SELECT status, status_at, status_rank, status_key, last_event_at, last_event_rank,
+                last_event_key, last_event_offset, status_detail, event_count, eta_observed_at
+         FROM shipments WHERE id = $1 AND NOT deleted FOR UPDATE",
+        &[&sid.0],
+    )
+    .await?;
+    // A result for a parcel removed meanwhile is dropped, by design.
+    let Some(r) = loaded else {
+        return Ok(());
+    };
+    let before = status(get(&r, 0)?)?;
+    let mut d = Derived {
+        status: before,
+        status_head: head(&r, 1)?,
+        last_head: head(&r, 4)?,
+        last_offset: get(&r, 7)?,
+        detail: get(&r, 8)?,
+        count: get(&r, 9)?,
+        eta_observed: get(&r, 10)?,
+    };
+
+    let mut inserted = Vec::new();
+    let mut shipped: Option<i64> = None;
+    let recorded_at = utc(now)?;
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
+                raw_code, description, city, region, country, postal, source, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    for ev in &batch.events {
+        let key = ev.dedupe_key();
+        let at = ev.occurred_at.timestamp_millis();
+        let off = ev.occurred_at.offset().local_minus_utc();
+        let n = tx
+            .execute(
+                &insert,
+                &[
+                    &sid.0,
+                    &key,
+                    &at,
+                    &off,
+                    &ev.status.as_str(),
+                    &ev.raw_code,
+                    &ev.description,
+                    &ev.location.city,
+                    &ev.location.region,
+                    &ev.location.country,
+                    &ev.location.postal,
+                    &ev.source.as_str(),
+                    &now,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            report.duplicates += 1;
+            continue;
+        }
+        report.inserted += 1;
+        d.count += 1;
+        if !matches!(
+            ev.status,
+            Status::Pending | Status::InfoReceived | Status::Unknown
+        ) {
+            shipped = Some(shipped.map_or(at, |s| s.min(at)));
+        }
+        let h: Head = (at, ev.status.progress_rank(), *key.as_bytes());
+        if d.last_head.is_none_or(|l| h > l) {
+            d.last_head = Some(h);
+            d.last_offset = Some(off);
+            d.detail = Some(ev.description.clone());
+        }
+        // An unmapped carrier code never hides a known status.
+        if ev.status != Status::Unknown && d.status_head.is_none_or(|s| h > s) {
+            d.status_head = Some(h);
+            d.status = ev.status;
+        }
+        inserted.push(TrackingEvent {
+            shipment_id: sid,
+            dedupe_key: key,
+            occurred_at: ev.occurred_at,
+            status: ev.status,
+            raw_code: ev.raw_code.clone(),
+            description: ev.description.clone(),
+            location: ev.location.clone(),
+            source: ev.source,
+            recorded_at,
+        });
+    }
+    if d.status_head.is_none() && d.count > 0 {
+        d.status = Status::Unknown;
+    }
+
+    let new_eta = batch
+        .carrier_eta
+        .filter(|eta| d.eta_observed.is_none_or(|o| ms(eta.observed_at) > o));
+    let has_meta = batch.service.is_some() || batch.origin.is_some() || batch.destination.is_some();
+    if inserted.is_empty() && new_eta.is_none() && !has_meta {
+        return Ok(());
+    }
+    let o = batch.origin.clone().unwrap_or_default();
+    let de = batch.destination.clone().unwrap_or_default();
+    let key = |h: Option<Head>| h.map(|h| Uuid::from_bytes(h.2));
+    let rank = |h: Option<Head>| h.map(|h| i32::from(h.1));
+    exec(
+        tx,
+        "UPDATE shipments SET status = $2, status_at = $3, status_rank = $4, status_key = $5,
+            last_event_at = $6, last_event_offset = $7, last_event_rank = $8, last_event_key = $9,
+            status_detail = $10, event_count = $11,
+            eta_earliest = coalesce($12, eta_earliest), eta_earliest_offset = coalesce($13, eta_earliest_offset),
+            eta_latest = coalesce($14, eta_latest), eta_latest_offset = coalesce($15, eta_latest_offset),
+            eta_observed_at = coalesce($16, eta_observed_at),
+            service = coalesce($17, service),
+            origin_city = coalesce($18, origin_city), origin_region = coalesce($19, origin_region),
+            origin_country = coalesce($20, origin_country), origin_postal = coalesce($21, origin_postal),
+            dest_city = coalesce($22, dest_city), dest_region = coalesce($23, dest_region),
+            dest_country = coalesce($24, dest_country), dest_postal = coalesce($25, dest_postal),
+            updated_at = $26,
+            shipped_at = CASE WHEN $27::bigint IS NOT NULL AND (shipped_at IS NULL OR $27 < shipped_at)
+                              THEN $27 ELSE shipped_at END
+         WHERE id = $1",
+        &[
+            &sid.0,
+            &d.status.as_str(),
+            &d.status_head.map(|h| h.0),
+            &rank(d.status_head),
+            &key(d.status_head),
+            &d.last_head.map(|h| h.0),
+            &d.last_offset,
+            &rank(d.last_head),
+            &key(d.last_head),
+            &d.detail,
+            &d.count,
+            &new_eta.map(|e| e.earliest.timestamp_millis()),
+            &new_eta.map(|e| e.earliest.offset().local_minus_utc()),
+            &new_eta.map(|e| e.latest.timestamp_millis()),
+            &new_eta.map(|e| e.latest.offset().local_minus_utc()),
+            &new_eta.map(|e| ms(e.observed_at)),
+            &batch.service,
+            &o.city,
+            &o.region,
+            &o.country,
+            &o.postal,
+            &de.city,
+            &de.region,
+            &de.country,
+            &de.postal,
+            &now,
+            &shipped,
+        ],
+    )
+    .await?;
+    if !inserted.is_empty() {
+        inserted.sort_by_key(|e| {
+            (
+                e.occurred_at,
+                e.status.progress_rank(),
+                *e.dedupe_key.as_bytes(),
+            )
+        });
+        report.changes.push(Change::EventsAdded {
+            shipment_id: sid,
+            events: inserted,
+        });
+    }
+    if d.status != before {
+        journal.take(tx).await?;
+        exec(
+            tx,
+            "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause, event_key)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &sid.0,
+                &before.as_str(),
+                &d.status.as_str(),
+                &now,
+                &cause,
+                &key(d.status_head),
+            ],
+        )
+        .await?;
+        report.changes.push(Change::StatusChanged {
+            shipment_id: sid,
+            from: before,
+            to: d.status,
+        });
+    }
+    if let Some(eta) = new_eta {
+        report.changes.push(Change::EtaChanged {
+            shipment_id: sid,
+            eta,
+        });
+    }
+    Ok(())
+}
+
+pub(super) async fn shipment(tx: &Tx<'_>, id: ShipmentId) -> R<Shipment> {
+    let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE id = $1 AND NOT deleted");
+    match opt(tx, &sql, &[&id.0]).await? {
+        Some(r) => shipment_from_row(&r),
+        None => Err(CoreError::NotFound(id.to_string()).into()),
+    }
+}
+
+pub(super) async fn edit(tx: &Tx<'_>, id: ShipmentId, edit: &Edit, at: DateTime<Utc>) -> R<bool> {
+    let at = ms(at);
+    let n = match edit {
+        Edit::Label(label) => {
+            exec(
+                tx,
+                "UPDATE shipments SET label = $2, label_at = $3, updated_at = greatest(updated_at, $3)
+                 WHERE id = $1 AND NOT deleted AND label_at <= $3 AND label IS DISTINCT FROM $2",
+                &[&id.0, label, &at],
+            )
+            .await?
+        }
+        Edit::Muted(v) => {
+            exec(
+                tx,
+                "UPDATE shipments SET muted = $2, muted_at = $3, updated_at = greatest(updated_at, $3)
+                 WHERE id = $1 AND NOT deleted AND muted_at <= $3 AND muted IS DISTINCT FROM $2",
+                &[&id.0, v, &at],
+            )
+            .await?
+        }
+        Edit::Archived(v) => {
+            exec(
+                tx,
+                "UPDATE shipments SET archived = $2, archived_at = $3, updated_at = greatest(updated_at, $3)
+                 WHERE id = $1 AND NOT deleted AND archived_at <= $3 AND archived IS DISTINCT FROM $2",
+                &[&id.0, v, &at],
+            )
+            .await?
+        }
+        Edit::NotifyKinds(kinds) => {
+            exec(
+                tx,
+                "UPDATE shipments SET notify_kinds = $2, notify_kinds_at = $3,
+                    updated_at = greatest(updated_at, $3)
+                 WHERE id = $1 AND NOT deleted AND notify_kinds_at <= $3
+                   AND notify_kinds IS DISTINCT FROM $2",
+                &[&id.0, &kinds.map(|k| k.to_string()), &at],
+            )
+            .await?
+        }
+    };
+    if n == 0 {
+        // Distinguish "no such parcel" from "nothing to change / older edit".
+        shipment(tx, id).await?;
+    }
+    Ok(n > 0)
+}
+
+pub(super) async fn remove(tx: &Tx<'_>, id: ShipmentId, at: DateTime<Utc>) -> R<()> {
+    let n = exec(
+        tx,
+        "UPDATE shipments SET deleted = true, deleted_at = $2, updated_at = $2, label = NULL,
+            status = 'pending', status_at = NULL, status_rank = NULL, status_key = NULL,
+            status_detail = NULL, last_event_at = NULL, last_event_offset = NULL,
+            last_event_rank = NULL, last_event_key = NULL, event_count = 0,
+            eta_earliest = NULL, eta_earliest_offset = NULL, eta_latest = NULL,
+            eta_latest_offset = NULL, eta_observed_at = NULL, next_poll_at = NULL,
+            last_error = NULL, last_error_at = NULL, shipped_at = NULL,
+            est_earliest = NULL, est_likely = NULL, est_latest = NULL, est_confidence = NULL,
+            est_source = NULL, est_first_latest = NULL
+         WHERE id = $1 AND NOT deleted",
+        &[&id.0, &ms(at)],
+    )
+    .await?;
+    if n == 0 {
+        return Err(CoreError::NotFound(id.to_string()).into());
+    }
+    exec(tx, "DELETE FROM events WHERE shipment_id = $1", &[&id.0]).await?;
+    exec(
+        tx,
+        "DELETE FROM status_log WHERE shipment_id = $1",
+        &[&id.0],
+    )
+    .await?;
+    exec(tx, "DELETE FROM problems WHERE shipment_id = $1", &[&id.0]).await?;
+    Ok(())
+}
+
+async fn find_ids(tx: &Tx<'_>, sql: &str, arg: &str) -> R<Vec<(ShipmentId, String)>> {
+    rows(tx, sql, &[&arg])
+        .await?
+        .iter()
+        .map(|r| Ok((ShipmentId(get(r, 0)?), get(r, 1)?)))
+        .collect()
+}
+
+pub(super) async fn find(tx: &Tx<'_>, key: &str) -> R<Shipment> {
+    let trimmed = key.trim();
+    if let Ok(uuid) = Uuid::parse_str(trimmed) {
+        return shipment(tx, ShipmentId(uuid)).await;
+    }
+    let number: String = trimmed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect();
+    if number.is_empty() {
+        return Err(CoreError::NotFound(key.to_owned()).into());
+    }
+    let mut matches = find_ids(
+        tx,
+        "SELECT id, tracking_number FROM shipments WHERE tracking_number = $1 AND NOT deleted",
+        &number,
+    )
+    .await?;
+    if matches.is_empty() && number.len() >= 4 {
+        // A unique tail of the number ("…4784"), as people read it off a label. SQLite's LIKE
+        // ignores ASCII case and has no escape character; ILIKE with ESCAPE '' does the same.
+        let like = number.replace(['%', '_'], "");
+        matches = find_ids(
+            tx,
+            "SELECT id, tracking_number FROM shipments
+             WHERE NOT deleted AND tracking_number ILIKE '%' || $1::text ESCAPE ''
+             LIMIT 6",
+            &like,
+        )
+        .await?;
+    }
+    match matches.len() {
+        0 => Err(CoreError::NotFound(key.to_owned()).into()),
+        1 => shipment(tx, matches[0].0).await,
+        _ => Err(CoreError::Ambiguous {
+            key: key.to_owned(),
+            matches: matches.into_iter().map(|m| m.1).collect(),
+        }
+        .into()),
+    }
+}
+
+pub(super) async fn order(tx: &Tx<'_>, id: OrderId) -> R<Order> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+    match opt(tx, &sql, &[&id.0]).await? {
+        Some(r) => order_from_row(&r),
+        None => Err(CoreError::NotFound(id.to_string()).into()),
+    }
+}
+
+pub(super) async fn timeline(tx: &Tx<'_>, id: ShipmentId) -> R<Vec<TrackingEvent>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE shipment_id = $1 ORDER BY occurred_at, dedupe_key"
+    );
+    let mut out = rows(tx, &sql, &[&id.0])
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect::<R<Vec<_>>>()?;
+    // Same-instant events in journey order, as the status derivation sees them.
+    out.sort_by_key(|e| {
+        (
+            e.occurred_at,
+            e.status.progress_rank(),
+            *e.dedupe_key.as_bytes(),
+        )
+    });
+    Ok(out)
+}
+
+pub(super) async fn status_log(tx: &Tx<'_>, id: ShipmentId) -> R<Vec<StatusChange>> {
+    rows(
+        tx,
+        "SELECT from_status, to_status, changed_at, cause FROM status_log
+         WHERE shipment_id = $1 ORDER BY id",
+        &[&id.0],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(StatusChange {
+            from: status(get(r, 0)?)?,
+            to: status(get(r, 1)?)?,
+            changed_at: utc(get(r, 2)?)?,
+            cause: get(r, 3)?,
+        })
+    })
+    .collect()
+}
+
+/// Which group a shipment falls in: core's `GROUP_SQL` (sqlite.rs), the statuses that need
+/// attention taken from the domain as there, with `$1` = delivered since, `$2` = today's
+/// start, `$3` = today's end. The shared suite holds the two to the same answers.
+static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
+    let attention: Vec<String> = Status::ALL
+        .into_iter()
+        .filter(|s| s.needs_attention() && *s != Status::Delivered)
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!(
+        "CASE
+           WHEN s.archived OR o.archived THEN 4
+           WHEN s.status = 'delivered' THEN
+             CASE WHEN coalesce(s.last_event_at, s.updated_at) >= $1 THEN 3 ELSE 4 END
+           WHEN s.status IN ({}) OR s.last_error IS NOT NULL
+             OR EXISTS (SELECT 1 FROM problems p
+                        WHERE p.shipment_id = s.id AND p.resolved_at IS NULL) THEN 2
+           WHEN s.status = 'out_for_delivery'
+             OR (s.est_likely >= $2 AND s.est_likely < $3)
+             OR (s.est_likely IS NULL AND s.eta_earliest < $3
+                 AND s.eta_latest >= $2) THEN 0
+           ELSE 1
+         END",
+        attention.join(", ")
+    )
+});
+
+pub(super) async fn list(
+    tx: &Tx<'_>,
+    q: &ListQuery,
+    each: &mut dyn FnMut(ListItem) -> parceltrail_core::Result<()>,
+) -> R<()> {
+    // The last key (id, born in time order) breaks ties as SQLite's row order does.
+    let sql = format!(
+        "SELECT * FROM (
+           SELECT s.id, s.tracking_number, s.carrier, s.status, s.status_detail, s.label,
+                  o.store, o.order_number, s.last_event_at, s.last_event_offset,
+                  s.eta_earliest, s.eta_earliest_offset, s.eta_latest, s.eta_latest_offset,
+                  s.eta_observed_at, s.last_error, s.muted, s.archived OR o.archived,
+                  {group} AS grp, s.created_at,
+                  s.est_earliest, s.est_likely, s.est_latest, s.est_confidence, s.est_source,
+                  (SELECT string_agg(p.kind, ',') FROM problems p
+                   WHERE p.shipment_id = s.id AND p.resolved_at IS NULL) AS problems
+           FROM shipments s JOIN orders o ON o.id = s.order_id
+           WHERE NOT s.deleted) AS listed
+         WHERE $4::boolean OR grp < 4
+         ORDER BY grp,
+           CASE WHEN grp >= 2 THEN -coalesce(last_event_at, created_at)
+                ELSE coalesce(est_likely, eta_latest, 9223372036854775807) END,
+           created_at DESC, id",
+        group = &*GROUP_SQL
+    );
+    each_row(
+        tx,
+        &sql,
+        &[
+            &ms(q.delivered_since),
+            &ms(q.today_start),
+            &ms(q.today_end),
+            &q.all,
+        ],
+        |r| {
+            let item = ListItem {
+                group: group_of(get(r, 18)?),
+                id: ShipmentId(get(r, 0)?),
+                tracking_number: get(r, 1)?,
+                carrier: get(r, 2)?,
+                status: status(get(r, 3)?)?,
+                status_detail: get(r, 4)?,
+                label: get(r, 5)?,
+                store: get(r, 6)?,
+                order_number: get(r, 7)?,
+                last_event_at: opt_fixed(get(r, 8)?, get(r, 9)?)?,
+                carrier_eta: eta_at(r, 10)?,
+                estimate: estimate_at(r, 20)?,
+                problems: get::<Option<String>>(r, 25)?
+                    .map(|p| {
+                        let mut v: Vec<ProblemKind> =
+                            p.split(',').filter_map(|k| k.parse().ok()).collect();
+                        v.sort();
+                        v.dedup();
+                        v
+                    })
+                    .unwrap_or_default(),
+                last_error: get(r, 15)?,
+                muted: get(r, 16)?,
+                archived: get(r, 17)?,
+            };
+            Ok(each(item)?)
+        },
+    )
+    .await
+}
+
+pub(super) async fn group(tx: &Tx<'_>, id: ShipmentId, q: &ListQuery) -> R<Group> {
+    let sql = format!(
+        "SELECT {group} FROM shipments s JOIN orders o ON o.id = s.order_id
+         WHERE s.id = $4 AND NOT s.deleted",
+        group = &*GROUP_SQL
+    );
+    match opt(
+        tx,
+        &sql,
+        &[
+            &ms(q.delivered_since),
+            &ms(q.today_start),
+            &ms(q.today_end),
+            &id.0,
+        ],
+    )
+    .await?
+    {
+        Some(r) => Ok(group_of(get(&r, 0)?)),
+        None => Err(CoreError::NotFound(id.to_string()).into()),
+    }
+}
+
+pub(super) async fn for_each_record(
+    tx: &Tx<'_>,
+    each: &mut dyn FnMut(ShipmentRecord) -> parceltrail_core::Result<()>,
+) -> R<()> {
+    let ids: Vec<(Uuid, Uuid)> = rows(
+        tx,
+        "SELECT id, order_id FROM shipments WHERE NOT deleted ORDER BY created_at, id",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+    .collect::<R<_>>()?;
+    let mut last_order: Option<Order> = None;
+    for (sid, oid) in ids {
+        let order = match last_order.take() {
+            Some(o) if o.id.0 == oid => o,
+            _ => order(tx, OrderId(oid)).await?,
+        };
+        let id = ShipmentId(sid);
+        let record = ShipmentRecord {
+            order: order.clone(),
+            shipment: shipment(tx, id).await?,
+            events: timeline(tx, id).await?,
+            status_log: status_log(tx, id).await?,
+        };
+        last_order = Some(order);
+        each(record)?;
+    }
+    Ok(())
+}
+
+pub(super) async fn facets(tx: &Tx<'_>) -> R<Facets> {
+    async fn column(tx: &Tx<'_>, sql: &str) -> R<Vec<String>> {
+        rows(tx, sql, &[])
+            .await?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect()
+    }
+    Ok(Facets {
+        stores: column(
+            tx,
+            "SELECT DISTINCT o.store FROM shipments s JOIN orders o ON o.id = s.order_id
+             WHERE NOT s.deleted AND trim(coalesce(o.store, '')) <> ''",
+        )
+        .await?,
+        carriers: column(
+            tx,
+            "SELECT DISTINCT carrier FROM shipments WHERE NOT deleted",
+        )
+        .await?,
+    })
+}
+
+pub(super) async fn due(tx: &Tx<'_>, now: DateTime<Utc>, limit: usize) -> R<Vec<PollTarget>> {
+    rows(
+        tx,
+        "SELECT id, tracking_number, carrier, status, created_at, last_event_at FROM shipments
+         WHERE next_poll_at IS NOT NULL AND NOT deleted AND next_poll_at <= $1 AND NOT archived
+         ORDER BY next_poll_at, id LIMIT $2",
+        &[&ms(now), &(limit.min(i64::MAX as usize) as i64)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(PollTarget {
+            id: ShipmentId(get(r, 0)?),
+            tracking_number: get(r, 1)?,
+            carrier: get(r, 2)?,
+            status: status(get(r, 3)?)?,
+            created_at: utc(get(r, 4)?)?,
+            last_event_at: opt_utc(get(r, 5)?)?,
+        })
+    })
+    .collect()
+}
+
+pub(super) async fn next_due(tx: &Tx<'_>) -> R<Option<DateTime<Utc>>> {
+    let r = one(
+        tx,
+        "SELECT min(next_poll_at) FROM shipments
+         WHERE next_poll_at IS NOT NULL AND NOT deleted AND NOT archived",
+        &[],
+    )
+    .await?;
+    opt_utc(get(&r, 0)?)
+}
+
+pub(super) async fn record_polls(tx: &Tx<'_>, records: &[(ShipmentId, PollRecord)]) -> R<()> {
+    let mut ids: Vec<Uuid> = records.iter().map(|(id, _)| id.0).collect();
+    lock_shipments(tx, &mut ids).await?;
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE shipments SET last_polled_at = $2, next_poll_at = $3, last_error = $4,
+                last_error_at = CASE WHEN $4::text IS NULL THEN NULL
+                                     WHEN last_error IS NOT DISTINCT FROM $4 THEN last_error_at
+                                     ELSE $2 END
+             WHERE id = $1 AND NOT deleted",
+        )
+        .await?;
+    for (id, r) in records {
+        tx.execute(
+            &stmt,
+            &[&id.0, &ms(r.polled_at), &r.next_poll_at.map(ms), &r.error],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn poll_now(tx: &Tx<'_>, id: Option<ShipmentId>, now: DateTime<Utc>) -> R<usize> {
+    let n = match id {
+        Some(id) => {
+            exec(
+                tx,
+                "UPDATE shipments SET next_poll_at = $2 WHERE id = $1 AND NOT deleted",
+                &[&id.0, &ms(now)],
+            )
+            .await?
+        }
+        None => {
+            exec(
+                tx,
+                "UPDATE shipments SET next_poll_at = $1
+                 WHERE NOT deleted AND NOT archived
+                   AND status NOT IN ('delivered', 'returned', 'expired')",
+                &[&ms(now)],
+            )
+            .await?
+        }
+    };
+    Ok(n as usize)
+}
+
+pub(super) async fn expire_stale(
+    tx: &Tx<'_>,
+    schema: &str,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> R<Vec<Change>> {
+    // Locked, so an ingest running beside this either lands first (and is seen here) or
+    // waits and derives from the expired row.
+    let stale: Vec<(Uuid, String)> = rows(
+        tx,
+        "SELECT id, status FROM shipments
+         WHERE NOT deleted AND NOT archived
+           AND status NOT IN ('delivered', 'returned', 'expired')
+           AND coalesce(last_event_at, created_at) < $1
+         ORDER BY id FOR UPDATE",
+        &[&ms(cutoff)],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+    .collect::<R<_>>()?;
+    let mut changes = Vec::with_capacity(stale.len());
+    let mut journal = Journal::new(schema);
+    for (id, from) in stale {
+        journal.take(tx).await?;
+        exec(
+            tx,
+            "UPDATE shipments SET status = 'expired', next_poll_at = NULL, updated_at = $2 WHERE id = $1",
+            &[&id, &ms(now)],
+        )
+        .await?;
+        exec(
+            tx,
+            "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause)
+             VALUES ($1, $2, 'expired', $3, 'no news')",
+            &[&id, &from, &ms(now)],
+        )
+        .await?;
+        changes.push(Change::StatusChanged {
+            shipment_id: ShipmentId(id),
+            from: status(&from)?,
+            to: Status::Expired,
+        });
+    }
+    Ok(changes)
+}
+
+pub(super) async fn archive_delivered(
+    tx: &Tx<'_>,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> R<Vec<Change>> {
+    let ids: Vec<Uuid> = rows(
+        tx,
+        "SELECT id FROM shipments
+         WHERE NOT deleted AND NOT archived AND status = 'delivered'
+           AND last_event_at < $1
+           -- not if the user has (un)archived it since it was added or delivered
+           AND (archived_at <= created_at OR archived_at <= last_event_at)
+         ORDER BY id FOR UPDATE",
+        &[&ms(cutoff)],
+    )
+    .await?
+    .iter()
+    .map(|r| get(r, 0))
+    .collect::<R<_>>()?;
+    for id in &ids {
+        exec(
+            tx,
+            "UPDATE shipments SET archived = true, archived_at = $2, updated_at = $2 WHERE id = $1",
+            &[id, &ms(now)],
+        )
+        .await?;
+    }
+    Ok(ids
+        .into_iter()
+        .map(|id| Change::ShipmentEdited {
+            shipment_id: ShipmentId(id),
+        })
+        .collect())
+}
+
+pub(super) async fn carrier_states(tx: &Tx<'_>) -> R<Vec<CarrierState>> {
+    rows(
+        tx,
+        "SELECT carrier, breaker, breaker_until, breaker_trips, failures, backoff_until, requests,
+                requests_day, last_success_at, last_error, last_error_at
+         FROM carrier_state ORDER BY carrier",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let breaker = match get::<&str>(r, 1)? {
+            "open" => Breaker::Open,
+            "half_open" => Breaker::HalfOpen,
+            _ => Breaker::Closed,
+        };
+        let day: Option<String> = get(r, 7)?;
+        Ok(CarrierState {
+            carrier: get(r, 0)?,
+            breaker,
+            breaker_until: opt_utc(get(r, 2)?)?,
+            breaker_trips: count(get(r, 3)?)?,
+            failures: count(get(r, 4)?)?,
+            backoff_until: opt_utc(get(r, 5)?)?,
+            requests: count(get(r, 6)?)?,
+            requests_day: day.and_then(|d| d.parse().ok()),
+            last_success_at: opt_utc(get(r, 8)?)?,
+            last_error: get(r, 9)?,
+            last_error_at: opt_utc(get(r, 10)?)?,
+        })
+    })
+    .collect()
+}
+
+pub(super) async fn save_carrier_state(
+    tx: &Tx<'_>,
+    st: &CarrierState,
+    now: DateTime<Utc>,
+) -> R<()> {
+    exec(
+        tx,
+        "INSERT INTO carrier_state (carrier, breaker, breaker_until, breaker_trips, failures,
+            backoff_until, requests, requests_day, last_success_at, last_error, last_error_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (carrier) DO UPDATE SET breaker = $2, breaker_until = $3,
+            breaker_trips = $4, failures = $5, backoff_until = $6, requests = $7,
+            requests_day = $8, last_success_at = $9, last_error = $10, last_error_at = $11,
+            updated_at = $12",
+        &[
+            &st.carrier,
+            &st.breaker.as_str(),
+            &st.breaker_until.map(ms),
+            &i64::from(st.breaker_trips),
+            &i64::from(st.failures),
+            &st.backoff_until.map(ms),
+            // As SQLite stores it: a count past i64 wraps there too, and never happens.
+            &(st.requests as i64),
+            &st.requests_day.map(|d| d.to_string()),
+            &st.last_success_at.map(ms),
+            &st.last_error,
+            &st.last_error_at.map(ms),
+            &ms(now),
+        ],
+    )
+    .await?;
+    Ok(())
+}

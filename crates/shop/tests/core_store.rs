@@ -1,0 +1,1913 @@
+//! Core's `Store` on both backends: one suite, each test a function over `&mut dyn Store`,
+//! run by `both!` on core's `SqliteStore` and on `PgStore` (a fresh PostgreSQL database from
+//! `parceltrail_shop::testing`). The PostgreSQL-only tests at the end check what SQLite cannot
+//! have: shops in schemas of one database, and several processes at once.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Barrier};
+
+use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use parceltrail_core::Error;
+use parceltrail_core::domain::{CarrierEta, NewEvent, Place, ShipmentId, Source, Status};
+use parceltrail_core::eta::{Estimate, EtaSource};
+use parceltrail_core::notify::rules::{Draft, Initial, Kind, KindSet};
+use parceltrail_core::notify::{Channel, Urgency, parcel_link};
+use parceltrail_core::problems::{Problem, ProblemKind};
+use parceltrail_core::store::{
+    Assessment, Breaker, CarrierState, Change, Edit, Group, IngestBatch, JournalCursor,
+    JournalEntry, ListQuery, NewShipment, OrderInfo, OutboxState, PollRecord, SendOutcome,
+    SqliteStore, Store,
+};
+use parceltrail_shop::PgStore;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use uuid::Uuid;
+
+/// Each test as a function of a fresh store; `both!` runs it on each backend.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let mut store =
+                        parceltrail_core::store::SqliteStore::open(dir.path().join("core.db"))
+                            .unwrap();
+                    super::$name(&mut store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    let pg = super::Pg::new();
+                    let mut store = pg.store("shop_a");
+                    super::$name(&mut store);
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    adding_a_number_twice_keeps_one_shipment,
+    adding_many_is_all_or_none,
+    shipments_of_one_order_number_share_the_order,
+    find_by_number_tail_or_id,
+    ingest_stores_each_event_once_and_derives_status,
+    ingest_merges_what_the_carrier_says_about_the_parcel,
+    event_times_keep_their_utc_offset,
+    an_unmapped_code_never_hides_a_known_status,
+    the_newest_carrier_estimate_wins,
+    user_edits_are_last_writer_wins,
+    removal_leaves_a_tombstone_and_a_readd_starts_fresh,
+    list_groups_parcels_for_the_home_screen,
+    facets_name_each_store_and_carrier_of_what_is_tracked_once,
+    every_record_streams_with_its_history,
+    polling_is_due_recorded_and_hurried,
+    carrier_state_survives,
+    stale_parcels_expire_and_old_deliveries_archive,
+    estimates_and_problems_are_saved_with_what_changed,
+    deliveries_and_active_parcels_feed_the_engine,
+    the_journal_is_recorded_once_and_a_moved_cursor_is_refused,
+    the_outbox_is_claimed_marked_held_and_released,
+    settings_and_per_parcel_kinds_are_last_writer_wins,
+    shipped_at_is_the_first_carried_event_in_any_order,
+    any_permutation_or_duplication_gives_the_same_state,
+    an_export_imports_back_adding_nothing_twice,
+);
+
+// ---- Fixtures ---------------------------------------------------------------------------
+
+/// A scratch database on the test PostgreSQL, with the test's own tokio runtime: the store
+/// is synchronous and is called from this (non-async) test thread.
+struct Pg {
+    rt: tokio::runtime::Runtime,
+    pool: Pool,
+}
+
+impl Pg {
+    fn new() -> Pg {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = rt.block_on(parceltrail_shop::testing::postgres().fresh_database());
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(8)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .unwrap();
+        Pg { rt, pool }
+    }
+
+    fn open(&self, schema: &str) -> parceltrail_core::Result<PgStore> {
+        PgStore::open(self.pool.clone(), self.rt.handle().clone(), schema)
+    }
+
+    fn store(&self, schema: &str) -> PgStore {
+        self.open(schema).unwrap()
+    }
+
+    /// Run SQL on the database directly (to fake another build's schema).
+    fn sql(&self, sql: &str) {
+        self.rt.block_on(async {
+            self.pool
+                .get()
+                .await
+                .unwrap()
+                .batch_execute(sql)
+                .await
+                .unwrap()
+        })
+    }
+}
+
+fn t(h: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap() + Duration::hours(h)
+}
+
+fn ev(h: i64, status: Status, code: &str, desc: &str) -> NewEvent {
+    NewEvent {
+        occurred_at: t(h).with_timezone(&FixedOffset::east_opt(2 * 3600).unwrap()),
+        status,
+        raw_code: Some(code.into()),
+        description: desc.into(),
+        location: Place {
+            city: Some("Leipzig".into()),
+            country: Some("DE".into()),
+            ..Place::default()
+        },
+        source: Source::Poll,
+    }
+}
+
+fn journey() -> Vec<NewEvent> {
+    vec![
+        ev(1, Status::InfoReceived, "pre-transit", "Label created"),
+        ev(5, Status::InTransit, "transit", "Picked up"),
+        ev(9, Status::InTransit, "transit", "Arrived at hub"),
+        ev(20, Status::OutForDelivery, "transit", "Out for delivery"),
+        ev(
+            23,
+            Status::Delivered,
+            "delivered",
+            "Delivered to front door",
+        ),
+    ]
+}
+
+fn new(number: &str) -> NewShipment {
+    NewShipment {
+        tracking_number: number.into(),
+        carrier: "dhl".into(),
+        ..Default::default()
+    }
+}
+
+fn add(s: &mut dyn Store, number: &str) -> ShipmentId {
+    s.add_shipment(&new(number), t(0)).unwrap().shipment.id
+}
+
+fn draft(shipment: Option<ShipmentId>, title: &str, initial: Initial) -> Draft {
+    Draft {
+        id: Uuid::now_v7(),
+        dedupe_key: Uuid::now_v7(),
+        channel: Channel::Desktop,
+        shipment_id: shipment,
+        kind: shipment.map(|_| Kind::Shipped),
+        title: title.into(),
+        body: "body".into(),
+        link: shipment.map(parcel_link).unwrap_or_default(),
+        urgency: Urgency::Low,
+        initial,
+    }
+}
+
+fn estimate(h: i64) -> Estimate {
+    Estimate {
+        earliest: t(h),
+        likely: t(h + 4),
+        latest: t(h + 8),
+        confidence: 0.8,
+        source: EtaSource::History,
+    }
+}
+
+fn query(now: DateTime<Utc>, all: bool) -> ListQuery {
+    ListQuery {
+        today_start: now - Duration::hours(12),
+        today_end: now + Duration::hours(12),
+        delivered_since: now - Duration::days(14),
+        all,
+    }
+}
+
+// ---- Both backends ----------------------------------------------------------------------
+
+fn adding_a_number_twice_keeps_one_shipment(s: &mut dyn Store) {
+    let id = add(s, "JJD000390007827106");
+    let again = s.add_shipment(&new("JJD000390007827106"), t(1)).unwrap();
+    assert!(!again.created);
+    assert_eq!(again.shipment.id, id);
+    assert_eq!(s.count().unwrap(), 1);
+    // Events given with a known number are merged into its history.
+    let merged = s
+        .add_shipment(
+            &NewShipment {
+                events: journey()[..2].to_vec(),
+                ..new("JJD000390007827106")
+            },
+            t(2),
+        )
+        .unwrap();
+    assert_eq!((merged.created, merged.events_added), (false, 2));
+    assert_eq!(merged.shipment.status, Status::InTransit);
+    let log = s.status_log(id).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].cause, "import");
+}
+
+fn adding_many_is_all_or_none(s: &mut dyn Store) {
+    let added = s
+        .add_shipments(&[new("A1"), new("B2"), new("A1")], t(0))
+        .unwrap();
+    assert_eq!(
+        added.iter().map(|a| a.created).collect::<Vec<_>>(),
+        [true, true, false]
+    );
+    assert_eq!(added[0].shipment.id, added[2].shipment.id);
+    let err = s
+        .add_shipments(&[new("C3"), new(""), new("D4")], t(1))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert_eq!(s.count().unwrap(), 2, "nothing of the failed call stays");
+    assert!(matches!(s.find("C3"), Err(Error::NotFound(_))));
+}
+
+fn shipments_of_one_order_number_share_the_order(s: &mut dyn Store) {
+    let order = OrderInfo {
+        store: Some("Acme".into()),
+        order_number: Some("A-1".into()),
+        ..Default::default()
+    };
+    let placed = t(-48).with_timezone(&FixedOffset::west_opt(5 * 3600).unwrap());
+    let a = s
+        .add_shipment(
+            &NewShipment {
+                order: order.clone(),
+                ..new("A1")
+            },
+            t(0),
+        )
+        .unwrap();
+    let b = s
+        .add_shipment(
+            &NewShipment {
+                order: OrderInfo {
+                    items: Some("Boots".into()),
+                    placed_at: Some(placed),
+                    ..order.clone()
+                },
+                ..new("B2")
+            },
+            t(0),
+        )
+        .unwrap();
+    let c = s.add_shipment(&new("C3"), t(0)).unwrap();
+    // The same number at another store is another order.
+    let d = s
+        .add_shipment(
+            &NewShipment {
+                order: OrderInfo {
+                    store: Some("Other".into()),
+                    ..order.clone()
+                },
+                ..new("D4")
+            },
+            t(0),
+        )
+        .unwrap();
+    assert_eq!(a.shipment.order_id, b.shipment.order_id);
+    assert_ne!(a.shipment.order_id, c.shipment.order_id);
+    assert_ne!(a.shipment.order_id, d.shipment.order_id);
+    // A later shipment fills in what the order did not know.
+    let o = s.order(a.shipment.order_id).unwrap();
+    assert_eq!(o.store.as_deref(), Some("Acme"));
+    assert_eq!(o.items.as_deref(), Some("Boots"));
+    assert_eq!(o.placed_at, Some(placed));
+    assert_eq!(o.placed_at.unwrap().offset().local_minus_utc(), -5 * 3600);
+    assert_eq!(o.created_at, t(0));
+    assert!(matches!(
+        s.order(parceltrail_core::domain::OrderId::new()),
+        Err(Error::NotFound(_))
+    ));
+}
+
+fn find_by_number_tail_or_id(s: &mut dyn Store) {
+    for n in [
+        "1Z5R89390357567127",
+        "1Z879E930346834440",
+        "9400111899223197428490",
+    ] {
+        add(s, n);
+    }
+    assert_eq!(
+        s.find("1z5r 8939 0357 5671 27").unwrap().tracking_number,
+        "1Z5R89390357567127"
+    );
+    assert_eq!(
+        s.find("8490").unwrap().tracking_number,
+        "9400111899223197428490"
+    );
+    let id = s.find("4440").unwrap().id;
+    assert_eq!(s.find(&id.to_string()).unwrap().id, id);
+    assert_eq!(s.find(&id.0.simple().to_string()).unwrap().id, id);
+    assert_eq!(
+        s.shipment(id).unwrap().tracking_number,
+        "1Z879E930346834440"
+    );
+    assert!(matches!(s.find("nope-nope"), Err(Error::NotFound(_))));
+    assert!(matches!(s.find("  "), Err(Error::NotFound(_))));
+    add(s, "ABC7127");
+    match s.find("7127") {
+        Err(Error::Ambiguous { mut matches, .. }) => {
+            matches.sort();
+            assert_eq!(matches, ["1Z5R89390357567127", "ABC7127"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A removed parcel is not found.
+    s.remove(id, t(1)).unwrap();
+    assert!(matches!(s.find("4440"), Err(Error::NotFound(_))));
+    assert!(matches!(s.find(&id.to_string()), Err(Error::NotFound(_))));
+}
+
+fn ingest_stores_each_event_once_and_derives_status(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    let first = s
+        .ingest(&[IngestBatch::events(id, journey()[..3].to_vec())], t(10))
+        .unwrap();
+    assert_eq!((first.inserted, first.duplicates), (3, 0));
+    assert_eq!(s.shipment(id).unwrap().status, Status::InTransit);
+
+    // The whole history again, as the next poll returns it: only the two new events count.
+    let second = s
+        .ingest(&[IngestBatch::events(id, journey())], t(24))
+        .unwrap();
+    assert_eq!((second.inserted, second.duplicates), (2, 3));
+    let sh = s.shipment(id).unwrap();
+    assert_eq!(sh.status, Status::Delivered);
+    assert_eq!(sh.event_count, 5);
+    assert_eq!(sh.status_detail.as_deref(), Some("Delivered to front door"));
+    assert_eq!(sh.last_event_at, Some(journey()[4].occurred_at));
+    assert_eq!(sh.updated_at, t(24));
+    assert_eq!(s.timeline(id).unwrap().len(), 5);
+    let added: Vec<&str> = second
+        .changes
+        .iter()
+        .flat_map(|c| match c {
+            Change::EventsAdded { events, .. } => events.clone(),
+            _ => vec![],
+        })
+        .map(|e| match e.description.as_str() {
+            "Out for delivery" => "ofd",
+            "Delivered to front door" => "delivered",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        added,
+        ["ofd", "delivered"],
+        "only the new ones, oldest first"
+    );
+    assert_eq!(
+        second.changes.last(),
+        Some(&Change::StatusChanged {
+            shipment_id: id,
+            from: Status::InTransit,
+            to: Status::Delivered
+        })
+    );
+
+    // A replay changes nothing and announces nothing.
+    let third = s
+        .ingest(&[IngestBatch::events(id, journey())], t(25))
+        .unwrap();
+    assert_eq!((third.inserted, third.duplicates), (0, 5));
+    assert!(third.changes.is_empty());
+    assert_eq!(s.shipment(id).unwrap().updated_at, t(24));
+
+    // Duplicates within one call count once.
+    let other = add(s, "X2");
+    let mut twice = journey();
+    twice.extend(journey());
+    let r = s
+        .ingest(&[IngestBatch::events(other, twice)], t(30))
+        .unwrap();
+    assert_eq!((r.inserted, r.duplicates), (5, 5));
+
+    let log = s.status_log(id).unwrap();
+    let steps: Vec<_> = log
+        .iter()
+        .map(|c| (c.from, c.to, c.cause.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Status::Pending, Status::InTransit, "poll"),
+            (Status::InTransit, Status::Delivered, "poll")
+        ]
+    );
+    assert_eq!(log[1].changed_at, t(24));
+
+    // A batch for a parcel that does not exist is dropped.
+    let r = s
+        .ingest(&[IngestBatch::events(ShipmentId::new(), journey())], t(31))
+        .unwrap();
+    assert_eq!(r.inserted, 0);
+}
+
+fn ingest_merges_what_the_carrier_says_about_the_parcel(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    let mut b = IngestBatch::events(id, vec![]);
+    b.service = Some("Express".into());
+    b.origin = Some(Place {
+        city: Some("Leipzig".into()),
+        country: Some("DE".into()),
+        ..Place::default()
+    });
+    b.destination = Some(Place {
+        postal: Some("75001".into()),
+        country: Some("FR".into()),
+        ..Place::default()
+    });
+    let r = s.ingest(&[b], t(3)).unwrap();
+    assert!(r.changes.is_empty(), "metadata alone announces nothing");
+    let sh = s.shipment(id).unwrap();
+    assert_eq!(sh.service.as_deref(), Some("Express"));
+    assert_eq!(sh.origin.city.as_deref(), Some("Leipzig"));
+    assert_eq!(sh.destination.postal.as_deref(), Some("75001"));
+    assert_eq!(sh.updated_at, t(3));
+    // Only what is said overwrites; the rest stays.
+    let mut b = IngestBatch::events(id, vec![]);
+    b.destination = Some(Place {
+        city: Some("Paris".into()),
+        ..Place::default()
+    });
+    s.ingest(&[b], t(4)).unwrap();
+    let sh = s.shipment(id).unwrap();
+    assert_eq!(sh.service.as_deref(), Some("Express"));
+    assert_eq!(sh.destination.city.as_deref(), Some("Paris"));
+    assert_eq!(sh.destination.country.as_deref(), Some("FR"));
+    // Unknown codes only: the status is unknown.
+    let other = add(s, "X2");
+    s.ingest(
+        &[IngestBatch::events(
+            other,
+            vec![ev(2, Status::Unknown, "ZZ", "Mystery")],
+        )],
+        t(5),
+    )
+    .unwrap();
+    assert_eq!(s.shipment(other).unwrap().status, Status::Unknown);
+}
+
+fn event_times_keep_their_utc_offset(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    s.ingest(&[IngestBatch::events(id, journey())], t(30))
+        .unwrap();
+    let tl = s.timeline(id).unwrap();
+    assert_eq!(tl[0].occurred_at.offset().local_minus_utc(), 7200);
+    assert_eq!(tl[0].occurred_at.to_rfc3339(), "2026-05-01T03:00:00+02:00");
+    assert_eq!(tl[0].recorded_at, t(30));
+    assert_eq!(tl[0].source, Source::Poll);
+    assert_eq!(tl[0].raw_code.as_deref(), Some("pre-transit"));
+    assert_eq!(tl[0].location.city.as_deref(), Some("Leipzig"));
+    assert_eq!(tl[0].dedupe_key, journey()[0].dedupe_key());
+}
+
+fn an_unmapped_code_never_hides_a_known_status(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    let mut events = journey()[..2].to_vec();
+    events.push(ev(7, Status::Unknown, "ZZ", "Mystery scan"));
+    s.ingest(&[IngestBatch::events(id, events)], t(8)).unwrap();
+    let sh = s.shipment(id).unwrap();
+    assert_eq!(sh.status, Status::InTransit);
+    assert_eq!(sh.status_detail.as_deref(), Some("Mystery scan"));
+}
+
+fn the_newest_carrier_estimate_wins(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    let at = |h| t(h).with_timezone(&FixedOffset::east_opt(3600).unwrap());
+    let eta = |h, obs| CarrierEta {
+        earliest: at(h),
+        latest: at(h + 4),
+        observed_at: t(obs),
+    };
+    let mut b = IngestBatch::events(id, vec![]);
+    b.carrier_eta = Some(eta(48, 10));
+    let r = s.ingest(std::slice::from_ref(&b), t(10)).unwrap();
+    assert_eq!(
+        r.changes,
+        [Change::EtaChanged {
+            shipment_id: id,
+            eta: eta(48, 10)
+        }]
+    );
+    b.carrier_eta = Some(eta(72, 5)); // older statement arriving late
+    let r = s.ingest(std::slice::from_ref(&b), t(11)).unwrap();
+    assert!(r.changes.is_empty());
+    assert_eq!(s.shipment(id).unwrap().carrier_eta, Some(eta(48, 10)));
+    b.carrier_eta = Some(eta(30, 12));
+    s.ingest(&[b], t(12)).unwrap();
+    let stored = s.shipment(id).unwrap().carrier_eta.unwrap();
+    assert_eq!(stored, eta(30, 12));
+    assert_eq!(stored.earliest.offset().local_minus_utc(), 3600);
+}
+
+fn user_edits_are_last_writer_wins(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    assert!(s.edit(id, Edit::Label(Some("Shoes".into())), t(5)).unwrap());
+    // An edit made earlier (say on another device) that arrives later loses.
+    assert!(!s.edit(id, Edit::Label(Some("Boots".into())), t(3)).unwrap());
+    // The same value again changes nothing.
+    assert!(!s.edit(id, Edit::Label(Some("Shoes".into())), t(6)).unwrap());
+    assert_eq!(s.shipment(id).unwrap().label.as_deref(), Some("Shoes"));
+    assert!(s.edit(id, Edit::Muted(true), t(6)).unwrap());
+    assert!(s.edit(id, Edit::Archived(true), t(6)).unwrap());
+    assert!(!s.edit(id, Edit::Archived(false), t(5)).unwrap());
+    let sh = s.shipment(id).unwrap();
+    assert!(sh.muted && sh.archived);
+    assert_eq!(
+        (sh.label_at, sh.muted_at, sh.archived_at),
+        (t(5), t(6), t(6))
+    );
+    assert_eq!(sh.updated_at, t(6));
+    assert!(s.edit(id, Edit::Label(None), t(7)).unwrap());
+    assert_eq!(s.shipment(id).unwrap().label, None);
+    // An edit stamped before the last change keeps `updated_at` where it is.
+    assert!(s.edit(id, Edit::Muted(false), t(6)).unwrap());
+    assert_eq!(s.shipment(id).unwrap().updated_at, t(7));
+    assert!(matches!(
+        s.edit(ShipmentId::new(), Edit::Muted(true), t(7)),
+        Err(Error::NotFound(_))
+    ));
+}
+
+fn removal_leaves_a_tombstone_and_a_readd_starts_fresh(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    s.ingest(&[IngestBatch::events(id, journey())], t(30))
+        .unwrap();
+    s.save_derived(
+        &[Assessment {
+            id,
+            previous: None,
+            estimate: Some(estimate(40)),
+            first_latest: None,
+            problems: vec![Problem {
+                kind: ProblemKind::Late,
+                since: t(30),
+                detail: "late".into(),
+            }],
+        }],
+        t(30),
+    )
+    .unwrap();
+    s.remove(id, t(31)).unwrap();
+    assert!(matches!(s.shipment(id), Err(Error::NotFound(_))));
+    assert!(matches!(s.remove(id, t(31)), Err(Error::NotFound(_))));
+    assert_eq!(s.count().unwrap(), 0);
+    assert!(s.open_problems(None).unwrap().is_empty());
+    assert!(matches!(
+        s.edit(id, Edit::Muted(true), t(32)),
+        Err(Error::NotFound(_))
+    ));
+    // A late poll result for the removed parcel is dropped.
+    let r = s
+        .ingest(&[IngestBatch::events(id, journey())], t(32))
+        .unwrap();
+    assert_eq!(r.inserted, 0);
+    assert!(r.changes.is_empty());
+    // Re-adding the number revives the tombstone: the same id, nothing of the old history.
+    let again = s.add_shipment(&new("X1"), t(33)).unwrap();
+    assert!(again.created);
+    assert_eq!(again.shipment.id, id);
+    assert_eq!(again.shipment.status, Status::Pending);
+    assert_eq!(again.shipment.event_count, 0);
+    assert_eq!(again.shipment.estimate, None);
+    assert_eq!(again.shipment.next_poll_at, Some(t(33)));
+    assert!(s.timeline(id).unwrap().is_empty());
+    assert!(s.status_log(id).unwrap().is_empty());
+    assert_eq!(s.count().unwrap(), 1);
+}
+
+fn list_groups_parcels_for_the_home_screen(s: &mut dyn Store) {
+    let (ofd, moving, problem, delivered, old, archived, _pending, errored, estimated) = (
+        add(s, "OFD"),
+        add(s, "MOVING"),
+        add(s, "PROBLEM"),
+        add(s, "DELIVERED"),
+        add(s, "OLD"),
+        add(s, "ARCHIVED"),
+        add(s, "PENDING"),
+        add(s, "ERRORED"),
+        add(s, "ESTIMATED"),
+    );
+    let now = t(24 * 30);
+    let e = |h: i64, st: Status| ev(h, st, st.as_str(), st.label());
+    s.ingest(
+        &[
+            IngestBatch::events(ofd, vec![e(24 * 30 - 3, Status::OutForDelivery)]),
+            IngestBatch::events(moving, vec![e(24 * 29, Status::InTransit)]),
+            IngestBatch::events(problem, vec![e(24 * 29, Status::Exception)]),
+            IngestBatch::events(delivered, vec![e(24 * 28, Status::Delivered)]),
+            IngestBatch::events(old, vec![e(24, Status::Delivered)]),
+            IngestBatch::events(archived, vec![e(24 * 29, Status::InTransit)]),
+            IngestBatch::events(errored, vec![e(24 * 29 + 1, Status::InTransit)]),
+            IngestBatch::events(estimated, vec![e(24 * 29, Status::InTransit)]),
+        ],
+        now,
+    )
+    .unwrap();
+    s.edit(archived, Edit::Archived(true), now).unwrap();
+    s.record_polls(&[(
+        errored,
+        PollRecord {
+            polled_at: now,
+            next_poll_at: Some(now + Duration::hours(1)),
+            error: Some("carrier said no".into()),
+        },
+    )])
+    .unwrap();
+    s.save_derived(
+        &[Assessment {
+            id: estimated,
+            previous: None,
+            estimate: Some(estimate(24 * 30 - 4)), // likely at now: today
+            first_latest: None,
+            problems: vec![],
+        }],
+        now,
+    )
+    .unwrap();
+    let q = query(now, false);
+    let mut seen = Vec::new();
+    s.list(&q, &mut |item| {
+        seen.push((item.group, item.tracking_number));
+        Ok(())
+    })
+    .unwrap();
+    let expect = |g, n: &str| (g, n.to_string());
+    assert_eq!(
+        seen,
+        vec![
+            // Soonest first: the estimate says now, out for delivery has no time.
+            expect(Group::ArrivingToday, "ESTIMATED"),
+            expect(Group::ArrivingToday, "OFD"),
+            expect(Group::OnTheWay, "MOVING"),
+            expect(Group::OnTheWay, "PENDING"),
+            expect(Group::NeedsAttention, "ERRORED"),
+            expect(Group::NeedsAttention, "PROBLEM"),
+            expect(Group::DeliveredRecently, "DELIVERED"),
+        ]
+    );
+    let mut all = Vec::new();
+    s.list(&query(now, true), &mut |item| {
+        all.push(item);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(all.len(), 9);
+    let last = &all[7..];
+    assert!(last.iter().all(|i| i.group == Group::Archived));
+    let arch = all.iter().find(|i| i.id == archived).unwrap();
+    assert!(arch.archived);
+    let err = all.iter().find(|i| i.id == errored).unwrap();
+    assert_eq!(err.last_error.as_deref(), Some("carrier said no"));
+    let est = all.iter().find(|i| i.id == estimated).unwrap();
+    assert_eq!(est.estimate, Some(estimate(24 * 30 - 4)));
+    assert_eq!(s.group(ofd, &q).unwrap(), Group::ArrivingToday);
+    assert_eq!(s.group(old, &q).unwrap(), Group::Archived);
+    assert_eq!(s.group(problem, &q).unwrap(), Group::NeedsAttention);
+    assert!(matches!(
+        s.group(ShipmentId::new(), &q),
+        Err(Error::NotFound(_))
+    ));
+    // An open problem puts a parcel in "needs attention" and shows on its card.
+    s.save_derived(
+        &[Assessment {
+            id: moving,
+            previous: None,
+            estimate: None,
+            first_latest: None,
+            problems: vec![
+                Problem {
+                    kind: ProblemKind::Stuck,
+                    since: now,
+                    detail: "no scan".into(),
+                },
+                Problem {
+                    kind: ProblemKind::Late,
+                    since: now,
+                    detail: "late".into(),
+                },
+            ],
+        }],
+        now,
+    )
+    .unwrap();
+    assert_eq!(s.group(moving, &q).unwrap(), Group::NeedsAttention);
+    let mut problems = None;
+    s.list(&q, &mut |item| {
+        if item.id == moving {
+            problems = Some(item.problems);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(problems, Some(vec![ProblemKind::Stuck, ProblemKind::Late]));
+    // The callback's error ends the listing and is returned.
+    let mut n = 0;
+    let err = s
+        .list(&q, &mut |_| {
+            n += 1;
+            Err(Error::InvalidInput("stop".into()))
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)));
+    assert_eq!(n, 1);
+}
+
+fn facets_name_each_store_and_carrier_of_what_is_tracked_once(s: &mut dyn Store) {
+    let mut add = |number: &str, carrier: &str, store: Option<&str>| {
+        s.add_shipment(
+            &NewShipment {
+                tracking_number: number.into(),
+                carrier: carrier.into(),
+                order: OrderInfo {
+                    store: store.map(Into::into),
+                    ..OrderInfo::default()
+                },
+                ..Default::default()
+            },
+            t(0),
+        )
+        .unwrap()
+        .shipment
+        .id
+    };
+    add("1Z5R89390357567127", "ups", Some("Sportshop"));
+    add("1Z5R89390357567128", "ups", Some("Sportshop"));
+    add("9400111899223197428497", "usps", Some("  "));
+    let gone = add("JJD000390007827106", "dhl", Some("Bookshop"));
+    s.remove(gone, t(1)).unwrap();
+    let mut f = s.facets().unwrap();
+    f.stores.sort();
+    f.carriers.sort();
+    assert_eq!(f.stores, vec!["Sportshop".to_owned()]);
+    assert_eq!(f.carriers, vec!["ups".to_owned(), "usps".to_owned()]);
+}
+
+fn every_record_streams_with_its_history(s: &mut dyn Store) {
+    let order = OrderInfo {
+        store: Some("Acme".into()),
+        order_number: Some("A-1".into()),
+        ..Default::default()
+    };
+    let a = s
+        .add_shipment(
+            &NewShipment {
+                order: order.clone(),
+                events: journey(),
+                ..new("A1")
+            },
+            t(0),
+        )
+        .unwrap()
+        .shipment
+        .id;
+    let b = s
+        .add_shipment(&NewShipment { order, ..new("B2") }, t(1))
+        .unwrap()
+        .shipment
+        .id;
+    let gone = add(s, "C3");
+    s.remove(gone, t(2)).unwrap();
+    let mut seen = Vec::new();
+    s.for_each_record(&mut |r| {
+        seen.push(r);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].shipment.id, a);
+    assert_eq!(seen[1].shipment.id, b);
+    assert_eq!(seen[0].order, seen[1].order);
+    assert_eq!(seen[0].events, s.timeline(a).unwrap());
+    assert_eq!(seen[0].events.len(), 5);
+    assert_eq!(seen[0].status_log.len(), 1);
+    assert!(seen[1].events.is_empty());
+}
+
+fn polling_is_due_recorded_and_hurried(s: &mut dyn Store) {
+    let a = add(s, "A1");
+    let b = s.add_shipment(&new("B2"), t(1)).unwrap().shipment.id;
+    let c = s.add_shipment(&new("C3"), t(2)).unwrap().shipment.id;
+    // New parcels are due at once, soonest first.
+    let due: Vec<_> = s.due(t(5), 10).unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(due, [a, b, c]);
+    assert_eq!(s.due(t(5), 2).unwrap().len(), 2);
+    assert_eq!(s.due(t(1), 10).unwrap().len(), 2);
+    let target = &s.due(t(5), 1).unwrap()[0];
+    assert_eq!(target.tracking_number, "A1");
+    assert_eq!(target.carrier, "dhl");
+    assert_eq!(target.status, Status::Pending);
+    assert_eq!(target.created_at, t(0));
+    assert_eq!(target.last_event_at, None);
+    assert_eq!(s.next_due().unwrap(), Some(t(0)));
+
+    let rec = |at: i64, next: Option<i64>, error: Option<&str>| PollRecord {
+        polled_at: t(at),
+        next_poll_at: next.map(t),
+        error: error.map(Into::into),
+    };
+    s.record_polls(&[
+        (a, rec(5, Some(10), None)),
+        (b, rec(5, Some(8), Some("timeout"))),
+        (c, rec(5, None, None)),
+    ])
+    .unwrap();
+    assert_eq!(s.next_due().unwrap(), Some(t(8)));
+    assert_eq!(s.due(t(9), 10).unwrap().len(), 1);
+    let sb = s.shipment(b).unwrap();
+    assert_eq!(sb.last_polled_at, Some(t(5)));
+    assert_eq!(
+        (sb.last_error.as_deref(), sb.last_error_at),
+        (Some("timeout"), Some(t(5)))
+    );
+    // The same failure again keeps when it began; another restarts; none clears.
+    s.record_polls(&[(b, rec(8, Some(12), Some("timeout")))])
+        .unwrap();
+    assert_eq!(s.shipment(b).unwrap().last_error_at, Some(t(5)));
+    s.record_polls(&[(b, rec(12, Some(14), Some("refused")))])
+        .unwrap();
+    assert_eq!(s.shipment(b).unwrap().last_error_at, Some(t(12)));
+    s.record_polls(&[(b, rec(14, Some(16), None))]).unwrap();
+    let sb = s.shipment(b).unwrap();
+    assert_eq!((sb.last_error, sb.last_error_at), (None, None));
+
+    // Poll now: one, or every active one (not archived, not finished).
+    assert_eq!(s.poll_now(Some(c), t(20)).unwrap(), 1);
+    assert_eq!(s.shipment(c).unwrap().next_poll_at, Some(t(20)));
+    assert_eq!(s.poll_now(Some(ShipmentId::new()), t(20)).unwrap(), 0);
+    s.ingest(
+        &[IngestBatch::events(
+            c,
+            vec![ev(3, Status::Delivered, "d", "Delivered")],
+        )],
+        t(20),
+    )
+    .unwrap();
+    s.edit(b, Edit::Archived(true), t(20)).unwrap();
+    assert_eq!(s.poll_now(None, t(21)).unwrap(), 1);
+    assert_eq!(s.shipment(a).unwrap().next_poll_at, Some(t(21)));
+    // Archived parcels are never due.
+    let due: Vec<_> = s
+        .due(t(30), 10)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(due, [c, a]);
+}
+
+fn carrier_state_survives(s: &mut dyn Store) {
+    assert!(s.carrier_states().unwrap().is_empty());
+    let mut ups = CarrierState::new("ups");
+    s.save_carrier_state(&ups, t(0)).unwrap();
+    let dhl = CarrierState {
+        carrier: "dhl".into(),
+        breaker: Breaker::Open,
+        breaker_until: Some(t(2)),
+        breaker_trips: 3,
+        failures: u32::MAX,
+        backoff_until: Some(t(1)),
+        requests: 250,
+        requests_day: Some(t(0).date_naive()),
+        last_success_at: Some(t(-1)),
+        last_error: Some("429".into()),
+        last_error_at: Some(t(0)),
+    };
+    s.save_carrier_state(&dhl, t(0)).unwrap();
+    assert_eq!(s.carrier_states().unwrap(), vec![dhl.clone(), ups.clone()]);
+    ups.breaker = Breaker::HalfOpen;
+    ups.requests = 1;
+    s.save_carrier_state(&ups, t(1)).unwrap();
+    assert_eq!(s.carrier_states().unwrap(), vec![dhl, ups]);
+}
+
+fn stale_parcels_expire_and_old_deliveries_archive(s: &mut dyn Store) {
+    let quiet = add(s, "QUIET");
+    let fresh = add(s, "FRESH");
+    let done = add(s, "DONE");
+    let touched = add(s, "TOUCHED");
+    s.ingest(
+        &[
+            IngestBatch::events(quiet, vec![ev(1, Status::InTransit, "t", "Picked up")]),
+            IngestBatch::events(fresh, vec![ev(90, Status::InTransit, "t", "Picked up")]),
+            IngestBatch::events(done, vec![ev(2, Status::Delivered, "d", "Delivered")]),
+            IngestBatch::events(touched, vec![ev(2, Status::Delivered, "d", "Delivered")]),
+        ],
+        t(100),
+    )
+    .unwrap();
+    // The user unarchived this one after its delivery: it stays out of the archive.
+    s.edit(touched, Edit::Archived(true), t(50)).unwrap();
+    s.edit(touched, Edit::Archived(false), t(51)).unwrap();
+    let changes = s.expire_stale(t(48), t(100)).unwrap();
+    assert_eq!(
+        changes,
+        [Change::StatusChanged {
+            shipment_id: quiet,
+            from: Status::InTransit,
+            to: Status::Expired
+        }]
+    );
+    let q = s.shipment(quiet).unwrap();
+    assert_eq!((q.status, q.next_poll_at), (Status::Expired, None));
+    let log = s.status_log(quiet).unwrap();
+    assert_eq!(log.last().unwrap().cause, "no news");
+    assert!(s.expire_stale(t(48), t(101)).unwrap().is_empty());
+    let changes = s.archive_delivered(t(24), t(100)).unwrap();
+    assert_eq!(changes, [Change::ShipmentEdited { shipment_id: done }]);
+    let d = s.shipment(done).unwrap();
+    assert!(d.archived);
+    assert_eq!(d.archived_at, t(100));
+    assert!(!s.shipment(touched).unwrap().archived);
+    assert!(s.archive_delivered(t(24), t(101)).unwrap().is_empty());
+}
+
+fn estimates_and_problems_are_saved_with_what_changed(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    s.ingest(&[IngestBatch::events(id, journey()[..2].to_vec())], t(6))
+        .unwrap();
+    let stuck = Problem {
+        kind: ProblemKind::Stuck,
+        since: t(5),
+        detail: "no scan for 3 days".into(),
+    };
+    let first = Assessment {
+        id,
+        previous: None,
+        estimate: Some(estimate(30)),
+        first_latest: Some(t(38)),
+        problems: vec![stuck.clone()],
+    };
+    let changes = s.save_derived(std::slice::from_ref(&first), t(10)).unwrap();
+    assert_eq!(
+        changes,
+        [
+            Change::EstimateChanged {
+                shipment_id: id,
+                estimate: Some(estimate(30))
+            },
+            Change::ProblemOpened {
+                shipment_id: id,
+                problem: ProblemKind::Stuck
+            }
+        ]
+    );
+    assert_eq!(s.shipment(id).unwrap().estimate, Some(estimate(30)));
+    let open = s.open_problems(Some(id)).unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].problem.clone(), open[0].opened_at),
+        (stuck.clone(), t(10))
+    );
+    // The same conclusions again: nothing written, nothing announced.
+    let again = Assessment {
+        previous: Some(estimate(30)),
+        first_latest: Some(t(50)),
+        ..first.clone()
+    };
+    assert!(s.save_derived(&[again], t(11)).unwrap().is_empty());
+    // A confidence within half a percent is the same estimate.
+    let close = Assessment {
+        previous: Some(estimate(30)),
+        estimate: Some(Estimate {
+            confidence: 0.803,
+            ..estimate(30)
+        }),
+        ..first.clone()
+    };
+    assert!(s.save_derived(&[close], t(11)).unwrap().is_empty());
+    // The first estimate's latest date is set once.
+    let mut seen = None;
+    s.active(Some(&[id]), &mut |a| {
+        seen = Some(a);
+        Ok(())
+    })
+    .unwrap();
+    let a = seen.unwrap();
+    assert_eq!(a.first_latest, Some(t(38)));
+    assert_eq!(a.problems, vec![stuck.clone()]);
+    assert_eq!(a.estimate, Some(estimate(30)));
+    // The problem no longer holds, the estimate is gone.
+    let cleared = Assessment {
+        id,
+        previous: Some(estimate(30)),
+        estimate: None,
+        first_latest: None,
+        problems: vec![],
+    };
+    assert_eq!(
+        s.save_derived(&[cleared], t(12)).unwrap(),
+        [
+            Change::EstimateChanged {
+                shipment_id: id,
+                estimate: None
+            },
+            Change::ProblemResolved {
+                shipment_id: id,
+                problem: ProblemKind::Stuck
+            }
+        ]
+    );
+    assert!(s.open_problems(None).unwrap().is_empty());
+    assert_eq!(s.shipment(id).unwrap().estimate, None);
+    // The same occurrence again reopens its row (one journal entry for it, ever).
+    let reopened = Assessment {
+        id,
+        previous: None,
+        estimate: None,
+        first_latest: None,
+        problems: vec![stuck.clone()],
+    };
+    assert_eq!(
+        s.save_derived(&[reopened], t(13)).unwrap(),
+        [Change::ProblemOpened {
+            shipment_id: id,
+            problem: ProblemKind::Stuck
+        }]
+    );
+    let (entries, _) = s.journal(JournalCursor::default(), 100).unwrap();
+    let problems = entries
+        .iter()
+        .filter(|e| matches!(e, JournalEntry::Problem { .. }))
+        .count();
+    assert_eq!(problems, 1);
+    // A removed parcel's assessment is dropped.
+    s.remove(id, t(14)).unwrap();
+    let late = Assessment {
+        id,
+        previous: None,
+        estimate: Some(estimate(30)),
+        first_latest: None,
+        problems: vec![],
+    };
+    assert!(s.save_derived(&[late], t(15)).unwrap().is_empty());
+}
+
+fn deliveries_and_active_parcels_feed_the_engine(s: &mut dyn Store) {
+    let done = s
+        .add_shipment(
+            &NewShipment {
+                order: OrderInfo {
+                    promised_at: Some(t(30).fixed_offset()),
+                    ..Default::default()
+                },
+                ..new("DONE")
+            },
+            t(0),
+        )
+        .unwrap()
+        .shipment
+        .id;
+    let moving = add(s, "MOVING");
+    let archived = add(s, "ARCHIVED");
+    let mut b = IngestBatch::events(done, journey());
+    b.origin = Some(Place {
+        country: Some("de".into()),
+        region: Some("SN".into()),
+        ..Place::default()
+    });
+    b.destination = Some(Place {
+        country: Some("fr".into()),
+        ..Place::default()
+    });
+    b.service = Some("Paket".into());
+    s.ingest(
+        &[
+            b,
+            IngestBatch::events(moving, journey()[..3].to_vec()),
+            IngestBatch::events(archived, journey()[..3].to_vec()),
+        ],
+        t(24),
+    )
+    .unwrap();
+    s.edit(archived, Edit::Archived(true), t(25)).unwrap();
+    let mut deliveries = Vec::new();
+    s.deliveries(&mut |d| {
+        deliveries.push(d);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(deliveries.len(), 1);
+    let d = &deliveries[0];
+    assert_eq!(d.carrier.as_deref(), Some("dhl"));
+    assert_eq!(d.service.as_deref(), Some("Paket"));
+    assert_eq!(d.dest_country.as_deref(), Some("FR"));
+    assert_eq!(d.started_at, t(5), "from the first carried event");
+    assert_eq!(d.delivered_at, t(23));
+    assert_eq!(d.promised_at, Some(t(30)));
+    let mut active = Vec::new();
+    s.active(None, &mut |a| {
+        active.push(a);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(active.len(), 1, "neither delivered nor archived");
+    let a = &active[0];
+    assert_eq!(a.id, moving);
+    assert_eq!(a.status, Status::InTransit);
+    assert_eq!(a.status_at, Some(t(9)));
+    assert_eq!(a.detail.as_deref(), Some("Arrived at hub"));
+    assert_eq!(a.shipped_at, Some(t(5)));
+    assert_eq!(a.last_event_at, Some(t(9)));
+    assert_eq!(a.created_at, t(0));
+    // By id: any status, in the order asked, unknown ids skipped.
+    let mut ids = Vec::new();
+    s.active(Some(&[done, ShipmentId::new(), archived]), &mut |a| {
+        ids.push(a.id);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(ids, [done, archived]);
+}
+
+fn the_journal_is_recorded_once_and_a_moved_cursor_is_refused(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    let start = s.journal_cursor().unwrap();
+    assert_eq!(start, JournalCursor::default());
+    s.ingest(&[IngestBatch::events(id, journey()[..2].to_vec())], t(6))
+        .unwrap();
+    s.ingest(&[IngestBatch::events(id, journey())], t(24))
+        .unwrap();
+    s.save_derived(
+        &[Assessment {
+            id,
+            previous: None,
+            estimate: None,
+            first_latest: None,
+            problems: vec![Problem {
+                kind: ProblemKind::Late,
+                since: t(20),
+                detail: "late".into(),
+            }],
+        }],
+        t(24),
+    )
+    .unwrap();
+    let (entries, to) = s.journal(start, 100).unwrap();
+    assert_eq!(entries.len(), 3);
+    match &entries[0] {
+        JournalEntry::Status {
+            shipment_id,
+            from,
+            to,
+            cause,
+            event_key,
+            event_at,
+            detail,
+            changed_at,
+        } => {
+            assert_eq!(*shipment_id, id);
+            assert_eq!((*from, *to), (Status::Pending, Status::InTransit));
+            assert_eq!(cause, "poll");
+            assert_eq!(*event_key, Some(journey()[1].dedupe_key()));
+            assert_eq!(*event_at, Some(t(5)));
+            assert_eq!(detail.as_deref(), Some("Picked up"));
+            assert_eq!(*changed_at, t(6));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        &entries[1],
+        JournalEntry::Status {
+            to: Status::Delivered,
+            ..
+        }
+    ));
+    assert!(matches!(
+        &entries[2],
+        JournalEntry::Problem { problem, .. } if problem.kind == ProblemKind::Late
+    ));
+    // A limit applies to each kind.
+    let (some, part) = s.journal(start, 1).unwrap();
+    assert_eq!(some.len(), 2);
+    assert_eq!(s.journal(part, 100).unwrap().0.len(), 1);
+
+    let news = Uuid::now_v7();
+    let d = draft(Some(id), "X1 · Shipped", Initial::Pending);
+    assert!(
+        s.record_notifications(start, to, &[news], std::slice::from_ref(&d), t(25))
+            .unwrap()
+    );
+    assert_eq!(s.journal_cursor().unwrap(), to);
+    assert!(s.journal(to, 100).unwrap().0.is_empty());
+    assert_eq!(s.notified(&[news, Uuid::now_v7()]).unwrap(), [news]);
+    // Another process read the same stretch: refused, and nothing written.
+    let late = draft(Some(id), "again", Initial::Pending);
+    assert!(
+        !s.record_notifications(start, to, &[Uuid::now_v7()], &[late], t(26))
+            .unwrap()
+    );
+    let log = s.notifications(10).unwrap();
+    assert_eq!(log.len(), 1);
+    let n = &log[0];
+    assert_eq!(
+        (n.id, n.dedupe_key, n.title.as_str()),
+        (d.id, d.dedupe_key, "X1 · Shipped")
+    );
+    assert_eq!(n.state, OutboxState::Pending);
+    assert_eq!((n.kind, n.shipment_id), (Some(Kind::Shipped), Some(id)));
+    assert_eq!((n.channel, n.urgency), (Channel::Desktop, Urgency::Low));
+    assert_eq!((n.created_at, n.next_attempt_at), (t(25), Some(t(25))));
+    assert_eq!(n.link, parcel_link(id));
+    // Recording the same news key again is no error.
+    assert!(s.record_notifications(to, to, &[news], &[], t(27)).unwrap());
+}
+
+fn the_outbox_is_claimed_marked_held_and_released(s: &mut dyn Store) {
+    let id = add(s, "X1");
+    let cursor = s.journal_cursor().unwrap();
+    let a = draft(Some(id), "A", Initial::Pending);
+    let b = draft(Some(id), "B", Initial::Pending);
+    let held1 = draft(Some(id), "H1", Initial::Held);
+    let held2 = draft(Some(id), "H2", Initial::Held);
+    // The same news on the same channel is recorded once.
+    let dup = Draft {
+        id: Uuid::now_v7(),
+        ..a.clone()
+    };
+    assert!(
+        s.record_notifications(
+            cursor,
+            cursor,
+            &[],
+            &[a.clone(), b.clone(), held1.clone(), held2.clone(), dup],
+            t(1)
+        )
+        .unwrap()
+    );
+    assert_eq!(s.notifications(10).unwrap().len(), 4);
+    let due: Vec<Uuid> = s
+        .due_notifications(t(1), 10)
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(due, [a.id, b.id]);
+    assert_eq!(s.due_notifications(t(1), 1).unwrap().len(), 1);
+    assert!(s.due_notifications(t(0), 10).unwrap().is_empty());
+    assert_eq!(s.next_notification_due().unwrap(), Some(t(1)));
+
+    // A claim leases the row: nobody else takes it until the lease ends.
+    let lease = t(1) + Duration::seconds(60);
+    assert!(s.claim_notification(a.id, lease, t(1)).unwrap());
+    assert!(!s.claim_notification(a.id, lease, t(1)).unwrap());
+    assert!(!s.claim_notification(held1.id, lease, t(1)).unwrap());
+    assert!(!s.claim_notification(Uuid::now_v7(), lease, t(1)).unwrap());
+    assert_eq!(s.due_notifications(t(1), 10).unwrap().len(), 1);
+    assert!(
+        s.claim_notification(a.id, lease + Duration::seconds(60), lease)
+            .unwrap()
+    );
+
+    // Outcomes.
+    s.mark_notification(
+        a.id,
+        &SendOutcome::Retry {
+            error: "no daemon".into(),
+            at: t(2),
+        },
+        t(1),
+    )
+    .unwrap();
+    let find = |s: &dyn Store, id: Uuid| {
+        s.notifications(10)
+            .unwrap()
+            .into_iter()
+            .find(|n| n.id == id)
+            .unwrap()
+    };
+    let n = find(s, a.id);
+    assert_eq!((n.state, n.attempts), (OutboxState::Pending, 1));
+    assert_eq!(
+        (n.next_attempt_at, n.last_error.as_deref()),
+        (Some(t(2)), Some("no daemon"))
+    );
+    s.mark_notification(a.id, &SendOutcome::Sent, t(2)).unwrap();
+    let n = find(s, a.id);
+    assert_eq!(
+        (n.state, n.attempts, n.sent_at),
+        (OutboxState::Sent, 2, Some(t(2)))
+    );
+    assert_eq!((n.next_attempt_at, n.last_error), (None, None));
+    // Marks of a row no longer pending change nothing.
+    s.mark_notification(a.id, &SendOutcome::Failed { error: "x".into() }, t(3))
+        .unwrap();
+    assert_eq!(find(s, a.id).state, OutboxState::Sent);
+    s.mark_notification(
+        b.id,
+        &SendOutcome::Failed {
+            error: "refused".into(),
+        },
+        t(3),
+    )
+    .unwrap();
+    let n = find(s, b.id);
+    assert_eq!(
+        (n.state, n.attempts, n.last_error.as_deref()),
+        (OutboxState::Failed, 1, Some("refused"))
+    );
+    assert_eq!(s.next_notification_due().unwrap(), None);
+
+    // Held until quiet hours end, then replaced by one summary ...
+    let held: Vec<Uuid> = s
+        .held_notifications()
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(held, [held1.id, held2.id]);
+    let summary = draft(None, "2 parcels shipped", Initial::Pending);
+    s.release_held(&held[..1], Some(&summary), t(8)).unwrap();
+    assert_eq!(find(s, held1.id).state, OutboxState::Summarized);
+    assert_eq!(find(s, held1.id).next_attempt_at, None);
+    let sum = find(s, summary.id);
+    assert_eq!(
+        (sum.state, sum.next_attempt_at, sum.kind),
+        (OutboxState::Pending, Some(t(8)), None)
+    );
+    // ... or sent as they are.
+    s.release_held(&held[1..], None, t(9)).unwrap();
+    let n = find(s, held2.id);
+    assert_eq!(
+        (n.state, n.next_attempt_at),
+        (OutboxState::Pending, Some(t(9)))
+    );
+    assert!(s.held_notifications().unwrap().is_empty());
+    // The log is newest first.
+    let log: Vec<Uuid> = s.notifications(2).unwrap().iter().map(|n| n.id).collect();
+    assert_eq!(log, [summary.id, held2.id]);
+}
+
+fn settings_and_per_parcel_kinds_are_last_writer_wins(s: &mut dyn Store) {
+    let id = add(s, "JJD000000000000000001");
+    assert_eq!(s.setting("k").unwrap(), None);
+    assert!(s.set_setting("k", "new", t(2)).unwrap());
+    assert!(!s.set_setting("k", "older", t(1)).unwrap());
+    assert_eq!(s.setting("k").unwrap().as_deref(), Some("new"));
+    assert!(s.set_setting("k", "same time", t(2)).unwrap());
+    assert_eq!(s.setting("k").unwrap().as_deref(), Some("same time"));
+    let kinds: KindSet = "delivered,problems".parse().unwrap();
+    assert!(s.edit(id, Edit::NotifyKinds(Some(kinds)), t(2)).unwrap());
+    assert!(!s.edit(id, Edit::NotifyKinds(None), t(1)).unwrap());
+    assert_eq!(s.shipment(id).unwrap().notify_kinds, Some(kinds));
+    assert!(s.edit(id, Edit::NotifyKinds(None), t(3)).unwrap());
+    assert_eq!(s.shipment(id).unwrap().notify_kinds, None);
+}
+
+fn shipped_at_is_the_first_carried_event_in_any_order(s: &mut dyn Store) {
+    let id = add(s, "JJD000000000000000001");
+    let mut events = journey();
+    events.reverse();
+    s.ingest(&[IngestBatch::events(id, events)], t(50)).unwrap();
+    let mut seen = None;
+    s.active(Some(&[id]), &mut |a| {
+        seen = a.shipped_at;
+        Ok(())
+    })
+    .unwrap();
+    let first_carried = journey()
+        .into_iter()
+        .filter(|e| {
+            !matches!(
+                e.status,
+                Status::Pending | Status::InfoReceived | Status::Unknown
+            )
+        })
+        .map(|e| e.occurred_at.with_timezone(&Utc))
+        .min();
+    assert_eq!(seen, first_carried);
+}
+
+type Snapshot = (
+    Vec<(DateTime<FixedOffset>, Status, String)>,
+    Status,
+    Option<String>,
+    u32,
+    Option<DateTime<FixedOffset>>,
+);
+
+/// The stored state that must not depend on arrival order: the events and the derived
+/// shipment fields. (The audit trail is a history of arrivals, so it legitimately differs.)
+fn snapshot(s: &dyn Store, id: ShipmentId) -> Snapshot {
+    let tl = s
+        .timeline(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.occurred_at, e.status, e.description))
+        .collect();
+    let sh = s.shipment(id).unwrap();
+    (
+        tl,
+        sh.status,
+        sh.status_detail,
+        sh.event_count,
+        sh.last_event_at,
+    )
+}
+
+fn arb_event() -> impl Strategy<Value = NewEvent> {
+    (0i64..40, prop::sample::select(Status::ALL.to_vec()), 0u8..4)
+        .prop_map(|(h, st, d)| ev(h, st, st.as_str(), &format!("scan {d}")))
+}
+
+/// Core's property test of ingest, on one store: each case tracks two new numbers, one fed
+/// the history at once, the other a shuffled, partly duplicated copy in two calls.
+fn any_permutation_or_duplication_gives_the_same_state(s: &mut dyn Store) {
+    let s = RefCell::new(s);
+    let case = std::cell::Cell::new(0u32);
+    let strategy = (
+        prop::collection::vec(arb_event(), 1..12),
+        any::<u64>(),
+        prop::collection::vec(any::<bool>(), 12),
+        0usize..12,
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |(events, order, dup_mask, split)| {
+            let mut s = s.borrow_mut();
+            let n = case.get();
+            case.set(n + 1);
+            let ida = add(&mut **s, &format!("PA{n}"));
+            let idb = add(&mut **s, &format!("PB{n}"));
+            s.ingest(&[IngestBatch::events(ida, events.clone())], t(50))
+                .unwrap();
+            let mut shuffled: Vec<NewEvent> = events.clone();
+            for (i, e) in events.iter().enumerate() {
+                if dup_mask[i % dup_mask.len()] {
+                    shuffled.push(e.clone());
+                }
+            }
+            // Deterministic shuffle from the drawn seed.
+            let mut seed = order;
+            for i in (1..shuffled.len()).rev() {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                shuffled.swap(i, (seed >> 33) as usize % (i + 1));
+            }
+            let cut = split.min(shuffled.len());
+            s.ingest(&[IngestBatch::events(idb, shuffled[..cut].to_vec())], t(50))
+                .unwrap();
+            s.ingest(&[IngestBatch::events(idb, shuffled[cut..].to_vec())], t(51))
+                .unwrap();
+            prop_assert_eq!(snapshot(&**s, ida), snapshot(&**s, idb));
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A valid UPU S10 number (weights 8,6,4,2,3,5,9,7; mod 11), as import checks them.
+fn s10(serial: u32, country: &str) -> String {
+    let digits: Vec<u32> = format!("{serial:08}")
+        .bytes()
+        .map(|b| u32::from(b - b'0'))
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .zip([8, 6, 4, 2, 3, 5, 9, 7])
+        .map(|(d, w)| d * w)
+        .sum();
+    let check = match 11 - sum % 11 {
+        10 => 0,
+        11 => 5,
+        c => c,
+    };
+    format!("RB{serial:08}{check}{country}")
+}
+
+/// Three parcels with one, two and three events (the third delivered), as core's
+/// import/export tests seed them.
+fn seed(s: &mut dyn Store) -> Vec<String> {
+    (0..3u32)
+        .map(|i| {
+            let number = s10(i, "DE");
+            let added = s
+                .add_shipment(
+                    &NewShipment {
+                        tracking_number: number.clone(),
+                        carrier: "deutsche-post".into(),
+                        label: Some(format!("Parcel {i}")),
+                        ..NewShipment::default()
+                    },
+                    t(0),
+                )
+                .unwrap();
+            let off = FixedOffset::east_opt(3600).unwrap();
+            let events = (0..i + 1)
+                .map(|h| NewEvent {
+                    occurred_at: off.with_ymd_and_hms(2026, 5, 20, 8 + h, 0, 0).unwrap(),
+                    status: if h == 2 {
+                        Status::Delivered
+                    } else {
+                        Status::InTransit
+                    },
+                    raw_code: Some(format!("C{h}")),
+                    description: format!("-Scan {h}, \"quoted\""),
+                    location: Place {
+                        city: Some("Köln".into()),
+                        country: Some("DE".into()),
+                        ..Place::default()
+                    },
+                    source: Source::Poll,
+                })
+                .collect();
+            s.ingest(&[IngestBatch::events(added.shipment.id, events)], t(1))
+                .unwrap();
+            number
+        })
+        .collect()
+}
+
+fn an_export_imports_back_adding_nothing_twice(s: &mut dyn Store) {
+    seed(s);
+    let mut csv = Vec::new();
+    assert_eq!(
+        parceltrail_core::export::write_csv(&*s, &mut csv).unwrap(),
+        6
+    );
+    let report = parceltrail_core::import::import_csv(s, &csv[..], t(2), &mut |_, _| {}).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!((report.added, report.events_added), (0, 0));
+    assert_eq!(s.count().unwrap(), 3);
+    let mut json = Vec::new();
+    assert_eq!(
+        parceltrail_core::export::write_json(&*s, &mut json, t(2)).unwrap(),
+        3
+    );
+}
+
+// ---- PostgreSQL only --------------------------------------------------------------------
+
+#[test]
+fn postgres_a_store_can_be_shared_like_a_sqlite_one() {
+    // The poller and the pipeline hold their store as `Arc<Mutex<dyn Store + Send>>`.
+    fn shared<T: Store + Send + 'static>() {}
+    shared::<PgStore>();
+}
+
+#[test]
+fn postgres_an_unreachable_server_is_an_error_not_a_panic() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config: tokio_postgres::Config = format!("postgres://postgres@127.0.0.1:{port}/x")
+        .parse()
+        .unwrap();
+    let pool = Pool::builder(Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig::default(),
+    ))
+    .runtime(deadpool_postgres::Runtime::Tokio1)
+    .build()
+    .unwrap();
+    let err = PgStore::open(pool, rt.handle().clone(), "shop_a").unwrap_err();
+    assert!(matches!(err, Error::Backend(_)), "{err}");
+}
+
+#[test]
+fn postgres_two_shops_in_one_database_do_not_see_each_other() {
+    let pg = Pg::new();
+    let mut a = pg.store("shop_a");
+    let mut b = pg.store("shop_b");
+    let ida = add(&mut a, "JJD000390007827106");
+    a.ingest(&[IngestBatch::events(ida, journey())], t(30))
+        .unwrap();
+    a.set_setting("tz", "Europe/Berlin", t(30)).unwrap();
+    // The other shop sees none of it, not even by id.
+    assert_eq!(b.count().unwrap(), 0);
+    assert!(matches!(b.shipment(ida), Err(Error::NotFound(_))));
+    assert!(matches!(
+        b.find("JJD000390007827106"),
+        Err(Error::NotFound(_))
+    ));
+    assert!(b.timeline(ida).unwrap().is_empty());
+    assert!(
+        b.journal(JournalCursor::default(), 10)
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    assert_eq!(b.setting("tz").unwrap(), None);
+    // The same number may be tracked by both, independently.
+    let idb = add(&mut b, "JJD000390007827106");
+    assert_ne!(ida, idb);
+    assert_eq!(b.shipment(idb).unwrap().status, Status::Pending);
+    assert_eq!(a.shipment(ida).unwrap().status, Status::Delivered);
+    assert!(matches!(
+        a.edit(idb, Edit::Muted(true), t(31)),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(b.remove(ida, t(31)), Err(Error::NotFound(_))));
+    assert_eq!(a.count().unwrap(), 1);
+}
+
+#[test]
+fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
+    let pg = Pg::new();
+    let mut s = pg.store("shop_a");
+    assert_eq!(s.schema_version().unwrap(), 3);
+    add(&mut s, "X1");
+    drop(s);
+    // Reopened: the data stays, nothing is migrated twice.
+    let s = pg.store("shop_a");
+    assert_eq!(s.count().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 3);
+    drop(s);
+    pg.sql("UPDATE shop_a.schema_version SET version = 99");
+    let err = pg.open("shop_a").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NewerSchema {
+                found: 99,
+                known: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    pg.sql("UPDATE shop_a.schema_version SET version = 3");
+    assert_eq!(pg.store("shop_a").count().unwrap(), 1, "left untouched");
+}
+
+#[test]
+fn postgres_schema_names_are_checked() {
+    let pg = Pg::new();
+    for bad in [
+        "",
+        "Shop",
+        "shop-a",
+        "shop a",
+        "pg_shop",
+        "public",
+        "a\"b",
+        &"x".repeat(64),
+    ] {
+        let err = pg.open(bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{bad:?}: {err}");
+    }
+    let name = format!("shop_{}", Uuid::now_v7().simple());
+    assert_eq!(pg.store(&name).schema(), name);
+    pg.store("0123456789_");
+}
+
+#[test]
+fn postgres_replicas_opening_at_once_take_turns() {
+    let pg = Arc::new(Pg::new());
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (pg, barrier) = (pg.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                pg.store("shop_new").schema_version().unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 3);
+    }
+}
+
+#[test]
+fn postgres_two_claimers_never_claim_the_same_row() {
+    let pg = Arc::new(Pg::new());
+    let mut s = pg.store("shop_a");
+    let id = add(&mut s, "X1");
+    let drafts: Vec<Draft> = (0..40)
+        .map(|i| draft(Some(id), &format!("N{i}"), Initial::Pending))
+        .collect();
+    let c = s.journal_cursor().unwrap();
+    assert!(s.record_notifications(c, c, &[], &drafts, t(1)).unwrap());
+    let ids: Arc<Vec<Uuid>> = Arc::new(drafts.iter().map(|d| d.id).collect());
+    let barrier = Arc::new(Barrier::new(2));
+    let claimers: Vec<_> = (0..2)
+        .map(|_| {
+            let (pg, ids, barrier) = (pg.clone(), ids.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut s = pg.store("shop_a");
+                barrier.wait();
+                ids.iter()
+                    .filter(|id| {
+                        s.claim_notification(**id, t(1) + Duration::seconds(60), t(1))
+                            .unwrap()
+                    })
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let won: Vec<Vec<Uuid>> = claimers.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(won[0].len() + won[1].len(), 40, "every row claimed once");
+    assert!(won[0].iter().all(|id| !won[1].contains(id)), "never twice");
+}
+
+#[test]
+fn postgres_concurrent_ingests_store_each_event_once_and_journal_in_order() {
+    let pg = Arc::new(Pg::new());
+    let mut s = pg.store("shop_a");
+    let ids: Vec<ShipmentId> = (0..4).map(|i| add(&mut s, &format!("X{i}"))).collect();
+    let ids = Arc::new(ids);
+    let barrier = Arc::new(Barrier::new(3));
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let (pg, ids, barrier) = (pg.clone(), ids.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut s = pg.store("shop_a");
+                barrier.wait();
+                let mut inserted = 0;
+                for round in 0..5 {
+                    // Every worker sends the same histories, in its own order of parcels.
+                    let mut order: Vec<ShipmentId> = ids.to_vec();
+                    order.rotate_left((w + round) % ids.len());
+                    let batches: Vec<IngestBatch> = order
+                        .iter()
+                        .map(|id| IngestBatch::events(*id, journey()[..round + 1].to_vec()))
+                        .collect();
+                    inserted += s.ingest(&batches, t(30)).unwrap().inserted;
+                }
+                inserted
+            })
+        })
+        .collect();
+    let inserted: usize = workers.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(inserted, 4 * 5, "each event stored once across the workers");
+    for id in ids.iter() {
+        let sh = s.shipment(*id).unwrap();
+        assert_eq!((sh.status, sh.event_count), (Status::Delivered, 5));
+        // Each status change logged once, in order.
+        let steps: Vec<Status> = s.status_log(*id).unwrap().iter().map(|c| c.to).collect();
+        let mut dedup = steps.clone();
+        dedup.dedup();
+        assert_eq!(steps, dedup);
+        assert_eq!(steps.last(), Some(&Status::Delivered));
+    }
+    // The journal reads back whole from the start.
+    let (entries, _) = s.journal(JournalCursor::default(), 1000).unwrap();
+    let logged: usize = ids.iter().map(|id| s.status_log(*id).unwrap().len()).sum();
+    assert_eq!(entries.len(), logged);
+}
+
+#[test]
+fn postgres_a_cursor_moves_for_one_recorder_only() {
+    let pg = Arc::new(Pg::new());
+    let mut s = pg.store("shop_a");
+    let id = add(&mut s, "X1");
+    s.ingest(&[IngestBatch::events(id, journey())], t(30))
+        .unwrap();
+    let from = s.journal_cursor().unwrap();
+    let (_, to) = s.journal(from, 100).unwrap();
+    let barrier = Arc::new(Barrier::new(4));
+    let recorders: Vec<_> = (0..4)
+        .map(|i| {
+            let (pg, barrier) = (pg.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut s = pg.store("shop_a");
+                let d = draft(Some(id), &format!("R{i}"), Initial::Pending);
+                barrier.wait();
+                s.record_notifications(from, to, &[], &[d], t(31)).unwrap()
+            })
+        })
+        .collect();
+    let won = recorders
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|w| *w)
+        .count();
+    assert_eq!(won, 1);
+    assert_eq!(s.notifications(10).unwrap().len(), 1);
+}
+
+#[test]
+fn postgres_takes_a_sqlite_export_with_its_history() {
+    let mut local = SqliteStore::open_in_memory().unwrap();
+    let numbers = seed(&mut local);
+    let mut csv = Vec::new();
+    parceltrail_core::export::write_csv(&local, &mut csv).unwrap();
+    let pg = Pg::new();
+    let mut shop = pg.store("shop_a");
+    let report =
+        parceltrail_core::import::import_csv(&mut shop, &csv[..], t(2), &mut |_, _| {}).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!((report.added, report.events_added), (3, 6));
+    for n in &numbers {
+        let (a, b) = (local.find(n).unwrap(), shop.find(n).unwrap());
+        assert_eq!(
+            (a.status, &a.label, a.event_count),
+            (b.status, &b.label, b.event_count)
+        );
+        let strip = |evs: Vec<parceltrail_core::domain::TrackingEvent>| {
+            evs.into_iter()
+                .map(|e| {
+                    (
+                        e.occurred_at,
+                        e.status,
+                        e.description,
+                        e.location,
+                        e.dedupe_key,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            strip(local.timeline(a.id).unwrap()),
+            strip(shop.timeline(b.id).unwrap())
+        );
+    }
+}
+
+/// The same calls on both backends give the same answers (ids and clocks aside, which the
+/// stores make themselves).
+#[test]
+fn postgres_answers_as_sqlite_does() {
+    let pg = Pg::new();
+    let mut p = pg.store("shop_a");
+    let mut q = SqliteStore::open_in_memory().unwrap();
+    let stores: [&mut dyn Store; 2] = [&mut p, &mut q];
+    let mut lists = Vec::new();
+    for s in stores {
+        let ids: Vec<ShipmentId> = ["A1", "B2", "C3", "D4"].iter().map(|n| add(s, n)).collect();
+        let e = |h: i64, st: Status| ev(h, st, st.as_str(), st.label());
+        s.ingest(
+            &[
+                IngestBatch::events(ids[0], journey()),
+                IngestBatch::events(ids[1], journey()[..3].to_vec()),
+                IngestBatch::events(ids[2], vec![e(10, Status::Exception)]),
+                IngestBatch::events(
+                    ids[3],
+                    vec![e(11, Status::FailedAttempt), e(11, Status::InTransit)],
+                ),
+            ],
+            t(24),
+        )
+        .unwrap();
+        let mut rows = Vec::new();
+        s.list(&query(t(24), true), &mut |mut item| {
+            item.id = ShipmentId(Uuid::nil());
+            rows.push(item);
+            Ok(())
+        })
+        .unwrap();
+        let shipments: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let mut sh = s.shipment(*id).unwrap();
+                sh.id = ShipmentId(Uuid::nil());
+                sh.order_id = parceltrail_core::domain::OrderId(Uuid::nil());
+                sh
+            })
+            .collect();
+        lists.push((rows, shipments));
+    }
+    assert_eq!(lists[0], lists[1]);
+}
