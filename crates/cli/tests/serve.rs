@@ -10,7 +10,7 @@ fn serve(home: &std::path::Path, args: &[&str]) -> Output {
             "serve",
             "--no-notify",
             "--duration",
-            "0",
+            "0.01",
         ])
         .args(args)
         .stdin(Stdio::null())
