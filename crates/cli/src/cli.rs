@@ -492,14 +492,14 @@ pub struct ServerArgs {
     )]
     pub public_url: Option<String>,
     /// Sign-in attempts allowed per client address and minute [default: 20].
-    #[arg(long, env = "PARCELTRAIL_SERVER_LOGINS_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "PARCELTRAIL_SERVER_LOGINS_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(parceltrail_server::shop::Limits::MAX_LOGINS_PER_MINUTE)))]
     pub logins_per_minute: Option<u32>,
     /// Wrong API keys allowed per client address and minute, after which the address is
     /// refused for the rest of it [default: 30].
-    #[arg(long, env = "PARCELTRAIL_SERVER_KEY_FAILURES_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "PARCELTRAIL_SERVER_KEY_FAILURES_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(parceltrail_server::shop::Limits::MAX_KEY_RATE)))]
     pub key_failures_per_minute: Option<u32>,
     /// Requests a second one API key may make (twice that in a burst) [default: 200].
-    #[arg(long, env = "PARCELTRAIL_SERVER_KEY_REQUESTS_PER_SECOND", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "PARCELTRAIL_SERVER_KEY_REQUESTS_PER_SECOND", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(parceltrail_server::shop::Limits::MAX_KEY_RATE)))]
     pub key_requests_per_second: Option<u32>,
     /// Log lines as `json` (one object a line, with the request id) or `text` [default:
     /// json, or text on a terminal].

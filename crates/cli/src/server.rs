@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
-use parceltrail_server::shop::ShopState;
+use parceltrail_server::shop::{Limits, ShopState};
 use parceltrail_shop::{Db, DbUrl, KeyId, Scopes, ShopId};
 use serde_json::json;
 
@@ -37,16 +37,20 @@ fn read_config(path: &Path) -> Result<FileSettings> {
     let settings: FileSettings = toml::from_str(text)
         .with_context(|| format!("the config file {} is not valid", path.display()))?;
     for (name, value, max) in [
-        ("logins_per_minute", settings.logins_per_minute, 100_000),
+        (
+            "logins_per_minute",
+            settings.logins_per_minute,
+            Limits::MAX_LOGINS_PER_MINUTE,
+        ),
         (
             "key_failures_per_minute",
             settings.key_failures_per_minute,
-            1_000_000,
+            Limits::MAX_KEY_RATE,
         ),
         (
             "key_requests_per_second",
             settings.key_requests_per_second,
-            1_000_000,
+            Limits::MAX_KEY_RATE,
         ),
     ] {
         if let Some(v) = value
@@ -105,16 +109,16 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
         .clone()
         .or(file.public_url.clone())
         .unwrap_or_else(|| format!("http://{listen}"));
-    let limits = parceltrail_server::shop::Limits::with(
+    let limits = Limits::with(
         args.logins_per_minute
             .or(file.logins_per_minute)
-            .unwrap_or(20),
+            .unwrap_or(Limits::LOGINS_PER_MINUTE),
         args.key_failures_per_minute
             .or(file.key_failures_per_minute)
-            .unwrap_or(30),
+            .unwrap_or(Limits::KEY_FAILURES_PER_MINUTE),
         args.key_requests_per_second
             .or(file.key_requests_per_second)
-            .unwrap_or(200),
+            .unwrap_or(Limits::KEY_REQUESTS_PER_SECOND),
     );
     let rt = crate::live::runtime()?;
     rt.block_on(async move {
@@ -279,7 +283,7 @@ async fn serve(
     listen: SocketAddr,
     public_url: String,
     url: DbUrl,
-    limits: parceltrail_server::shop::Limits,
+    limits: Limits,
 ) -> Result<ExitCode> {
     if db.shops().await?.is_empty() {
         eprintln!(

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{Auth, Body, Caller, SESSION_COOKIE, session_cookie};
+use super::problem::PROBLEM;
 use super::{Problem, ShopState};
 
 /// A shop, briefly.
@@ -63,8 +64,6 @@ pub(crate) struct ShopBody {
     created_at: DateTime<Utc>,
     caller: CallerBody,
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 /// The caller's shop, and who the caller is.
 #[utoipa::path(get, operation_id = "get_shop", path = "/shop", tag = "shop",
@@ -187,6 +186,15 @@ fn session_body(s: &Session, shop: &Shop) -> SessionBody {
     }
 }
 
+/// The session cookie's `Set-Cookie` (an empty token with no age clears it).
+fn session_cookie_header(token: &str, max_age: i64) -> HeaderValue {
+    // Tokens are 64 hex characters: always a valid header value.
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 /// Signs a staff member in: a session cookie, and the CSRF token for the page to send.
 #[utoipa::path(post, operation_id = "login", path = "/login", tag = "staff",
     request_body = LoginArgs,
@@ -210,13 +218,9 @@ pub(crate) async fn login(
     };
     let shop = state.db.shop(session.shop_id).await?;
     let max_age = (session.expires_at - Utc::now()).num_seconds().max(0);
-    // The token is 64 hex characters: always a valid header value.
-    let cookie = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""));
     let mut res = Json(session_body(&session, &shop)).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, cookie);
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie_header(&token, max_age));
     Ok(res)
 }
 
@@ -240,12 +244,8 @@ pub(crate) async fn logout(
         _ => return Err(Problem::not_found().detail("an API key has no session")),
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "__Host-pt_session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict",
-        ),
-    );
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie_header("", 0));
     Ok(res)
 }
 

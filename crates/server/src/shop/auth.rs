@@ -92,11 +92,7 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 
 /// Equal strings in time that does not depend on where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()).into()
 }
 
 impl FromRequestParts<Arc<ShopState>> for Caller {
@@ -212,10 +208,26 @@ fn per(n: u32, period: std::time::Duration) -> Quota {
 }
 
 impl Limits {
+    /// Sign-ins per client address and minute, by default.
+    pub const LOGINS_PER_MINUTE: u32 = 20;
+    /// Wrong API keys per client address and minute, by default.
+    pub const KEY_FAILURES_PER_MINUTE: u32 = 30;
+    /// Requests per API key and second, by default.
+    pub const KEY_REQUESTS_PER_SECOND: u32 = 200;
+    /// The most sign-ins per address and minute a server may be set to allow.
+    pub const MAX_LOGINS_PER_MINUTE: u32 = 100_000;
+    /// The most wrong keys per address and minute, or requests per key and second, a server
+    /// may be set to allow.
+    pub const MAX_KEY_RATE: u32 = 1_000_000;
+
     /// The defaults: logins 20 a minute per address (a shared office stays usable), 10 per
     /// account every 15 minutes; wrong API keys 30 a minute per address.
     pub fn new() -> Self {
-        Self::with(20, 30, 200)
+        Self::with(
+            Self::LOGINS_PER_MINUTE,
+            Self::KEY_FAILURES_PER_MINUTE,
+            Self::KEY_REQUESTS_PER_SECOND,
+        )
     }
 
     /// Logins (and set-up links) per address and minute, wrong keys per address and minute,

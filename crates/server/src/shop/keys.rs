@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{Body, Caller};
+use super::problem::PROBLEM;
 use super::{Problem, ShopState};
-
-const PROBLEM: &str = "application/problem+json";
 
 /// An API key's record (never the key).
 #[derive(Serialize, ToSchema)]
