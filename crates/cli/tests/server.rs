@@ -1,20 +1,17 @@
 //! `parceltrail server` as its operator and a shop's systems meet it, on SQLite and on a
 //! real PostgreSQL.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{ShopServer, client, server_cmd};
 use serde_json::Value;
 
 fn bin(home: &Path, db: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_parceltrail"));
-    c.env("PARCELTRAIL_HOME", home)
-        .env_remove("PARCELTRAIL_SERVER_DB")
-        .env_remove("PARCELTRAIL_SERVER_LISTEN")
-        .env_remove("PARCELTRAIL_SERVER_PUBLIC_URL")
-        .args(["server", "--db", db])
-        .stdin(Stdio::null());
+    let mut c = server_cmd(home);
+    c.args(["--db", db]);
     c
 }
 
@@ -33,46 +30,15 @@ fn run_ok(home: &Path, db: &str, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(home: &Path, db: &str) -> Server {
-    let mut child = bin(home, db)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--public-url",
-            "https://track.example.com/",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .trim_end_matches('/')
-        .to_owned();
-    Server { child, base }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
+fn start(home: &Path, db: &str) -> ShopServer {
+    let mut cmd = bin(home, db);
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://track.example.com/",
+    ]);
+    ShopServer::start(cmd, false)
 }
 
 async fn get(c: &reqwest::Client, url: &str, key: Option<&str>) -> (u16, String, Value) {

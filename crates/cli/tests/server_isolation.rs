@@ -4,19 +4,18 @@
 //! rest answer with none of A's ids. A new route with an id of a kind this test has no
 //! fixture for fails it, so every route joins the check.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::{ShopServer, client, server_cmd};
 use serde_json::{Value, json};
 
 fn bin(home: &Path, db: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_parceltrail"));
-    c.env("PARCELTRAIL_HOME", home)
-        .env_remove("PARCELTRAIL_SERVER_DB")
-        .args(["server", "--db", db])
-        .stdin(Stdio::null());
+    let mut c = server_cmd(home);
+    c.args(["--db", db]);
     c
 }
 
@@ -27,15 +26,6 @@ fn create_shop(home: &Path, db: &str, name: &str, email: &str) -> Value {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A signed-in staff member: the cookie and the CSRF token.
@@ -101,25 +91,11 @@ async fn isolation(db: String) {
     let h = home.path();
     let a = create_shop(h, &db, "Shop A", "owner@a.example");
     let b = create_shop(h, &db, "Shop B", "owner@b.example");
-    let mut child = bin(h, &db)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Server(child);
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let c = reqwest::Client::new();
+    let mut cmd = bin(h, &db);
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    let server = ShopServer::start(cmd, false);
+    let base = server.base.clone();
+    let c = client();
     let key_a = a["api_key"].as_str().unwrap();
     let key_b = b["api_key"].as_str().unwrap();
     let staff_b = sign_in(&c, &base, &b, "owner@b.example").await;

@@ -2,23 +2,16 @@
 //! request ids, JSON logs that carry them and no secrets, metrics, per-key limits, and a clean
 //! stop on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use std::path::Path;
+use std::process::Command;
+
+use common::{ShopServer, client, server_cmd};
 use serde_json::{Value, json};
 
 fn bin(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_parceltrail"));
-    c.env("PARCELTRAIL_HOME", home)
-        .env_remove("PARCELTRAIL_SERVER_DB")
-        .env_remove("PARCELTRAIL_SERVER_LISTEN")
-        .env_remove("PARCELTRAIL_SERVER_CONFIG")
-        .env_remove("PARCELTRAIL_SERVER_KEY_REQUESTS_PER_SECOND")
-        .env_remove("RUST_LOG")
-        .arg("server")
-        .stdin(Stdio::null());
-    c
+    server_cmd(home)
 }
 
 fn shop(home: &Path, db: &str) -> Value {
@@ -39,59 +32,6 @@ fn shop(home: &Path, db: &str) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(mut cmd: Command) -> Server {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
-        Server { child, base }
-    }
-
-    /// Stops it with SIGTERM; its exit status and everything it logged.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = self.child.wait().unwrap();
-        let mut log = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
-        (status, log)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_json_logs_metrics_and_a_clean_stop() {
     let home = tempfile::tempdir().unwrap();
@@ -107,7 +47,7 @@ async fn request_ids_json_logs_metrics_and_a_clean_stop() {
         "--log-format",
         "json",
     ]);
-    let server = Server::start(cmd);
+    let server = ShopServer::start(cmd, true);
     let c = client();
 
     // Every answer has an id; a proxy's plain id is kept, anything else replaced.
@@ -224,7 +164,7 @@ async fn a_config_file_sets_what_flags_and_variables_do_not() {
             "--key-requests-per-second",
             "2",
         ]);
-    let server = Server::start(cmd);
+    let server = ShopServer::start(cmd, true);
     let c = client();
     let mut statuses = Vec::new();
     for _ in 0..8 {

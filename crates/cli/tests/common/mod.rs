@@ -1,9 +1,12 @@
-//! What the end-to-end tests share: the binary, and `parceltrail sim` as a child process.
+//! What the end-to-end tests share: the binary, `parceltrail sim` as a child process, and
+//! the shop server with an HTTP client.
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A child process killed when dropped.
@@ -43,4 +46,86 @@ pub fn start_sim(args: &[&str]) -> (Server, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     (server, format!("http://127.0.0.1:{port}"))
+}
+
+/// `parceltrail server` on the data directory `home`, none of the operator's settings taken
+/// from the environment.
+pub fn server_cmd(home: &Path) -> Command {
+    let mut c = bin();
+    c.env("PARCELTRAIL_HOME", home)
+        .env_remove("RUST_LOG")
+        .arg("server")
+        .stdin(Stdio::null());
+    for name in [
+        "DB",
+        "LISTEN",
+        "PUBLIC_URL",
+        "CONFIG",
+        "LOGINS_PER_MINUTE",
+        "KEY_FAILURES_PER_MINUTE",
+        "KEY_REQUESTS_PER_SECOND",
+        "LOG_FORMAT",
+    ] {
+        c.env_remove(format!("PARCELTRAIL_SERVER_{name}"));
+    }
+    c
+}
+
+/// A running `parceltrail server`, killed when dropped.
+pub struct ShopServer {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl ShopServer {
+    /// Starts `cmd` (which should listen on port 0) and waits for the address it prints.
+    /// With `keep_log`, its standard error is kept for [`ShopServer::stop`].
+    pub fn start(mut cmd: Command, keep_log: bool) -> ShopServer {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(if keep_log {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        ShopServer { child, base }
+    }
+
+    /// Stops it with SIGTERM; its exit status and everything it logged.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        let mut log = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            err.read_to_string(&mut log).unwrap();
+        }
+        (status, log)
+    }
+}
+
+impl Drop for ShopServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client (rustls needs its crypto provider chosen once).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
