@@ -13,11 +13,12 @@
 pub mod auth;
 pub mod db;
 mod domain;
+pub mod stores;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tracking;
 
-pub use db::{Db, DbUrl};
+pub use db::{Db, DbUrl, Idempotent};
 pub use domain::*;
 pub use tracking::PgStore;
 

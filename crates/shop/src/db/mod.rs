@@ -11,8 +11,11 @@ use chrono::{DateTime, Duration, Utc};
 use crate::auth;
 use crate::{ApiKey, KeyId, NewShop, Result, Role, Scopes, Session, Shop, ShopId, StaffMember};
 
+mod idempotency;
 mod postgres;
 mod sqlite;
+
+pub use idempotency::{IDEMPOTENCY_HOURS, IDEMPOTENCY_LEASE_SECS, Idempotent};
 
 /// How long a set-up link stays valid.
 pub const SETUP_LINK_DAYS: i64 = 7;
@@ -134,6 +137,15 @@ impl Db {
                 let (db, m) = postgres::PgDb::open(url).await?;
                 Ok((Db(Backend::Postgres(db)), m))
             }
+        }
+    }
+
+    /// Where the shops' tracking stores live: beside the SQLite file, or in the same
+    /// PostgreSQL database (a schema each).
+    pub(crate) fn tracking_home(&self) -> crate::stores::Home {
+        match &self.0 {
+            Backend::Sqlite(db) => crate::stores::Home::Dir(db.dir.join("shops")),
+            Backend::Postgres(db) => crate::stores::Home::Pool(db.pool.clone()),
         }
     }
 

@@ -13,10 +13,15 @@ use crate::{
 };
 
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_shops.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_shops.sql"),
+    include_str!("../../migrations/sqlite/0004_idempotency.sql"),
+];
 
 pub(crate) struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
+    /// The folder the file is in (each shop's tracking store lives beside it).
+    pub(crate) dir: PathBuf,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -84,9 +89,14 @@ impl SqliteDb {
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             let migrated = migrate(&mut conn)?;
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
             Ok((
                 SqliteDb {
                     conn: Arc::new(Mutex::new(conn)),
+                    dir,
                 },
                 migrated,
             ))
@@ -94,7 +104,7 @@ impl SqliteDb {
         .await?
     }
 
-    async fn run<T: Send + 'static>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {

@@ -78,6 +78,7 @@ type Param<'a> = &'a (dyn ToSql + Sync);
 /// workers). Call it from outside async context: a plain thread, or `spawn_blocking` (as
 /// the poller and pipeline do); calling it from inside a task would block a worker and tokio
 /// refuses that with a panic.
+#[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
     handle: tokio::runtime::Handle,
