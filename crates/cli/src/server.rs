@@ -291,6 +291,7 @@ async fn serve(
         );
     }
     let state = Arc::new(ShopState {
+        stores: parceltrail_shop::stores::Stores::new(&db),
         db,
         public_url,
         limits,

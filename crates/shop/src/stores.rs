@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::Pool;
 use parceltrail_core::store::{SqliteStore, Store};
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 use crate::{Db, PgStore, ShopId};
 
@@ -40,7 +40,8 @@ pub struct Stores {
 pub struct ShopStore {
     shop: ShopId,
     inner: Inner,
-    changed: Notify,
+    /// Counts writes through this process, for those waiting on the shop's changes.
+    changed: watch::Sender<u64>,
 }
 
 enum Inner {
@@ -103,7 +104,7 @@ impl Stores {
         let store = Arc::new(ShopStore {
             shop,
             inner,
-            changed: Notify::new(),
+            changed: watch::Sender::new(0),
         });
         self.lock().insert(shop, store.clone());
         Ok(store)
@@ -152,14 +153,14 @@ impl ShopStore {
         F: FnOnce(&mut dyn Store) -> parceltrail_core::Result<T> + Send + 'static,
     {
         let out = self.read(f).await;
-        self.changed.notify_waiters();
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
         out
     }
 
-    /// Resolves at the next write through this process (other replicas' writes are seen by
+    /// Changes at each write through this process (other replicas' writes are seen by
     /// polling the feed).
-    pub async fn changed(&self) {
-        self.changed.notified().await
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Run `f` on this thread (which must not be a runtime worker: see [`PgStore`]).

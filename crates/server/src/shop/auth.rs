@@ -57,6 +57,14 @@ impl Caller {
         }
     }
 
+    /// Who, for logs a person reads: `key:<name>` or `staff:<id>`.
+    pub fn actor(&self) -> String {
+        match &self.auth {
+            Auth::Key(k) => format!("key:{}", k.name),
+            Auth::Staff(s) => format!("staff:{}", s.staff_id),
+        }
+    }
+
     /// Refuses anyone but an owner's session or a key with `write` (keys, staff, settings).
     pub fn require_owner(&self) -> Result<(), Problem> {
         match &self.auth {
@@ -102,6 +110,10 @@ impl FromRequestParts<Arc<ShopState>> for Caller {
         parts: &mut Parts,
         state: &Arc<ShopState>,
     ) -> Result<Self, Self::Rejection> {
+        // Already checked by a layer (idempotency): checked, counted and throttled once.
+        if let Some(Authenticated(outcome)) = parts.extensions.get::<Authenticated>() {
+            return outcome.clone();
+        }
         let ip = client_ip(parts);
         let now = Utc::now();
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
@@ -166,6 +178,11 @@ impl FromRequestParts<Arc<ShopState>> for Caller {
         })
     }
 }
+
+/// The outcome of authenticating a request, left in its extensions by a layer that needed
+/// it first.
+#[derive(Clone)]
+pub(crate) struct Authenticated(pub(crate) Result<Caller, Problem>);
 
 /// A JSON body whose rejections are problem details saying what was wrong.
 pub struct Body<T>(pub T);

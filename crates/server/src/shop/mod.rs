@@ -5,8 +5,11 @@
 
 mod account;
 mod auth;
+mod events;
+mod idempotency;
 mod keys;
 mod observe;
+mod orders;
 mod problem;
 
 use std::net::SocketAddr;
@@ -34,6 +37,8 @@ pub use problem::Problem;
 pub struct ShopState {
     /// The shop store.
     pub db: Db,
+    /// Each shop's tracking store (orders, parcels, events).
+    pub stores: parceltrail_shop::stores::Stores,
     /// The address customers and staff reach the server at (links are built from it).
     pub public_url: String,
     /// Throttles for guessable things.
@@ -98,7 +103,12 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(account::logout))
                 .routes(routes!(account::session))
                 .routes(routes!(keys::list, keys::create))
-                .routes(routes!(keys::revoke)),
+                .routes(routes!(keys::revoke))
+                .routes(routes!(orders::list, orders::create))
+                .routes(routes!(orders::get, orders::update, orders::remove))
+                .routes(routes!(orders::add_shipments))
+                .routes(routes!(orders::add_event))
+                .routes(routes!(events::stream)),
         )
         .split_for_parts()
 }
@@ -139,6 +149,10 @@ pub fn router(state: Arc<ShopState>) -> Router {
         )
         .detail("see /api/v1/openapi.json for the methods each route takes")
     })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::idempotency,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         observe::observe,

@@ -103,3 +103,30 @@ impl From<parceltrail_shop::Error> for Problem {
         }
     }
 }
+
+impl From<parceltrail_core::Error> for Problem {
+    fn from(e: parceltrail_core::Error) -> Self {
+        use parceltrail_core::Error as E;
+        match e {
+            // Another shop's ids are not in this shop's store: the same answer as none.
+            E::NotFound(_) | E::Ambiguous { .. } => Problem::not_found(),
+            E::InvalidInput(detail) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+            )
+            .detail(detail),
+            e @ (E::OrderExists(_) | E::NumberTaken { .. }) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "Already exists").detail(e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "tracking store failed");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "The server could not complete the request",
+                )
+            }
+        }
+    }
+}
