@@ -359,6 +359,102 @@ pub struct CarrierEta {
     pub observed_at: DateTime<Utc>,
 }
 
+/// The shop's customer for an order; every part optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Full name.
+    pub name: Option<String>,
+    /// E-mail address, as given (searched without regard to case).
+    pub email: Option<String>,
+    /// Phone number, as given.
+    pub phone: Option<String>,
+    /// Postcode of the delivery address.
+    pub postcode: Option<String>,
+    /// The delivery address, free text.
+    pub address: Option<String>,
+}
+
+impl Customer {
+    /// True when nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.email.is_none()
+            && self.phone.is_none()
+            && self.postcode.is_none()
+            && self.address.is_none()
+    }
+}
+
+/// The order's own stage, set by staff or the shop's systems (parcels' statuses are
+/// separate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStage {
+    /// Taken, nothing done yet.
+    #[default]
+    Received,
+    /// Being picked and packed.
+    InPreparation,
+    /// Handed to the carrier(s).
+    Shipped,
+    /// Called off.
+    Cancelled,
+}
+
+impl OrderStage {
+    /// Every stage, in the usual order.
+    pub const ALL: [OrderStage; 4] = [
+        OrderStage::Received,
+        OrderStage::InPreparation,
+        OrderStage::Shipped,
+        OrderStage::Cancelled,
+    ];
+
+    /// The stable wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStage::Received => "received",
+            OrderStage::InPreparation => "in_preparation",
+            OrderStage::Shipped => "shipped",
+            OrderStage::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for OrderStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrderStage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OrderStage::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = OrderStage::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown order stage {s:?}; use one of {}", names.join(", "))
+            })
+    }
+}
+
+/// One change of an order's stage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageChange {
+    /// Stage before (equal to `to` for the order's creation).
+    pub from: OrderStage,
+    /// Stage after.
+    pub to: OrderStage,
+    /// Who: `key:<name>`, `staff:<email>`, `import`, `system`.
+    pub actor: String,
+    /// Why, if they said.
+    pub note: Option<String>,
+    /// When.
+    pub changed_at: DateTime<Utc>,
+}
+
 /// An order from a store; it may ship in several parcels.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Order {
@@ -382,6 +478,14 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     /// The store's promised delivery date.
     pub promised_at: Option<DateTime<FixedOffset>>,
+    /// Who ordered.
+    pub customer: Customer,
+    /// The order's own stage.
+    pub stage: OrderStage,
+    /// When the stage was last set (the creation time until then).
+    pub stage_at: DateTime<Utc>,
+    /// When anything on the record last changed.
+    pub updated_at: DateTime<Utc>,
 }
 
 /// One tracking number at one carrier.
@@ -491,7 +595,7 @@ impl NewEvent {
 const EVENT_KEY_NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_2c0e_5d4a_4f0b_9d7e_3a1c_8e2f_4b60);
 
 /// A stored carrier event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackingEvent {
     /// The shipment it belongs to.
     pub shipment_id: ShipmentId,
@@ -536,6 +640,21 @@ mod tests {
             assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
         }
         assert!("shipped".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn order_stage_names_round_trip() {
+        for s in OrderStage::ALL {
+            assert_eq!(s.as_str().parse::<OrderStage>().unwrap(), s);
+            assert_eq!(s.to_string(), s.as_str());
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        let err = "packed".parse::<OrderStage>().unwrap_err();
+        assert!(
+            err.contains("in_preparation") && err.contains("\"packed\""),
+            "{err}"
+        );
+        assert_eq!(OrderStage::default(), OrderStage::Received);
     }
 
     #[test]

@@ -17,6 +17,17 @@ pub enum Error {
         /// The tracking numbers it matched.
         matches: Vec<String>,
     },
+    /// An order with this number (in its store) already exists.
+    #[error("an order with this number already exists ({0})")]
+    OrderExists(crate::domain::OrderId),
+    /// The tracking number is tracked in another order.
+    #[error("tracking number {tracking_number} already belongs to order {order_id}")]
+    NumberTaken {
+        /// The number.
+        tracking_number: String,
+        /// The order it belongs to.
+        order_id: crate::domain::OrderId,
+    },
     /// Input from outside was not acceptable.
     #[error("{0}")]
     InvalidInput(String),

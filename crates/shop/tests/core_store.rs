@@ -9,15 +9,18 @@ use std::sync::{Arc, Barrier};
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use parceltrail_core::Error;
-use parceltrail_core::domain::{CarrierEta, NewEvent, Place, ShipmentId, Source, Status};
+use parceltrail_core::domain::{
+    CarrierEta, Customer, NewEvent, Order, OrderId, OrderStage, Place, ShipmentId, Source,
+    StageChange, Status,
+};
 use parceltrail_core::eta::{Estimate, EtaSource};
 use parceltrail_core::notify::rules::{Draft, Initial, Kind, KindSet};
 use parceltrail_core::notify::{Channel, Urgency, parcel_link};
 use parceltrail_core::problems::{Problem, ProblemKind};
 use parceltrail_core::store::{
-    Assessment, Breaker, CarrierState, Change, Edit, Group, IngestBatch, JournalCursor,
-    JournalEntry, ListQuery, NewShipment, OrderInfo, OutboxState, PollRecord, SendOutcome,
-    SqliteStore, Store,
+    Assessment, Breaker, CarrierState, Change, Edit, FeedEntry, Group, IngestBatch, JournalCursor,
+    JournalEntry, ListQuery, NewOrder, NewShipment, OnExisting, OrderInfo, OrderPatch, OrderQuery,
+    OutboxState, PollRecord, SavedOrder, SendOutcome, SqliteStore, Store,
 };
 use parceltrail_shop::PgStore;
 use proptest::prelude::*;
@@ -78,6 +81,16 @@ both!(
     shipped_at_is_the_first_carried_event_in_any_order,
     any_permutation_or_duplication_gives_the_same_state,
     an_export_imports_back_adding_nothing_twice,
+    save_order_refuses_or_merges_an_existing_number,
+    save_order_is_all_or_nothing_when_a_number_is_taken,
+    a_removed_order_hides_and_its_number_revives_it,
+    update_order_sets_clears_and_refuses_a_taken_number,
+    an_order_stage_is_set_logged_and_a_repeat_is_nothing,
+    orders_are_listed_newest_first_by_each_filter,
+    orders_page_by_id_without_gaps_or_repeats,
+    shipments_of_orders_come_grouped_in_the_order_asked,
+    every_change_is_fed_in_order_and_old_entries_prune,
+    text_with_nul_is_stored_with_the_replacement_character,
 );
 
 // ---- Fixtures ---------------------------------------------------------------------------
@@ -1578,6 +1591,1227 @@ fn an_export_imports_back_adding_nothing_twice(s: &mut dyn Store) {
     );
 }
 
+// ---- Orders and the feed ----------------------------------------------------------------
+
+fn customer(name: &str, email: &str) -> Customer {
+    Customer {
+        name: Some(name.into()),
+        email: Some(email.into()),
+        ..Customer::default()
+    }
+}
+
+/// A new order in the web shop with the given number and parcels.
+fn order(number: &str, shipments: &[&str]) -> NewOrder {
+    NewOrder {
+        id: OrderId::new(),
+        info: OrderInfo {
+            store: Some("web".into()),
+            order_number: Some(number.into()),
+            ..OrderInfo::default()
+        },
+        customer: Customer::default(),
+        stage: OrderStage::Received,
+        actor: "key:shopify".into(),
+        shipments: shipments.iter().map(|n| new(n)).collect(),
+    }
+}
+
+fn save(s: &mut dyn Store, new: &NewOrder) -> SavedOrder {
+    s.save_order(new, OnExisting::Refuse, t(0)).unwrap()
+}
+
+fn kinds(entries: &[FeedEntry]) -> Vec<&'static str> {
+    entries
+        .iter()
+        .map(|e| match &e.change {
+            Change::EventsAdded { .. } => "events_added",
+            Change::StatusChanged { .. } => "status_changed",
+            Change::EtaChanged { .. } => "eta_changed",
+            Change::ShipmentEdited { .. } => "shipment_edited",
+            Change::EstimateChanged { .. } => "estimate_changed",
+            Change::ProblemOpened { .. } => "problem_opened",
+            Change::ProblemResolved { .. } => "problem_resolved",
+            Change::NotificationsChanged => "notifications_changed",
+            Change::OrderCreated { .. } => "order_created",
+            Change::OrderUpdated { .. } => "order_updated",
+            Change::OrderStageChanged { .. } => "order_stage_changed",
+            Change::OrderRemoved { .. } => "order_removed",
+            Change::ShipmentAdded { .. } => "shipment_added",
+            Change::ShipmentRemoved { .. } => "shipment_removed",
+        })
+        .collect()
+}
+
+/// The feed after `after`, all of it.
+fn fed(s: &dyn Store, after: i64) -> Vec<FeedEntry> {
+    s.feed(after, 10_000).unwrap()
+}
+
+fn ids(orders: &[Order]) -> Vec<OrderId> {
+    orders.iter().map(|o| o.id).collect()
+}
+
+fn listed(s: &dyn Store, q: OrderQuery) -> Vec<OrderId> {
+    ids(&s.orders(&OrderQuery { limit: 100, ..q }).unwrap())
+}
+
+fn save_order_refuses_or_merges_an_existing_number(s: &mut dyn Store) {
+    let mut first = order("1001", &["A1", "B2"]);
+    first.customer = Customer {
+        name: Some("Ann Smith".into()),
+        ..Customer::default()
+    };
+    first.info.items = Some("Boots".into());
+    first.shipments[1].events = journey()[..2].to_vec();
+    let saved = save(s, &first);
+    assert!(saved.created);
+    let o = &saved.order;
+    assert_eq!(o.id, first.id, "the caller's id");
+    assert_eq!(
+        (o.store.as_deref(), o.order_number.as_deref()),
+        (Some("web"), Some("1001"))
+    );
+    assert_eq!(o.customer.name.as_deref(), Some("Ann Smith"));
+    assert_eq!(
+        (o.stage, o.stage_at, o.created_at, o.updated_at),
+        (OrderStage::Received, t(0), t(0), t(0))
+    );
+    assert_eq!(
+        saved
+            .shipments
+            .iter()
+            .map(|a| (
+                a.shipment.tracking_number.as_str(),
+                a.created,
+                a.events_added,
+                a.shipment.order_id
+            ))
+            .collect::<Vec<_>>(),
+        [("A1", true, 0, o.id), ("B2", true, 2, o.id)]
+    );
+    assert_eq!(saved.shipments[1].shipment.status, Status::InTransit);
+    assert_eq!(
+        s.order_stages(o.id).unwrap(),
+        [StageChange {
+            from: OrderStage::Received,
+            to: OrderStage::Received,
+            actor: "key:shopify".into(),
+            note: None,
+            changed_at: t(0),
+        }]
+    );
+    assert_eq!(s.order(o.id).unwrap(), *o);
+
+    // Refused: nothing written, not even the new parcel.
+    let head = s.feed_head().unwrap();
+    let again = NewOrder {
+        shipments: vec![new("C3")],
+        ..order("1001", &[])
+    };
+    let err = s.save_order(&again, OnExisting::Refuse, t(1)).unwrap_err();
+    assert!(matches!(err, Error::OrderExists(id) if id == o.id), "{err}");
+    assert!(err.to_string().contains(&o.id.to_string()), "{err}");
+    assert!(matches!(s.find("C3"), Err(Error::NotFound(_))));
+    assert!(matches!(s.order(again.id), Err(Error::NotFound(_))));
+    assert_eq!(s.feed_head().unwrap(), head);
+
+    // Merged: what the order lacks is filled in, nothing overwritten; parcels added.
+    let mut more = order("1001", &["B2", "C3"]);
+    more.info.items = Some("Sandals".into());
+    more.info.notes = Some("Gift".into());
+    more.customer = customer("Bob", "ann@example.com");
+    more.shipments[0].events = journey()[..3].to_vec();
+    let merged = s.save_order(&more, OnExisting::Merge, t(1)).unwrap();
+    assert!(!merged.created);
+    let m = &merged.order;
+    assert_eq!(m.id, o.id);
+    assert_eq!(m.items.as_deref(), Some("Boots"), "never overwritten");
+    assert_eq!(m.notes.as_deref(), Some("Gift"), "filled in");
+    assert_eq!(m.customer.name.as_deref(), Some("Ann Smith"));
+    assert_eq!(m.customer.email.as_deref(), Some("ann@example.com"));
+    assert_eq!((m.created_at, m.updated_at), (t(0), t(1)));
+    assert_eq!(
+        merged
+            .shipments
+            .iter()
+            .map(|a| (
+                a.shipment.tracking_number.as_str(),
+                a.created,
+                a.events_added
+            ))
+            .collect::<Vec<_>>(),
+        [("B2", false, 1), ("C3", true, 0)],
+        "a number already in the order has its events merged"
+    );
+    assert_eq!(s.order_shipments(o.id).unwrap().len(), 3);
+    assert_eq!(
+        s.order_stages(o.id).unwrap().len(),
+        1,
+        "a merge is no new stage"
+    );
+
+    // Merged again: idempotent.
+    let head = s.feed_head().unwrap();
+    let twice = s.save_order(&more, OnExisting::Merge, t(2)).unwrap();
+    assert!(!twice.created);
+    assert!(
+        twice
+            .shipments
+            .iter()
+            .all(|a| !a.created && a.events_added == 0)
+    );
+    assert_eq!(twice.order, *m, "nothing changed, not even updated_at");
+    assert_eq!(s.feed_head().unwrap(), head, "nothing fed");
+
+    // The same number in another store is another order; so is a number-less order.
+    let mut other = order("1001", &[]);
+    other.info.store = Some("pos".into());
+    assert!(save(s, &other).created);
+    let mut bare = order("", &["D4"]);
+    bare.info.order_number = None;
+    let b = save(s, &bare);
+    assert!(b.created);
+    // A retried save of a number-less order (same id) is that order.
+    let retried = s.save_order(&bare, OnExisting::Merge, t(3)).unwrap();
+    assert_eq!((retried.order.id, retried.created), (b.order.id, false));
+    assert!(matches!(
+        s.save_order(&bare, OnExisting::Refuse, t(3)),
+        Err(Error::OrderExists(id)) if id == b.order.id
+    ));
+}
+
+fn save_order_is_all_or_nothing_when_a_number_is_taken(s: &mut dyn Store) {
+    let a = save(s, &order("1", &["X1"])).order;
+    let head = s.feed_head().unwrap();
+    let b = order("2", &["Y1", "X1"]);
+    let err = s.save_order(&b, OnExisting::Refuse, t(1)).unwrap_err();
+    assert!(
+        matches!(&err, Error::NumberTaken { tracking_number, order_id } if tracking_number == "X1" && *order_id == a.id),
+        "{err}"
+    );
+    assert!(err.to_string().contains("X1"), "{err}");
+    assert!(matches!(s.order(b.id), Err(Error::NotFound(_))));
+    assert!(matches!(s.find("Y1"), Err(Error::NotFound(_))));
+    assert_eq!(s.count().unwrap(), 1);
+    assert_eq!(listed(s, OrderQuery::default()), [a.id]);
+    assert_eq!(s.feed_head().unwrap(), head, "nothing fed");
+    // Merging into an existing order checks the same way.
+    let mut c = order("3", &[]);
+    save(s, &c);
+    c.shipments = vec![new("X1")];
+    assert!(matches!(
+        s.save_order(&c, OnExisting::Merge, t(2)),
+        Err(Error::NumberTaken { .. })
+    ));
+    // A parcel added on its own (the app's way) into the order that has it is no conflict.
+    assert!(!s.add_shipment(&new("X1"), t(2)).unwrap().created);
+}
+
+fn a_removed_order_hides_and_its_number_revives_it(s: &mut dyn Store) {
+    let mut first = order("1001", &["A1", "B2"]);
+    first.customer = customer("Ann Smith", "ann@example.com");
+    first.info.items = Some("Boots".into());
+    first.shipments[0].events = journey()[..2].to_vec();
+    let o = save(s, &first).order;
+    let a1 = s.find("A1").unwrap().id;
+    s.set_order_stage(o.id, OrderStage::Shipped, "staff:x@example.com", None, t(1))
+        .unwrap();
+    s.remove_order(o.id, t(2)).unwrap();
+    assert!(matches!(s.order(o.id), Err(Error::NotFound(_))));
+    assert!(matches!(s.order_shipments(o.id), Err(Error::NotFound(_))));
+    assert!(matches!(s.order_stages(o.id), Err(Error::NotFound(_))));
+    assert!(matches!(s.shipment(a1), Err(Error::NotFound(_))));
+    assert!(matches!(s.find("B2"), Err(Error::NotFound(_))));
+    assert!(s.timeline(a1).unwrap().is_empty(), "history dropped");
+    assert_eq!(s.count().unwrap(), 0);
+    assert!(listed(s, OrderQuery::default()).is_empty());
+    assert!(
+        listed(
+            s,
+            OrderQuery {
+                email: Some("ann@example.com".into()),
+                ..OrderQuery::default()
+            }
+        )
+        .is_empty()
+    );
+    assert!(s.shipments_of_orders(&[o.id]).unwrap().is_empty());
+    for err in [
+        s.remove_order(o.id, t(3)).unwrap_err(),
+        s.update_order(o.id, &OrderPatch::default(), t(3))
+            .unwrap_err(),
+        s.set_order_stage(o.id, OrderStage::Cancelled, "x", None, t(3))
+            .unwrap_err(),
+        s.remove_order(OrderId::new(), t(3)).unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::NotFound(_)), "{err}");
+    }
+
+    // Saved again under its number: the same record, with only what is given now.
+    let mut again = order("1001", &["A1"]);
+    again.stage = OrderStage::InPreparation;
+    again.actor = "staff:x@example.com".into();
+    let revived = s.save_order(&again, OnExisting::Refuse, t(4)).unwrap();
+    assert!(revived.created);
+    let r = &revived.order;
+    assert_eq!(r.id, o.id, "revived, not a new record");
+    assert_eq!(
+        (r.items.as_deref(), &r.customer),
+        (None, &Customer::default())
+    );
+    assert_eq!(
+        (r.stage, r.stage_at, r.created_at),
+        (OrderStage::InPreparation, t(4), t(4))
+    );
+    let a = &revived.shipments[0];
+    assert_eq!(
+        (a.shipment.id, a.created, a.shipment.event_count),
+        (a1, true, 0)
+    );
+    assert_eq!(
+        s.order_stages(o.id)
+            .unwrap()
+            .iter()
+            .map(|c| (c.from, c.to, c.actor.as_str()))
+            .collect::<Vec<_>>(),
+        [(
+            OrderStage::InPreparation,
+            OrderStage::InPreparation,
+            "staff:x@example.com"
+        )]
+    );
+    assert!(
+        matches!(s.find("B2"), Err(Error::NotFound(_))),
+        "only what was given"
+    );
+    assert_eq!(listed(s, OrderQuery::default()), [o.id]);
+}
+
+fn update_order_sets_clears_and_refuses_a_taken_number(s: &mut dyn Store) {
+    let mut first = order("1001", &["A1"]);
+    first.info.notes = Some("Leave at door".into());
+    first.info.items = Some("Boots".into());
+    first.customer = customer("Ann Smith", "Ann@Example.com");
+    let o = save(s, &first).order;
+    let other = save(s, &order("1002", &[])).order;
+    let placed = t(-24).with_timezone(&FixedOffset::east_opt(3600).unwrap());
+    let patch = OrderPatch {
+        items: Some(Some("Sandals".into())),
+        notes: Some(None),
+        placed_at: Some(Some(placed)),
+        customer_email: Some(Some("ann@new.example".into())),
+        customer_phone: Some(Some("+49 30 1234".into())),
+        ..OrderPatch::default()
+    };
+    let u = s.update_order(o.id, &patch, t(1)).unwrap();
+    assert_eq!(u.items.as_deref(), Some("Sandals"));
+    assert_eq!(u.notes, None, "cleared");
+    assert_eq!(u.placed_at, Some(placed));
+    assert_eq!(u.placed_at.unwrap().offset().local_minus_utc(), 3600);
+    assert_eq!(u.customer.name.as_deref(), Some("Ann Smith"), "left");
+    assert_eq!(u.customer.email.as_deref(), Some("ann@new.example"));
+    assert_eq!(u.customer.phone.as_deref(), Some("+49 30 1234"));
+    assert_eq!(
+        (u.order_number.as_deref(), u.stage),
+        (Some("1001"), OrderStage::Received)
+    );
+    assert_eq!((u.created_at, u.updated_at), (t(0), t(1)));
+    assert_eq!(s.order(o.id).unwrap(), u);
+    // The search follows the new address; the old one finds nothing.
+    let by = |s: &dyn Store, e: &str| {
+        listed(
+            s,
+            OrderQuery {
+                email: Some(e.into()),
+                ..OrderQuery::default()
+            },
+        )
+    };
+    assert_eq!(by(s, "ANN@new.example"), [o.id]);
+    assert!(by(s, "ann@example.com").is_empty());
+    // Nothing to change: nothing written.
+    let head = s.feed_head().unwrap();
+    assert_eq!(s.update_order(o.id, &patch, t(2)).unwrap(), u);
+    assert_eq!(
+        s.update_order(o.id, &OrderPatch::default(), t(2)).unwrap(),
+        u
+    );
+    assert_eq!(s.feed_head().unwrap(), head);
+    // Another live order's number is refused; a removed one's is free.
+    let taken = OrderPatch {
+        order_number: Some(Some("1002".into())),
+        items: Some(None),
+        ..OrderPatch::default()
+    };
+    let err = s.update_order(o.id, &taken, t(3)).unwrap_err();
+    assert!(
+        matches!(err, Error::OrderExists(id) if id == other.id),
+        "{err}"
+    );
+    assert_eq!(s.order(o.id).unwrap(), u, "unchanged");
+    // In another store it is no conflict.
+    let moved = s
+        .update_order(
+            o.id,
+            &OrderPatch {
+                store: Some(Some("pos".into())),
+                ..taken.clone()
+            },
+            t(3),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            moved.store.as_deref(),
+            moved.order_number.as_deref(),
+            moved.items
+        ),
+        (Some("pos"), Some("1002"), None)
+    );
+    s.remove_order(other.id, t(4)).unwrap();
+    let back = s
+        .update_order(
+            o.id,
+            &OrderPatch {
+                store: Some(Some("web".into())),
+                ..OrderPatch::default()
+            },
+            t(5),
+        )
+        .unwrap();
+    assert_eq!(
+        (back.store.as_deref(), back.order_number.as_deref()),
+        (Some("web"), Some("1002"))
+    );
+    // Clearing the number, and every customer part.
+    let cleared = s
+        .update_order(
+            o.id,
+            &OrderPatch {
+                order_number: Some(None),
+                customer_name: Some(None),
+                customer_email: Some(None),
+                customer_phone: Some(None),
+                customer_postcode: Some(None),
+                customer_address: Some(None),
+                ..OrderPatch::default()
+            },
+            t(6),
+        )
+        .unwrap();
+    assert_eq!(
+        (cleared.order_number, cleared.customer),
+        (None, Customer::default())
+    );
+    assert!(matches!(
+        s.update_order(OrderId::new(), &patch, t(7)),
+        Err(Error::NotFound(_))
+    ));
+}
+
+fn an_order_stage_is_set_logged_and_a_repeat_is_nothing(s: &mut dyn Store) {
+    let o = save(s, &order("1001", &["A1"])).order;
+    let a = s
+        .set_order_stage(
+            o.id,
+            OrderStage::InPreparation,
+            "staff:bo@example.com",
+            Some("picking"),
+            t(2),
+        )
+        .unwrap();
+    assert_eq!(
+        (a.stage, a.stage_at, a.updated_at, a.created_at),
+        (OrderStage::InPreparation, t(2), t(2), t(0))
+    );
+    assert_eq!(s.order(o.id).unwrap(), a);
+    let head = s.feed_head().unwrap();
+    let same = s
+        .set_order_stage(
+            o.id,
+            OrderStage::InPreparation,
+            "staff:other@example.com",
+            Some("again"),
+            t(3),
+        )
+        .unwrap();
+    assert_eq!(same, a, "the current stage again changes nothing");
+    assert_eq!(s.feed_head().unwrap(), head, "and feeds nothing");
+    s.set_order_stage(o.id, OrderStage::Shipped, "key:erp", None, t(4))
+        .unwrap();
+    let log = s.order_stages(o.id).unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|c| (
+                c.from,
+                c.to,
+                c.actor.as_str(),
+                c.note.as_deref(),
+                c.changed_at
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (
+                OrderStage::Received,
+                OrderStage::Received,
+                "key:shopify",
+                None,
+                t(0)
+            ),
+            (
+                OrderStage::Received,
+                OrderStage::InPreparation,
+                "staff:bo@example.com",
+                Some("picking"),
+                t(2)
+            ),
+            (
+                OrderStage::InPreparation,
+                OrderStage::Shipped,
+                "key:erp",
+                None,
+                t(4)
+            ),
+        ]
+    );
+    // The parcels' statuses are their own.
+    assert_eq!(s.find("A1").unwrap().status, Status::Pending);
+    assert!(matches!(
+        s.order_stages(OrderId::new()),
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// Seven orders spread over what `orders()` filters by; returns their ids, oldest first.
+fn spread(s: &mut dyn Store) -> Vec<OrderId> {
+    let berlin = FixedOffset::east_opt(7200).unwrap();
+    let specs: [(&str, &str, &str, &str, i64, &[&str]); 7] = [
+        (
+            "web",
+            "1001",
+            "Ann Smith",
+            "ann@example.com",
+            0,
+            &["1Z999AA10123456784"],
+        ),
+        (
+            "web",
+            "1002",
+            "Bob Jones",
+            "BOB@example.com",
+            24,
+            &["JJD000390007827106"],
+        ),
+        ("web", "1010", "Zoë Ånström", "zoe@example.com", 48, &[]),
+        (
+            "pos",
+            "1001",
+            "Ann Smith",
+            "ann@example.com",
+            72,
+            &["X1", "X2"],
+        ),
+        ("pos", "2001", "Carl Ann", "carl@example.com", 96, &["Y1"]),
+        ("web", "3001", "", "", 120, &["Z1"]),
+        ("web", "3002", "Dora", "dora@example.com", 144, &["W1"]),
+    ];
+    let mut out = Vec::new();
+    for (store, number, name, email, placed, parcels) in specs {
+        let mut o = order(number, parcels);
+        o.info.store = Some(store.into());
+        o.info.placed_at = Some(t(placed).with_timezone(&berlin));
+        if !name.is_empty() {
+            o.customer = customer(name, email);
+        }
+        if number == "1002" {
+            o.shipments[0].carrier = "ups".into();
+        }
+        out.push(save(s, &o).order.id);
+    }
+    // Statuses: Bob's parcel delivered, one of the pos 1001 parcels in transit.
+    let bob = s.find("JJD000390007827106").unwrap().id;
+    let x2 = s.find("X2").unwrap().id;
+    s.ingest(
+        &[
+            IngestBatch::events(bob, journey()),
+            IngestBatch::events(x2, journey()[..2].to_vec()),
+        ],
+        t(30),
+    )
+    .unwrap();
+    s.set_order_stage(out[1], OrderStage::Shipped, "key:erp", None, t(30))
+        .unwrap();
+    s.set_order_stage(out[3], OrderStage::Shipped, "key:erp", None, t(30))
+        .unwrap();
+    // A removed order is never listed.
+    let gone = save(s, &order("1001-removed", &["V1"])).order.id;
+    s.remove_order(gone, t(31)).unwrap();
+    out
+}
+
+fn orders_are_listed_newest_first_by_each_filter(s: &mut dyn Store) {
+    let o = spread(s);
+    let q = OrderQuery::default;
+    let rev = |idx: &[usize]| idx.iter().rev().map(|i| o[*i]).collect::<Vec<_>>();
+    assert_eq!(listed(s, q()), rev(&[0, 1, 2, 3, 4, 5, 6]), "newest first");
+    assert!(
+        s.orders(&OrderQuery { limit: 0, ..q() })
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.orders(&OrderQuery { limit: 2, ..q() }).unwrap().len(), 2);
+    let cases: Vec<(OrderQuery, Vec<usize>)> = vec![
+        (
+            OrderQuery {
+                order_number: Some("1001".into()),
+                ..q()
+            },
+            vec![0, 3],
+        ),
+        (
+            OrderQuery {
+                order_number: Some("100".into()),
+                ..q()
+            },
+            vec![],
+        ),
+        (
+            OrderQuery {
+                email: Some(" Ann@EXAMPLE.com".into()),
+                ..q()
+            },
+            vec![0, 3],
+        ),
+        (
+            OrderQuery {
+                email: Some("bob@example.com".into()),
+                ..q()
+            },
+            vec![1],
+        ),
+        (
+            OrderQuery {
+                email: Some("example.com".into()),
+                ..q()
+            },
+            vec![],
+        ),
+        (
+            OrderQuery {
+                store: Some("pos".into()),
+                ..q()
+            },
+            vec![3, 4],
+        ),
+        (
+            OrderQuery {
+                stage: Some(OrderStage::Shipped),
+                ..q()
+            },
+            vec![1, 3],
+        ),
+        (
+            OrderQuery {
+                stage: Some(OrderStage::Cancelled),
+                ..q()
+            },
+            vec![],
+        ),
+        (
+            OrderQuery {
+                status: Some(Status::Delivered),
+                ..q()
+            },
+            vec![1],
+        ),
+        (
+            OrderQuery {
+                status: Some(Status::InTransit),
+                ..q()
+            },
+            vec![3],
+        ),
+        (
+            OrderQuery {
+                status: Some(Status::Pending),
+                ..q()
+            },
+            vec![0, 3, 4, 5, 6],
+        ),
+        (
+            OrderQuery {
+                carrier: Some("ups".into()),
+                ..q()
+            },
+            vec![1],
+        ),
+        (
+            OrderQuery {
+                carrier: Some("dhl".into()),
+                ..q()
+            },
+            vec![0, 3, 4, 5, 6],
+        ),
+        (
+            OrderQuery {
+                placed_from: Some(t(24)),
+                placed_to: Some(t(96)),
+                ..q()
+            },
+            vec![1, 2, 3],
+        ),
+        (
+            OrderQuery {
+                placed_from: Some(t(100)),
+                ..q()
+            },
+            vec![5, 6],
+        ),
+        (
+            OrderQuery {
+                placed_to: Some(t(24)),
+                ..q()
+            },
+            vec![0],
+        ),
+        (
+            OrderQuery {
+                store: Some("web".into()),
+                stage: Some(OrderStage::Shipped),
+                ..q()
+            },
+            vec![1],
+        ),
+        (
+            OrderQuery {
+                email: Some("ann@example.com".into()),
+                store: Some("web".into()),
+                ..q()
+            },
+            vec![0],
+        ),
+        // The free search: a number prefix, an e-mail, part of a name, a tracking number.
+        (
+            OrderQuery {
+                q: Some("10".into()),
+                ..q()
+            },
+            vec![0, 1, 2, 3],
+        ),
+        (
+            OrderQuery {
+                q: Some(" 100 ".into()),
+                ..q()
+            },
+            vec![0, 1, 3],
+        ),
+        (
+            OrderQuery {
+                q: Some("BOB@Example.com".into()),
+                ..q()
+            },
+            vec![1],
+        ),
+        (
+            OrderQuery {
+                q: Some("ann".into()),
+                ..q()
+            },
+            vec![0, 3, 4],
+        ),
+        (
+            OrderQuery {
+                q: Some("ÅNSTR".into()),
+                ..q()
+            },
+            vec![2],
+        ),
+        (
+            OrderQuery {
+                q: Some("1z 999-aa1 0123456784".into()),
+                ..q()
+            },
+            vec![0],
+        ),
+        (
+            OrderQuery {
+                q: Some("x2".into()),
+                ..q()
+            },
+            vec![3],
+        ),
+        (
+            OrderQuery {
+                q: Some("V1".into()),
+                ..q()
+            },
+            vec![],
+        ),
+        (
+            OrderQuery {
+                q: Some("%".into()),
+                ..q()
+            },
+            vec![],
+        ),
+        (
+            OrderQuery {
+                q: Some("  ".into()),
+                ..q()
+            },
+            vec![0, 1, 2, 3, 4, 5, 6],
+        ),
+        (
+            OrderQuery {
+                q: Some("ann".into()),
+                store: Some("pos".into()),
+                ..q()
+            },
+            vec![3, 4],
+        ),
+    ];
+    for (query, want) in cases {
+        assert_eq!(listed(s, query.clone()), rev(&want), "{query:?}");
+    }
+}
+
+fn orders_page_by_id_without_gaps_or_repeats(s: &mut dyn Store) {
+    let mut all = Vec::new();
+    for i in 0..23 {
+        let mut o = order(&format!("{i:04}"), &[]);
+        if i % 3 == 0 {
+            o.info.store = Some("pos".into());
+        }
+        all.push(save(s, &o).order.id);
+    }
+    all.reverse();
+    for (filter, want) in [
+        (OrderQuery::default(), all.clone()),
+        (
+            OrderQuery {
+                store: Some("pos".into()),
+                ..OrderQuery::default()
+            },
+            all.iter()
+                .copied()
+                .filter(|id| s.order(*id).unwrap().store.as_deref() == Some("pos"))
+                .collect(),
+        ),
+    ] {
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = s
+                .orders(&OrderQuery {
+                    before,
+                    limit: 5,
+                    ..filter.clone()
+                })
+                .unwrap();
+            assert!(page.len() <= 5);
+            if page.is_empty() {
+                break;
+            }
+            before = page.last().map(|o| o.id);
+            seen.extend(ids(&page));
+        }
+        assert_eq!(seen, want, "every order once, newest first");
+    }
+    // An order made after the first page was read does not shift the pages after it.
+    let first = s
+        .orders(&OrderQuery {
+            limit: 5,
+            ..OrderQuery::default()
+        })
+        .unwrap();
+    save(s, &order("new", &[]));
+    let next = s
+        .orders(&OrderQuery {
+            before: Some(first[4].id),
+            limit: 5,
+            ..OrderQuery::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&next), all[5..10]);
+}
+
+fn shipments_of_orders_come_grouped_in_the_order_asked(s: &mut dyn Store) {
+    let a = save(s, &order("1", &["A1", "A2"])).order.id;
+    let b = save(s, &order("2", &["B1"])).order.id;
+    let c = save(s, &order("3", &[])).order.id;
+    let a2 = s.find("A2").unwrap().id;
+    s.remove(a2, t(1)).unwrap();
+    let got: Vec<(OrderId, String)> = s
+        .shipments_of_orders(&[b, c, OrderId::new(), a, b])
+        .unwrap()
+        .into_iter()
+        .map(|sh| (sh.order_id, sh.tracking_number))
+        .collect();
+    assert_eq!(got, [(b, "B1".to_owned()), (a, "A1".to_owned())]);
+    assert!(s.shipments_of_orders(&[]).unwrap().is_empty());
+    let both: Vec<String> = s
+        .order_shipments(a)
+        .unwrap()
+        .into_iter()
+        .map(|sh| sh.tracking_number)
+        .collect();
+    assert_eq!(both, ["A1"]);
+    assert!(s.order_shipments(c).unwrap().is_empty());
+    assert!(matches!(
+        s.order_shipments(OrderId::new()),
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// The feed after `seen` holds `want` (and, if given, exactly the changes a call returned),
+/// in strictly increasing `seq`s, each parcel's change filed under its order.
+fn step(s: &dyn Store, seen: &mut i64, what: &str, want: &[&str], returned: Vec<Change>) {
+    let entries = fed(s, *seen);
+    assert_eq!(kinds(&entries), want, "{what}");
+    if !returned.is_empty() {
+        let changes: Vec<Change> = entries.iter().map(|e| e.change.clone()).collect();
+        assert_eq!(
+            changes, returned,
+            "{what}: the feed holds what the call returned"
+        );
+    }
+    let everything = fed(s, 0);
+    for e in &entries {
+        assert!(e.seq > *seen, "{what}: seq strictly increasing");
+        *seen = e.seq;
+        if let Some(sid) = e.shipment_id {
+            let owner = everything.iter().find_map(|x| match x.change {
+                Change::ShipmentAdded {
+                    shipment_id,
+                    order_id,
+                } if shipment_id == sid => Some(order_id),
+                _ => None,
+            });
+            assert_eq!(e.order_id, owner, "{what}: filed under the parcel's order");
+        }
+    }
+    assert_eq!(s.feed_head().unwrap(), *seen, "{what}");
+}
+
+fn every_change_is_fed_in_order_and_old_entries_prune(s: &mut dyn Store) {
+    assert_eq!(s.feed_head().unwrap(), 0);
+    assert!(fed(s, 0).is_empty());
+    // An order with a parcel and its history.
+    let mut o = order("1001", &["A1"]);
+    o.shipments[0].events = journey()[..2].to_vec();
+    let saved = save(s, &o);
+    let oid = saved.order.id;
+    let a1 = saved.shipments[0].shipment.id;
+    let entries = fed(s, 0);
+    assert_eq!(
+        kinds(&entries),
+        [
+            "order_created",
+            "shipment_added",
+            "events_added",
+            "status_changed"
+        ]
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.order_id == Some(oid) && e.at == t(0))
+    );
+    assert_eq!(entries[0].shipment_id, None);
+    assert!(entries[1..].iter().all(|e| e.shipment_id == Some(a1)));
+    assert_eq!(
+        entries[1].change,
+        Change::ShipmentAdded {
+            shipment_id: a1,
+            order_id: oid
+        }
+    );
+    let mut seen = entries.last().unwrap().seq;
+    assert_eq!(s.feed_head().unwrap(), seen);
+
+    // Each further operation, with what it feeds.
+    let side = OrderInfo {
+        order_number: Some("side".into()),
+        ..OrderInfo::default()
+    };
+    s.add_shipment(
+        &NewShipment {
+            order: side.clone(),
+            ..new("B2")
+        },
+        t(1),
+    )
+    .unwrap();
+    step(
+        s,
+        &mut seen,
+        "add (an order on the side)",
+        &["order_created", "shipment_added"],
+        vec![],
+    );
+    let hat = OrderInfo {
+        items: Some("Hat".into()),
+        ..side.clone()
+    };
+    s.add_shipments(
+        &[NewShipment {
+            order: hat,
+            ..new("B3")
+        }],
+        t(1),
+    )
+    .unwrap();
+    step(
+        s,
+        &mut seen,
+        "add to it (order filled in)",
+        &["order_updated", "shipment_added"],
+        vec![],
+    );
+    s.add_shipment(&new("B2"), t(1)).unwrap();
+    step(s, &mut seen, "add again", &[], vec![]);
+    let eta = CarrierEta {
+        earliest: t(40).fixed_offset(),
+        latest: t(44).fixed_offset(),
+        observed_at: t(6),
+    };
+    let batch = IngestBatch {
+        carrier_eta: Some(eta),
+        ..IngestBatch::events(a1, journey()[2..4].to_vec())
+    };
+    let c = s.ingest(&[batch], t(6)).unwrap().changes;
+    step(
+        s,
+        &mut seen,
+        "ingest",
+        &["events_added", "status_changed", "eta_changed"],
+        c,
+    );
+    let c = s
+        .ingest(&[IngestBatch::events(a1, journey()[2..4].to_vec())], t(7))
+        .unwrap()
+        .changes;
+    assert!(c.is_empty());
+    step(s, &mut seen, "ingest again", &[], c);
+    assert!(s.edit(a1, Edit::Label(Some("Boots".into())), t(8)).unwrap());
+    let c = vec![Change::ShipmentEdited { shipment_id: a1 }];
+    step(s, &mut seen, "edit", &["shipment_edited"], c);
+    assert!(!s.edit(a1, Edit::Label(Some("Boots".into())), t(9)).unwrap());
+    step(s, &mut seen, "edit, no change", &[], vec![]);
+    let notes = OrderPatch {
+        notes: Some(Some("n".into())),
+        ..OrderPatch::default()
+    };
+    s.update_order(oid, &notes, t(9)).unwrap();
+    let c = vec![Change::OrderUpdated { order_id: oid }];
+    step(s, &mut seen, "update_order", &["order_updated"], c);
+    s.set_order_stage(oid, OrderStage::Shipped, "key:erp", Some("all out"), t(9))
+        .unwrap();
+    let c = vec![Change::OrderStageChanged {
+        order_id: oid,
+        from: OrderStage::Received,
+        to: OrderStage::Shipped,
+        actor: "key:erp".into(),
+    }];
+    step(s, &mut seen, "set_order_stage", &["order_stage_changed"], c);
+    let stuck = Problem {
+        kind: ProblemKind::Stuck,
+        since: t(5),
+        detail: "stuck".into(),
+    };
+    let assessed = Assessment {
+        id: a1,
+        previous: None,
+        estimate: Some(estimate(30)),
+        first_latest: None,
+        problems: vec![stuck],
+    };
+    let c = s.save_derived(&[assessed], t(10)).unwrap();
+    step(
+        s,
+        &mut seen,
+        "save_derived",
+        &["estimate_changed", "problem_opened"],
+        c,
+    );
+    let cursor = s.journal_cursor().unwrap();
+    let (_, to) = s.journal(cursor, 100).unwrap();
+    let note = draft(Some(a1), "N", Initial::Pending);
+    assert!(
+        s.record_notifications(cursor, to, &[], &[note], t(10))
+            .unwrap()
+    );
+    s.poll_now(None, t(10)).unwrap();
+    s.set_setting("tz", "Europe/Berlin", t(10)).unwrap();
+    step(
+        s,
+        &mut seen,
+        "notifications, polls and settings are not fed",
+        &[],
+        vec![],
+    );
+    // B2 and B3 have had no news since they were added.
+    let c = s.expire_stale(t(10), t(200)).unwrap();
+    assert_eq!(c.len(), 2);
+    step(
+        s,
+        &mut seen,
+        "expire_stale",
+        &["status_changed", "status_changed"],
+        c,
+    );
+    let b3 = s.find("B3").unwrap().id;
+    let mut c = s
+        .ingest(&[IngestBatch::events(b3, journey())], t(200))
+        .unwrap()
+        .changes;
+    c.extend(s.archive_delivered(t(300), t(300)).unwrap());
+    let want = ["events_added", "status_changed", "shipment_edited"];
+    step(s, &mut seen, "archive_delivered", &want, c);
+    s.remove(b3, t(301)).unwrap();
+    let c = vec![Change::ShipmentRemoved { shipment_id: b3 }];
+    step(s, &mut seen, "remove", &["shipment_removed"], c);
+    let b2 = s.find("B2").unwrap();
+    s.remove_order(b2.order_id, t(302)).unwrap();
+    let c = vec![
+        Change::OrderRemoved {
+            order_id: b2.order_id,
+        },
+        Change::ShipmentRemoved { shipment_id: b2.id },
+    ];
+    step(
+        s,
+        &mut seen,
+        "remove_order",
+        &["order_removed", "shipment_removed"],
+        c,
+    );
+    assert!(
+        fed(s, 0)
+            .iter()
+            .all(|e| !matches!(e.change, Change::NotificationsChanged))
+    );
+
+    // Paged reads; prune drops what is older, and numbering goes on.
+    let all = fed(s, 0);
+    let page = s.feed(all[2].seq, 3).unwrap();
+    assert_eq!(page, all[3..6]);
+    assert!(s.feed(seen, 10).unwrap().is_empty());
+    let older = all.iter().filter(|e| e.at < t(9)).count();
+    assert_eq!(s.prune_feed(t(9)).unwrap(), older);
+    assert_eq!(fed(s, 0), all[older..]);
+    assert_eq!(s.prune_feed(t(9)).unwrap(), 0);
+    assert_eq!(s.prune_feed(t(1000)).unwrap(), all.len() - older);
+    assert!(fed(s, 0).is_empty());
+    save(s, &order("after", &[]));
+    let next = fed(s, 0);
+    assert_eq!(next.len(), 1);
+    assert!(next[0].seq > seen, "seq never goes back");
+    // The entry serialises as the server streams it.
+    let json = serde_json::to_value(&next[0]).unwrap();
+    assert_eq!(json["change"]["kind"], "order_created");
+    assert_eq!(json["order_id"], next[0].order_id.unwrap().to_string());
+}
+
+fn text_with_nul_is_stored_with_the_replacement_character(s: &mut dyn Store) {
+    let mut o = order("10\u{0}01", &["A1"]);
+    o.customer = customer("Ann\u{0}Smith", "ann@example.com");
+    o.actor = "key:\u{0}".into();
+    o.shipments[0].label = Some("Boo\u{0}ts".into());
+    o.shipments[0].events = vec![NewEvent {
+        location: Place {
+            city: Some("Lei\u{0}pzig".into()),
+            ..Place::default()
+        },
+        ..ev(1, Status::InTransit, "t\u{0}", "Picked\u{0}up")
+    }];
+    let saved = save(s, &o);
+    let r = "\u{FFFD}";
+    assert_eq!(saved.order.order_number, Some(format!("10{r}01")));
+    assert_eq!(saved.order.customer.name, Some(format!("Ann{r}Smith")));
+    let sh = &saved.shipments[0].shipment;
+    assert_eq!(sh.label, Some(format!("Boo{r}ts")));
+    assert_eq!(sh.status_detail, Some(format!("Picked{r}up")));
+    let e = &s.timeline(sh.id).unwrap()[0];
+    assert_eq!(e.description, format!("Picked{r}up"));
+    assert_eq!(e.raw_code, Some(format!("t{r}")));
+    assert_eq!(e.location.city, Some(format!("Lei{r}pzig")));
+    // The key names what is stored: the cleaned event again is the same event.
+    let cleaned = NewEvent {
+        description: format!("Picked{r}up"),
+        raw_code: Some(format!("t{r}")),
+        location: Place {
+            city: Some(format!("Lei{r}pzig")),
+            ..Place::default()
+        },
+        ..ev(1, Status::InTransit, "", "")
+    };
+    assert_eq!(e.dedupe_key, cleaned.dedupe_key());
+    assert_eq!(
+        s.ingest(&[IngestBatch::events(sh.id, vec![cleaned])], t(2))
+            .unwrap()
+            .inserted,
+        0
+    );
+    assert_eq!(
+        s.order_stages(saved.order.id).unwrap()[0].actor,
+        format!("key:{r}")
+    );
+    // Edits, stage notes, patches and searches alike.
+    assert!(
+        s.edit(sh.id, Edit::Label(Some("\u{0}".into())), t(3))
+            .unwrap()
+    );
+    assert_eq!(s.shipment(sh.id).unwrap().label.as_deref(), Some(r));
+    s.set_order_stage(
+        saved.order.id,
+        OrderStage::Shipped,
+        "staff",
+        Some("n\u{0}"),
+        t(3),
+    )
+    .unwrap();
+    assert_eq!(
+        s.order_stages(saved.order.id).unwrap()[1].note,
+        Some(format!("n{r}"))
+    );
+    let u = s
+        .update_order(
+            saved.order.id,
+            &OrderPatch {
+                customer_address: Some(Some("Main St\u{0}1".into())),
+                ..OrderPatch::default()
+            },
+            t(4),
+        )
+        .unwrap();
+    assert_eq!(u.customer.address, Some(format!("Main St{r}1")));
+    assert_eq!(
+        listed(
+            s,
+            OrderQuery {
+                q: Some("ann\u{0}".into()),
+                ..OrderQuery::default()
+            }
+        ),
+        [saved.order.id]
+    );
+    s.record_polls(&[(
+        sh.id,
+        PollRecord {
+            polled_at: t(5),
+            next_poll_at: None,
+            error: Some("bad\u{0}".into()),
+        },
+    )])
+    .unwrap();
+    assert_eq!(
+        s.shipment(sh.id).unwrap().last_error,
+        Some(format!("bad{r}"))
+    );
+}
+
 // ---- PostgreSQL only --------------------------------------------------------------------
 
 #[test]
@@ -1655,13 +2889,13 @@ fn postgres_two_shops_in_one_database_do_not_see_each_other() {
 fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
     let pg = Pg::new();
     let mut s = pg.store("shop_a");
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), 4);
     add(&mut s, "X1");
     drop(s);
     // Reopened: the data stays, nothing is migrated twice.
     let s = pg.store("shop_a");
     assert_eq!(s.count().unwrap(), 1);
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), 4);
     drop(s);
     pg.sql("UPDATE shop_a.schema_version SET version = 99");
     let err = pg.open("shop_a").unwrap_err();
@@ -1670,13 +2904,13 @@ fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
             err,
             Error::NewerSchema {
                 found: 99,
-                known: 3,
+                known: 4,
                 ..
             }
         ),
         "{err}"
     );
-    pg.sql("UPDATE shop_a.schema_version SET version = 3");
+    pg.sql("UPDATE shop_a.schema_version SET version = 4");
     assert_eq!(pg.store("shop_a").count().unwrap(), 1, "left untouched");
 }
 
@@ -1715,7 +2949,7 @@ fn postgres_replicas_opening_at_once_take_turns() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap(), 3);
+        assert_eq!(h.join().unwrap(), 4);
     }
 }
 
@@ -1864,6 +3098,122 @@ fn postgres_takes_a_sqlite_export_with_its_history() {
             strip(shop.timeline(b.id).unwrap())
         );
     }
+}
+
+#[test]
+fn postgres_a_reader_polling_the_feed_while_two_replicas_write_misses_nothing() {
+    let pg = Arc::new(Pg::new());
+    let mut s = pg.store("shop_a");
+    let parcels: Arc<Vec<ShipmentId>> =
+        Arc::new((0..4).map(|i| add(&mut s, &format!("P{i}"))).collect());
+    let start = s.feed_head().unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let barrier = Arc::new(Barrier::new(3));
+    // One replica saves orders and moves their stages; the other ingests and edits: each
+    // transaction does its work, then appends to the feed, so commits interleave.
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (pg, parcels, barrier) = (pg.clone(), parcels.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut s = pg.store("shop_a");
+                barrier.wait();
+                for i in 0..60i64 {
+                    if w == 0 {
+                        let mut o = order(&format!("{i}"), &[&format!("W{i}A"), &format!("W{i}B")]);
+                        o.shipments[0].events = journey()[..2].to_vec();
+                        let id = save(&mut s, &o).order.id;
+                        s.set_order_stage(id, OrderStage::Shipped, "key:erp", None, t(i))
+                            .unwrap();
+                    } else {
+                        let id = parcels[i as usize % parcels.len()];
+                        let e = ev(i, Status::InTransit, "scan", &format!("Scan {i}"));
+                        s.ingest(&[IngestBatch::events(id, vec![e])], t(i)).unwrap();
+                        s.edit(id, Edit::Label(Some(format!("L{i}"))), t(i))
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let (pg, done, barrier) = (pg.clone(), done.clone(), barrier.clone());
+        std::thread::spawn(move || {
+            let s = pg.store("shop_a");
+            barrier.wait();
+            let (mut last, mut seen) = (start, Vec::new());
+            loop {
+                // Read whether the writers are done before reading the feed: a read that
+                // started after they finished sees all they committed.
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = s.feed(last, 7).unwrap();
+                for e in &page {
+                    assert!(e.seq > last);
+                    last = e.seq;
+                    seen.push(e.seq);
+                }
+                if finished && page.is_empty() {
+                    return seen;
+                }
+            }
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.join().unwrap();
+    let all: Vec<i64> = s
+        .feed(start, 100_000)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    // Per saved order: created, two parcels added, events, status, stage; per ingest: events,
+    // status (first only) or nothing new of status, and an edit.
+    assert!(all.len() >= 60 * 6 + 60 * 2, "{}", all.len());
+    assert_eq!(seen, all, "the reader saw every entry, once, in order");
+}
+
+#[test]
+fn postgres_replicas_saving_one_order_take_turns() {
+    let pg = Arc::new(Pg::new());
+    let barrier = Arc::new(Barrier::new(4));
+    let savers: Vec<_> = (0..4)
+        .map(|i| {
+            let (pg, barrier) = (pg.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut s = pg.store("shop_a");
+                // The same order from each, with one parcel in common and one of its own.
+                let mut o = order("1001", &["COMMON", &format!("OWN{i}")]);
+                o.shipments[0].events = journey()[..i + 1].to_vec();
+                barrier.wait();
+                s.save_order(&o, OnExisting::Merge, t(0)).unwrap()
+            })
+        })
+        .collect();
+    let saved: Vec<SavedOrder> = savers.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(saved.iter().filter(|s| s.created).count(), 1);
+    let id = saved[0].order.id;
+    assert!(saved.iter().all(|s| s.order.id == id));
+    let s = pg.store("shop_a");
+    assert_eq!(s.order_shipments(id).unwrap().len(), 5);
+    assert_eq!(s.find("COMMON").unwrap().event_count, 4);
+    assert_eq!(
+        s.orders(&OrderQuery {
+            limit: 10,
+            ..OrderQuery::default()
+        })
+        .unwrap()
+        .len(),
+        1
+    );
+    let created = s
+        .feed(0, 1000)
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e.change, Change::OrderCreated { .. }))
+        .count();
+    assert_eq!(created, 1);
 }
 
 /// The same calls on both backends give the same answers (ids and clocks aside, which the

@@ -9,19 +9,35 @@
 //! whatever their route (poll, webhook, import, simulator): it is idempotent, derives each
 //! shipment's status and carrier ETA in the same transaction, logs every status change and
 //! returns the [`Change`]s it committed, for the ETA engine, notifier and UI to consume.
+//!
+//! Orders are records of their own too (the shop server's): [`Store::save_order`] creates one
+//! with its parcels in one transaction, with its customer and its stage ([`OrderStage`],
+//! logged with who set it), and [`Store::orders`] pages through them newest first.
+//!
+//! **The feed.** Every committed change (each [`Change`] but
+//! [`Change::NotificationsChanged`]) is also appended to a durable feed, inside the
+//! transaction that makes it, numbered by `seq`: [`Store::feed`] reads it from a position on,
+//! so a reader (the shop server's event stream) resumes where it stopped after a restart or a
+//! dropped connection, and misses nothing. Old entries are dropped by [`Store::prune_feed`].
+//!
+//! **Text** the store writes has U+0000 replaced by U+FFFD ([`clean_text`]): PostgreSQL's
+//! `text` cannot hold it, and both backends must store the same.
 
+pub mod orders;
 mod sqlite;
+mod text;
 
 pub use sqlite::SqliteStore;
+pub use text::{clean_event, clean_opt, clean_place, clean_text};
 
 use chrono::{DateTime, FixedOffset, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
 use crate::domain::{
-    CarrierEta, NewEvent, Order, OrderId, Place, Shipment, ShipmentId, Status, StatusChange,
-    TrackingEvent,
+    CarrierEta, Customer, NewEvent, Order, OrderId, OrderStage, Place, Shipment, ShipmentId,
+    StageChange, Status, StatusChange, TrackingEvent,
 };
 use crate::error::Result;
 use crate::eta::{Delivery, Estimate};
@@ -63,6 +79,127 @@ pub struct OrderInfo {
     pub notes: Option<String>,
     /// The store's promised delivery date (an input to the estimate).
     pub promised_at: Option<DateTime<FixedOffset>>,
+}
+
+/// A new order with its parcels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewOrder {
+    /// Born at the caller (UUIDv7); an order merged into or revived keeps its own.
+    pub id: OrderId,
+    /// Store (the shop's sales channel), order number, items, dates, notes.
+    pub info: OrderInfo,
+    /// Who ordered.
+    pub customer: Customer,
+    /// Its stage at creation.
+    pub stage: OrderStage,
+    /// Who created it (`key:<name>`, `staff:<email>`, `import`), logged as the first stage
+    /// entry.
+    pub actor: String,
+    /// Its parcels; their `order` field is ignored (they belong to this order).
+    pub shipments: Vec<NewShipment>,
+}
+
+/// What to do when the order's number (within its store) already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExisting {
+    /// Refuse with [`Error::OrderExists`](crate::Error::OrderExists), writing nothing.
+    Refuse,
+    /// Keep the existing order, fill in what it lacks and add the parcels to it.
+    Merge,
+}
+
+/// The result of saving an order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedOrder {
+    /// The order as stored.
+    pub order: Order,
+    /// False when an existing order was merged into.
+    pub created: bool,
+    /// Each given parcel, in the given order.
+    pub shipments: Vec<Added>,
+}
+
+/// A change to an order's own fields (`None`: leave as is; `Some(None)`: clear).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderPatch {
+    /// Store (sales channel).
+    pub store: Option<Option<String>>,
+    /// Order number.
+    pub order_number: Option<Option<String>>,
+    /// What was ordered.
+    pub items: Option<Option<String>>,
+    /// When it was placed.
+    pub placed_at: Option<Option<DateTime<FixedOffset>>>,
+    /// The promised delivery date.
+    pub promised_at: Option<Option<DateTime<FixedOffset>>>,
+    /// Free notes.
+    pub notes: Option<Option<String>>,
+    /// Customer's name.
+    pub customer_name: Option<Option<String>>,
+    /// Customer's e-mail.
+    pub customer_email: Option<Option<String>>,
+    /// Customer's phone.
+    pub customer_phone: Option<Option<String>>,
+    /// Customer's postcode.
+    pub customer_postcode: Option<Option<String>>,
+    /// Customer's address.
+    pub customer_address: Option<Option<String>>,
+}
+
+/// Which orders to list: newest first (by id, a UUIDv7, so creation order), keyset paged
+/// with `before`. Filters combine with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderQuery {
+    /// The order number, exactly (in any store).
+    pub order_number: Option<String>,
+    /// The customer's e-mail, exactly but for case.
+    pub email: Option<String>,
+    /// Free search: an order number prefix, the customer's e-mail (exactly but for case),
+    /// part of the customer's name (any case), or a tracking number (exactly, spaces,
+    /// dashes and case ignored).
+    pub q: Option<String>,
+    /// One of its parcels has this status.
+    pub status: Option<Status>,
+    /// One of its parcels is at this carrier.
+    pub carrier: Option<String>,
+    /// The store (sales channel), exactly.
+    pub store: Option<String>,
+    /// Its stage.
+    pub stage: Option<OrderStage>,
+    /// Placed at or after.
+    pub placed_from: Option<DateTime<Utc>>,
+    /// Placed before.
+    pub placed_to: Option<DateTime<Utc>>,
+    /// Cursor: only orders whose id is below this one (the last of the previous page).
+    pub before: Option<OrderId>,
+    /// At most this many (0: none).
+    pub limit: usize,
+}
+
+/// One entry of the durable change feed (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedEntry {
+    /// Its position: strictly increasing in commit order.
+    pub seq: i64,
+    /// When the change was made.
+    pub at: DateTime<Utc>,
+    /// The order it concerns (for a parcel's change, the parcel's order).
+    pub order_id: Option<OrderId>,
+    /// The parcel it concerns, if one.
+    pub shipment_id: Option<ShipmentId>,
+    /// What changed.
+    pub change: Change,
+}
+
+/// The feed's stored form of a change: one encoding for every backend.
+pub fn encode_change(change: &Change) -> String {
+    // Serialising these plain types cannot fail.
+    serde_json::to_string(change).unwrap_or_default()
+}
+
+/// A feed entry's change from its stored form.
+pub fn decode_change(data: &str) -> std::result::Result<Change, String> {
+    serde_json::from_str(data).map_err(|e| format!("feed entry {data:?}: {e}"))
 }
 
 /// The result of adding a shipment.
@@ -108,8 +245,8 @@ impl IngestBatch {
 }
 
 /// A committed change, published after the transaction: the ETA engine, the notifier and
-/// the UI subscribe to these, never to the database.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// the UI subscribe to these, never to the database. Each is also kept in the feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// New carrier events were stored (only those actually new).
@@ -163,6 +300,44 @@ pub enum Change {
     },
     /// A notification was recorded, sent or released.
     NotificationsChanged,
+    /// An order was created (or a removed one revived).
+    OrderCreated {
+        /// Which order.
+        order_id: OrderId,
+    },
+    /// An order's own fields changed.
+    OrderUpdated {
+        /// Which order.
+        order_id: OrderId,
+    },
+    /// An order's stage was set.
+    OrderStageChanged {
+        /// Which order.
+        order_id: OrderId,
+        /// Before.
+        from: OrderStage,
+        /// After.
+        to: OrderStage,
+        /// Who set it.
+        actor: String,
+    },
+    /// An order was removed, with its parcels.
+    OrderRemoved {
+        /// Which order.
+        order_id: OrderId,
+    },
+    /// A parcel was added (or a removed one revived).
+    ShipmentAdded {
+        /// Which parcel.
+        shipment_id: ShipmentId,
+        /// Its order.
+        order_id: OrderId,
+    },
+    /// A parcel was removed.
+    ShipmentRemoved {
+        /// Which parcel.
+        shipment_id: ShipmentId,
+    },
 }
 
 impl Change {
@@ -175,9 +350,33 @@ impl Change {
             | Change::ShipmentEdited { shipment_id }
             | Change::EstimateChanged { shipment_id, .. }
             | Change::ProblemOpened { shipment_id, .. }
-            | Change::ProblemResolved { shipment_id, .. } => Some(*shipment_id),
-            Change::NotificationsChanged => None,
+            | Change::ProblemResolved { shipment_id, .. }
+            | Change::ShipmentAdded { shipment_id, .. }
+            | Change::ShipmentRemoved { shipment_id } => Some(*shipment_id),
+            Change::NotificationsChanged
+            | Change::OrderCreated { .. }
+            | Change::OrderUpdated { .. }
+            | Change::OrderStageChanged { .. }
+            | Change::OrderRemoved { .. } => None,
         }
+    }
+
+    /// The order it names, if one (a parcel's change other than its addition names none:
+    /// the feed looks the order up).
+    pub fn order_id(&self) -> Option<OrderId> {
+        match self {
+            Change::OrderCreated { order_id }
+            | Change::OrderUpdated { order_id }
+            | Change::OrderStageChanged { order_id, .. }
+            | Change::OrderRemoved { order_id }
+            | Change::ShipmentAdded { order_id, .. } => Some(*order_id),
+            _ => None,
+        }
+    }
+
+    /// Whether the feed keeps it (notifications are the outbox's business, not the feed's).
+    pub fn is_fed(&self) -> bool {
+        !matches!(self, Change::NotificationsChanged)
     }
 }
 
@@ -747,6 +946,60 @@ pub trait Store {
     fn setting(&self, key: &str) -> Result<Option<String>>;
     /// Set a setting unless a newer write is stored; returns whether it was written.
     fn set_setting(&mut self, key: &str, value: &str, at: DateTime<Utc>) -> Result<bool>;
+
+    /// Create an order and its shipments in one transaction, all or none.
+    ///
+    /// With [`OnExisting::Refuse`], an existing (non-removed) order with the same store and
+    /// number is [`Error::OrderExists`](crate::Error::OrderExists) and nothing is written;
+    /// with [`OnExisting::Merge`] the existing order is kept (fields it lacks filled in,
+    /// never overwritten; customer parts likewise) and the given shipments are added to it
+    /// (idempotent: running it again adds nothing, `created` false). A removed order with
+    /// that number is revived (same id, fresh fields). A tracking number tracked in another
+    /// (non-removed) order is [`Error::NumberTaken`](crate::Error::NumberTaken) and nothing
+    /// is written; one already in this order is merged (its events).
+    fn save_order(
+        &mut self,
+        new: &NewOrder,
+        on_existing: OnExisting,
+        now: DateTime<Utc>,
+    ) -> Result<SavedOrder>;
+    /// Change an order's fields; a number (in its store) that another order has is
+    /// [`Error::OrderExists`](crate::Error::OrderExists). Returns the order as stored;
+    /// `updated_at` moves only when something changed.
+    fn update_order(
+        &mut self,
+        id: OrderId,
+        patch: &OrderPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Order>;
+    /// Set the order's stage, logged with who and a note; setting the current stage again
+    /// changes and logs nothing.
+    fn set_order_stage(
+        &mut self,
+        id: OrderId,
+        stage: OrderStage,
+        actor: &str,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Order>;
+    /// The order's stage changes, oldest first (the first is its creation: `from == to`).
+    fn order_stages(&self, id: OrderId) -> Result<Vec<StageChange>>;
+    /// Remove an order and every shipment of it (tombstones, as [`Store::remove`] leaves
+    /// for a shipment; the customer's details are dropped).
+    fn remove_order(&mut self, id: OrderId, at: DateTime<Utc>) -> Result<()>;
+    /// The order's (non-removed) shipments, oldest first.
+    fn order_shipments(&self, id: OrderId) -> Result<Vec<Shipment>>;
+    /// Several orders' shipments at once (for a list page): grouped in the order of `ids`,
+    /// each order's oldest first; unknown ids give none.
+    fn shipments_of_orders(&self, ids: &[OrderId]) -> Result<Vec<Shipment>>;
+    /// A page of orders (see [`OrderQuery`]), newest first, at most `limit`.
+    fn orders(&self, q: &OrderQuery) -> Result<Vec<Order>>;
+    /// Feed entries with `seq > after`, oldest first, at most `limit`.
+    fn feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>>;
+    /// The newest `seq` (0 when the feed is empty).
+    fn feed_head(&self) -> Result<i64>;
+    /// Drop feed entries older than `before`; returns how many.
+    fn prune_feed(&mut self, before: DateTime<Utc>) -> Result<usize>;
 
     /// Before the process ends: fold the write-ahead log into the database, so the next
     /// start does not replay it (committed data is durable without this).

@@ -7,16 +7,19 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use uuid::Uuid;
 
+mod orders;
 mod tracking;
 
 use super::{
-    Active, Added, Assessment, Breaker, CarrierState, Change, Edit, Facets, Group, IngestBatch,
-    IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewShipment, OrderInfo,
-    OutboxEntry, OutboxState, PollRecord, PollTarget, SendOutcome, ShipmentRecord, Store,
+    Active, Added, Assessment, Breaker, CarrierState, Change, Edit, Facets, FeedEntry, Group,
+    IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder,
+    NewShipment, OnExisting, OrderPatch, OrderQuery, OutboxEntry, OutboxState, PollRecord,
+    PollTarget, SavedOrder, SendOutcome, ShipmentRecord, Store, clean_event, clean_opt,
+    clean_place, clean_text,
 };
 use crate::domain::{
-    CarrierEta, Order, OrderId, Place, Shipment, ShipmentId, Source, Status, StatusChange,
-    TrackingEvent,
+    CarrierEta, Customer, Order, OrderId, Place, Shipment, ShipmentId, Source, StageChange, Status,
+    StatusChange, TrackingEvent,
 };
 use crate::error::{Error, Result};
 use crate::eta::{Delivery, Estimate, EtaSource};
@@ -28,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_carrier_state.sql"),
     include_str!("../../migrations/0003_eta_problems_notifications.sql"),
+    include_str!("../../migrations/0004_orders_feed.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -522,7 +526,10 @@ fn shipment_from_row(r: &Row) -> rusqlite::Result<Shipment> {
     })
 }
 
-const ORDER_COLUMNS: &str = "id, store, order_number, items, placed_at, placed_offset, notes, archived, archived_at, created_at, promised_at, promised_offset";
+const ORDER_COLUMNS: &str = "id, store, order_number, items, placed_at, placed_offset, notes, \
+    archived, archived_at, created_at, promised_at, promised_offset, \
+    customer_name, customer_email, customer_phone, customer_postcode, customer_address, \
+    stage, stage_at, updated_at";
 
 fn order_from_row(r: &Row) -> rusqlite::Result<Order> {
     Ok(Order {
@@ -536,6 +543,16 @@ fn order_from_row(r: &Row) -> rusqlite::Result<Order> {
         archived_at: utc(r.get(8)?)?,
         created_at: utc(r.get(9)?)?,
         promised_at: opt_fixed(r.get(10)?, r.get(11)?)?,
+        customer: Customer {
+            name: r.get(12)?,
+            email: r.get(13)?,
+            phone: r.get(14)?,
+            postcode: r.get(15)?,
+            address: r.get(16)?,
+        },
+        stage: r.get::<_, String>(17)?.parse().map_err(bad)?,
+        stage_at: utc(r.get(18)?)?,
+        updated_at: utc(r.get(19)?)?,
     })
 }
 
@@ -556,107 +573,150 @@ fn event_from_row(r: &Row) -> rusqlite::Result<TrackingEvent> {
     })
 }
 
-/// Find or create the order a new shipment belongs to.
-fn resolve_order(tx: &Transaction, info: &OrderInfo, now: i64) -> Result<OrderId> {
-    if let Some(number) = &info.order_number {
-        let existing: Option<Uuid> = tx
-            .prepare_cached(
-                "SELECT id FROM orders WHERE coalesce(store, '') = coalesce(?1, '') AND order_number = ?2",
-            )?
-            .query_row(params![info.store, number], |r| r.get(0))
-            .optional()?;
-        if let Some(id) = existing {
-            // Fill in what an earlier row did not know; never overwrite.
-            tx.prepare_cached(
-                "UPDATE orders SET items = coalesce(items, ?2), notes = coalesce(notes, ?3),
-                    placed_at = coalesce(placed_at, ?4), placed_offset = coalesce(placed_offset, ?5),
-                    promised_at = coalesce(promised_at, ?6), promised_offset = coalesce(promised_offset, ?7)
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                info.items,
-                info.notes,
-                info.placed_at.map(|t| t.timestamp_millis()),
-                info.placed_at.map(|t| t.offset().local_minus_utc()),
-                info.promised_at.map(|t| t.timestamp_millis()),
-                info.promised_at.map(|t| t.offset().local_minus_utc()),
-            ])?;
-            return Ok(OrderId(id));
-        }
-    }
-    let id = OrderId::new();
-    tx.prepare_cached(
-        "INSERT INTO orders (id, store, order_number, items, placed_at, placed_offset, notes,
-                             archived, archived_at, created_at, updated_at, promised_at, promised_offset)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        id.0,
-        info.store,
-        info.order_number,
-        info.items,
-        info.placed_at.map(|t| t.timestamp_millis()),
-        info.placed_at.map(|t| t.offset().local_minus_utc()),
-        info.notes,
-        now,
-        info.promised_at.map(|t| t.timestamp_millis()),
-        info.promised_at.map(|t| t.offset().local_minus_utc()),
-    ])?;
-    Ok(id)
-}
-
-/// One shipment add inside an open transaction.
-fn add_in(tx: &Transaction, new: &NewShipment, now: i64) -> Result<(ShipmentId, bool)> {
-    if new.tracking_number.is_empty() {
+/// One shipment add inside an open transaction: into the order its `order` info names
+/// (found, revived or created; `None`), or into the given order, refusing a number another
+/// order has. Returns the shipment and whether it was created (or revived); the order's and
+/// the parcel's own changes go to `feed`.
+fn add_in(
+    tx: &Transaction,
+    new: &NewShipment,
+    into: Option<OrderId>,
+    now: i64,
+    feed: &mut Vec<Change>,
+) -> Result<(ShipmentId, bool)> {
+    let number = clean_text(&new.tracking_number);
+    if number.is_empty() {
         return Err(Error::InvalidInput("the tracking number is empty".into()));
     }
-    let existing: Option<(Uuid, bool)> = tx
-        .prepare_cached("SELECT id, deleted FROM shipments WHERE tracking_number = ?1")?
-        .query_row([&new.tracking_number], |r| Ok((r.get(0)?, r.get(1)?)))
+    let existing: Option<(Uuid, bool, Uuid)> = tx
+        .prepare_cached("SELECT id, deleted, order_id FROM shipments WHERE tracking_number = ?1")?
+        .query_row([&number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    match existing {
-        Some((id, false)) => Ok((ShipmentId(id), false)),
-        Some((id, true)) => {
+    if let Some((id, false, order)) = existing {
+        return match into {
+            Some(into) if into.0 != order => Err(Error::NumberTaken {
+                tracking_number: number.into_owned(),
+                order_id: OrderId(order),
+            }),
+            _ => Ok((ShipmentId(id), false)),
+        };
+    }
+    let order = match into {
+        Some(id) => id,
+        None => orders::resolve(tx, &orders::clean_info(&new.order), now, feed)?,
+    };
+    let (carrier, service, label) = (
+        clean_text(&new.carrier),
+        clean_opt(new.service.as_deref()),
+        clean_opt(new.label.as_deref()),
+    );
+    let id = match existing {
+        Some((id, _, _)) => {
             // Re-adding a removed number revives its tombstone (same id, so sync sees one
             // record whose `deleted` flag changed last).
-            let order = resolve_order(tx, &new.order, now)?;
             tx.prepare_cached(
                 "UPDATE shipments SET order_id = ?2, carrier = ?3, service = ?4, label = ?5,
                     label_at = ?6, muted = 0, muted_at = ?6, archived = 0, archived_at = ?6,
                     deleted = 0, deleted_at = ?6, next_poll_at = ?6, updated_at = ?6
                  WHERE id = ?1",
             )?
-            .execute(params![
-                id,
-                order.0,
-                new.carrier,
-                new.service,
-                new.label,
-                now
-            ])?;
-            Ok((ShipmentId(id), true))
+            .execute(params![id, order.0, carrier, service, label, now])?;
+            ShipmentId(id)
         }
         None => {
-            let order = resolve_order(tx, &new.order, now)?;
             let id = ShipmentId::new();
             tx.prepare_cached(
                 "INSERT INTO shipments (id, order_id, tracking_number, carrier, service, label,
                     label_at, muted_at, archived_at, deleted_at, next_poll_at, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?7, ?7, ?7, ?7)",
             )?
-            .execute(params![
-                id.0,
-                order.0,
-                new.tracking_number,
-                new.carrier,
-                new.service,
-                new.label,
-                now
-            ])?;
-            Ok((id, true))
+            .execute(params![id.0, order.0, number, carrier, service, label, now])?;
+            id
         }
+    };
+    feed.push(Change::ShipmentAdded {
+        shipment_id: id,
+        order_id: order,
+    });
+    Ok((id, true))
+}
+
+/// Add shipments inside an open transaction (into one order, or each into the order its
+/// info names): every add first, then their events, so a batch's writes come in the same
+/// order on every backend. Returns, per shipment, its id, whether it was created and how
+/// many events were new; every change goes to `feed`, each parcel's together.
+fn add_all(
+    tx: &Transaction,
+    new: &[NewShipment],
+    into: Option<OrderId>,
+    now: i64,
+    feed: &mut Vec<Change>,
+) -> Result<Vec<(ShipmentId, bool, usize)>> {
+    let mut added = Vec::with_capacity(new.len());
+    for n in new {
+        let mut own = Vec::new();
+        let (id, created) = add_in(tx, n, into, now, &mut own)?;
+        added.push((id, created, own));
     }
+    let mut out = Vec::with_capacity(new.len());
+    for (n, (id, created, own)) in new.iter().zip(added) {
+        feed.extend(own);
+        let mut report = IngestReport::default();
+        if !n.events.is_empty() {
+            let batch = IngestBatch::events(id, n.events.clone());
+            ingest_one(tx, &batch, now, "import", &mut report)?;
+        }
+        feed.append(&mut report.changes);
+        out.push((id, created, report.inserted));
+    }
+    Ok(out)
+}
+
+/// Tombstone one live shipment and drop its history, inside an open transaction; false when
+/// there is no such live shipment.
+fn remove_in(tx: &Transaction, id: ShipmentId, at: i64) -> Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE shipments SET deleted = 1, deleted_at = ?2, updated_at = ?2, label = NULL,
+                status = 'pending', status_at = NULL, status_rank = NULL, status_key = NULL,
+                status_detail = NULL, last_event_at = NULL, last_event_offset = NULL,
+                last_event_rank = NULL, last_event_key = NULL, event_count = 0,
+                eta_earliest = NULL, eta_earliest_offset = NULL, eta_latest = NULL,
+                eta_latest_offset = NULL, eta_observed_at = NULL, next_poll_at = NULL,
+                last_error = NULL, last_error_at = NULL, shipped_at = NULL,
+                est_earliest = NULL, est_likely = NULL, est_latest = NULL, est_confidence = NULL,
+                est_source = NULL, est_first_latest = NULL
+             WHERE id = ?1 AND deleted = 0",
+        )?
+        .execute(params![id.0, at])?;
+    if n == 0 {
+        return Ok(false);
+    }
+    tx.prepare_cached("DELETE FROM events WHERE shipment_id = ?1")?
+        .execute([id.0])?;
+    tx.prepare_cached("DELETE FROM status_log WHERE shipment_id = ?1")?
+        .execute([id.0])?;
+    tx.prepare_cached("DELETE FROM problems WHERE shipment_id = ?1")?
+        .execute([id.0])?;
+    Ok(true)
+}
+
+/// Append committed changes to the feed, inside the transaction that makes them; a parcel's
+/// change is filed under the parcel's order.
+fn append_feed(conn: &Connection, changes: &[Change], at: i64) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO feed (at, order_id, shipment_id, data)
+         VALUES (?1, coalesce(?2, (SELECT order_id FROM shipments WHERE id = ?3)), ?3, ?4)",
+    )?;
+    for c in changes.iter().filter(|c| c.is_fed()) {
+        stmt.execute(params![
+            at,
+            c.order_id().map(|o| o.0),
+            c.shipment_id().map(|s| s.0),
+            super::encode_change(c),
+        ])?;
+    }
+    Ok(())
 }
 
 /// The derived state of one shipment as ingest sees it.
@@ -721,6 +781,7 @@ fn ingest_one(
              ON CONFLICT DO NOTHING",
         )?;
         for ev in &batch.events {
+            let ev = clean_event(ev);
             let key = ev.dedupe_key();
             let at = ev.occurred_at.timestamp_millis();
             let offset = i64::from(ev.occurred_at.offset().local_minus_utc());
@@ -786,8 +847,15 @@ fn ingest_one(
     if inserted.is_empty() && new_eta.is_none() && !has_meta {
         return Ok(());
     }
-    let o = batch.origin.clone().unwrap_or_default();
-    let de = batch.destination.clone().unwrap_or_default();
+    let o = batch
+        .origin
+        .as_ref()
+        .map_or_else(Place::default, |p| clean_place(p).into_owned());
+    let de = batch
+        .destination
+        .as_ref()
+        .map_or_else(Place::default, |p| clean_place(p).into_owned());
+    let service = clean_opt(batch.service.as_deref());
     tx.prepare_cached(
         "UPDATE shipments SET status = ?2, status_at = ?3, status_rank = ?4, status_key = ?5,
             last_event_at = ?6, last_event_offset = ?7, last_event_rank = ?8, last_event_key = ?9,
@@ -822,7 +890,7 @@ fn ingest_one(
         new_eta.map(|e| e.latest.timestamp_millis()),
         new_eta.map(|e| e.latest.offset().local_minus_utc()),
         new_eta.map(|e| ms(e.observed_at)),
-        batch.service,
+        service,
         o.city,
         o.region,
         o.country,
@@ -919,17 +987,9 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut ids = Vec::with_capacity(new.len());
-        let mut report = IngestReport::default();
-        for n in new {
-            let (id, created) = add_in(&tx, n, ms(now))?;
-            let before = report.inserted;
-            if !n.events.is_empty() {
-                let batch = IngestBatch::events(id, n.events.clone());
-                ingest_one(&tx, &batch, ms(now), "import", &mut report)?;
-            }
-            ids.push((id, created, report.inserted - before));
-        }
+        let mut feed = Vec::new();
+        let ids = add_all(&tx, new, None, ms(now), &mut feed)?;
+        append_feed(&tx, &feed, ms(now))?;
         tx.commit()?;
         ids.into_iter()
             .map(|(id, created, events_added)| {
@@ -957,30 +1017,38 @@ impl Store for SqliteStore {
                 .map_or("carrier", |e| e.source.as_str());
             ingest_one(&tx, batch, ms(now), cause, &mut report)?;
         }
+        append_feed(&tx, &report.changes, ms(now))?;
         tx.commit()?;
         Ok(report)
     }
 
     fn edit(&mut self, id: ShipmentId, edit: Edit, at: DateTime<Utc>) -> Result<bool> {
         let at = ms(at);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let n = match &edit {
-            Edit::Label(label) => self.conn.prepare_cached(
+            Edit::Label(label) => tx.prepare_cached(
                 "UPDATE shipments SET label = ?2, label_at = ?3, updated_at = max(updated_at, ?3)
                  WHERE id = ?1 AND deleted = 0 AND label_at <= ?3 AND label IS NOT ?2",
-            )?.execute(params![id.0, label, at])?,
-            Edit::Muted(v) => self.conn.prepare_cached(
+            )?.execute(params![id.0, clean_opt(label.as_deref()), at])?,
+            Edit::Muted(v) => tx.prepare_cached(
                 "UPDATE shipments SET muted = ?2, muted_at = ?3, updated_at = max(updated_at, ?3)
                  WHERE id = ?1 AND deleted = 0 AND muted_at <= ?3 AND muted IS NOT ?2",
             )?.execute(params![id.0, v, at])?,
-            Edit::Archived(v) => self.conn.prepare_cached(
+            Edit::Archived(v) => tx.prepare_cached(
                 "UPDATE shipments SET archived = ?2, archived_at = ?3, updated_at = max(updated_at, ?3)
                  WHERE id = ?1 AND deleted = 0 AND archived_at <= ?3 AND archived IS NOT ?2",
             )?.execute(params![id.0, v, at])?,
-            Edit::NotifyKinds(kinds) => self.conn.prepare_cached(
+            Edit::NotifyKinds(kinds) => tx.prepare_cached(
                 "UPDATE shipments SET notify_kinds = ?2, notify_kinds_at = ?3, updated_at = max(updated_at, ?3)
                  WHERE id = ?1 AND deleted = 0 AND notify_kinds_at <= ?3 AND notify_kinds IS NOT ?2",
             )?.execute(params![id.0, kinds.map(|k| k.to_string()), at])?,
         };
+        if n > 0 {
+            append_feed(&tx, &[Change::ShipmentEdited { shipment_id: id }], at)?;
+        }
+        tx.commit()?;
         if n == 0 {
             // Distinguish "no such parcel" from "nothing to change / older edit".
             self.shipment(id)?;
@@ -992,25 +1060,10 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "UPDATE shipments SET deleted = 1, deleted_at = ?2, updated_at = ?2, label = NULL,
-                status = 'pending', status_at = NULL, status_rank = NULL, status_key = NULL,
-                status_detail = NULL, last_event_at = NULL, last_event_offset = NULL,
-                last_event_rank = NULL, last_event_key = NULL, event_count = 0,
-                eta_earliest = NULL, eta_earliest_offset = NULL, eta_latest = NULL,
-                eta_latest_offset = NULL, eta_observed_at = NULL, next_poll_at = NULL,
-                last_error = NULL, last_error_at = NULL, shipped_at = NULL,
-                est_earliest = NULL, est_likely = NULL, est_latest = NULL, est_confidence = NULL,
-                est_source = NULL, est_first_latest = NULL
-             WHERE id = ?1 AND deleted = 0",
-            params![id.0, ms(at)],
-        )?;
-        if n == 0 {
+        if !remove_in(&tx, id, ms(at))? {
             return Err(Error::NotFound(id.to_string()));
         }
-        tx.execute("DELETE FROM events WHERE shipment_id = ?1", [id.0])?;
-        tx.execute("DELETE FROM status_log WHERE shipment_id = ?1", [id.0])?;
-        tx.execute("DELETE FROM problems WHERE shipment_id = ?1", [id.0])?;
+        append_feed(&tx, &[Change::ShipmentRemoved { shipment_id: id }], ms(at))?;
         tx.commit()?;
         Ok(())
     }
@@ -1059,12 +1112,7 @@ impl Store for SqliteStore {
     }
 
     fn order(&self, id: OrderId) -> Result<Order> {
-        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1");
-        self.conn
-            .prepare_cached(&sql)?
-            .query_row([id.0], order_from_row)
-            .optional()?
-            .ok_or_else(|| Error::NotFound(id.to_string()))
+        orders::load(&self.conn, id)?.ok_or_else(|| Error::NotFound(id.to_string()))
     }
 
     fn timeline(&self, id: ShipmentId) -> Result<Vec<TrackingEvent>> {
@@ -1289,7 +1337,7 @@ impl Store for SqliteStore {
                     id.0,
                     ms(r.polled_at),
                     r.next_poll_at.map(ms),
-                    r.error
+                    clean_opt(r.error.as_deref())
                 ])?;
             }
         }
@@ -1343,6 +1391,7 @@ impl Store for SqliteStore {
                 to: Status::Expired,
             });
         }
+        append_feed(&tx, &changes, ms(now))?;
         tx.commit()?;
         Ok(changes)
     }
@@ -1370,13 +1419,15 @@ impl Store for SqliteStore {
             tx.prepare_cached("UPDATE shipments SET archived = 1, archived_at = ?2, updated_at = ?2 WHERE id = ?1")?
                 .execute(params![id, ms(now)])?;
         }
-        tx.commit()?;
-        Ok(ids
+        let changes: Vec<Change> = ids
             .into_iter()
             .map(|id| Change::ShipmentEdited {
                 shipment_id: ShipmentId(id),
             })
-            .collect())
+            .collect();
+        append_feed(&tx, &changes, ms(now))?;
+        tx.commit()?;
+        Ok(changes)
     }
 
     fn carrier_states(&self) -> Result<Vec<CarrierState>> {
@@ -1430,7 +1481,7 @@ impl Store for SqliteStore {
                 st.requests as i64,
                 st.requests_day.map(|d| d.to_string()),
                 st.last_success_at.map(ms),
-                st.last_error,
+                clean_opt(st.last_error.as_deref()),
                 st.last_error_at.map(ms),
                 ms(now),
             ])?;
@@ -1533,6 +1584,130 @@ impl Store for SqliteStore {
 
     fn set_setting(&mut self, key: &str, value: &str, at: DateTime<Utc>) -> Result<bool> {
         tracking::set_setting(&self.conn, key, value, at)
+    }
+
+    fn save_order(
+        &mut self,
+        new: &NewOrder,
+        on_existing: OnExisting,
+        now: DateTime<Utc>,
+    ) -> Result<SavedOrder> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut feed = Vec::new();
+        let (id, created) = orders::save(&tx, new, on_existing, ms(now), &mut feed)?;
+        let added = add_all(&tx, &new.shipments, Some(id), ms(now), &mut feed)?;
+        append_feed(&tx, &feed, ms(now))?;
+        tx.commit()?;
+        let mut shipments = Vec::with_capacity(added.len());
+        for (sid, created, events_added) in added {
+            shipments.push(Added {
+                shipment: self.shipment(sid)?,
+                created,
+                events_added,
+            });
+        }
+        Ok(SavedOrder {
+            order: self.order(id)?,
+            created,
+            shipments,
+        })
+    }
+
+    fn update_order(
+        &mut self,
+        id: OrderId,
+        patch: &OrderPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Order> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if orders::update(&tx, id, patch, ms(now))? {
+            append_feed(&tx, &[Change::OrderUpdated { order_id: id }], ms(now))?;
+        }
+        tx.commit()?;
+        self.order(id)
+    }
+
+    fn set_order_stage(
+        &mut self,
+        id: OrderId,
+        stage: crate::domain::OrderStage,
+        actor: &str,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Order> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(change) = orders::set_stage(&tx, id, stage, actor, note, ms(at))? {
+            append_feed(&tx, &[change], ms(at))?;
+        }
+        tx.commit()?;
+        self.order(id)
+    }
+
+    fn order_stages(&self, id: OrderId) -> Result<Vec<StageChange>> {
+        self.order(id)?;
+        orders::stages(&self.conn, id)
+    }
+
+    fn remove_order(&mut self, id: OrderId, at: DateTime<Utc>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let shipments = orders::remove(&tx, id, ms(at))?;
+        let mut feed = vec![Change::OrderRemoved { order_id: id }];
+        for sid in shipments {
+            remove_in(&tx, sid, ms(at))?;
+            feed.push(Change::ShipmentRemoved { shipment_id: sid });
+        }
+        append_feed(&tx, &feed, ms(at))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn order_shipments(&self, id: OrderId) -> Result<Vec<Shipment>> {
+        self.order(id)?;
+        self.shipments_of_orders(&[id])
+    }
+
+    fn shipments_of_orders(&self, ids: &[OrderId]) -> Result<Vec<Shipment>> {
+        let sql = format!(
+            "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE order_id = ?1 AND deleted = 0
+             ORDER BY created_at, id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for id in ids.iter().filter(|id| seen.insert(**id)) {
+            for sh in stmt.query_map([id.0], shipment_from_row)? {
+                out.push(sh?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn orders(&self, q: &OrderQuery) -> Result<Vec<Order>> {
+        orders::page(&self.conn, q)
+    }
+
+    fn feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>> {
+        orders::feed(&self.conn, after, limit)
+    }
+
+    fn feed_head(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM feed", [], |r| r.get(0))?)
+    }
+
+    fn prune_feed(&mut self, before: DateTime<Utc>) -> Result<usize> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM feed WHERE at < ?1", [ms(before)])?)
     }
 }
 

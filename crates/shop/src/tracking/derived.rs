@@ -11,12 +11,12 @@ use parceltrail_core::notify::{Channel, Urgency};
 use parceltrail_core::problems::{OpenProblem, Problem, ProblemKind};
 use parceltrail_core::store::{
     Active, Assessment, Change, JournalCursor, JournalEntry, OutboxEntry, OutboxState, SendOutcome,
-    same_estimate,
+    clean_text, same_estimate,
 };
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::shipments::{Journal, estimate_at, eta_at, lock_shipments, place};
+use super::shipments::{Journal, append_feed, estimate_at, eta_at, lock_shipments, place};
 use super::{
     Fail, R, Tx, count, each_row, exec, get, ms, one, opt, opt_utc, parse, rows, status, utc,
 };
@@ -249,7 +249,7 @@ pub(super) async fn save_derived(
                         &p.kind.as_str(),
                         &key,
                         &ms(p.since),
-                        &p.detail,
+                        &clean_text(&p.detail),
                         &now,
                     ],
                 )
@@ -264,6 +264,7 @@ pub(super) async fn save_derived(
             }
         }
     }
+    append_feed(tx, &mut journal, &changes, now).await?;
     Ok(changes)
 }
 
@@ -389,9 +390,9 @@ async fn insert_draft(tx: &Tx<'_>, d: &Draft, state: OutboxState, now: i64) -> R
             &d.channel.as_str(),
             &d.shipment_id.map(|s| s.0),
             &d.kind.map(|k| k.as_str()),
-            &d.title,
-            &d.body,
-            &d.link,
+            &clean_text(&d.title),
+            &clean_text(&d.body),
+            &clean_text(&d.link),
             &urgency_str(d.urgency),
             &state.as_str(),
             &now,
@@ -534,7 +535,7 @@ pub(super) async fn mark_notification(
                 tx,
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
                  WHERE id = $1 AND state = 'pending'",
-                &[&id, &ms(*at), error],
+                &[&id, &ms(*at), &clean_text(error)],
             )
             .await?
         }
@@ -544,7 +545,7 @@ pub(super) async fn mark_notification(
                 "UPDATE outbox SET state = 'failed', attempts = attempts + 1,
                     next_attempt_at = NULL, last_error = $2
                  WHERE id = $1 AND state = 'pending'",
-                &[&id, error],
+                &[&id, &clean_text(error)],
             )
             .await?
         }
@@ -612,10 +613,14 @@ pub(super) async fn notifications(tx: &Tx<'_>, limit: usize) -> R<Vec<OutboxEntr
 }
 
 pub(super) async fn setting(tx: &Tx<'_>, key: &str) -> R<Option<String>> {
-    opt(tx, "SELECT value FROM settings WHERE key = $1", &[&key])
-        .await?
-        .map(|r| get(&r, 0))
-        .transpose()
+    opt(
+        tx,
+        "SELECT value FROM settings WHERE key = $1",
+        &[&clean_text(key)],
+    )
+    .await?
+    .map(|r| get(&r, 0))
+    .transpose()
 }
 
 pub(super) async fn set_setting(tx: &Tx<'_>, key: &str, value: &str, at: DateTime<Utc>) -> R<bool> {
@@ -623,7 +628,7 @@ pub(super) async fn set_setting(tx: &Tx<'_>, key: &str, value: &str, at: DateTim
         tx,
         "INSERT INTO settings (key, value, set_at) VALUES ($1, $2, $3)
          ON CONFLICT (key) DO UPDATE SET value = $2, set_at = $3 WHERE settings.set_at <= $3",
-        &[&key, &value, &ms(at)],
+        &[&clean_text(key), &clean_text(value), &ms(at)],
     )
     .await?;
     Ok(n > 0)

@@ -1,7 +1,7 @@
 //! Core's tracking store ([`parceltrail_core::store::Store`]) on PostgreSQL: each shop's
-//! orders, shipments, events, estimates, problems and notification outbox, with the same
-//! meaning, transactions and answers as core's `SqliteStore` (`tests/core_store.rs` runs one
-//! suite on both).
+//! orders (with their customers and stage log), shipments, events, estimates, problems,
+//! notification outbox and change feed, with the same meaning, transactions and answers as
+//! core's `SqliteStore` (`tests/core_store.rs` runs one suite on both).
 //!
 //! **One PostgreSQL schema per shop.** A [`PgStore`] is opened on one schema and every
 //! transaction starts with `SET LOCAL search_path` to that schema alone, so its SQL (kept
@@ -14,18 +14,27 @@
 //! **Concurrency** (several server replicas on one database), where SQLite has a single
 //! writer:
 //! - the journal (`status_log` and `problems` ids, read by the notifier through a cursor)
-//!   gets its rows under a per-schema advisory lock held to commit, so ids become visible in
-//!   the order they were handed out and the cursor never skips a row committed late;
-//! - writers lock the shipment rows they derive from `FOR UPDATE`, always in id order and
-//!   before the journal lock, so they wait for each other instead of deadlocking;
-//! - `add_shipments` locks the rows its numbers already have, then takes the journal lock
-//!   before it looks numbers up, so two replicas adding one number take turns and the second
-//!   finds the first's row;
+//!   and the change feed (`feed.seq`, read by the shop server's event stream from the last
+//!   `seq` it saw) get their rows under a per-schema advisory lock held to commit, so ids
+//!   become visible in the order they were handed out and a reader never skips a row
+//!   committed late. Writers serialize on it only for their tail: a transaction takes it
+//!   right before its first journal row, or else right before it appends its feed rows,
+//!   which are always its last writes (one `INSERT … SELECT` from arrays);
+//! - locks are taken in one order, so writers wait for each other instead of deadlocking:
+//!   the numbers lock (below), then order rows, then shipment rows (`FOR UPDATE`, in id
+//!   order), then the journal lock. Adding a parcel to an existing order touches the order
+//!   after its parcels' rows, but only under the numbers lock, as does everything else that
+//!   locks an order and then its parcels;
+//! - a second per-schema advisory lock, the numbers lock, is taken first by everything that
+//!   gives out or frees an order number or a tracking number (`add_shipments`, `save_order`,
+//!   `update_order`, `remove_order`), so two replicas adding one number or order take turns
+//!   and the second finds the first's rows;
 //! - the outbox claim is one atomic `UPDATE … WHERE … next_attempt_at <= now`; moving the
 //!   notifier's cursor locks it `FOR UPDATE` and refuses when it moved;
 //! - a transaction PostgreSQL aborts as a deadlock or serialization failure is retried.
 
 mod derived;
+mod orders;
 mod shipments;
 
 use std::path::PathBuf;
@@ -33,15 +42,18 @@ use std::path::PathBuf;
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use deadpool_postgres::{Pool, PoolError};
 use parceltrail_core::Error as CoreError;
-use parceltrail_core::domain::{Order, OrderId, Shipment, StatusChange, TrackingEvent};
-use parceltrail_core::domain::{ShipmentId, Status};
+use parceltrail_core::domain::{
+    Order, OrderId, OrderStage, Shipment, ShipmentId, StageChange, Status, StatusChange,
+    TrackingEvent,
+};
 use parceltrail_core::eta::Delivery;
 use parceltrail_core::notify::rules::Draft;
 use parceltrail_core::problems::OpenProblem;
 use parceltrail_core::store::{
-    Active, Added, Assessment, CarrierState, Change, Edit, Facets, Group, IngestBatch,
-    IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewShipment, OutboxEntry,
-    PollRecord, PollTarget, SendOutcome, ShipmentRecord, Store,
+    Active, Added, Assessment, CarrierState, Change, Edit, Facets, FeedEntry, Group, IngestBatch,
+    IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder, NewShipment,
+    OnExisting, OrderPatch, OrderQuery, OutboxEntry, PollRecord, PollTarget, SavedOrder,
+    SendOutcome, ShipmentRecord, Store,
 };
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -54,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres-core/0001_initial.sql"),
     include_str!("../../migrations/postgres-core/0002_carrier_state.sql"),
     include_str!("../../migrations/postgres-core/0003_eta_problems_notifications.sql"),
+    include_str!("../../migrations/postgres-core/0004_orders_feed.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -64,6 +77,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// migration lock uses.
 const LOCK_MIGRATE: i32 = 0x7074_6d67; // "ptmg"
 const LOCK_JOURNAL: i32 = 0x7074_6a6c; // "ptjl"
+const LOCK_NUMBERS: i32 = 0x7074_6e6f; // "ptno"
 
 /// How often a transaction aborted by a deadlock or serialization failure is tried.
 const ATTEMPTS: usize = 3;
@@ -283,6 +297,16 @@ impl PgStore {
             .map_err(Into::into)
     }
 
+    /// Take the numbers lock (see the module docs); held until the transaction ends.
+    pub(crate) async fn numbers_lock(tx: &Tx<'_>, schema: &str) -> R<()> {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&LOCK_NUMBERS, &schema],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Take the journal lock (see the module docs); held until the transaction ends.
     pub(crate) async fn journal_lock(tx: &Tx<'_>, schema: &str) -> R<()> {
         tx.execute(
@@ -422,11 +446,11 @@ impl Store for PgStore {
         edit: Edit,
         at: DateTime<Utc>,
     ) -> parceltrail_core::Result<bool> {
-        self.write(async |tx| shipments::edit(tx, id, &edit, at).await)
+        self.write(async |tx| shipments::edit(tx, &self.schema, id, &edit, at).await)
     }
 
     fn remove(&mut self, id: ShipmentId, at: DateTime<Utc>) -> parceltrail_core::Result<()> {
-        self.write(async |tx| shipments::remove(tx, id, at).await)
+        self.write(async |tx| shipments::remove(tx, &self.schema, id, at).await)
     }
 
     fn shipment(&self, id: ShipmentId) -> parceltrail_core::Result<Shipment> {
@@ -518,7 +542,7 @@ impl Store for PgStore {
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> parceltrail_core::Result<Vec<Change>> {
-        self.write(async |tx| shipments::archive_delivered(tx, cutoff, now).await)
+        self.write(async |tx| shipments::archive_delivered(tx, &self.schema, cutoff, now).await)
     }
 
     fn carrier_states(&self) -> parceltrail_core::Result<Vec<CarrierState>> {
@@ -645,5 +669,68 @@ impl Store for PgStore {
         at: DateTime<Utc>,
     ) -> parceltrail_core::Result<bool> {
         self.write(async |tx| derived::set_setting(tx, key, value, at).await)
+    }
+
+    fn save_order(
+        &mut self,
+        new: &NewOrder,
+        on_existing: OnExisting,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<SavedOrder> {
+        self.write(async |tx| orders::save_order(tx, &self.schema, new, on_existing, now).await)
+    }
+
+    fn update_order(
+        &mut self,
+        id: OrderId,
+        patch: &OrderPatch,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Order> {
+        self.write(async |tx| orders::update_order(tx, &self.schema, id, patch, now).await)
+    }
+
+    fn set_order_stage(
+        &mut self,
+        id: OrderId,
+        stage: OrderStage,
+        actor: &str,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Order> {
+        self.write(async |tx| {
+            orders::set_order_stage(tx, &self.schema, id, stage, actor, note, at).await
+        })
+    }
+
+    fn order_stages(&self, id: OrderId) -> parceltrail_core::Result<Vec<StageChange>> {
+        self.read(async |tx| orders::order_stages(tx, id).await)
+    }
+
+    fn remove_order(&mut self, id: OrderId, at: DateTime<Utc>) -> parceltrail_core::Result<()> {
+        self.write(async |tx| orders::remove_order(tx, &self.schema, id, at).await)
+    }
+
+    fn order_shipments(&self, id: OrderId) -> parceltrail_core::Result<Vec<Shipment>> {
+        self.read(async |tx| orders::order_shipments(tx, id).await)
+    }
+
+    fn shipments_of_orders(&self, ids: &[OrderId]) -> parceltrail_core::Result<Vec<Shipment>> {
+        self.read(async |tx| orders::shipments_of_orders(tx, ids).await)
+    }
+
+    fn orders(&self, q: &OrderQuery) -> parceltrail_core::Result<Vec<Order>> {
+        self.read(async |tx| orders::orders(tx, q).await)
+    }
+
+    fn feed(&self, after: i64, limit: usize) -> parceltrail_core::Result<Vec<FeedEntry>> {
+        self.read(async |tx| orders::feed(tx, after, limit).await)
+    }
+
+    fn feed_head(&self) -> parceltrail_core::Result<i64> {
+        self.read(async |tx| orders::feed_head(tx).await)
+    }
+
+    fn prune_feed(&mut self, before: DateTime<Utc>) -> parceltrail_core::Result<usize> {
+        self.write(async |tx| orders::prune_feed(tx, before).await)
     }
 }

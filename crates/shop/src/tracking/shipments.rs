@@ -6,15 +6,16 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use parceltrail_core::Error as CoreError;
 use parceltrail_core::domain::{
-    CarrierEta, Order, OrderId, Place, Shipment, ShipmentId, Source, Status, StatusChange,
-    TrackingEvent,
+    CarrierEta, Customer, Order, OrderId, Place, Shipment, ShipmentId, Source, Status,
+    StatusChange, TrackingEvent,
 };
 use parceltrail_core::eta::{Estimate, EtaSource};
 use parceltrail_core::notify::rules::KindSet;
 use parceltrail_core::problems::ProblemKind;
 use parceltrail_core::store::{
     Added, Breaker, CarrierState, Change, Edit, Facets, Group, IngestBatch, IngestReport, ListItem,
-    ListQuery, NewShipment, OrderInfo, PollRecord, PollTarget, ShipmentRecord,
+    ListQuery, NewShipment, PollRecord, PollTarget, ShipmentRecord, clean_event, clean_opt,
+    clean_place, clean_text, encode_change,
 };
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -78,7 +79,7 @@ pub(super) fn estimate_at(r: &Row, first: usize) -> R<Option<Estimate>> {
 }
 
 /// Reads a row of [`SHIPMENT_COLUMNS`].
-fn shipment_from_row(r: &Row) -> R<Shipment> {
+pub(super) fn shipment_from_row(r: &Row) -> R<Shipment> {
     Ok(Shipment {
         id: ShipmentId(get(r, 0)?),
         order_id: OrderId(get(r, 1)?),
@@ -111,9 +112,12 @@ fn shipment_from_row(r: &Row) -> R<Shipment> {
     })
 }
 
-const ORDER_COLUMNS: &str = "id, store, order_number, items, placed_at, placed_offset, notes, archived, archived_at, created_at, promised_at, promised_offset";
+pub(super) const ORDER_COLUMNS: &str = "id, store, order_number, items, placed_at, placed_offset, notes, \
+    archived, archived_at, created_at, promised_at, promised_offset, \
+    customer_name, customer_email, customer_phone, customer_postcode, customer_address, \
+    stage, stage_at, updated_at";
 
-fn order_from_row(r: &Row) -> R<Order> {
+pub(super) fn order_from_row(r: &Row) -> R<Order> {
     Ok(Order {
         id: OrderId(get(r, 0)?),
         store: get(r, 1)?,
@@ -125,6 +129,16 @@ fn order_from_row(r: &Row) -> R<Order> {
         archived_at: utc(get(r, 8)?)?,
         created_at: utc(get(r, 9)?)?,
         promised_at: opt_fixed(get(r, 10)?, get(r, 11)?)?,
+        customer: Customer {
+            name: get(r, 12)?,
+            email: get(r, 13)?,
+            phone: get(r, 14)?,
+            postcode: get(r, 15)?,
+            address: get(r, 16)?,
+        },
+        stage: parse(get(r, 17)?)?,
+        stage_at: utc(get(r, 18)?)?,
+        updated_at: utc(get(r, 19)?)?,
     })
 }
 
@@ -145,12 +159,9 @@ fn event_from_row(r: &Row) -> R<TrackingEvent> {
     })
 }
 
-fn offset(t: Option<chrono::DateTime<chrono::FixedOffset>>) -> Option<i32> {
-    t.map(|t| t.offset().local_minus_utc())
-}
-
 /// The journal lock of one transaction, taken at most once: by a writer that holds the
-/// shipment rows it needs, right before its first `status_log` or `problems` row.
+/// rows it needs, right before its first `status_log` or `problems` row, or else right
+/// before it appends to the feed, at its end.
 pub(super) struct Journal<'s> {
     schema: &'s str,
     taken: bool,
@@ -173,6 +184,37 @@ impl<'s> Journal<'s> {
     }
 }
 
+/// Append committed changes to the feed, as the transaction's last writes: under the
+/// journal lock (taken here if not before), so `seq`s become visible in the order they are
+/// given out and a reader resuming after the last `seq` it saw never skips one committed
+/// late. A parcel's change is filed under the parcel's order.
+pub(super) async fn append_feed(
+    tx: &Tx<'_>,
+    journal: &mut Journal<'_>,
+    changes: &[Change],
+    at: i64,
+) -> R<()> {
+    let fed: Vec<&Change> = changes.iter().filter(|c| c.is_fed()).collect();
+    if fed.is_empty() {
+        return Ok(());
+    }
+    journal.take(tx).await?;
+    let orders: Vec<Option<Uuid>> = fed.iter().map(|c| c.order_id().map(|o| o.0)).collect();
+    let parcels: Vec<Option<Uuid>> = fed.iter().map(|c| c.shipment_id().map(|s| s.0)).collect();
+    let data: Vec<String> = fed.iter().map(|c| encode_change(c)).collect();
+    // One statement, its rows numbered in the given order.
+    exec(
+        tx,
+        "INSERT INTO feed (at, order_id, shipment_id, data)
+         SELECT $1, coalesce(t.o, (SELECT s.order_id FROM shipments s WHERE s.id = t.s)), t.s, t.d
+         FROM unnest($2::uuid[], $3::uuid[], $4::text[]) WITH ORDINALITY AS t (o, s, d, n)
+         ORDER BY t.n",
+        &[&at, &orders, &parcels, &data],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Lock the given shipments' rows, in id order (see the module docs of `tracking`).
 pub(super) async fn lock_shipments(tx: &Tx<'_>, ids: &mut Vec<Uuid>) -> R<()> {
     ids.sort();
@@ -188,116 +230,136 @@ pub(super) async fn lock_shipments(tx: &Tx<'_>, ids: &mut Vec<Uuid>) -> R<()> {
     Ok(())
 }
 
-/// Find or create the order a new shipment belongs to.
-async fn resolve_order(tx: &Tx<'_>, info: &OrderInfo, now: i64) -> R<OrderId> {
-    let placed = info.placed_at.map(|t| t.timestamp_millis());
-    let promised = info.promised_at.map(|t| t.timestamp_millis());
-    if let Some(number) = &info.order_number {
-        let existing = opt(
-            tx,
-            "SELECT id FROM orders WHERE coalesce(store, '') = coalesce($1, '') AND order_number = $2",
-            &[&info.store, number],
-        )
-        .await?;
-        if let Some(row) = existing {
-            let id: Uuid = get(&row, 0)?;
-            // Fill in what an earlier row did not know; never overwrite.
-            exec(
-                tx,
-                "UPDATE orders SET items = coalesce(items, $2), notes = coalesce(notes, $3),
-                    placed_at = coalesce(placed_at, $4), placed_offset = coalesce(placed_offset, $5),
-                    promised_at = coalesce(promised_at, $6), promised_offset = coalesce(promised_offset, $7)
-                 WHERE id = $1",
-                &[
-                    &id,
-                    &info.items,
-                    &info.notes,
-                    &placed,
-                    &offset(info.placed_at),
-                    &promised,
-                    &offset(info.promised_at),
-                ],
-            )
-            .await?;
-            return Ok(OrderId(id));
-        }
-    }
-    let id = OrderId::new();
-    exec(
-        tx,
-        "INSERT INTO orders (id, store, order_number, items, placed_at, placed_offset, notes,
-                             archived, archived_at, created_at, updated_at, promised_at, promised_offset)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, $8, $8, $9, $10)",
-        &[
-            &id.0,
-            &info.store,
-            &info.order_number,
-            &info.items,
-            &placed,
-            &offset(info.placed_at),
-            &info.notes,
-            &now,
-            &promised,
-            &offset(info.promised_at),
-        ],
-    )
-    .await?;
-    Ok(id)
-}
-
-/// One shipment add inside an open transaction.
-async fn add_in(tx: &Tx<'_>, new: &NewShipment, now: i64) -> R<(ShipmentId, bool)> {
-    if new.tracking_number.is_empty() {
+/// One shipment add inside an open transaction that holds the numbers lock and the rows of
+/// the numbers it adds: into the order its `order` info names (found, revived or created;
+/// `None`), or into the given order, refusing a number another order has. Returns the
+/// shipment and whether it was created (or revived); the order's and the parcel's own
+/// changes go to `feed`.
+async fn add_in(
+    tx: &Tx<'_>,
+    new: &NewShipment,
+    into: Option<OrderId>,
+    now: i64,
+    feed: &mut Vec<Change>,
+) -> R<(ShipmentId, bool)> {
+    let number = clean_text(&new.tracking_number);
+    if number.is_empty() {
         return Err(CoreError::InvalidInput("the tracking number is empty".into()).into());
     }
-    let existing = opt(
+    let existing = match opt(
         tx,
-        "SELECT id, deleted FROM shipments WHERE tracking_number = $1",
-        &[&new.tracking_number],
+        "SELECT id, deleted, order_id FROM shipments WHERE tracking_number = $1",
+        &[&number],
     )
-    .await?;
-    match existing.map(|r| Ok::<_, Fail>((get::<Uuid>(&r, 0)?, get::<bool>(&r, 1)?))) {
-        Some(found) => {
-            let (id, deleted) = found?;
-            if !deleted {
-                return Ok((ShipmentId(id), false));
+    .await?
+    {
+        Some(r) => Some((
+            get::<Uuid>(&r, 0)?,
+            get::<bool>(&r, 1)?,
+            get::<Uuid>(&r, 2)?,
+        )),
+        None => None,
+    };
+    if let Some((id, false, order)) = existing {
+        return match into {
+            Some(into) if into.0 != order => Err(CoreError::NumberTaken {
+                tracking_number: number.into_owned(),
+                order_id: OrderId(order),
             }
+            .into()),
+            _ => Ok((ShipmentId(id), false)),
+        };
+    }
+    let order = match into {
+        Some(id) => id,
+        None => super::orders::resolve(tx, &new.order, now, feed).await?,
+    };
+    let (carrier, service, label) = (
+        clean_text(&new.carrier),
+        clean_opt(new.service.as_deref()),
+        clean_opt(new.label.as_deref()),
+    );
+    let id = match existing {
+        Some((id, _, _)) => {
             // Re-adding a removed number revives its tombstone (same id, so sync sees one
             // record whose `deleted` flag changed last).
-            let order = resolve_order(tx, &new.order, now).await?;
             exec(
                 tx,
                 "UPDATE shipments SET order_id = $2, carrier = $3, service = $4, label = $5,
                     label_at = $6, muted = false, muted_at = $6, archived = false, archived_at = $6,
                     deleted = false, deleted_at = $6, next_poll_at = $6, updated_at = $6
                  WHERE id = $1",
-                &[&id, &order.0, &new.carrier, &new.service, &new.label, &now],
+                &[&id, &order.0, &carrier, &service, &label, &now],
             )
             .await?;
-            Ok((ShipmentId(id), true))
+            ShipmentId(id)
         }
         None => {
-            let order = resolve_order(tx, &new.order, now).await?;
             let id = ShipmentId::new();
             exec(
                 tx,
                 "INSERT INTO shipments (id, order_id, tracking_number, carrier, service, label,
                     label_at, muted_at, archived_at, deleted_at, next_poll_at, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $7, $7, $7, $7)",
-                &[
-                    &id.0,
-                    &order.0,
-                    &new.tracking_number,
-                    &new.carrier,
-                    &new.service,
-                    &new.label,
-                    &now,
-                ],
+                &[&id.0, &order.0, &number, &carrier, &service, &label, &now],
             )
             .await?;
-            Ok((id, true))
+            id
         }
+    };
+    feed.push(Change::ShipmentAdded {
+        shipment_id: id,
+        order_id: order,
+    });
+    Ok((id, true))
+}
+
+/// Lock the rows the given numbers already have (live or removed), in id order.
+pub(super) async fn lock_numbers(tx: &Tx<'_>, new: &[NewShipment]) -> R<()> {
+    let numbers: Vec<String> = new
+        .iter()
+        .map(|n| clean_text(&n.tracking_number).into_owned())
+        .collect();
+    rows(
+        tx,
+        "SELECT id FROM shipments WHERE tracking_number = ANY($1) ORDER BY id FOR UPDATE",
+        &[&numbers],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Add shipments inside an open transaction that holds the numbers lock and their rows
+/// (into one order, or each into the order its info names): every add first, then their
+/// events, so no row is locked after the journal is (see the module docs of `tracking`).
+/// Returns, per shipment, its id, whether it was created and how many events were new;
+/// every change goes to `feed`, each parcel's together.
+pub(super) async fn add_all(
+    tx: &Tx<'_>,
+    new: &[NewShipment],
+    into: Option<OrderId>,
+    now: i64,
+    feed: &mut Vec<Change>,
+    journal: &mut Journal<'_>,
+) -> R<Vec<(ShipmentId, bool, usize)>> {
+    let mut added = Vec::with_capacity(new.len());
+    for n in new {
+        let mut own = Vec::new();
+        let (id, created) = add_in(tx, n, into, now, &mut own).await?;
+        added.push((id, created, own));
     }
+    let mut out = Vec::with_capacity(new.len());
+    for (n, (id, created, own)) in new.iter().zip(added) {
+        feed.extend(own);
+        let mut report = IngestReport::default();
+        if !n.events.is_empty() {
+            let batch = IngestBatch::events(id, n.events.clone());
+            ingest_one(tx, &batch, now, "import", &mut report, journal).await?;
+        }
+        feed.append(&mut report.changes);
+        out.push((id, created, report.inserted));
+    }
+    Ok(out)
 }
 
 pub(super) async fn add_shipments(
@@ -306,29 +368,15 @@ pub(super) async fn add_shipments(
     new: &[NewShipment],
     now: DateTime<Utc>,
 ) -> R<Vec<Added>> {
-    // Lock what exists of these numbers, then the journal: replicas adding the same number
-    // take turns, and the later one finds the row the first committed.
-    let numbers: Vec<&str> = new.iter().map(|n| n.tracking_number.as_str()).collect();
-    rows(
-        tx,
-        "SELECT id FROM shipments WHERE tracking_number = ANY($1) ORDER BY id FOR UPDATE",
-        &[&numbers],
-    )
-    .await?;
+    // Replicas adding the same number (or order) take turns: the later one finds the rows
+    // the first committed.
+    PgStore::numbers_lock(tx, schema).await?;
+    lock_numbers(tx, new).await?;
     let mut journal = Journal::new(schema);
-    journal.take(tx).await?;
     let now = ms(now);
-    let mut ids = Vec::with_capacity(new.len());
-    let mut report = IngestReport::default();
-    for n in new {
-        let (id, created) = add_in(tx, n, now).await?;
-        let before = report.inserted;
-        if !n.events.is_empty() {
-            let batch = IngestBatch::events(id, n.events.clone());
-            ingest_one(tx, &batch, now, "import", &mut report, &mut journal).await?;
-        }
-        ids.push((id, created, report.inserted - before));
-    }
+    let mut feed = Vec::new();
+    let ids = add_all(tx, new, None, now, &mut feed, &mut journal).await?;
+    append_feed(tx, &mut journal, &feed, now).await?;
     let mut out = Vec::with_capacity(ids.len());
     for (id, created, events_added) in ids {
         out.push(Added {
@@ -357,6 +405,7 @@ pub(super) async fn ingest(
             .map_or("carrier", |e| e.source.as_str());
         ingest_one(tx, batch, ms(now), cause, &mut report, &mut journal).await?;
     }
+    append_feed(tx, &mut journal, &report.changes, ms(now)).await?;
     Ok(report)
 }
 
@@ -429,6 +478,7 @@ async fn ingest_one(
         )
         .await?;
     for ev in &batch.events {
+        let ev = clean_event(ev);
         let key = ev.dedupe_key();
         let at = ev.occurred_at.timestamp_millis();
         let off = ev.occurred_at.offset().local_minus_utc();
@@ -498,8 +548,15 @@ async fn ingest_one(
     if inserted.is_empty() && new_eta.is_none() && !has_meta {
         return Ok(());
     }
-    let o = batch.origin.clone().unwrap_or_default();
-    let de = batch.destination.clone().unwrap_or_default();
+    let o = batch
+        .origin
+        .as_ref()
+        .map_or_else(Place::default, |p| clean_place(p).into_owned());
+    let de = batch
+        .destination
+        .as_ref()
+        .map_or_else(Place::default, |p| clean_place(p).into_owned());
+    let service = clean_opt(batch.service.as_deref());
     let key = |h: Option<Head>| h.map(|h| Uuid::from_bytes(h.2));
     let rank = |h: Option<Head>| h.map(|h| i32::from(h.1));
     exec(
@@ -536,7 +593,7 @@ async fn ingest_one(
             &new_eta.map(|e| e.latest.timestamp_millis()),
             &new_eta.map(|e| e.latest.offset().local_minus_utc()),
             &new_eta.map(|e| ms(e.observed_at)),
-            &batch.service,
+            &service,
             &o.city,
             &o.region,
             &o.country,
@@ -602,7 +659,13 @@ pub(super) async fn shipment(tx: &Tx<'_>, id: ShipmentId) -> R<Shipment> {
     }
 }
 
-pub(super) async fn edit(tx: &Tx<'_>, id: ShipmentId, edit: &Edit, at: DateTime<Utc>) -> R<bool> {
+pub(super) async fn edit(
+    tx: &Tx<'_>,
+    schema: &str,
+    id: ShipmentId,
+    edit: &Edit,
+    at: DateTime<Utc>,
+) -> R<bool> {
     let at = ms(at);
     let n = match edit {
         Edit::Label(label) => {
@@ -610,7 +673,7 @@ pub(super) async fn edit(tx: &Tx<'_>, id: ShipmentId, edit: &Edit, at: DateTime<
                 tx,
                 "UPDATE shipments SET label = $2, label_at = $3, updated_at = greatest(updated_at, $3)
                  WHERE id = $1 AND NOT deleted AND label_at <= $3 AND label IS DISTINCT FROM $2",
-                &[&id.0, label, &at],
+                &[&id.0, &clean_opt(label.as_deref()), &at],
             )
             .await?
         }
@@ -647,11 +710,24 @@ pub(super) async fn edit(tx: &Tx<'_>, id: ShipmentId, edit: &Edit, at: DateTime<
     if n == 0 {
         // Distinguish "no such parcel" from "nothing to change / older edit".
         shipment(tx, id).await?;
+        return Ok(false);
     }
-    Ok(n > 0)
+    let edited = [Change::ShipmentEdited { shipment_id: id }];
+    append_feed(tx, &mut Journal::new(schema), &edited, at).await?;
+    Ok(true)
 }
 
-pub(super) async fn remove(tx: &Tx<'_>, id: ShipmentId, at: DateTime<Utc>) -> R<()> {
+pub(super) async fn remove(tx: &Tx<'_>, schema: &str, id: ShipmentId, at: DateTime<Utc>) -> R<()> {
+    if !remove_in(tx, id, ms(at)).await? {
+        return Err(CoreError::NotFound(id.to_string()).into());
+    }
+    let removed = [Change::ShipmentRemoved { shipment_id: id }];
+    append_feed(tx, &mut Journal::new(schema), &removed, ms(at)).await
+}
+
+/// Tombstone one live shipment and drop its history, inside an open transaction; false when
+/// there is no such live shipment.
+pub(super) async fn remove_in(tx: &Tx<'_>, id: ShipmentId, at: i64) -> R<bool> {
     let n = exec(
         tx,
         "UPDATE shipments SET deleted = true, deleted_at = $2, updated_at = $2, label = NULL,
@@ -664,11 +740,11 @@ pub(super) async fn remove(tx: &Tx<'_>, id: ShipmentId, at: DateTime<Utc>) -> R<
             est_earliest = NULL, est_likely = NULL, est_latest = NULL, est_confidence = NULL,
             est_source = NULL, est_first_latest = NULL
          WHERE id = $1 AND NOT deleted",
-        &[&id.0, &ms(at)],
+        &[&id.0, &at],
     )
     .await?;
     if n == 0 {
-        return Err(CoreError::NotFound(id.to_string()).into());
+        return Ok(false);
     }
     exec(tx, "DELETE FROM events WHERE shipment_id = $1", &[&id.0]).await?;
     exec(
@@ -678,7 +754,7 @@ pub(super) async fn remove(tx: &Tx<'_>, id: ShipmentId, at: DateTime<Utc>) -> R<
     )
     .await?;
     exec(tx, "DELETE FROM problems WHERE shipment_id = $1", &[&id.0]).await?;
-    Ok(())
+    Ok(true)
 }
 
 async fn find_ids(tx: &Tx<'_>, sql: &str, arg: &str) -> R<Vec<(ShipmentId, String)>> {
@@ -733,7 +809,7 @@ pub(super) async fn find(tx: &Tx<'_>, key: &str) -> R<Shipment> {
 }
 
 pub(super) async fn order(tx: &Tx<'_>, id: OrderId) -> R<Order> {
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 AND NOT deleted");
     match opt(tx, &sql, &[&id.0]).await? {
         Some(r) => order_from_row(&r),
         None => Err(CoreError::NotFound(id.to_string()).into()),
@@ -1001,7 +1077,12 @@ pub(super) async fn record_polls(tx: &Tx<'_>, records: &[(ShipmentId, PollRecord
     for (id, r) in records {
         tx.execute(
             &stmt,
-            &[&id.0, &ms(r.polled_at), &r.next_poll_at.map(ms), &r.error],
+            &[
+                &id.0,
+                &ms(r.polled_at),
+                &r.next_poll_at.map(ms),
+                &clean_opt(r.error.as_deref()),
+            ],
         )
         .await?;
     }
@@ -1076,11 +1157,13 @@ pub(super) async fn expire_stale(
             to: Status::Expired,
         });
     }
+    append_feed(tx, &mut journal, &changes, ms(now)).await?;
     Ok(changes)
 }
 
 pub(super) async fn archive_delivered(
     tx: &Tx<'_>,
+    schema: &str,
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> R<Vec<Change>> {
@@ -1106,12 +1189,14 @@ pub(super) async fn archive_delivered(
         )
         .await?;
     }
-    Ok(ids
+    let changes: Vec<Change> = ids
         .into_iter()
         .map(|id| Change::ShipmentEdited {
             shipment_id: ShipmentId(id),
         })
-        .collect())
+        .collect();
+    append_feed(tx, &mut Journal::new(schema), &changes, ms(now)).await?;
+    Ok(changes)
 }
 
 pub(super) async fn carrier_states(tx: &Tx<'_>) -> R<Vec<CarrierState>> {
@@ -1173,7 +1258,7 @@ pub(super) async fn save_carrier_state(
             &(st.requests as i64),
             &st.requests_day.map(|d| d.to_string()),
             &st.last_success_at.map(ms),
-            &st.last_error,
+            &clean_opt(st.last_error.as_deref()),
             &st.last_error_at.map(ms),
             &ms(now),
         ],

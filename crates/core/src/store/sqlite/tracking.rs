@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Active, Assessment, Change, JournalCursor, JournalEntry, OutboxEntry, OutboxState, SendOutcome,
-    bad, estimate_at, eta_at, ms, opt_utc, place, status, utc,
+    append_feed, bad, clean_text, estimate_at, eta_at, ms, opt_utc, place, status, utc,
 };
 use crate::domain::{Place, ShipmentId};
 use crate::error::Result;
@@ -220,7 +220,14 @@ pub(super) fn save_derived(
                 }
                 // A reopened occurrence keeps its row (and id): it does not notify twice.
                 let fresh: bool = insert.query_row(
-                    params![d.id.0, p.kind.as_str(), key, ms(p.since), p.detail, now],
+                    params![
+                        d.id.0,
+                        p.kind.as_str(),
+                        key,
+                        ms(p.since),
+                        clean_text(&p.detail),
+                        now
+                    ],
                     |r| r.get(0),
                 )?;
                 if fresh {
@@ -232,6 +239,7 @@ pub(super) fn save_derived(
             }
         }
     }
+    append_feed(&tx, &changes, now)?;
     tx.commit()?;
     Ok(changes)
 }
@@ -349,9 +357,9 @@ fn insert_draft(tx: &rusqlite::Transaction, d: &Draft, state: OutboxState, now: 
         d.channel.as_str(),
         d.shipment_id.map(|s| s.0),
         d.kind.map(|k| k.as_str()),
-        d.title,
-        d.body,
-        d.link,
+        clean_text(&d.title),
+        clean_text(&d.body),
+        clean_text(&d.link),
         urgency_str(d.urgency),
         state.as_str(),
         now,
@@ -478,14 +486,14 @@ pub(super) fn mark_notification(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
                  WHERE id = ?1 AND state = 'pending'",
             )?
-            .execute(params![id, ms(*at), error])?,
+            .execute(params![id, ms(*at), clean_text(error)])?,
         SendOutcome::Failed { error } => conn
             .prepare_cached(
                 "UPDATE outbox SET state = 'failed', attempts = attempts + 1,
                     next_attempt_at = NULL, last_error = ?2
                  WHERE id = ?1 AND state = 'pending'",
             )?
-            .execute(params![id, error])?,
+            .execute(params![id, clean_text(error)])?,
     };
     Ok(())
 }
@@ -551,7 +559,7 @@ pub(super) fn notifications(conn: &Connection, limit: usize) -> Result<Vec<Outbo
 pub(super) fn setting(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
+        .query_row([clean_text(key)], |r| r.get(0))
         .optional()?)
 }
 
@@ -566,6 +574,6 @@ pub(super) fn set_setting(
             "INSERT INTO settings (key, value, set_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET value = ?2, set_at = ?3 WHERE set_at <= ?3",
         )?
-        .execute(params![key, value, ms(at)])?;
+        .execute(params![clean_text(key), clean_text(value), ms(at)])?;
     Ok(n > 0)
 }

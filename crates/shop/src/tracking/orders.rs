@@ -1,0 +1,599 @@
+//! Orders as records of their own (customers, stages, removal, the order list) and the
+//! change feed: core's `store/sqlite/orders.rs`, statement for statement, in PostgreSQL's
+//! dialect, with the locks PostgreSQL needs (see the module docs of `tracking`).
+
+use chrono::{DateTime, Utc};
+use parceltrail_core::Error as CoreError;
+use parceltrail_core::domain::{Order, OrderId, OrderStage, Shipment, ShipmentId, StageChange};
+use parceltrail_core::store::orders::{Fields, Search, limit_of};
+use parceltrail_core::store::{
+    Added, Change, FeedEntry, NewOrder, OnExisting, OrderInfo, OrderPatch, OrderQuery, SavedOrder,
+    clean_opt, clean_text, decode_change,
+};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::shipments::{
+    Journal, ORDER_COLUMNS, SHIPMENT_COLUMNS, add_all, append_feed, lock_numbers, order_from_row,
+    remove_in, shipment, shipment_from_row,
+};
+use super::{Fail, PgStore, R, Tx, exec, get, ms, one, opt, parse, rows, utc};
+
+/// One live order; `lock` holds its row until the transaction ends.
+async fn load(tx: &Tx<'_>, id: OrderId, lock: bool) -> R<Order> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 AND NOT deleted{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    match opt(tx, &sql, &[&id.0]).await? {
+        Some(r) => order_from_row(&r),
+        None => Err(CoreError::NotFound(id.to_string()).into()),
+    }
+}
+
+/// The order with this store and number: a live one, else the latest removed one (locked).
+async fn by_number(tx: &Tx<'_>, store: Option<&str>, number: &str) -> R<Option<(Uuid, bool)>> {
+    match opt(
+        tx,
+        "SELECT id, deleted FROM orders
+         WHERE coalesce(store, '') = coalesce($1, '') AND order_number = $2
+         ORDER BY deleted, deleted_at DESC, id DESC LIMIT 1 FOR UPDATE",
+        &[&store, &number],
+    )
+    .await?
+    {
+        Some(r) => Ok(Some((get(&r, 0)?, get(&r, 1)?))),
+        None => Ok(None),
+    }
+}
+
+async fn by_id(tx: &Tx<'_>, id: OrderId) -> R<Option<(Uuid, bool)>> {
+    match opt(
+        tx,
+        "SELECT id, deleted FROM orders WHERE id = $1 FOR UPDATE",
+        &[&id.0],
+    )
+    .await?
+    {
+        Some(r) => Ok(Some((get(&r, 0)?, get(&r, 1)?))),
+        None => Ok(None),
+    }
+}
+
+fn offset(t: Option<chrono::DateTime<chrono::FixedOffset>>) -> Option<i32> {
+    t.map(|t| t.offset().local_minus_utc())
+}
+
+/// Write a new order, or a removed one's tombstone afresh, and log its first stage.
+async fn write_fresh(tx: &Tx<'_>, id: OrderId, f: &Fields, revive: bool, now: i64) -> R<()> {
+    let (i, c) = (&f.info, &f.customer);
+    let sql = if revive {
+        "UPDATE orders SET store = $2, order_number = $3, items = $4, placed_at = $5,
+            placed_offset = $6, notes = $7, archived = false, archived_at = $8, created_at = $8,
+            updated_at = $8, promised_at = $9, promised_offset = $10, customer_name = $11,
+            customer_email = $12, customer_phone = $13, customer_postcode = $14,
+            customer_address = $15, customer_name_lower = $16, customer_email_lower = $17,
+            stage = $18, stage_at = $8, deleted = false, deleted_at = $8
+         WHERE id = $1"
+    } else {
+        "INSERT INTO orders (id, store, order_number, items, placed_at, placed_offset, notes,
+            archived, archived_at, created_at, updated_at, promised_at, promised_offset,
+            customer_name, customer_email, customer_phone, customer_postcode, customer_address,
+            customer_name_lower, customer_email_lower, stage, stage_at, deleted, deleted_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, $8, $8, $9, $10, $11, $12, $13, $14,
+            $15, $16, $17, $18, $8, false, $8)"
+    };
+    exec(
+        tx,
+        sql,
+        &[
+            &id.0,
+            &i.store,
+            &i.order_number,
+            &i.items,
+            &i.placed_at.map(|t| t.timestamp_millis()),
+            &offset(i.placed_at),
+            &i.notes,
+            &now,
+            &i.promised_at.map(|t| t.timestamp_millis()),
+            &offset(i.promised_at),
+            &c.name,
+            &c.email,
+            &c.phone,
+            &c.postcode,
+            &c.address,
+            &f.name_lower(),
+            &f.email_lower(),
+            &f.stage.as_str(),
+        ],
+    )
+    .await?;
+    log_stage(tx, id, f.stage, f.stage, &f.actor, None, now).await
+}
+
+async fn log_stage(
+    tx: &Tx<'_>,
+    id: OrderId,
+    from: OrderStage,
+    to: OrderStage,
+    actor: &str,
+    note: Option<&str>,
+    at: i64,
+) -> R<()> {
+    exec(
+        tx,
+        "INSERT INTO order_stages (order_id, from_stage, to_stage, actor, note, changed_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&id.0, &from.as_str(), &to.as_str(), &actor, &note, &at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Fill in what the stored order lacks; never overwrite. True when something was filled.
+async fn fill(tx: &Tx<'_>, id: OrderId, f: &Fields, now: i64) -> R<bool> {
+    let (i, c) = (&f.info, &f.customer);
+    // Only when a column is empty and the new value is not does anything change, so the
+    // update's count says whether the order did.
+    let n = exec(
+        tx,
+        "UPDATE orders SET items = coalesce(items, $2), notes = coalesce(notes, $3),
+            placed_at = coalesce(placed_at, $4), placed_offset = coalesce(placed_offset, $5),
+            promised_at = coalesce(promised_at, $6),
+            promised_offset = coalesce(promised_offset, $7),
+            customer_name = coalesce(customer_name, $8),
+            customer_name_lower = coalesce(customer_name_lower, $9),
+            customer_email = coalesce(customer_email, $10),
+            customer_email_lower = coalesce(customer_email_lower, $11),
+            customer_phone = coalesce(customer_phone, $12),
+            customer_postcode = coalesce(customer_postcode, $13),
+            customer_address = coalesce(customer_address, $14),
+            updated_at = $15
+         WHERE id = $1 AND (
+            (items IS NULL AND $2::text IS NOT NULL) OR (notes IS NULL AND $3::text IS NOT NULL)
+            OR (placed_at IS NULL AND $4::bigint IS NOT NULL)
+            OR (promised_at IS NULL AND $6::bigint IS NOT NULL)
+            OR (customer_name IS NULL AND $8::text IS NOT NULL)
+            OR (customer_email IS NULL AND $10::text IS NOT NULL)
+            OR (customer_phone IS NULL AND $12::text IS NOT NULL)
+            OR (customer_postcode IS NULL AND $13::text IS NOT NULL)
+            OR (customer_address IS NULL AND $14::text IS NOT NULL))",
+        &[
+            &id.0,
+            &i.items,
+            &i.notes,
+            &i.placed_at.map(|t| t.timestamp_millis()),
+            &offset(i.placed_at),
+            &i.promised_at.map(|t| t.timestamp_millis()),
+            &offset(i.promised_at),
+            &c.name,
+            &f.name_lower(),
+            &c.email,
+            &f.email_lower(),
+            &c.phone,
+            &c.postcode,
+            &c.address,
+            &now,
+        ],
+    )
+    .await?;
+    Ok(n > 0)
+}
+
+/// Find, revive or create the order a shipment added on its own names (the app's way: an
+/// order number joins shipments of one order; without one, each gets its own). The caller
+/// holds the numbers lock.
+pub(super) async fn resolve(
+    tx: &Tx<'_>,
+    info: &OrderInfo,
+    now: i64,
+    feed: &mut Vec<Change>,
+) -> R<OrderId> {
+    let f = Fields::implicit(info);
+    let found = match &f.info.order_number {
+        Some(n) => by_number(tx, f.info.store.as_deref(), n).await?,
+        None => None,
+    };
+    Ok(match found {
+        Some((id, false)) => {
+            let id = OrderId(id);
+            if fill(tx, id, &f, now).await? {
+                feed.push(Change::OrderUpdated { order_id: id });
+            }
+            id
+        }
+        Some((id, true)) => {
+            let id = OrderId(id);
+            write_fresh(tx, id, &f, true, now).await?;
+            feed.push(Change::OrderCreated { order_id: id });
+            id
+        }
+        None => {
+            let id = OrderId::new();
+            write_fresh(tx, id, &f, false, now).await?;
+            feed.push(Change::OrderCreated { order_id: id });
+            id
+        }
+    })
+}
+
+pub(super) async fn save_order(
+    tx: &Tx<'_>,
+    schema: &str,
+    new: &NewOrder,
+    on_existing: OnExisting,
+    now: DateTime<Utc>,
+) -> R<SavedOrder> {
+    let now = ms(now);
+    // Replicas saving one order (or adding one number) take turns; the order's row, then
+    // its numbers' rows are locked before anything is written.
+    PgStore::numbers_lock(tx, schema).await?;
+    let f = Fields::of(new);
+    let found = match &f.info.order_number {
+        Some(n) => by_number(tx, f.info.store.as_deref(), n).await?,
+        None => None,
+    };
+    let found = match found {
+        Some(found) => Some(found),
+        None => by_id(tx, new.id).await?,
+    };
+    let mut feed = Vec::new();
+    let (id, created) = match found {
+        Some((id, false)) => {
+            let id = OrderId(id);
+            if on_existing == OnExisting::Refuse {
+                return Err(CoreError::OrderExists(id).into());
+            }
+            if fill(tx, id, &f, now).await? {
+                feed.push(Change::OrderUpdated { order_id: id });
+            }
+            (id, false)
+        }
+        Some((id, true)) => {
+            let id = OrderId(id);
+            write_fresh(tx, id, &f, true, now).await?;
+            feed.push(Change::OrderCreated { order_id: id });
+            (id, true)
+        }
+        None => {
+            write_fresh(tx, new.id, &f, false, now).await?;
+            feed.push(Change::OrderCreated { order_id: new.id });
+            (new.id, true)
+        }
+    };
+    lock_numbers(tx, &new.shipments).await?;
+    let mut journal = Journal::new(schema);
+    let added = add_all(tx, &new.shipments, Some(id), now, &mut feed, &mut journal).await?;
+    append_feed(tx, &mut journal, &feed, now).await?;
+    let mut shipments = Vec::with_capacity(added.len());
+    for (sid, created, events_added) in added {
+        shipments.push(Added {
+            shipment: shipment(tx, sid).await?,
+            created,
+            events_added,
+        });
+    }
+    Ok(SavedOrder {
+        order: load(tx, id, false).await?,
+        created,
+        shipments,
+    })
+}
+
+pub(super) async fn update_order(
+    tx: &Tx<'_>,
+    schema: &str,
+    id: OrderId,
+    patch: &OrderPatch,
+    now: DateTime<Utc>,
+) -> R<Order> {
+    let now = ms(now);
+    // The numbers lock first: a new number is checked against the others and taken in turn.
+    PgStore::numbers_lock(tx, schema).await?;
+    let old = load(tx, id, true).await?;
+    let new = parceltrail_core::store::orders::patched(&old, patch);
+    if new == old {
+        return Ok(old);
+    }
+    if let Some(number) = &new.order_number
+        && (new.order_number != old.order_number || new.store != old.store)
+        && let Some((other, false)) = by_number(tx, new.store.as_deref(), number).await?
+        && other != id.0
+    {
+        return Err(CoreError::OrderExists(OrderId(other)).into());
+    }
+    let f = Fields::from_order(&new);
+    let (i, c) = (&f.info, &f.customer);
+    exec(
+        tx,
+        "UPDATE orders SET store = $2, order_number = $3, items = $4, placed_at = $5,
+            placed_offset = $6, notes = $7, promised_at = $8, promised_offset = $9,
+            customer_name = $10, customer_email = $11, customer_phone = $12,
+            customer_postcode = $13, customer_address = $14, customer_name_lower = $15,
+            customer_email_lower = $16, updated_at = $17
+         WHERE id = $1",
+        &[
+            &id.0,
+            &i.store,
+            &i.order_number,
+            &i.items,
+            &i.placed_at.map(|t| t.timestamp_millis()),
+            &offset(i.placed_at),
+            &i.notes,
+            &i.promised_at.map(|t| t.timestamp_millis()),
+            &offset(i.promised_at),
+            &c.name,
+            &c.email,
+            &c.phone,
+            &c.postcode,
+            &c.address,
+            &f.name_lower(),
+            &f.email_lower(),
+            &now,
+        ],
+    )
+    .await?;
+    let updated = [Change::OrderUpdated { order_id: id }];
+    append_feed(tx, &mut Journal::new(schema), &updated, now).await?;
+    load(tx, id, false).await
+}
+
+pub(super) async fn set_order_stage(
+    tx: &Tx<'_>,
+    schema: &str,
+    id: OrderId,
+    stage: OrderStage,
+    actor: &str,
+    note: Option<&str>,
+    at: DateTime<Utc>,
+) -> R<Order> {
+    let at = ms(at);
+    let old = load(tx, id, true).await?;
+    if old.stage == stage {
+        return Ok(old);
+    }
+    let actor = clean_text(actor);
+    exec(
+        tx,
+        "UPDATE orders SET stage = $2, stage_at = $3, updated_at = $3 WHERE id = $1",
+        &[&id.0, &stage.as_str(), &at],
+    )
+    .await?;
+    log_stage(
+        tx,
+        id,
+        old.stage,
+        stage,
+        &actor,
+        clean_opt(note).as_deref(),
+        at,
+    )
+    .await?;
+    let changed = [Change::OrderStageChanged {
+        order_id: id,
+        from: old.stage,
+        to: stage,
+        actor: actor.into_owned(),
+    }];
+    append_feed(tx, &mut Journal::new(schema), &changed, at).await?;
+    load(tx, id, false).await
+}
+
+pub(super) async fn order_stages(tx: &Tx<'_>, id: OrderId) -> R<Vec<StageChange>> {
+    load(tx, id, false).await?;
+    rows(
+        tx,
+        "SELECT from_stage, to_stage, actor, note, changed_at FROM order_stages
+         WHERE order_id = $1 ORDER BY id",
+        &[&id.0],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(StageChange {
+            from: parse(get(r, 0)?)?,
+            to: parse(get(r, 1)?)?,
+            actor: get(r, 2)?,
+            note: get(r, 3)?,
+            changed_at: utc(get(r, 4)?)?,
+        })
+    })
+    .collect()
+}
+
+pub(super) async fn remove_order(
+    tx: &Tx<'_>,
+    schema: &str,
+    id: OrderId,
+    at: DateTime<Utc>,
+) -> R<()> {
+    let at = ms(at);
+    // As `save_order` takes its locks: numbers, the order, its parcels (in id order).
+    PgStore::numbers_lock(tx, schema).await?;
+    let n = exec(
+        tx,
+        "UPDATE orders SET deleted = true, deleted_at = $2, updated_at = $2, items = NULL,
+            notes = NULL, placed_at = NULL, placed_offset = NULL, promised_at = NULL,
+            promised_offset = NULL, customer_name = NULL, customer_email = NULL,
+            customer_phone = NULL, customer_postcode = NULL, customer_address = NULL,
+            customer_name_lower = NULL, customer_email_lower = NULL
+         WHERE id = $1 AND NOT deleted",
+        &[&id.0, &at],
+    )
+    .await?;
+    if n == 0 {
+        return Err(CoreError::NotFound(id.to_string()).into());
+    }
+    exec(tx, "DELETE FROM order_stages WHERE order_id = $1", &[&id.0]).await?;
+    rows(
+        tx,
+        "SELECT id FROM shipments WHERE order_id = $1 AND NOT deleted ORDER BY id FOR UPDATE",
+        &[&id.0],
+    )
+    .await?;
+    let ids: Vec<Uuid> = rows(
+        tx,
+        "SELECT id FROM shipments WHERE order_id = $1 AND NOT deleted ORDER BY created_at, id",
+        &[&id.0],
+    )
+    .await?
+    .iter()
+    .map(|r| get(r, 0))
+    .collect::<R<_>>()?;
+    let mut feed = vec![Change::OrderRemoved { order_id: id }];
+    for sid in ids {
+        let sid = ShipmentId(sid);
+        remove_in(tx, sid, at).await?;
+        feed.push(Change::ShipmentRemoved { shipment_id: sid });
+    }
+    append_feed(tx, &mut Journal::new(schema), &feed, at).await
+}
+
+pub(super) async fn order_shipments(tx: &Tx<'_>, id: OrderId) -> R<Vec<Shipment>> {
+    load(tx, id, false).await?;
+    shipments_of_orders(tx, &[id]).await
+}
+
+pub(super) async fn shipments_of_orders(tx: &Tx<'_>, ids: &[OrderId]) -> R<Vec<Shipment>> {
+    let wanted: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+    let sql = format!(
+        "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE order_id = ANY($1) AND NOT deleted
+         ORDER BY created_at, id"
+    );
+    let mut out = rows(tx, &sql, &[&wanted])
+        .await?
+        .iter()
+        .map(shipment_from_row)
+        .collect::<R<Vec<_>>>()?;
+    // Grouped in the order asked for (a stable sort keeps each order's oldest first).
+    out.sort_by_key(|s| wanted.iter().position(|w| *w == s.order_id.0));
+    Ok(out)
+}
+
+/// A page of orders: the query's filters as SQL, so each is served by its index.
+pub(super) async fn orders(tx: &Tx<'_>, q: &OrderQuery) -> R<Vec<Order>> {
+    let limit = limit_of(q.limit);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let search = Search::of(q);
+    let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE NOT o.deleted");
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: Box<dyn ToSql + Sync + Send>| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(n) = &search.order_number {
+        arg(&mut sql, " AND o.order_number = ?", Box::new(n.clone()));
+    }
+    if let Some(e) = &search.email {
+        arg(
+            &mut sql,
+            " AND o.customer_email_lower = ?",
+            Box::new(e.clone()),
+        );
+    }
+    if let Some(t) = &search.text {
+        // An order number prefix, an e-mail, part of a name, or a tracking number.
+        arg(
+            &mut sql,
+            " AND (left(o.order_number, length(?::text))",
+            Box::new(t.raw.clone()),
+        );
+        arg(&mut sql, " = ?", Box::new(t.raw.clone()));
+        arg(
+            &mut sql,
+            " OR o.customer_email_lower = ?",
+            Box::new(t.folded.clone()),
+        );
+        arg(
+            &mut sql,
+            " OR strpos(o.customer_name_lower, ?) > 0",
+            Box::new(t.folded.clone()),
+        );
+        arg(
+            &mut sql,
+            " OR o.id IN (SELECT order_id FROM shipments WHERE tracking_number = ? AND NOT deleted))",
+            Box::new(t.number.clone()),
+        );
+    }
+    if let Some(s) = q.status {
+        arg(
+            &mut sql,
+            " AND o.id IN (SELECT order_id FROM shipments WHERE status = ? AND NOT deleted)",
+            Box::new(s.as_str()),
+        );
+    }
+    if let Some(c) = &search.carrier {
+        arg(
+            &mut sql,
+            " AND o.id IN (SELECT order_id FROM shipments WHERE carrier = ? AND NOT deleted)",
+            Box::new(c.clone()),
+        );
+    }
+    if let Some(s) = &search.store {
+        arg(&mut sql, " AND o.store = ?", Box::new(s.clone()));
+    }
+    if let Some(s) = q.stage {
+        arg(&mut sql, " AND o.stage = ?", Box::new(s.as_str()));
+    }
+    if let Some(t) = q.placed_from {
+        arg(
+            &mut sql,
+            " AND o.placed_at >= ?",
+            Box::new(t.timestamp_millis()),
+        );
+    }
+    if let Some(t) = q.placed_to {
+        arg(
+            &mut sql,
+            " AND o.placed_at < ?",
+            Box::new(t.timestamp_millis()),
+        );
+    }
+    if let Some(b) = q.before {
+        arg(&mut sql, " AND o.id < ?", Box::new(b.0));
+    }
+    arg(&mut sql, " ORDER BY o.id DESC LIMIT ?", Box::new(limit));
+    let params: Vec<&(dyn ToSql + Sync)> = args
+        .iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    rows(tx, &sql, &params)
+        .await?
+        .iter()
+        .map(order_from_row)
+        .collect()
+}
+
+pub(super) async fn feed(tx: &Tx<'_>, after: i64, limit: usize) -> R<Vec<FeedEntry>> {
+    rows(
+        tx,
+        "SELECT seq, at, order_id, shipment_id, data FROM feed WHERE seq > $1
+         ORDER BY seq LIMIT $2",
+        &[&after, &limit_of(limit)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(FeedEntry {
+            seq: get(r, 0)?,
+            at: utc(get(r, 1)?)?,
+            order_id: get::<Option<Uuid>>(r, 2)?.map(OrderId),
+            shipment_id: get::<Option<Uuid>>(r, 3)?.map(ShipmentId),
+            change: decode_change(get(r, 4)?).map_err(Fail::Bad)?,
+        })
+    })
+    .collect()
+}
+
+pub(super) async fn feed_head(tx: &Tx<'_>) -> R<i64> {
+    get(
+        &one(tx, "SELECT coalesce(max(seq), 0)::bigint FROM feed", &[]).await?,
+        0,
+    )
+}
+
+pub(super) async fn prune_feed(tx: &Tx<'_>, before: DateTime<Utc>) -> R<usize> {
+    Ok(exec(tx, "DELETE FROM feed WHERE at < $1", &[&ms(before)]).await? as usize)
+}
