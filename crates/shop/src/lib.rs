@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod db;
 mod domain;
+pub mod secrets;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tracking;
