@@ -13,7 +13,10 @@ use crate::{
 };
 
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_shops.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_shops.sql"),
+    include_str!("../../migrations/postgres/0002_hooks.sql"),
+];
 
 /// The advisory lock taken while migrating (any constant; "ptshop" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7074_7368_6f70;
@@ -22,7 +25,7 @@ const MIGRATION_LOCK: i64 = 0x7074_7368_6f70;
 const POOL_SIZE: usize = 16;
 
 pub(crate) struct PgDb {
-    pool: Pool,
+    pub(super) pool: Pool,
 }
 
 fn shop(r: &Row) -> Shop {

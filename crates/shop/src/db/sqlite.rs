@@ -13,7 +13,10 @@ use crate::{
 };
 
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_shops.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_shops.sql"),
+    include_str!("../../migrations/sqlite/0002_hooks.sql"),
+];
 
 pub(crate) struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
@@ -94,7 +97,7 @@ impl SqliteDb {
         .await?
     }
 
-    async fn run<T: Send + 'static>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
