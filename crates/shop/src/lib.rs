@@ -3,6 +3,10 @@
 //! stored on SQLite (one file, nothing to install) or on PostgreSQL (several server replicas
 //! sharing one database). No HTTP here: `parceltrail-server` puts these behind its routes.
 //!
+//! [`hooks`] receives carrier and aggregator webhooks (17TRACK, AfterShip, Standard
+//! Webhooks): signatures verified before parsing, pushes parsed into one shape, replayed
+//! message ids refused; their signing secrets are sealed at rest by [`secrets`].
+//!
 //! [`tracking::PgStore`] is core's tracking store (orders, shipments, events, estimates,
 //! problems, the notification outbox) on PostgreSQL, one schema per shop.
 //!
@@ -13,6 +17,8 @@
 pub mod auth;
 pub mod db;
 mod domain;
+pub mod hooks;
+pub mod secrets;
 pub mod stores;
 #[cfg(feature = "testing")]
 pub mod testing;

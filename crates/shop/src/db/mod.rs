@@ -115,6 +115,10 @@ macro_rules! each {
     };
 }
 
+// After `each!`, which it uses.
+mod hooks;
+pub use hooks::HookSecretInfo;
+
 /// A schema migration's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Migrated {

@@ -15,6 +15,7 @@ use crate::{
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_shops.sql"),
+    include_str!("../../migrations/sqlite/0002_hooks.sql"),
     include_str!("../../migrations/sqlite/0004_idempotency.sql"),
 ];
 
