@@ -505,6 +505,17 @@ pub struct ServerArgs {
     /// json, or text on a terminal].
     #[arg(long, env = "PARCELTRAIL_SERVER_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// The file holding the key that seals the secrets the server must read back (webhook
+    /// secrets), made on first start [default: server.key in the data directory]. Replicas
+    /// on one PostgreSQL need the same key: give each this file, or the key itself (64 hex
+    /// characters) in PARCELTRAIL_SERVER_SECRET_KEY.
+    #[arg(
+        long,
+        global = true,
+        env = "PARCELTRAIL_SERVER_SECRET_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub secret_key_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
 }

@@ -25,6 +25,7 @@ struct FileSettings {
     key_failures_per_minute: Option<u32>,
     key_requests_per_second: Option<u32>,
     log_format: Option<LogFormat>,
+    secret_key_file: Option<std::path::PathBuf>,
 }
 
 /// The most a config file may be.
@@ -63,6 +64,25 @@ fn read_config(path: &Path) -> Result<FileSettings> {
         }
     }
     Ok(settings)
+}
+
+/// The key that seals stored secrets: `PARCELTRAIL_SERVER_SECRET_KEY` (hex or base64), else
+/// the key file (made on first start).
+fn secret_key(
+    file: Option<std::path::PathBuf>,
+    home: Option<&Path>,
+) -> Result<parceltrail_shop::secrets::SecretKey> {
+    use parceltrail_shop::secrets::SecretKey;
+    if let Ok(raw) = std::env::var("PARCELTRAIL_SERVER_SECRET_KEY") {
+        return SecretKey::parse(raw.trim())
+            .context("PARCELTRAIL_SERVER_SECRET_KEY is not a key: give 32 bytes as 64 hex characters or base64");
+    }
+    let path = match file {
+        Some(p) => p,
+        None => super::commands::data_dir(home)?.join("server.key"),
+    };
+    SecretKey::load_or_create(&path)
+        .with_context(|| format!("cannot read or make the secret key file {}", path.display()))
 }
 
 fn init_logging(format: LogFormat) {
@@ -120,6 +140,12 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
             .or(file.key_requests_per_second)
             .unwrap_or(Limits::KEY_REQUESTS_PER_SECOND),
     );
+    let secret_key = secret_key(
+        args.secret_key_file
+            .clone()
+            .or(file.secret_key_file.clone()),
+        home,
+    )?;
     let rt = crate::live::runtime()?;
     rt.block_on(async move {
         let (db, migrated) = Db::open(&url)
@@ -127,7 +153,7 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
             .with_context(|| format!("cannot open the shop database {url}"))?;
         let public_url = public_url_of(&public_url)?;
         match args.command {
-            None => serve(db, listen, public_url, url, limits).await,
+            None => serve(db, listen, public_url, url, limits, secret_key).await,
             Some(ServerCommand::Migrate) => {
                 if migrated.from == migrated.to {
                     println!("The database {url} is up to date (schema {}).", migrated.to);
@@ -284,6 +310,7 @@ async fn serve(
     public_url: String,
     url: DbUrl,
     limits: Limits,
+    secret_key: parceltrail_shop::secrets::SecretKey,
 ) -> Result<ExitCode> {
     if db.shops().await?.is_empty() {
         eprintln!(
@@ -291,6 +318,7 @@ async fn serve(
         );
     }
     let state = Arc::new(ShopState {
+        secret_key: Arc::new(secret_key),
         stores: parceltrail_shop::stores::Stores::new(&db),
         db,
         public_url,

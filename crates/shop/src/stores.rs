@@ -53,7 +53,9 @@ enum Inner {
 
 impl std::fmt::Debug for ShopStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShopStore").field("shop", &self.shop).finish()
+        f.debug_struct("ShopStore")
+            .field("shop", &self.shop)
+            .finish()
     }
 }
 

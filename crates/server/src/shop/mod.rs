@@ -6,6 +6,7 @@
 mod account;
 mod auth;
 mod events;
+mod hooks;
 mod idempotency;
 mod keys;
 mod observe;
@@ -37,6 +38,8 @@ pub use problem::Problem;
 pub struct ShopState {
     /// The shop store.
     pub db: Db,
+    /// Seals and opens the secrets the server must be able to read back (webhook secrets).
+    pub secret_key: Arc<parceltrail_shop::secrets::SecretKey>,
     /// Each shop's tracking store (orders, parcels, events).
     pub stores: parceltrail_shop::stores::Stores,
     /// The address customers and staff reach the server at (links are built from it).
@@ -94,6 +97,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(observe::metrics))
+        .routes(routes!(hooks::receive))
         .nest(
             "/api/v1",
             OpenApiRouter::new()
@@ -108,7 +112,9 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(orders::get, orders::update, orders::remove))
                 .routes(routes!(orders::add_shipments))
                 .routes(routes!(orders::add_event))
-                .routes(routes!(events::stream)),
+                .routes(routes!(events::stream))
+                .routes(routes!(hooks::list))
+                .routes(routes!(hooks::set, hooks::remove)),
         )
         .split_for_parts()
 }

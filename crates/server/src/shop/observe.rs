@@ -32,6 +32,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
 }
@@ -47,9 +52,19 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
+    ingested: Family<SourceLabels, Counter>,
 }
 
 impl Metrics {
+    /// Counts events newly stored from `source`.
+    pub fn ingested(&self, source: &str, events: usize) {
+        self.ingested
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .inc_by(events as u64);
+    }
+
     /// Every metric at zero.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("parceltrail");
@@ -57,6 +72,12 @@ impl Metrics {
         let duration =
             Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
         let in_flight = Gauge::default();
+        let ingested = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "ingested_events",
+            "Carrier events stored for the first time, by where they came from (17track, aftership, standard, manual)",
+            ingested.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route and status",
@@ -77,6 +98,7 @@ impl Metrics {
             requests,
             duration,
             in_flight,
+            ingested,
         }
     }
 
