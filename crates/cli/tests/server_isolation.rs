@@ -82,8 +82,23 @@ async fn call(c: &reqwest::Client, method: &str, url: &str, who: &As<'_>) -> (u1
     if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
         r = r.json(&json!({}));
     }
-    let res = r.send().await.unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
+    let mut res = r.send().await.unwrap();
+    let status = res.status().as_u16();
+    let stream = res
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if stream {
+        // An endless stream: what it says in its first moments.
+        let mut body = String::new();
+        while let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), res.chunk()).await
+        {
+            body.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        return (status, body);
+    }
+    (status, res.text().await.unwrap())
 }
 
 async fn isolation(db: String) {
@@ -113,8 +128,33 @@ async fn isolation(db: String) {
         .unwrap();
     let a_key_id = made["key"]["id"].as_str().unwrap().to_owned();
     let a_key = made["api_key"].as_str().unwrap().to_owned();
-    let fixtures: HashMap<&str, String> = HashMap::from([("keys", a_key_id.clone())]);
-    let a_ids = [a["shop_id"].as_str().unwrap().to_owned(), a_key_id.clone()];
+    let order: Value = c
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(key_a)
+        .json(
+            &json!({"order_number": "A-1", "customer": {"email": "customer@a.example"},
+            "shipments": [{"tracking_number": "1Z999AA10123456784"}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a_order = order["id"].as_str().unwrap().to_owned();
+    let a_shipment = order["shipments"][0]["id"].as_str().unwrap().to_owned();
+    let a_shop = a["shop_id"].as_str().unwrap().to_owned();
+    let fixtures: HashMap<&str, String> = HashMap::from([
+        ("keys", a_key_id.clone()),
+        ("orders", a_order.clone()),
+        ("shipments", a_shipment.clone()),
+    ]);
+    let a_ids = [
+        a_shop.clone(),
+        a_key_id.clone(),
+        a_order.clone(),
+        a_shipment.clone(),
+    ];
 
     let doc: Value = c
         .get(format!("{base}/api/v1/openapi.json"))
@@ -130,8 +170,17 @@ async fn isolation(db: String) {
             let segments: Vec<&str> = path.split('/').collect();
             let mut url = String::new();
             let mut named = false;
+            // The webhook receiver names a shop and is authenticated by signatures, not by
+            // the caller's key: B's key on it must reveal nothing and store nothing.
+            let receiver = path.contains("{shop_id}");
             for (i, seg) in segments.iter().enumerate() {
-                if seg.starts_with('{') {
+                if *seg == "{source}" {
+                    // Not an id: a webhook source of the caller's own shop.
+                    url.push_str("standard");
+                } else if *seg == "{shop_id}" {
+                    url.push_str(&a_shop);
+                    named = true;
+                } else if seg.starts_with('{') {
                     let kind = segments[i - 1];
                     let id = fixtures.get(kind).unwrap_or_else(|| {
                         panic!("{method} {path}: no fixture of shop A for {kind:?} ids; add one")
@@ -158,7 +207,9 @@ async fn isolation(db: String) {
                         "{method} {path} revealed {id}: {body}"
                     );
                 }
-                if named {
+                if receiver {
+                    assert_eq!(status, 401, "{method} {path} as B: {body}");
+                } else if named {
                     assert_eq!(status, 404, "{method} {path} as B: {body}");
                 }
             }
@@ -167,7 +218,23 @@ async fn isolation(db: String) {
             }
         }
     }
-    assert!(with_ids >= 1, "no route with an id was checked");
+    assert!(
+        with_ids >= 5,
+        "only {with_ids} routes with an id were checked"
+    );
+    // A's order, which B tried to change, remove and add to, is as it was.
+    let now: Value = c
+        .get(format!("{base}/api/v1/orders/{a_order}"))
+        .bearer_auth(key_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["shipments"].as_array().unwrap().len(), 1, "{now}");
+    assert_eq!(now["shipments"][0]["events"], json!([]), "{now}");
+    assert_eq!(now["updated_at"], order["updated_at"], "{now}");
     // A's key, which B tried to revoke, still works.
     let r = c
         .get(format!("{base}/api/v1/shop"))
