@@ -374,17 +374,6 @@ pub struct Customer {
     pub address: Option<String>,
 }
 
-impl Customer {
-    /// True when nothing is known.
-    pub fn is_empty(&self) -> bool {
-        self.name.is_none()
-            && self.email.is_none()
-            && self.phone.is_none()
-            && self.postcode.is_none()
-            && self.address.is_none()
-    }
-}
-
 /// The order's own stage, set by staff or the shop's systems (parcels' statuses are
 /// separate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

@@ -2083,10 +2083,20 @@ fn an_order_stage_is_set_logged_and_a_repeat_is_nothing(s: &mut dyn Store) {
     ));
 }
 
+type Spec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    &'static [&'static str],
+);
+
 /// Seven orders spread over what `orders()` filters by; returns their ids, oldest first.
 fn spread(s: &mut dyn Store) -> Vec<OrderId> {
     let berlin = FixedOffset::east_opt(7200).unwrap();
-    let specs: [(&str, &str, &str, &str, i64, &[&str]); 7] = [
+    // Store, number, customer's name and e-mail, placed (hours), parcels.
+    let specs: [Spec; 7] = [
         (
             "web",
             "1001",

@@ -154,9 +154,10 @@ pub struct OrderQuery {
     pub order_number: Option<String>,
     /// The customer's e-mail, exactly but for case.
     pub email: Option<String>,
-    /// Free search: an order number prefix, the customer's e-mail (exactly but for case),
-    /// part of the customer's name (any case), or a tracking number (exactly, spaces,
-    /// dashes and case ignored).
+    /// Free search (trimmed; blank is no filter): the start of an order number (in its
+    /// case), the customer's e-mail (exactly but for case), part of the customer's name (any
+    /// case), or a tracking number of one of its parcels (exactly, spaces, dashes and case
+    /// ignored).
     pub q: Option<String>,
     /// One of its parcels has this status.
     pub status: Option<Status>,

@@ -264,7 +264,6 @@ pub(super) async fn save_order(
     lock_numbers(tx, &new.shipments).await?;
     let mut journal = Journal::new(schema);
     let added = add_all(tx, &new.shipments, Some(id), now, &mut feed, &mut journal).await?;
-    append_feed(tx, &mut journal, &feed, now).await?;
     let mut shipments = Vec::with_capacity(added.len());
     for (sid, created, events_added) in added {
         shipments.push(Added {
@@ -273,8 +272,11 @@ pub(super) async fn save_order(
             events_added,
         });
     }
+    let order = load(tx, id, false).await?;
+    // Last, so the journal lock is held for the commit only.
+    append_feed(tx, &mut journal, &feed, now).await?;
     Ok(SavedOrder {
-        order: load(tx, id, false).await?,
+        order,
         created,
         shipments,
     })
@@ -333,9 +335,10 @@ pub(super) async fn update_order(
         ],
     )
     .await?;
+    let order = load(tx, id, false).await?;
     let updated = [Change::OrderUpdated { order_id: id }];
     append_feed(tx, &mut Journal::new(schema), &updated, now).await?;
-    load(tx, id, false).await
+    Ok(order)
 }
 
 pub(super) async fn set_order_stage(
@@ -375,8 +378,9 @@ pub(super) async fn set_order_stage(
         to: stage,
         actor: actor.into_owned(),
     }];
+    let order = load(tx, id, false).await?;
     append_feed(tx, &mut Journal::new(schema), &changed, at).await?;
-    load(tx, id, false).await
+    Ok(order)
 }
 
 pub(super) async fn order_stages(tx: &Tx<'_>, id: OrderId) -> R<Vec<StageChange>> {

@@ -376,7 +376,6 @@ pub(super) async fn add_shipments(
     let now = ms(now);
     let mut feed = Vec::new();
     let ids = add_all(tx, new, None, now, &mut feed, &mut journal).await?;
-    append_feed(tx, &mut journal, &feed, now).await?;
     let mut out = Vec::with_capacity(ids.len());
     for (id, created, events_added) in ids {
         out.push(Added {
@@ -385,6 +384,7 @@ pub(super) async fn add_shipments(
             events_added,
         });
     }
+    append_feed(tx, &mut journal, &feed, now).await?;
     Ok(out)
 }
 

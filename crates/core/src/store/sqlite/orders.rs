@@ -366,12 +366,23 @@ pub(super) fn remove(tx: &Transaction, id: OrderId, at: i64) -> Result<Vec<Shipm
     Ok(ids)
 }
 
-/// A page of orders: the query's filters as SQL, so each is served by its index.
+/// A page of orders.
 pub(super) fn page(conn: &Connection, q: &OrderQuery) -> Result<Vec<Order>> {
-    let limit = limit_of(q.limit);
-    if limit == 0 {
+    if q.limit == 0 {
         return Ok(Vec::new());
     }
+    let (sql, args) = page_sql(q);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
+        order_from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The query's filters as SQL, only those given, so each is served by its index.
+pub(super) fn page_sql(q: &OrderQuery) -> (String, Vec<Box<dyn ToSql>>) {
+    let limit = limit_of(q.limit);
     let search = Search::of(q);
     let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.deleted = 0");
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
@@ -451,12 +462,7 @@ pub(super) fn page(conn: &Connection, q: &OrderQuery) -> Result<Vec<Order>> {
         arg(&mut sql, " AND o.id < ?", Box::new(b.0));
     }
     arg(&mut sql, " ORDER BY o.id DESC LIMIT ?", Box::new(limit));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
-        order_from_row,
-    )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    (sql, args)
 }
 
 pub(super) fn feed(conn: &Connection, after: i64, limit: usize) -> Result<Vec<FeedEntry>> {

@@ -750,3 +750,180 @@ fn facets_name_each_store_and_carrier_of_what_is_tracked_once() {
     assert_eq!(f.stores, vec!["Sportshop".to_owned()]);
     assert_eq!(f.carriers, vec!["ups".to_owned(), "usps".to_owned()]);
 }
+
+#[test]
+fn upgrading_to_schema_4_gives_existing_orders_a_stage_and_keeps_their_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // A database as the previous release left it: an app order with a parcel.
+        let conn = Connection::open(&path).unwrap();
+        for m in &MIGRATIONS[..3] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO orders (id, store, order_number, archived_at, created_at, updated_at)
+             VALUES (x'00000000000000000000000000000001', 'Acme', 'A-1', 7000, 7000, 8000);
+             INSERT INTO shipments (id, order_id, tracking_number, carrier, label_at, muted_at,
+                archived_at, deleted_at, created_at, updated_at)
+             VALUES (x'00000000000000000000000000000002', x'00000000000000000000000000000001',
+                'X1', 'dhl', 0, 0, 0, 0, 7000, 7000);",
+        )
+        .unwrap();
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    let id = OrderId(Uuid::from_u128(1));
+    assert_eq!(s.find("X1").unwrap().order_id, id);
+    let o = s.order(id).unwrap();
+    assert_eq!(o.stage, crate::domain::OrderStage::Received);
+    assert_eq!(
+        (o.stage_at, o.created_at),
+        (o.created_at, utc(7000).unwrap())
+    );
+    assert_eq!(o.updated_at, utc(8000).unwrap());
+    assert_eq!(o.customer, crate::domain::Customer::default());
+    let log = s.order_stages(id).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].from, log[0].to, log[0].actor.as_str()),
+        (o.stage, o.stage, "system")
+    );
+    assert_eq!(log[0].changed_at, o.created_at);
+    assert_eq!(s.feed_head().unwrap(), 0, "old history is not fed");
+    let listed = s
+        .orders(&OrderQuery {
+            order_number: Some("A-1".into()),
+            limit: 10,
+            ..OrderQuery::default()
+        })
+        .unwrap();
+    assert_eq!(listed, std::slice::from_ref(&o));
+    // Its number is still taken in its store; a parcel added with it joins it.
+    let again = crate::store::NewOrder {
+        info: OrderInfo {
+            store: Some("Acme".into()),
+            order_number: Some("A-1".into()),
+            ..OrderInfo::default()
+        },
+        ..crate::store::NewOrder::default()
+    };
+    assert!(matches!(
+        s.save_order(&again, crate::store::OnExisting::Refuse, t(1)),
+        Err(Error::OrderExists(found)) if found == id
+    ));
+    let joined = s
+        .add_shipment(
+            &NewShipment {
+                tracking_number: "X2".into(),
+                carrier: "dhl".into(),
+                order: again.info.clone(),
+                ..Default::default()
+            },
+            t(1),
+        )
+        .unwrap();
+    assert_eq!(joined.shipment.order_id, id);
+}
+
+/// What SQLite plans for `orders()` with each filter: every one is read through an index
+/// (the unfiltered list through the primary key, newest first), never a scan of every order
+/// or parcel, so a page stays quick at 100,000 orders.
+#[test]
+fn the_order_list_is_served_by_an_index_for_each_filter() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let base = || OrderQuery {
+        limit: 50,
+        before: Some(OrderId::new()),
+        ..OrderQuery::default()
+    };
+    let cases = [
+        ("none", base()),
+        (
+            "email",
+            OrderQuery {
+                email: Some("a@b.example".into()),
+                ..base()
+            },
+        ),
+        (
+            "order number",
+            OrderQuery {
+                order_number: Some("1001".into()),
+                ..base()
+            },
+        ),
+        (
+            "status",
+            OrderQuery {
+                status: Some(Status::Exception),
+                ..base()
+            },
+        ),
+        (
+            "carrier",
+            OrderQuery {
+                carrier: Some("ups".into()),
+                ..base()
+            },
+        ),
+        (
+            "store",
+            OrderQuery {
+                store: Some("web".into()),
+                ..base()
+            },
+        ),
+        (
+            "stage",
+            OrderQuery {
+                stage: Some(crate::domain::OrderStage::Shipped),
+                ..base()
+            },
+        ),
+        (
+            "placed",
+            OrderQuery {
+                placed_from: Some(t(0)),
+                placed_to: Some(t(24)),
+                ..base()
+            },
+        ),
+    ];
+    for (what, q) in cases {
+        let (sql, args) = orders::page_sql(&q);
+        let mut stmt = s
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(
+                rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
+                |r| r.get(3),
+            )
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for step in &plan {
+            let reads = step.starts_with("SCAN") || step.starts_with("SEARCH");
+            assert!(
+                !reads || step.contains("INDEX") || step.contains("PRIMARY KEY"),
+                "{what}: {plan:?}"
+            );
+        }
+        let expected = match what {
+            "email" => "orders_by_email",
+            "order number" => "orders_by_order_number",
+            "status" => "shipments_by_status",
+            "carrier" => "shipments_by_carrier",
+            "store" => "orders_by_store",
+            "stage" => "orders_by_stage",
+            "placed" => "orders_by_placed",
+            _ => "sqlite_autoindex_orders_1",
+        };
+        assert!(
+            plan.iter().any(|p| p.contains(expected)),
+            "{what}: {plan:?}"
+        );
+    }
+}
