@@ -3,6 +3,9 @@
 //! stored on SQLite (one file, nothing to install) or on PostgreSQL (several server replicas
 //! sharing one database). No HTTP here: `parceltrail-server` puts these behind its routes.
 //!
+//! [`webhooks`]: the URLs a shop subscribes to its changes, and the deliveries to them, sent
+//! by any number of server replicas that share the work through leases.
+//!
 //! [`tracking::PgStore`] is core's tracking store (orders, shipments, events, estimates,
 //! problems, the notification outbox) on PostgreSQL, one schema per shop.
 //!
@@ -12,10 +15,13 @@
 
 pub mod auth;
 pub mod db;
+// Its `id_type!` serves `webhooks` too.
+#[macro_use]
 mod domain;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tracking;
+pub mod webhooks;
 
 pub use db::{Db, DbUrl};
 pub use domain::*;

@@ -13,7 +13,11 @@ use crate::{
 };
 
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_shops.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_shops.sql"),
+    // 0002 (being written beside this) goes here, before 0003.
+    include_str!("../../migrations/postgres/0003_webhooks_out.sql"),
+];
 
 /// The advisory lock taken while migrating (any constant; "ptshop" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7074_7368_6f70;
@@ -21,8 +25,9 @@ const MIGRATION_LOCK: i64 = 0x7074_7368_6f70;
 /// Connections per server process.
 const POOL_SIZE: usize = 16;
 
+#[derive(Clone)]
 pub(crate) struct PgDb {
-    pool: Pool,
+    pub(super) pool: Pool,
 }
 
 fn shop(r: &Row) -> Shop {

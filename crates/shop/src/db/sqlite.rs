@@ -13,8 +13,13 @@ use crate::{
 };
 
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_shops.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_shops.sql"),
+    // 0002 (being written beside this) goes here, before 0003.
+    include_str!("../../migrations/sqlite/0003_webhooks_out.sql"),
+];
 
+#[derive(Clone)]
 pub(crate) struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
 }
@@ -94,7 +99,7 @@ impl SqliteDb {
         .await?
     }
 
-    async fn run<T: Send + 'static>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
