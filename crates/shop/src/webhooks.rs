@@ -74,12 +74,16 @@ pub fn retry_span() -> Duration {
         .fold(Duration::zero(), |sum, d| sum + *d)
 }
 
+/// The most endpoints one shop may have.
+pub const MAX_ENDPOINTS: i64 = 50;
+/// The largest payload enqueued.
+pub const MAX_PAYLOAD: usize = 256 * 1024;
 /// The longest endpoint URL.
 pub const MAX_URL: usize = 2000;
 /// The longest description.
 pub const MAX_DESCRIPTION: usize = 500;
-/// The longest error kept for an attempt.
-pub const MAX_ERROR: usize = 1000;
+/// The longest error kept for an attempt (room for a 4 KiB excerpt of the answer).
+pub const MAX_ERROR: usize = 4200;
 /// Delivered and failed deliveries are kept this long after their last attempt.
 pub const RETENTION: Duration = Duration::days(30);
 /// The most deliveries one page lists.
@@ -306,6 +310,12 @@ pub enum Recorded {
     /// Refused: the lease is no longer this claimer's (it ran out and the delivery was
     /// claimed again, replayed, or deleted). Nothing was written.
     Stale,
+}
+
+/// What an endpoint's sealed secret is bound to: its shop and id, so a sealed secret copied
+/// to another row (or another shop's) does not open.
+pub fn secret_aad(shop: ShopId, endpoint: EndpointId) -> Vec<u8> {
+    format!("parceltrail webhook endpoint secret {shop} {endpoint}").into_bytes()
 }
 
 /// When to try again after the `attempt`th attempt (1-based) of a series failed at `now`;

@@ -20,10 +20,7 @@ use crate::webhooks::{
 };
 use crate::{Error, Result, ShopId};
 
-/// The most endpoints one shop may have.
-pub const MAX_ENDPOINTS: i64 = 50;
-/// The largest payload enqueued.
-pub const MAX_PAYLOAD: usize = 256 * 1024;
+use crate::webhooks::{MAX_ENDPOINTS, MAX_PAYLOAD};
 
 const DISABLED_BY_CALLER: &str = "disabled through the API";
 
@@ -189,11 +186,12 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<usize> {
         let e = check_event(event_id, event_type, payload)?;
-        each!(self, db => db.enqueue(shop, None, e, trunc(now)).await)
+        Ok(each!(self, db => db.enqueue(shop, None, e, trunc(now)).await)?.len())
     }
 
     /// Enqueues an event for one endpoint of the shop, whatever its filter (a test event);
-    /// `0` when it already has this event. A disabled endpoint is refused.
+    /// the new delivery, or `None` when it already has this event. A disabled endpoint is
+    /// refused.
     pub async fn enqueue_to(
         &self,
         shop: ShopId,
@@ -202,9 +200,9 @@ impl Db {
         event_type: &str,
         payload: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize> {
+    ) -> Result<Option<DeliveryId>> {
         let e = check_event(event_id, event_type, payload)?;
-        each!(self, db => db.enqueue(shop, Some(endpoint), e, trunc(now)).await)
+        Ok(each!(self, db => db.enqueue(shop, Some(endpoint), e, trunc(now)).await)?.pop())
     }
 
     /// Claims up to `limit` due deliveries of any shop until `lease_until` (oldest due
@@ -519,7 +517,7 @@ impl SqliteDb {
         only: Option<EndpointId>,
         e: NewEvent,
         now: DateTime<Utc>,
-    ) -> Result<usize> {
+    ) -> Result<Vec<DeliveryId>> {
         self.run(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let targets: Vec<EndpointId> = match only {
@@ -549,12 +547,16 @@ impl SqliteDb {
                         .collect()
                 }
             };
-            let mut added = 0;
+            let mut added = Vec::new();
             for endpoint in targets {
-                added += tx.execute(
+                let id = DeliveryId::new();
+                let n = tx.execute(
                     "INSERT INTO webhook_deliveries (id, shop_id, endpoint_id, event_id, event_type, payload, state, attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7) ON CONFLICT (endpoint_id, event_id) DO NOTHING",
-                    params![DeliveryId::new().0, shop.0, endpoint.0, e.id, e.event_type, e.payload, ms(now)],
+                    params![id.0, shop.0, endpoint.0, e.id, e.event_type, e.payload, ms(now)],
                 )?;
+                if n == 1 {
+                    added.push(id);
+                }
             }
             tx.commit()?;
             Ok(added)
@@ -980,7 +982,7 @@ impl PgDb {
         only: Option<EndpointId>,
         e: NewEvent,
         now: DateTime<Utc>,
-    ) -> Result<usize> {
+    ) -> Result<Vec<DeliveryId>> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         let targets: Vec<EndpointId> = match only {
@@ -1010,17 +1012,21 @@ impl PgDb {
                 .map(|ep| ep.id)
                 .collect(),
         };
-        let mut added = 0;
+        let mut added = Vec::new();
         for endpoint in targets {
+            let id = DeliveryId::new();
             // An endpoint deleted meanwhile takes nothing (no foreign-key error).
-            added += tx
+            let n = tx
                 .execute(
                     "INSERT INTO webhook_deliveries (id, shop_id, endpoint_id, event_id, event_type, payload, state, attempts, next_attempt_at, created_at)
                      SELECT $1, $2, id, $4, $5, $6, 'pending', 0, $7, $7 FROM webhook_endpoints WHERE id = $3
                      ON CONFLICT (endpoint_id, event_id) DO NOTHING",
-                    &[&DeliveryId::new().0, &shop.0, &endpoint.0, &e.id, &e.event_type, &e.payload, &now],
+                    &[&id.0, &shop.0, &endpoint.0, &e.id, &e.event_type, &e.payload, &now],
                 )
-                .await? as usize;
+                .await?;
+            if n == 1 {
+                added.push(id);
+            }
         }
         tx.commit().await?;
         Ok(added)
