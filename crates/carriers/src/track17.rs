@@ -334,7 +334,7 @@ fn read(
     for a in data["accepted"].as_array().into_iter().flatten() {
         let number = text(&a["number"]).unwrap_or_default();
         let result = match endpoint {
-            Endpoint::GetTrackInfo => track_info(&a["track_info"], source),
+            Endpoint::GetTrackInfo => parse_track_info(&a["track_info"], source),
             Endpoint::Register => TrackResult::default(),
         };
         items.push((number, Item::Accepted(Box::new(result))));
@@ -354,6 +354,24 @@ fn read(
         ));
     }
     Ok(items)
+}
+
+/// 17TRACK's integer carrier keys for the carriers Parceltrail has direct adapters for
+/// (secondary sources: open-source clients and 17TRACK's own request examples; 17TRACK
+/// publishes the full list as a download). Any other key has no Parceltrail id here.
+const CARRIER_KEYS: &[(i64, &str)] = &[
+    (100001, "dhl"),
+    (100002, "ups"),
+    (100003, "fedex"),
+    (21051, "usps"),
+];
+
+/// The Parceltrail carrier id for a 17TRACK carrier key, where known.
+pub fn carrier_id(key: i64) -> Option<&'static str> {
+    CARRIER_KEYS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, id)| *id)
 }
 
 /// A 17TRACK status (`latest_status.status`), sub-status (`<Status>_<Reason>`) or event stage.
@@ -444,7 +462,11 @@ fn event(e: &Value, source: Source) -> Option<NewEvent> {
     })
 }
 
-fn track_info(t: &Value, source: Source) -> TrackResult {
+/// A `track_info` object (a `gettrackinfo` answer's, or a webhook push's: 17TRACK sends the
+/// same object both ways) normalised, its events marked as coming from `source`. Public so
+/// the shop server's webhook receiver reads pushes exactly as this adapter reads polls: the
+/// same scan then yields the same event (and dedupe key) by either route.
+pub fn parse_track_info(t: &Value, source: Source) -> TrackResult {
     let events: Vec<NewEvent> = t["tracking"]["providers"]
         .as_array()
         .into_iter()

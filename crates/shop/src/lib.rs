@@ -3,6 +3,10 @@
 //! stored on SQLite (one file, nothing to install) or on PostgreSQL (several server replicas
 //! sharing one database). No HTTP here: `parceltrail-server` puts these behind its routes.
 //!
+//! [`hooks`] receives carrier and aggregator webhooks (17TRACK, AfterShip, Standard
+//! Webhooks): signatures verified before parsing, pushes parsed into one shape, replayed
+//! message ids refused; their signing secrets are sealed at rest by [`secrets`].
+//!
 //! [`webhooks`]: the URLs a shop subscribes to its changes, and the deliveries to them, sent
 //! by any number of server replicas that share the work through leases.
 //!
@@ -18,6 +22,8 @@ pub mod db;
 // Its `id_type!` serves `webhooks` too.
 #[macro_use]
 mod domain;
+pub mod hooks;
+pub mod secrets;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tracking;

@@ -114,7 +114,9 @@ macro_rules! each {
     };
 }
 
-// After `each!`, which it uses.
+// After `each!`, which they use.
+mod hooks;
+pub use hooks::HookSecretInfo;
 mod webhooks;
 
 /// A schema migration's outcome.

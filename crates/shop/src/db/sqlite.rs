@@ -15,7 +15,7 @@ use crate::{
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_shops.sql"),
-    // 0002 (being written beside this) goes here, before 0003.
+    include_str!("../../migrations/sqlite/0002_hooks.sql"),
     include_str!("../../migrations/sqlite/0003_webhooks_out.sql"),
 ];
 

@@ -1,0 +1,323 @@
+//! Webhooks' storage: each shop's sealed signing secret per source, and the message ids
+//! already handled. Every query is scoped by the shop's id.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use tokio_postgres::error::SqlState;
+
+use super::postgres::PgDb;
+use super::sqlite::SqliteDb;
+use super::{Backend, Db, MAX_NAME, trunc};
+use crate::hooks::{HookSource, MAX_MESSAGE_ID};
+use crate::{Error, Result, ShopId, auth};
+
+/// The longest sealed secret stored (a secret of at most `hooks::MAX_SECRET` bytes and the
+/// seal's 41).
+const MAX_SEALED: usize = 2_048;
+
+/// A shop's webhook secret, described (never the secret itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookSecretInfo {
+    /// Its source.
+    pub source: HookSource,
+    /// When it was set.
+    pub set_at: DateTime<Utc>,
+    /// Who set it.
+    pub set_by: String,
+}
+
+fn message_id(id: &str) -> Result<String> {
+    if id.is_empty() || id.len() > MAX_MESSAGE_ID || id.contains('\0') {
+        return Err(Error::invalid(
+            "message_id",
+            format!("use 1 to {MAX_MESSAGE_ID} bytes of text"),
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+fn source_of(s: &str) -> HookSource {
+    // The table's CHECK admits only the sources' names.
+    s.parse().unwrap_or(HookSource::Standard)
+}
+
+impl Db {
+    /// Sets (or replaces) the shop's secret for `source`, already sealed
+    /// (`hooks::seal_secret`), recording who set it and when.
+    pub async fn set_hook_secret(
+        &self,
+        shop: ShopId,
+        source: HookSource,
+        sealed: &[u8],
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let by = auth::normalise_name("set_by", by, MAX_NAME)?;
+        if sealed.is_empty() || sealed.len() > MAX_SEALED {
+            return Err(Error::invalid(
+                "sealed",
+                format!("a sealed secret is 1 to {MAX_SEALED} bytes"),
+            ));
+        }
+        let sealed = sealed.to_vec();
+        each!(self, db => db.set_hook_secret(shop, source, sealed, by, trunc(now)).await)
+    }
+
+    /// The shop's sealed secret for `source`, if one is set.
+    pub async fn hook_secret(&self, shop: ShopId, source: HookSource) -> Result<Option<Vec<u8>>> {
+        each!(self, db => db.hook_secret(shop, source).await)
+    }
+
+    /// Which sources the shop has a secret for, and when and by whom each was set, by source
+    /// name. The secrets themselves are not read.
+    pub async fn hook_secret_info(&self, shop: ShopId) -> Result<Vec<HookSecretInfo>> {
+        each!(self, db => db.hook_secret_info(shop).await)
+    }
+
+    /// Removes the shop's secret for `source`; whether there was one.
+    pub async fn delete_hook_secret(&self, shop: ShopId, source: HookSource) -> Result<bool> {
+        each!(self, db => db.delete_hook_secret(shop, source).await)
+    }
+
+    /// Whether a message id from `source` was already remembered for the shop (checked
+    /// before ingesting; see `hooks` for the order).
+    pub async fn message_seen(&self, shop: ShopId, source: HookSource, id: &str) -> Result<bool> {
+        let id = message_id(id)?;
+        each!(self, db => db.message_seen(shop, source, id).await)
+    }
+
+    /// Remembers a message id once its ingest committed: true the first time, false when it
+    /// was already there. Atomic: of two calls at once, exactly one gets true.
+    pub async fn remember_message(
+        &self,
+        shop: ShopId,
+        source: HookSource,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let id = message_id(id)?;
+        each!(self, db => db.remember_message(shop, source, id.clone(), trunc(now)).await)
+    }
+
+    /// Forgets message ids remembered before `cutoff` (every shop's; run now minus
+    /// `hooks::MESSAGE_RETENTION`); how many.
+    pub async fn forget_messages_before(&self, cutoff: DateTime<Utc>) -> Result<usize> {
+        each!(self, db => db.forget_messages_before(trunc(cutoff)).await)
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn sqlite_fk(e: rusqlite::Error) -> Error {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+        {
+            Error::NotFound
+        }
+        _ => e.into(),
+    }
+}
+
+impl SqliteDb {
+    async fn set_hook_secret(
+        &self,
+        shop: ShopId,
+        source: HookSource,
+        sealed: Vec<u8>,
+        by: String,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO hook_secrets (shop_id, source, sealed, set_at, set_by) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (shop_id, source) DO UPDATE SET sealed = excluded.sealed, set_at = excluded.set_at, set_by = excluded.set_by",
+                params![shop.0, source.as_str(), sealed, ms(now), by],
+            )
+            .map_err(sqlite_fk)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn hook_secret(&self, shop: ShopId, source: HookSource) -> Result<Option<Vec<u8>>> {
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT sealed FROM hook_secrets WHERE shop_id = ?1 AND source = ?2",
+                params![shop.0, source.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn hook_secret_info(&self, shop: ShopId) -> Result<Vec<HookSecretInfo>> {
+        self.run(move |c| {
+            let mut st = c.prepare(
+                "SELECT source, set_at, set_by FROM hook_secrets WHERE shop_id = ?1 ORDER BY source",
+            )?;
+            let rows = st
+                .query_map([shop.0], |r| {
+                    Ok(HookSecretInfo {
+                        source: source_of(&r.get::<_, String>(0)?),
+                        set_at: DateTime::from_timestamp_millis(r.get(1)?).unwrap_or_default(),
+                        set_by: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn delete_hook_secret(&self, shop: ShopId, source: HookSource) -> Result<bool> {
+        self.run(move |c| {
+            Ok(c.execute(
+                "DELETE FROM hook_secrets WHERE shop_id = ?1 AND source = ?2",
+                params![shop.0, source.as_str()],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn message_seen(&self, shop: ShopId, source: HookSource, id: String) -> Result<bool> {
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM hook_messages WHERE shop_id = ?1 AND source = ?2 AND message_id = ?3)",
+                params![shop.0, source.as_str(), id],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn remember_message(
+        &self,
+        shop: ShopId,
+        source: HookSource,
+        id: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.run(move |c| {
+            Ok(c.execute(
+                "INSERT INTO hook_messages (shop_id, source, message_id, seen_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![shop.0, source.as_str(), id, ms(now)],
+            )
+            .map_err(sqlite_fk)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn forget_messages_before(&self, cutoff: DateTime<Utc>) -> Result<usize> {
+        self.run(move |c| {
+            Ok(c.execute("DELETE FROM hook_messages WHERE seen_at < ?1", [ms(cutoff)])?)
+        })
+        .await
+    }
+}
+
+fn pg_fk(e: tokio_postgres::Error) -> Error {
+    if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+        Error::NotFound
+    } else {
+        e.into()
+    }
+}
+
+impl PgDb {
+    async fn set_hook_secret(
+        &self,
+        shop: ShopId,
+        source: HookSource,
+        sealed: Vec<u8>,
+        by: String,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let c = self.pool.get().await?;
+        c.execute(
+            "INSERT INTO hook_secrets (shop_id, source, sealed, set_at, set_by) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (shop_id, source) DO UPDATE SET sealed = excluded.sealed, set_at = excluded.set_at, set_by = excluded.set_by",
+            &[&shop.0, &source.as_str(), &sealed, &now, &by],
+        )
+        .await
+        .map_err(pg_fk)?;
+        Ok(())
+    }
+
+    async fn hook_secret(&self, shop: ShopId, source: HookSource) -> Result<Option<Vec<u8>>> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            "SELECT sealed FROM hook_secrets WHERE shop_id = $1 AND source = $2",
+            &[&shop.0, &source.as_str()],
+        )
+        .await?
+        .map(|r| r.get(0)))
+    }
+
+    async fn hook_secret_info(&self, shop: ShopId) -> Result<Vec<HookSecretInfo>> {
+        let c = self.pool.get().await?;
+        Ok(c.query(
+            // Ordered as SQLite orders text (bytewise), so both list alike.
+            "SELECT source, set_at, set_by FROM hook_secrets WHERE shop_id = $1 ORDER BY source COLLATE \"C\"",
+            &[&shop.0],
+        )
+        .await?
+        .iter()
+        .map(|r| HookSecretInfo {
+            source: source_of(r.get(0)),
+            set_at: r.get(1),
+            set_by: r.get(2),
+        })
+        .collect())
+    }
+
+    async fn delete_hook_secret(&self, shop: ShopId, source: HookSource) -> Result<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(
+            "DELETE FROM hook_secrets WHERE shop_id = $1 AND source = $2",
+            &[&shop.0, &source.as_str()],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn message_seen(&self, shop: ShopId, source: HookSource, id: String) -> Result<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            "SELECT 1 FROM hook_messages WHERE shop_id = $1 AND source = $2 AND message_id = $3",
+            &[&shop.0, &source.as_str(), &id],
+        )
+        .await?
+        .is_some())
+    }
+
+    async fn remember_message(
+        &self,
+        shop: ShopId,
+        source: HookSource,
+        id: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(
+            "INSERT INTO hook_messages (shop_id, source, message_id, seen_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            &[&shop.0, &source.as_str(), &id, &now],
+        )
+        .await
+        .map_err(pg_fk)?
+            > 0)
+    }
+
+    async fn forget_messages_before(&self, cutoff: DateTime<Utc>) -> Result<usize> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.execute("DELETE FROM hook_messages WHERE seen_at < $1", &[&cutoff])
+                .await? as usize,
+        )
+    }
+}
