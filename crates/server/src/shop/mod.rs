@@ -7,7 +7,9 @@ mod account;
 mod auth;
 mod keys;
 mod observe;
+pub mod outbound;
 mod problem;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +29,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::{Auth, Body, CSRF_HEADER, Caller, Limits, SESSION_COOKIE};
-pub use observe::{Metrics, REQUEST_ID};
+pub use observe::{Metrics, REQUEST_ID, WebhookMetrics};
+pub use outbound::{Outbound, OutboundConfig};
 pub use problem::Problem;
 
 /// What every handler shares.
@@ -40,6 +43,10 @@ pub struct ShopState {
     pub limits: Limits,
     /// What `/metrics` shows.
     pub metrics: Metrics,
+    /// The server's key for secrets stored sealed (webhook signing secrets).
+    pub secret_key: Arc<parceltrail_shop::secrets::SecretKey>,
+    /// Webhooks out: enqueueing events and the sender.
+    pub outbound: Arc<Outbound>,
 }
 
 /// Request bodies larger than this are refused (413).
@@ -98,7 +105,13 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(account::logout))
                 .routes(routes!(account::session))
                 .routes(routes!(keys::list, keys::create))
-                .routes(routes!(keys::revoke)),
+                .routes(routes!(keys::revoke))
+                .routes(routes!(webhooks::list, webhooks::create))
+                .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+                .routes(routes!(webhooks::rotate_secret))
+                .routes(routes!(webhooks::test))
+                .routes(routes!(webhooks::deliveries))
+                .routes(routes!(webhooks::replay)),
         )
         .split_for_parts()
 }
