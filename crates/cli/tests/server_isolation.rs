@@ -92,7 +92,8 @@ async fn isolation(db: String) {
     let a = create_shop(h, &db, "Shop A", "owner@a.example");
     let b = create_shop(h, &db, "Shop B", "owner@b.example");
     let mut cmd = bin(h, &db);
-    cmd.args(["--listen", "127.0.0.1:0"]);
+    // Nothing is sent: A's test delivery stays queued, and nothing leaves this machine.
+    cmd.args(["--listen", "127.0.0.1:0", "--webhook-concurrency", "0"]);
     let server = ShopServer::start(cmd, false);
     let base = server.base.clone();
     let c = client();
@@ -113,8 +114,39 @@ async fn isolation(db: String) {
         .unwrap();
     let a_key_id = made["key"]["id"].as_str().unwrap().to_owned();
     let a_key = made["api_key"].as_str().unwrap().to_owned();
-    let fixtures: HashMap<&str, String> = HashMap::from([("keys", a_key_id.clone())]);
-    let a_ids = [a["shop_id"].as_str().unwrap().to_owned(), a_key_id.clone()];
+    // A webhook endpoint of A's, and a delivery to it.
+    let hook: Value = c
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(key_a)
+        .json(&json!({"url": "https://a.example/hooks", "description": "A's receiver"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a_hook_id = hook["webhook"]["id"].as_str().unwrap().to_owned();
+    let delivery: Value = c
+        .post(format!("{base}/api/v1/webhooks/{a_hook_id}/test"))
+        .bearer_auth(key_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a_delivery_id = delivery["id"].as_str().unwrap().to_owned();
+    let fixtures: HashMap<&str, String> = HashMap::from([
+        ("keys", a_key_id.clone()),
+        ("webhooks", a_hook_id.clone()),
+        ("deliveries", a_delivery_id.clone()),
+    ]);
+    let a_ids = [
+        a["shop_id"].as_str().unwrap().to_owned(),
+        a_key_id.clone(),
+        a_hook_id.clone(),
+        a_delivery_id.clone(),
+    ];
 
     let doc: Value = c
         .get(format!("{base}/api/v1/openapi.json"))
@@ -176,6 +208,34 @@ async fn isolation(db: String) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // A's endpoint, which B tried to change, rotate and delete, is as it was, and its one
+    // delivery was neither replayed nor joined by a test of B's.
+    let r: Value = c
+        .get(format!("{base}/api/v1/webhooks/{a_hook_id}"))
+        .bearer_auth(key_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["url"], "https://a.example/hooks");
+    assert_eq!(r["updated_at"], hook["webhook"]["updated_at"]);
+    let r: Value = c
+        .get(format!("{base}/api/v1/webhooks/{a_hook_id}/deliveries"))
+        .bearer_auth(key_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["deliveries"].as_array().unwrap().len(), 1);
+    assert_eq!(r["deliveries"][0]["id"], a_delivery_id.as_str());
+    assert_eq!(
+        r["deliveries"][0]["next_attempt_at"],
+        delivery["next_attempt_at"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,10 @@ pub fn server_cmd(home: &Path) -> Command {
         "KEY_FAILURES_PER_MINUTE",
         "KEY_REQUESTS_PER_SECOND",
         "LOG_FORMAT",
+        "ALLOW_PRIVATE_TARGETS",
+        "WEBHOOK_CONCURRENCY",
+        "SECRET_KEY",
+        "SECRET_KEY_FILE",
     ] {
         c.env_remove(format!("PARCELTRAIL_SERVER_{name}"));
     }
