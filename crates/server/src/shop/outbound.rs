@@ -297,6 +297,14 @@ impl Outbound {
         let start = Instant::now();
         let mut outcome = self.send(&c).await;
         outcome.duration_ms = i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX);
+        // The log gets the gist; the shop's delivery log has the whole error.
+        let gist: String = outcome
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
         let label = match self
             .db
             .record_attempt(c.lease, outcome.clone(), Utc::now())
@@ -304,11 +312,11 @@ impl Outbound {
         {
             Ok(Recorded::Delivered) => "delivered",
             Ok(Recorded::Retry(at)) => {
-                tracing::info!(delivery = %c.lease.delivery_id, attempt = c.lease.attempt, next = %at, error = outcome.error.as_deref().unwrap_or(""), "webhooks: attempt failed");
+                tracing::info!(delivery = %c.lease.delivery_id, attempt = c.lease.attempt, next = %at, status = outcome.status, error = %gist, "webhooks: attempt failed");
                 "retry"
             }
             Ok(Recorded::Failed) => {
-                tracing::warn!(delivery = %c.lease.delivery_id, error = outcome.error.as_deref().unwrap_or(""), "webhooks: delivery failed after its last attempt");
+                tracing::warn!(delivery = %c.lease.delivery_id, status = outcome.status, error = %gist, "webhooks: delivery failed after its last attempt");
                 "failed"
             }
             Ok(Recorded::Stale) => "stale",
