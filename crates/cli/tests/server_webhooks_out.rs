@@ -607,3 +607,64 @@ async fn the_setting_comes_from_flag_variable_or_config() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("webhook_concurrency"));
 }
+
+/// Two servers on one PostgreSQL share the sending: every event arrives once, whichever
+/// server it was enqueued on and whichever sent it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgres_send_each_delivery_once() {
+    let db = parceltrail_shop::testing::postgres().fresh_database().await;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (_, key) = create_shop(h, &db);
+    let (rx, addr) = Receiver::start().await;
+    // One key file for both, as replicas must share it.
+    let key_file = h.join("shared.key");
+    let key_file = key_file.to_str().unwrap();
+    let a = serve(
+        h,
+        &db,
+        &["--allow-private-targets", "--secret-key-file", key_file],
+    );
+    let b = serve(
+        h,
+        &db,
+        &["--allow-private-targets", "--secret-key-file", key_file],
+    );
+    let api = |base: &str| Api {
+        c: client(),
+        base: base.to_owned(),
+        key: key.clone(),
+    };
+    let (api_a, api_b) = (api(&a.base), api(&b.base));
+    let (s, made) = api_a.create(&format!("http://{addr}/ok"), &[]).await;
+    assert_eq!(s, 201, "{made}");
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    let webhook = made["webhook"]["id"].as_str().unwrap().to_owned();
+    const EVENTS: usize = 20;
+    for i in 0..EVENTS {
+        let on = if i % 2 == 0 { &api_a } else { &api_b };
+        let (s, d) = on
+            .call("POST", &format!("/webhooks/{webhook}/test"), None)
+            .await;
+        assert_eq!(s, 202, "{d}");
+    }
+    let got = rx.wait_for("/ok", EVENTS, Duration::from_secs(30)).await;
+    // Both servers' signatures verify: they share the key.
+    for r in &got {
+        verify(r, &secret);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = rx.on("/ok");
+    let ids: std::collections::HashSet<String> = got
+        .iter()
+        .map(|r| r.headers["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), EVENTS);
+    assert_eq!(got.len(), EVENTS, "an event was sent twice");
+    let all = api_b.deliveries(&webhook).await;
+    assert_eq!(all.len(), EVENTS);
+    assert!(
+        all.iter()
+            .all(|d| d["state"] == "delivered" && d["attempts"] == 1)
+    );
+}
