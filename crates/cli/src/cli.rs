@@ -501,21 +501,33 @@ pub struct ServerArgs {
     /// Requests a second one API key may make (twice that in a burst) [default: 200].
     #[arg(long, env = "PARCELTRAIL_SERVER_KEY_REQUESTS_PER_SECOND", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(parceltrail_server::shop::Limits::MAX_KEY_RATE)))]
     pub key_requests_per_second: Option<u32>,
+    /// Let webhooks reach loopback, private and other non-public addresses (tests, or a
+    /// private network you trust): `--allow-private-targets` or `=true`/`=false` [default:
+    /// false].
+    #[arg(
+        long,
+        env = "PARCELTRAIL_SERVER_ALLOW_PRIVATE_TARGETS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_private_targets: Option<bool>,
+    /// Webhook deliveries this server sends at once; 0: none (other replicas send them)
+    /// [default: 16].
+    #[arg(long, env = "PARCELTRAIL_SERVER_WEBHOOK_CONCURRENCY", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=parceltrail_server::shop::outbound::MAX_CONCURRENCY as i64))]
+    pub webhook_concurrency: Option<u32>,
+    /// The file with the server's key for sealed secrets (webhook signing secrets), made on
+    /// first start; every replica needs the same key [default: server.key in the data
+    /// directory]. PARCELTRAIL_SERVER_SECRET_KEY, when set, is the key itself (64 hex
+    /// characters, or base64) and no file is read.
+    #[arg(long, env = "PARCELTRAIL_SERVER_SECRET_KEY_FILE", value_name = "FILE")]
+    pub secret_key_file: Option<std::path::PathBuf>,
     /// Log lines as `json` (one object a line, with the request id) or `text` [default:
     /// json, or text on a terminal].
     #[arg(long, env = "PARCELTRAIL_SERVER_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
-    /// The file holding the key that seals the secrets the server must read back (webhook
-    /// secrets), made on first start [default: server.key in the data directory]. Replicas
-    /// on one PostgreSQL need the same key: give each this file, or the key itself (64 hex
-    /// characters) in PARCELTRAIL_SERVER_SECRET_KEY.
-    #[arg(
-        long,
-        global = true,
-        env = "PARCELTRAIL_SERVER_SECRET_KEY_FILE",
-        value_name = "FILE"
-    )]
-    pub secret_key_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
-use parceltrail_server::shop::{Limits, ShopState};
+use parceltrail_server::shop::outbound::{CONCURRENCY, MAX_CONCURRENCY};
+use parceltrail_server::shop::{Limits, Outbound, OutboundConfig, ShopState};
+use parceltrail_shop::secrets::SecretKey;
 use parceltrail_shop::{Db, DbUrl, KeyId, Scopes, ShopId};
 use serde_json::json;
 
@@ -25,6 +27,8 @@ struct FileSettings {
     key_failures_per_minute: Option<u32>,
     key_requests_per_second: Option<u32>,
     log_format: Option<LogFormat>,
+    allow_private_targets: Option<bool>,
+    webhook_concurrency: Option<u32>,
     secret_key_file: Option<std::path::PathBuf>,
 }
 
@@ -63,26 +67,15 @@ fn read_config(path: &Path) -> Result<FileSettings> {
             );
         }
     }
-    Ok(settings)
-}
-
-/// The key that seals stored secrets: `PARCELTRAIL_SERVER_SECRET_KEY` (hex or base64), else
-/// the key file (made on first start).
-fn secret_key(
-    file: Option<std::path::PathBuf>,
-    home: Option<&Path>,
-) -> Result<parceltrail_shop::secrets::SecretKey> {
-    use parceltrail_shop::secrets::SecretKey;
-    if let Ok(raw) = std::env::var("PARCELTRAIL_SERVER_SECRET_KEY") {
-        return SecretKey::parse(raw.trim())
-            .context("PARCELTRAIL_SERVER_SECRET_KEY is not a key: give 32 bytes as 64 hex characters or base64");
+    if let Some(v) = settings.webhook_concurrency
+        && v as usize > MAX_CONCURRENCY
+    {
+        bail!(
+            "the config file {}: webhook_concurrency = {v} is out of range: use 0 to {MAX_CONCURRENCY}",
+            path.display()
+        );
     }
-    let path = match file {
-        Some(p) => p,
-        None => super::commands::data_dir(home)?.join("server.key"),
-    };
-    SecretKey::load_or_create(&path)
-        .with_context(|| format!("cannot read or make the secret key file {}", path.display()))
+    Ok(settings)
 }
 
 fn init_logging(format: LogFormat) {
@@ -140,12 +133,20 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
             .or(file.key_requests_per_second)
             .unwrap_or(Limits::KEY_REQUESTS_PER_SECOND),
     );
-    let secret_key = secret_key(
-        args.secret_key_file
-            .clone()
-            .or(file.secret_key_file.clone()),
-        home,
-    )?;
+    let outbound = OutboundConfig {
+        allow_private_targets: args
+            .allow_private_targets
+            .or(file.allow_private_targets)
+            .unwrap_or(false),
+        concurrency: args
+            .webhook_concurrency
+            .or(file.webhook_concurrency)
+            .map_or(CONCURRENCY, |n| n as usize),
+    };
+    let key_file = args
+        .secret_key_file
+        .clone()
+        .or(file.secret_key_file.clone());
     let rt = crate::live::runtime()?;
     rt.block_on(async move {
         let (db, migrated) = Db::open(&url)
@@ -153,7 +154,10 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
             .with_context(|| format!("cannot open the shop database {url}"))?;
         let public_url = public_url_of(&public_url)?;
         match args.command {
-            None => serve(db, listen, public_url, url, limits, secret_key).await,
+            None => {
+                let key = secret_key(key_file, home)?;
+                serve(db, listen, public_url, url, limits, key, outbound).await
+            }
             Some(ServerCommand::Migrate) => {
                 if migrated.from == migrated.to {
                     println!("The database {url} is up to date (schema {}).", migrated.to);
@@ -304,34 +308,81 @@ fn not_found_as(e: parceltrail_shop::Error, what: &str) -> anyhow::Error {
     }
 }
 
+/// The key for sealed secrets: `PARCELTRAIL_SERVER_SECRET_KEY` (the key itself: 64 hex
+/// characters or base64), else the key file (made with a new key when missing).
+fn secret_key(file: Option<std::path::PathBuf>, home: Option<&Path>) -> Result<Arc<SecretKey>> {
+    if let Ok(hex) = std::env::var("PARCELTRAIL_SERVER_SECRET_KEY")
+        && !hex.is_empty()
+    {
+        let key = SecretKey::parse(&hex).map_err(|e| {
+            anyhow::anyhow!(
+                "PARCELTRAIL_SERVER_SECRET_KEY is not a key ({e}): use 64 hex characters, or the base64 of 32 bytes"
+            )
+        })?;
+        return Ok(Arc::new(key));
+    }
+    let path = match file {
+        Some(p) => p,
+        None => super::commands::data_dir(home)?.join("server.key"),
+    };
+    let key = SecretKey::load_or_create(&path)
+        .with_context(|| format!("cannot read or make the secret key file {}", path.display()))?;
+    Ok(Arc::new(key))
+}
+
 async fn serve(
     db: Db,
     listen: SocketAddr,
     public_url: String,
     url: DbUrl,
     limits: Limits,
-    secret_key: parceltrail_shop::secrets::SecretKey,
+    secret_key: Arc<SecretKey>,
+    outbound: OutboundConfig,
 ) -> Result<ExitCode> {
     if db.shops().await?.is_empty() {
         eprintln!(
             "No shops yet: make one with `parceltrail server shop create NAME --admin-email EMAIL`."
         );
     }
+    if outbound.allow_private_targets {
+        eprintln!(
+            "Webhooks may reach loopback and private addresses (--allow-private-targets): only for tests or a network you trust."
+        );
+    }
+    let metrics = parceltrail_server::shop::Metrics::new();
+    let sender = Arc::new(Outbound::new(
+        db.clone(),
+        secret_key.clone(),
+        outbound,
+        metrics.webhooks(),
+    ));
     let state = Arc::new(ShopState {
-        secret_key: Arc::new(secret_key),
         stores: parceltrail_shop::stores::Stores::new(&db),
         db,
         public_url,
         limits,
-        metrics: parceltrail_server::shop::Metrics::new(),
+        metrics,
+        secret_key,
+        outbound: sender.clone(),
     });
-    let shutdown = async {
+    // One signal stops both the HTTP server and the webhook sender.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = sender.spawn(async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    });
+    let pump = parceltrail_server::shop::pump::spawn(state.clone(), stop.subscribe());
+    let shutdown = async move {
         shutdown_signal().await;
-        eprintln!("Stopping: finishing the requests in flight.");
+        eprintln!("Stopping: finishing the requests and webhook deliveries in flight.");
+        let _ = stop.send(true);
     };
     let (addr, task) = parceltrail_server::shop::serve(state, listen, shutdown).await?;
     println!("The shop server is at http://{addr}/ on {url} (Ctrl-C stops it).");
-    match task.await {
+    let served = task.await;
+    let _ = worker.await;
+    let _ = pump.await;
+    match served {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => bail!("the server stopped: {e}"),
         Err(e) => bail!("the server task failed: {e}"),

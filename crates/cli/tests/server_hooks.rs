@@ -289,7 +289,7 @@ async fn webhooks(db: String) {
         "{p}"
     );
     // Too large: 413.
-    let huge = "x".repeat(2 << 20);
+    let huge = "x".repeat((1 << 20) + 1000);
     let (s, _) = env
         .hook(
             "standard",

@@ -80,7 +80,15 @@ async fn call(c: &reqwest::Client, method: &str, url: &str, who: &As<'_>) -> (u1
             .header("x-csrf-token", &s.csrf),
     };
     if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
-        r = r.json(&json!({}));
+        // A body the route would take, so what answers is the id, not the body's check.
+        let body = if url.ends_with("/shipments") {
+            json!({"shipments": [{"tracking_number": "1Z5R89390000000019"}]})
+        } else if url.ends_with("/events") {
+            json!({"status": "delivered"})
+        } else {
+            json!({})
+        };
+        r = r.json(&body);
     }
     let mut res = r.send().await.unwrap();
     let status = res.status().as_u16();
@@ -107,7 +115,8 @@ async fn isolation(db: String) {
     let a = create_shop(h, &db, "Shop A", "owner@a.example");
     let b = create_shop(h, &db, "Shop B", "owner@b.example");
     let mut cmd = bin(h, &db);
-    cmd.args(["--listen", "127.0.0.1:0"]);
+    // Nothing is sent: A's test delivery stays queued, and nothing leaves this machine.
+    cmd.args(["--listen", "127.0.0.1:0", "--webhook-concurrency", "0"]);
     let server = ShopServer::start(cmd, false);
     let base = server.base.clone();
     let c = client();
@@ -144,16 +153,42 @@ async fn isolation(db: String) {
     let a_order = order["id"].as_str().unwrap().to_owned();
     let a_shipment = order["shipments"][0]["id"].as_str().unwrap().to_owned();
     let a_shop = a["shop_id"].as_str().unwrap().to_owned();
+    // A webhook endpoint of A's, and a delivery to it.
+    let hook: Value = c
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(key_a)
+        .json(&json!({"url": "https://a.example/hooks", "description": "A's receiver"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a_hook_id = hook["webhook"]["id"].as_str().unwrap().to_owned();
+    let delivery: Value = c
+        .post(format!("{base}/api/v1/webhooks/{a_hook_id}/test"))
+        .bearer_auth(key_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a_delivery_id = delivery["id"].as_str().unwrap().to_owned();
     let fixtures: HashMap<&str, String> = HashMap::from([
         ("keys", a_key_id.clone()),
         ("orders", a_order.clone()),
         ("shipments", a_shipment.clone()),
+        ("webhooks", a_hook_id.clone()),
+        ("deliveries", a_delivery_id.clone()),
     ]);
     let a_ids = [
         a_shop.clone(),
         a_key_id.clone(),
         a_order.clone(),
         a_shipment.clone(),
+        a_hook_id.clone(),
+        a_delivery_id.clone(),
     ];
 
     let doc: Value = c
@@ -243,6 +278,38 @@ async fn isolation(db: String) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // A's endpoint, which B tried to change, rotate and delete, is as it was, and its one
+    // delivery was neither replayed nor joined by a test of B's.
+    let r: Value = c
+        .get(format!("{base}/api/v1/webhooks/{a_hook_id}"))
+        .bearer_auth(key_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["url"], "https://a.example/hooks");
+    assert_eq!(r["updated_at"], hook["webhook"]["updated_at"]);
+    let r: Value = c
+        .get(format!("{base}/api/v1/webhooks/{a_hook_id}/deliveries"))
+        .bearer_auth(key_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // (A's own order and parcel became events for it too: only its tests count here.)
+    let tests: Vec<&Value> = r["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["event_type"] == "webhook.test")
+        .collect();
+    assert_eq!(tests.len(), 1, "{r}");
+    assert_eq!(tests[0]["id"], a_delivery_id.as_str());
+    assert_eq!(tests[0]["next_attempt_at"], delivery["next_attempt_at"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,9 @@
 //! Webhooks): signatures verified before parsing, pushes parsed into one shape, replayed
 //! message ids refused; their signing secrets are sealed at rest by [`secrets`].
 //!
+//! [`webhooks`]: the URLs a shop subscribes to its changes, and the deliveries to them, sent
+//! by any number of server replicas that share the work through leases.
+//!
 //! [`tracking::PgStore`] is core's tracking store (orders, shipments, events, estimates,
 //! problems, the notification outbox) on PostgreSQL, one schema per shop.
 //!
@@ -16,6 +19,8 @@
 
 pub mod auth;
 pub mod db;
+// Its `id_type!` serves `webhooks` too.
+#[macro_use]
 mod domain;
 pub mod hooks;
 pub mod secrets;
@@ -23,6 +28,7 @@ pub mod stores;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tracking;
+pub mod webhooks;
 
 pub use db::{Db, DbUrl, Idempotent};
 pub use domain::*;

@@ -65,6 +65,8 @@ pub fn server_cmd(home: &Path) -> Command {
         "KEY_FAILURES_PER_MINUTE",
         "KEY_REQUESTS_PER_SECOND",
         "LOG_FORMAT",
+        "ALLOW_PRIVATE_TARGETS",
+        "WEBHOOK_CONCURRENCY",
         "SECRET_KEY",
         "SECRET_KEY_FILE",
     ] {

@@ -11,7 +11,10 @@ mod idempotency;
 mod keys;
 mod observe;
 mod orders;
+pub mod outbound;
 mod problem;
+pub mod pump;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,15 +34,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::{Auth, Body, CSRF_HEADER, Caller, Limits, SESSION_COOKIE};
-pub use observe::{Metrics, REQUEST_ID};
+pub use observe::{Metrics, REQUEST_ID, WebhookMetrics};
+pub use outbound::{Outbound, OutboundConfig};
 pub use problem::Problem;
 
 /// What every handler shares.
 pub struct ShopState {
     /// The shop store.
     pub db: Db,
-    /// Seals and opens the secrets the server must be able to read back (webhook secrets).
-    pub secret_key: Arc<parceltrail_shop::secrets::SecretKey>,
     /// Each shop's tracking store (orders, parcels, events).
     pub stores: parceltrail_shop::stores::Stores,
     /// The address customers and staff reach the server at (links are built from it).
@@ -48,6 +50,11 @@ pub struct ShopState {
     pub limits: Limits,
     /// What `/metrics` shows.
     pub metrics: Metrics,
+    /// The server's key for the secrets it must read back, stored sealed (webhook secrets,
+    /// in and out).
+    pub secret_key: Arc<parceltrail_shop::secrets::SecretKey>,
+    /// Webhooks out: enqueueing events and the sender.
+    pub outbound: Arc<Outbound>,
 }
 
 /// Request bodies larger than this are refused (413).
@@ -114,7 +121,13 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(orders::add_event))
                 .routes(routes!(events::stream))
                 .routes(routes!(hooks::list))
-                .routes(routes!(hooks::set, hooks::remove)),
+                .routes(routes!(hooks::set, hooks::remove))
+                .routes(routes!(webhooks::list, webhooks::create))
+                .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+                .routes(routes!(webhooks::rotate_secret))
+                .routes(routes!(webhooks::test))
+                .routes(routes!(webhooks::deliveries))
+                .routes(routes!(webhooks::replay)),
         )
         .split_for_parts()
 }

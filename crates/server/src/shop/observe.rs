@@ -41,6 +41,28 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// The webhook sender's metrics (handles into the server's registry).
+#[derive(Clone)]
+pub struct WebhookMetrics {
+    deliveries: Family<OutcomeLabels, Counter>,
+    pub(crate) queue_depth: Gauge,
+}
+
+impl WebhookMetrics {
+    /// Counts one attempt's outcome: `delivered`, `retry`, `failed` (the last attempt),
+    /// `stale` (its lease was taken) or `unrecorded`.
+    pub(crate) fn inc(&self, outcome: &'static str) {
+        self.deliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+}
+
 fn latency() -> Histogram {
     // 0.25 ms to about 8 s.
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
@@ -53,6 +75,7 @@ pub struct Metrics {
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
     ingested: Family<SourceLabels, Counter>,
+    webhooks: WebhookMetrics,
 }
 
 impl Metrics {
@@ -93,13 +116,33 @@ impl Metrics {
             "HTTP requests being answered now",
             in_flight.clone(),
         );
+        let webhooks = WebhookMetrics {
+            deliveries: Family::default(),
+            queue_depth: Gauge::default(),
+        };
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts sent by this server, by outcome: delivered, retry, failed (the last attempt), stale (its lease was taken), unrecorded",
+            webhooks.deliveries.clone(),
+        );
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook deliveries pending or being sent, of every shop and server on this database",
+            webhooks.queue_depth.clone(),
+        );
         Metrics {
             registry,
             requests,
             duration,
             in_flight,
             ingested,
+            webhooks,
         }
+    }
+
+    /// Handles for the webhook sender.
+    pub fn webhooks(&self) -> WebhookMetrics {
+        self.webhooks.clone()
     }
 
     /// The Prometheus text exposition.

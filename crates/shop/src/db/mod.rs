@@ -98,9 +98,11 @@ pub(crate) fn clip(s: &str, n: usize) -> String {
     }
 }
 
-/// The shop store.
+/// The shop store. Clones share the connection (SQLite) or the pool (PostgreSQL).
+#[derive(Clone)]
 pub struct Db(Backend);
 
+#[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::SqliteDb),
     Postgres(postgres::PgDb),
@@ -115,9 +117,10 @@ macro_rules! each {
     };
 }
 
-// After `each!`, which it uses.
+// After `each!`, which they use.
 mod hooks;
 pub use hooks::HookSecretInfo;
+mod webhooks;
 
 /// A schema migration's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use crate::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_shops.sql"),
     include_str!("../../migrations/postgres/0002_hooks.sql"),
+    include_str!("../../migrations/postgres/0003_webhooks_out.sql"),
     include_str!("../../migrations/postgres/0004_idempotency.sql"),
 ];
 
@@ -25,6 +26,7 @@ const MIGRATION_LOCK: i64 = 0x7074_7368_6f70;
 /// Connections per server process.
 const POOL_SIZE: usize = 16;
 
+#[derive(Clone)]
 pub(crate) struct PgDb {
     pub(crate) pool: Pool,
 }

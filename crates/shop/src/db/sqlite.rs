@@ -16,9 +16,11 @@ use crate::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_shops.sql"),
     include_str!("../../migrations/sqlite/0002_hooks.sql"),
+    include_str!("../../migrations/sqlite/0003_webhooks_out.sql"),
     include_str!("../../migrations/sqlite/0004_idempotency.sql"),
 ];
 
+#[derive(Clone)]
 pub(crate) struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
     /// The folder the file is in (each shop's tracking store lives beside it).

@@ -1,0 +1,163 @@
+//! The shops' change feeds into webhooks out: each committed change of a shop becomes an
+//! event for its subscribed endpoints (`order.created`, `shipment.status_changed`, ...).
+//!
+//! Nothing is lost and nothing sent twice: the feed is durable and ordered, the event id is
+//! the shop and the feed's `seq` (so enqueuing the same change again, after a crash or from
+//! another replica, adds no delivery), and the position reached is kept in the shop's store
+//! after the events are enqueued.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use parceltrail_core::store::{Change, FeedEntry};
+use parceltrail_shop::ShopId;
+use parceltrail_shop::stores::ShopStore;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::ShopState;
+
+/// The shop store setting that holds how far the feed has been turned into events.
+const CURSOR: &str = "webhooks_out.feed_cursor";
+/// Feed entries read at a time.
+const BATCH: usize = 200;
+/// How often a shop's feed is read when nothing woke its pump (other replicas' writes).
+const POLL: Duration = Duration::from_secs(1);
+/// How often the shop list is read for shops made since the start.
+const SHOPS: Duration = Duration::from_secs(10);
+
+/// The event a change becomes, if any: its type and its `data`.
+pub fn event_of(entry: &FeedEntry) -> Option<(&'static str, Value)> {
+    let kind = match &entry.change {
+        Change::OrderCreated { .. } => "order.created",
+        Change::OrderUpdated { .. } => "order.updated",
+        Change::OrderStageChanged { .. } => "order.stage_changed",
+        Change::OrderRemoved { .. } => "order.removed",
+        Change::ShipmentAdded { .. } => "shipment.added",
+        Change::StatusChanged { .. } => "shipment.status_changed",
+        Change::EventsAdded { .. } => "shipment.events_added",
+        Change::EstimateChanged { .. } => "shipment.estimate_changed",
+        Change::ProblemOpened { .. } => "shipment.problem_opened",
+        Change::ProblemResolved { .. } => "shipment.problem_resolved",
+        _ => return None,
+    };
+    let data = json!({
+        "order_id": entry.order_id,
+        "shipment_id": entry.shipment_id,
+        "at": entry.at,
+        "change": entry.change,
+    });
+    Some((kind, data))
+}
+
+/// The event id of a shop's feed entry: the same on every replica and after any restart.
+pub fn event_id(shop: ShopId, seq: i64) -> String {
+    format!("evt_{}_{seq}", shop.0.simple())
+}
+
+/// Runs every shop's pump until `stop` turns true.
+pub fn spawn(state: Arc<ShopState>, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut running: HashSet<ShopId> = HashSet::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut stop_all = stop.clone();
+        loop {
+            match state.db.shops().await {
+                Ok(shops) => {
+                    for shop in shops {
+                        if running.insert(shop.id) {
+                            tasks.spawn(pump(state.clone(), shop.id, stop.clone()));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "webhooks out: cannot list the shops"),
+            }
+            tokio::select! {
+                _ = stop_all.wait_for(|s| *s) => break,
+                _ = tokio::time::sleep(SHOPS) => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    })
+}
+
+async fn pump(state: Arc<ShopState>, shop: ShopId, mut stop: watch::Receiver<bool>) {
+    let store = loop {
+        match state.stores.get(shop).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(%shop, error = %e, "webhooks out: cannot open the shop's store");
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    _ = tokio::time::sleep(SHOPS) => {}
+                }
+            }
+        }
+    };
+    let mut woken = store.subscribe();
+    loop {
+        match turn(&state, &store, shop).await {
+            // More may be waiting: go on at once.
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%shop, error = %e, "webhooks out: the feed's events were not enqueued")
+            }
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = woken.changed() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// One batch of the feed enqueued; whether a full batch was read.
+async fn turn(state: &ShopState, store: &Arc<ShopStore>, shop: ShopId) -> Result<bool, PumpError> {
+    let (after, batch) = store
+        .read(|s| {
+            let after = match s.setting(CURSOR)? {
+                Some(v) => v.parse().unwrap_or(0),
+                None => {
+                    // The first start: events from now on, not the shop's history.
+                    let head = s.feed_head()?;
+                    s.set_setting(CURSOR, &head.to_string(), Utc::now())?;
+                    head
+                }
+            };
+            Ok((after, s.feed(after, BATCH)?))
+        })
+        .await?;
+    let Some(last) = batch.last().map(|e| e.seq) else {
+        return Ok(false);
+    };
+    debug_assert!(last > after);
+    for entry in &batch {
+        if let Some((kind, data)) = event_of(entry) {
+            state
+                .outbound
+                .enqueue(shop, &event_id(shop, entry.seq), kind, &data)
+                .await?;
+        }
+    }
+    // Moved on only once every event of the batch is enqueued; a crash before this enqueues
+    // them again, which adds no delivery. (`read`: a setting is not news for the stream.)
+    store
+        .read(move |s| {
+            s.set_setting(CURSOR, &last.to_string(), Utc::now())
+                .map(|_| ())
+        })
+        .await?;
+    Ok(batch.len() == BATCH)
+}
+
+/// What a turn can fail with.
+#[derive(Debug, thiserror::Error)]
+enum PumpError {
+    #[error("{0}")]
+    Tracking(#[from] parceltrail_core::Error),
+    #[error("{0}")]
+    Shop(#[from] parceltrail_shop::Error),
+}
