@@ -129,10 +129,10 @@ pub(crate) struct NewOrderBody {
     /// The order's own stage (default `received`).
     #[schema(value_type = Option<StageName>)]
     stage: Option<OrderStage>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     customer: CustomerBody,
     /// Its parcels (at most 50); more can be added later.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     #[schema(max_items = 50)]
     shipments: Vec<NewShipmentBody>,
 }
@@ -150,6 +150,56 @@ enum StageName {
     Shipped,
     #[schema(rename = "cancelled")]
     Cancelled,
+}
+
+/// A JSON object read into `T`. serde reads a struct from an array too (`[null, null]`);
+/// the API's document says object, so that is what is taken.
+fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let v = serde_json::Value::deserialize(d)?;
+    if !v.is_object() {
+        return Err(serde::de::Error::custom("expected an object"));
+    }
+    serde_json::from_value(v).map_err(serde::de::Error::custom)
+}
+
+/// As [`object`], for an optional field (`null` reads as absent).
+fn object_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        v if v.is_object() => serde_json::from_value(v)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("expected an object")),
+    }
+}
+
+/// As [`object`], for a list of objects.
+fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let items = Vec::<serde_json::Value>::deserialize(d)?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if !v.is_object() {
+                return Err(serde::de::Error::custom(format!(
+                    "[{i}]: expected an object"
+                )));
+            }
+            serde_json::from_value(v).map_err(|e| serde::de::Error::custom(format!("[{i}]: {e}")))
+        })
+        .collect()
 }
 
 /// A field that may be left out (keep), `null` (clear) or a value (set).
@@ -184,6 +234,7 @@ pub(crate) struct OrderPatchBody {
     #[schema(value_type = Option<String>, max_length = 2000)]
     notes: Option<Option<String>>,
     /// Parts of the customer to change (each as above).
+    #[serde(default, deserialize_with = "object_opt")]
     customer: Option<CustomerPatchBody>,
     /// Move the order to this stage (logged with who did it).
     #[schema(value_type = Option<StageName>)]
@@ -218,6 +269,7 @@ pub(crate) struct CustomerPatchBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddShipmentsBody {
+    #[serde(deserialize_with = "objects")]
     #[schema(min_items = 1, max_items = 50)]
     shipments: Vec<NewShipmentBody>,
 }
@@ -250,7 +302,7 @@ pub(crate) struct ManualEventBody {
     /// What happened, in words.
     #[schema(max_length = 2000, example = "Handed to our own driver")]
     description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     location: PlaceBody,
 }
 
@@ -881,14 +933,15 @@ fn order_query(p: ListParams) -> Result<OrderQuery, Problem> {
             "limit {limit} is not between 1 and {MAX_PAGE}"
         )));
     }
-    let status = match text("status", p.status, 100, false)? {
+    // Named values: an empty one is not "any", it is none of them.
+    let status = match p.status.as_deref().map(str::trim) {
         None => None,
         Some(s) => Some(
             s.parse::<Status>()
                 .map_err(|e| invalid(format!("status: {e}")))?,
         ),
     };
-    let stage = match text("stage", p.stage, 100, false)? {
+    let stage = match p.stage.as_deref().map(str::trim) {
         None => None,
         Some(s) => Some(
             s.parse::<OrderStage>()
