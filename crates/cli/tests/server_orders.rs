@@ -18,9 +18,7 @@ fn ups(n: u32) -> String {
         .chars()
         .enumerate()
         .map(|(i, c)| {
-            let v = c
-                .to_digit(10)
-                .unwrap_or_else(|| (c as u32 - 63) % 10);
+            let v = c.to_digit(10).unwrap_or_else(|| (c as u32 - 63) % 10);
             if i % 2 == 1 { v * 2 } else { v }
         })
         .sum();
@@ -154,7 +152,11 @@ async fn orders_api(db: String) {
         .call(
             "POST",
             "/orders",
-            Some(order("A-1001", "x@example.com", json!([{"tracking_number": ups(3)}]))),
+            Some(order(
+                "A-1001",
+                "x@example.com",
+                json!([{"tracking_number": ups(3)}]),
+            )),
         )
         .await;
     assert_eq!(s, 409, "{p}");
@@ -164,7 +166,11 @@ async fn orders_api(db: String) {
         .call(
             "POST",
             "/orders",
-            Some(order("A-1002", "x@example.com", json!([{"tracking_number": ups(2)}]))),
+            Some(order(
+                "A-1002",
+                "x@example.com",
+                json!([{"tracking_number": ups(2)}]),
+            )),
         )
         .await;
     assert_eq!(s, 409, "{p}");
@@ -177,16 +183,33 @@ async fn orders_api(db: String) {
         .call(
             "POST",
             "/orders",
-            Some(order("A-1003", "x@example.com", json!([{"tracking_number": ups(5)}, {"tracking_number": bad}]))),
+            Some(order(
+                "A-1003",
+                "x@example.com",
+                json!([{"tracking_number": ups(5)}, {"tracking_number": bad}]),
+            )),
         )
         .await;
     assert_eq!(s, 422, "{p}");
-    assert!(p["detail"].as_str().unwrap().starts_with("shipments[1].tracking_number"), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("shipments[1].tracking_number"),
+        "{p}"
+    );
     let (s, p) = api
-        .call("POST", "/orders", Some(json!({"order_number": "A-1004", "customer": {"email": "not an address"}})))
+        .call(
+            "POST",
+            "/orders",
+            Some(json!({"order_number": "A-1004", "customer": {"email": "not an address"}})),
+        )
         .await;
     assert_eq!(s, 422, "{p}");
-    assert!(p["detail"].as_str().unwrap().contains("customer.email"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("customer.email"),
+        "{p}"
+    );
     let (s, list) = api.call("GET", "/orders", None).await;
     assert_eq!(s, 200);
     assert_eq!(list["orders"].as_array().unwrap().len(), 1, "{list}");
@@ -200,7 +223,12 @@ async fn orders_api(db: String) {
         .await
         .unwrap();
     assert_eq!(sse.status(), 200);
-    assert!(sse.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        sse.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
 
     // A staff status update for a carrier that sends nothing.
     let (s, sh) = api
@@ -260,7 +288,12 @@ async fn orders_api(db: String) {
     let log = up["stages"].as_array().unwrap();
     assert_eq!(log.last().unwrap()["to"], "in_preparation");
     assert_eq!(log.last().unwrap()["note"], "picking");
-    assert!(log.last().unwrap()["actor"].as_str().unwrap().starts_with("key:"));
+    assert!(
+        log.last().unwrap()["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("key:")
+    );
 
     // Resuming the stream after the last id seen: only what came after (the order update).
     let mut sse = api
@@ -284,10 +317,18 @@ async fn orders_api(db: String) {
     drop(sse);
 
     // Idempotency-Key: the repeat gets the first answer, and nothing is made twice.
-    let body = order("A-2000", "grace@example.com", json!([{"tracking_number": ups(6)}]));
+    let body = order(
+        "A-2000",
+        "grace@example.com",
+        json!([{"tracking_number": ups(6)}]),
+    );
     let key = [("Idempotency-Key", "4b0f7f0e-order-A-2000")];
-    let ((s1, o1), _) = api.call_with("POST", "/orders", Some(body.clone()), &key).await;
-    let ((s2, o2), h2) = api.call_with("POST", "/orders", Some(body.clone()), &key).await;
+    let ((s1, o1), _) = api
+        .call_with("POST", "/orders", Some(body.clone()), &key)
+        .await;
+    let ((s2, o2), h2) = api
+        .call_with("POST", "/orders", Some(body.clone()), &key)
+        .await;
     assert_eq!((s1, s2), (201, 201), "{o1} {o2}");
     assert_eq!(o1["id"], o2["id"]);
     assert_eq!(h2["idempotent-replayed"], "true");
@@ -297,7 +338,12 @@ async fn orders_api(db: String) {
     assert_eq!(s, 422, "{p}");
     // The other shop's same key is its own.
     let ((s, _), _) = other
-        .call_with("POST", "/orders", Some(order("A-2000", "z@example.com", json!([]))), &key)
+        .call_with(
+            "POST",
+            "/orders",
+            Some(order("A-2000", "z@example.com", json!([]))),
+            &key,
+        )
         .await;
     assert_eq!(s, 201);
 
@@ -305,7 +351,15 @@ async fn orders_api(db: String) {
     for n in 0..7u32 {
         let carrier = json!([{"tracking_number": ups(100 + n)}]);
         let (s, p) = api
-            .call("POST", "/orders", Some(order(&format!("B-{n}"), &format!("c{n}@example.com"), carrier)))
+            .call(
+                "POST",
+                "/orders",
+                Some(order(
+                    &format!("B-{n}"),
+                    &format!("c{n}@example.com"),
+                    carrier,
+                )),
+            )
             .await;
         assert_eq!(s, 201, "{p}");
     }
@@ -313,15 +367,23 @@ async fn orders_api(db: String) {
     assert_eq!(l["orders"].as_array().unwrap().len(), 1, "{l}");
     assert_eq!(l["orders"][0]["id"], json!(id));
     assert!(l["orders"][0]["shipments"][0].get("events").is_none());
-    let (_, l) = api.call("GET", "/orders?status=out_for_delivery", None).await;
+    let (_, l) = api
+        .call("GET", "/orders?status=out_for_delivery", None)
+        .await;
     assert_eq!(l["orders"].as_array().unwrap().len(), 1, "{l}");
     let (_, l) = api.call("GET", "/orders?q=B-", None).await;
     assert_eq!(l["orders"].as_array().unwrap().len(), 7, "{l}");
-    let (_, l) = api.call("GET", &format!("/orders?q={}", ups(103)), None).await;
+    let (_, l) = api
+        .call("GET", &format!("/orders?q={}", ups(103)), None)
+        .await;
     assert_eq!(l["orders"][0]["order_number"], "B-3", "{l}");
-    let (_, l) = api.call("GET", "/orders?stage=in_preparation&carrier=UPS", None).await;
+    let (_, l) = api
+        .call("GET", "/orders?stage=in_preparation&carrier=UPS", None)
+        .await;
     assert_eq!(l["orders"].as_array().unwrap().len(), 1, "{l}");
-    let (_, l) = api.call("GET", "/orders?placed_from=2026-12-01", None).await;
+    let (_, l) = api
+        .call("GET", "/orders?placed_from=2026-12-01", None)
+        .await;
     assert_eq!(l["orders"].as_array().unwrap().len(), 0, "{l}");
     // Pages of 3, newest first, without gaps or repeats.
     let mut all = Vec::new();
@@ -353,7 +415,11 @@ async fn orders_api(db: String) {
     let (s, _) = other.call("GET", &format!("/orders/{id}"), None).await;
     assert_eq!(s, 404);
     let (s, _) = other
-        .call("POST", &format!("/shipments/{ship}/events"), Some(json!({"status": "delivered"})))
+        .call(
+            "POST",
+            &format!("/shipments/{ship}/events"),
+            Some(json!({"status": "delivered"})),
+        )
         .await;
     assert_eq!(s, 404);
     let (_, l) = other.call("GET", "/orders?q=A-1001", None).await;
@@ -367,7 +433,15 @@ async fn orders_api(db: String) {
     let (_, l) = api.call("GET", "/orders?email=ada@example.com", None).await;
     assert_eq!(l["orders"], json!([]));
     let (s, again) = api
-        .call("POST", "/orders", Some(order("A-1001", "ada@example.com", json!([{"tracking_number": ups(1)}]))))
+        .call(
+            "POST",
+            "/orders",
+            Some(order(
+                "A-1001",
+                "ada@example.com",
+                json!([{"tracking_number": ups(1)}]),
+            )),
+        )
         .await;
     assert_eq!(s, 201, "{again}");
 

@@ -370,8 +370,18 @@ async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T
 async fn an_idempotency_key_answers_its_first_request_again(url: DbUrl) {
     use parceltrail_shop::Idempotent;
     let db = open(&url).await;
-    let a = db.create_shop("A", "a@example.com", t0()).await.unwrap().shop.id;
-    let b = db.create_shop("B", "b@example.com", t0()).await.unwrap().shop.id;
+    let a = db
+        .create_shop("A", "a@example.com", t0())
+        .await
+        .unwrap()
+        .shop
+        .id;
+    let b = db
+        .create_shop("B", "b@example.com", t0())
+        .await
+        .unwrap()
+        .shop
+        .id;
     let run = |shop, key: &'static str, fp: &'static [u8], at| {
         let db = &db;
         async move { db.begin_idempotent(shop, key, fp, at).await.unwrap() }
@@ -390,18 +400,41 @@ async fn an_idempotency_key_answers_its_first_request_again(url: DbUrl) {
         content_type: Some("application/json".into()),
         body: b"{\"id\":1}".to_vec(),
     };
-    assert_eq!(run(a, "k1", b"one", t0() + Duration::hours(1)).await, replay);
+    assert_eq!(
+        run(a, "k1", b"one", t0() + Duration::hours(1)).await,
+        replay
+    );
     // A first run whose server died: after its lease a repeat takes the key.
     assert_eq!(run(a, "k2", b"x", t0()).await, Idempotent::Run);
-    assert_eq!(run(a, "k2", b"x", t0() + Duration::seconds(30)).await, Idempotent::InProgress);
-    assert_eq!(run(a, "k2", b"x", t0() + Duration::seconds(61)).await, Idempotent::Run);
+    assert_eq!(
+        run(a, "k2", b"x", t0() + Duration::seconds(30)).await,
+        Idempotent::InProgress
+    );
+    assert_eq!(
+        run(a, "k2", b"x", t0() + Duration::seconds(61)).await,
+        Idempotent::Run
+    );
     // A run that failed on the server's side gives its key up.
     db.abandon_idempotent(a, "k2").await.unwrap();
-    assert_eq!(run(a, "k2", b"y", t0() + Duration::seconds(62)).await, Idempotent::Run);
+    assert_eq!(
+        run(a, "k2", b"y", t0() + Duration::seconds(62)).await,
+        Idempotent::Run
+    );
     // An abandoned key never drops a finished answer.
     db.abandon_idempotent(a, "k1").await.unwrap();
-    assert_eq!(run(a, "k1", b"one", t0() + Duration::hours(2)).await, replay);
+    assert_eq!(
+        run(a, "k1", b"one", t0() + Duration::hours(2)).await,
+        replay
+    );
     // After a day the key is forgotten and may be used afresh.
-    assert_eq!(run(a, "k1", b"new", t0() + Duration::hours(25)).await, Idempotent::Run);
-    assert!(db.prune_idempotent(t0() + Duration::hours(26)).await.unwrap() >= 1);
+    assert_eq!(
+        run(a, "k1", b"new", t0() + Duration::hours(25)).await,
+        Idempotent::Run
+    );
+    assert!(
+        db.prune_idempotent(t0() + Duration::hours(26))
+            .await
+            .unwrap()
+            >= 1
+    );
 }

@@ -71,8 +71,12 @@ pub(crate) async fn stream(
                 .and_then(|s| s.trim().parse::<i64>().ok())
                 .filter(|n| *n >= 0)
                 .ok_or_else(|| {
-                    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid request")
-                        .detail("Last-Event-ID must be an event id this stream gave")
+                    Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid",
+                        "Invalid request",
+                    )
+                    .detail("Last-Event-ID must be an event id this stream gave")
                 })?,
         ),
         None => params.after.filter(|n| *n >= 0),

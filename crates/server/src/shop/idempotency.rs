@@ -30,7 +30,11 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 const MAX_KEPT: usize = 16 * 1024 * 1024;
 
 /// The layer's function (see the module docs).
-pub async fn idempotency(State(state): State<Arc<ShopState>>, req: Request, next: Next) -> Response {
+pub async fn idempotency(
+    State(state): State<Arc<ShopState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -42,9 +46,15 @@ pub async fn idempotency(State(state): State<Arc<ShopState>>, req: Request, next
             k.to_owned()
         }
         _ => {
-            return Problem::new(StatusCode::BAD_REQUEST, "idempotency-key", "Unusable Idempotency-Key")
-                .detail("an Idempotency-Key is 1 to 255 visible ASCII characters (a UUID is a good one)")
-                .into_response();
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "idempotency-key",
+                "Unusable Idempotency-Key",
+            )
+            .detail(
+                "an Idempotency-Key is 1 to 255 visible ASCII characters (a UUID is a good one)",
+            )
+            .into_response();
         }
     };
     let (mut parts, body) = req.into_parts();
@@ -57,9 +67,13 @@ pub async fn idempotency(State(state): State<Arc<ShopState>>, req: Request, next
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
         Err(_) => {
-            return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request body too large")
-                .detail(format!("a request body is at most {BODY_LIMIT} bytes"))
-                .into_response();
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Request body too large",
+            )
+            .detail(format!("a request body is at most {BODY_LIMIT} bytes"))
+            .into_response();
         }
     };
     let mut digest = Sha256::new();

@@ -472,7 +472,10 @@ fn order_body(o: Order, shipments: Vec<ShipmentBody>, raw: &[Shipment]) -> Order
 }
 
 /// An order with every event of every parcel and its stage log.
-fn full_order(store: &mut dyn parceltrail_core::store::Store, id: OrderId) -> parceltrail_core::Result<OrderBody> {
+fn full_order(
+    store: &mut dyn parceltrail_core::store::Store,
+    id: OrderId,
+) -> parceltrail_core::Result<OrderBody> {
     let order = store.order(id)?;
     let shipments = store.order_shipments(id)?;
     let mut bodies = Vec::with_capacity(shipments.len());
@@ -490,7 +493,12 @@ fn full_order(store: &mut dyn parceltrail_core::store::Store, id: OrderId) -> pa
 
 /// A person's text: trimmed, empty as none, bounded, without control characters (except
 /// line breaks where `lines`).
-fn text(field: &str, v: Option<String>, max: usize, lines: bool) -> Result<Option<String>, Problem> {
+fn text(
+    field: &str,
+    v: Option<String>,
+    max: usize,
+    lines: bool,
+) -> Result<Option<String>, Problem> {
     let Some(v) = v else { return Ok(None) };
     let v = v.trim();
     if v.is_empty() {
@@ -561,8 +569,13 @@ fn new_shipments(list: Vec<NewShipmentBody>) -> Result<Vec<NewShipment>, Problem
     let mut out: Vec<NewShipment> = Vec::with_capacity(list.len());
     for (i, s) in list.into_iter().enumerate() {
         let at = format!("shipments[{i}]");
-        let raw = text(&format!("{at}.tracking_number"), Some(s.tracking_number), 100, false)?
-            .ok_or_else(|| invalid(format!("{at}.tracking_number is empty")))?;
+        let raw = text(
+            &format!("{at}.tracking_number"),
+            Some(s.tracking_number),
+            100,
+            false,
+        )?
+        .ok_or_else(|| invalid(format!("{at}.tracking_number is empty")))?;
         let carrier = text(&format!("{at}.carrier"), s.carrier, 100, false)?;
         let (number, carrier, service) = import::resolve_number(&raw, carrier.as_deref())
             .map_err(|reason| invalid(format!("{at}.tracking_number: {reason}")))?;
@@ -864,15 +877,23 @@ pub(crate) struct OrderPage {
 fn order_query(p: ListParams) -> Result<OrderQuery, Problem> {
     let limit = p.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(invalid(format!("limit {limit} is not between 1 and {MAX_PAGE}")));
+        return Err(invalid(format!(
+            "limit {limit} is not between 1 and {MAX_PAGE}"
+        )));
     }
     let status = match text("status", p.status, 100, false)? {
         None => None,
-        Some(s) => Some(s.parse::<Status>().map_err(|e| invalid(format!("status: {e}")))?),
+        Some(s) => Some(
+            s.parse::<Status>()
+                .map_err(|e| invalid(format!("status: {e}")))?,
+        ),
     };
     let stage = match text("stage", p.stage, 100, false)? {
         None => None,
-        Some(s) => Some(s.parse::<OrderStage>().map_err(|e| invalid(format!("stage: {e}")))?),
+        Some(s) => Some(
+            s.parse::<OrderStage>()
+                .map_err(|e| invalid(format!("stage: {e}")))?,
+        ),
     };
     let before = match text("cursor", p.cursor, 100, false)? {
         None => None,
@@ -934,12 +955,18 @@ pub(crate) async fn list(
             for sh in s.shipments_of_orders(&ids)? {
                 by_order.entry(sh.order_id).or_default().push(sh);
             }
-            let next_cursor = more.then(|| orders.last().map(|o| o.id.to_string())).flatten();
+            let next_cursor = more
+                .then(|| orders.last().map(|o| o.id.to_string()))
+                .flatten();
             let orders = orders
                 .into_iter()
                 .map(|o| {
                     let raw = by_order.remove(&o.id).unwrap_or_default();
-                    let bodies = raw.iter().cloned().map(|s| shipment_body(s, None)).collect();
+                    let bodies = raw
+                        .iter()
+                        .cloned()
+                        .map(|s| shipment_body(s, None))
+                        .collect();
                     order_body(o, bodies, &raw)
                 })
                 .collect();

@@ -117,7 +117,8 @@ impl From<parceltrail_core::Error> for Problem {
             )
             .detail(detail),
             e @ (E::OrderExists(_) | E::NumberTaken { .. }) => {
-                Problem::new(StatusCode::CONFLICT, "conflict", "Already exists").detail(e.to_string())
+                Problem::new(StatusCode::CONFLICT, "conflict", "Already exists")
+                    .detail(e.to_string())
             }
             other => {
                 tracing::error!(error = %other, "tracking store failed");

@@ -93,7 +93,11 @@ impl Db {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<()> {
-        let (key, ct, body) = (key.to_owned(), content_type.map(str::to_owned), body.to_vec());
+        let (key, ct, body) = (
+            key.to_owned(),
+            content_type.map(str::to_owned),
+            body.to_vec(),
+        );
         match &self.0 {
             super::Backend::Sqlite(db) => db.finish_idempotent(shop, key, status, ct, body).await,
             super::Backend::Postgres(db) => db.finish_idempotent(shop, key, status, ct, body).await,
