@@ -36,6 +36,11 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 fn latency() -> Histogram {
     // 0.25 ms to about 8 s.
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
@@ -47,6 +52,11 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
+    polls: Family<OutcomeLabels, Counter>,
+    carrier_requests: Counter,
+    ingested: Counter,
+    due_polls: Gauge,
+    pending_notifications: Gauge,
 }
 
 impl Metrics {
@@ -72,12 +82,74 @@ impl Metrics {
             "HTTP requests being answered now",
             in_flight.clone(),
         );
+        // The background work (polls, ingest, what waits).
+        let polls = Family::<OutcomeLabels, Counter>::default();
+        let carrier_requests = Counter::default();
+        let ingested = Counter::default();
+        let due_polls = Gauge::default();
+        let pending_notifications = Gauge::default();
+        registry.register(
+            "polls",
+            "Parcels asked about at their carriers, by outcome (ok, failed)",
+            polls.clone(),
+        );
+        registry.register(
+            "carrier_requests",
+            "Requests sent to carrier APIs, retries included",
+            carrier_requests.clone(),
+        );
+        registry.register(
+            "ingested_events",
+            "Carrier events stored by polls (new ones only: a repeated scan is not counted)",
+            ingested.clone(),
+        );
+        registry.register(
+            "polls_due",
+            "Parcels whose poll is due now, in every shop (claimed ones included)",
+            due_polls.clone(),
+        );
+        registry.register(
+            "notifications_pending",
+            "Notifications recorded and not yet sent, in every shop",
+            pending_notifications.clone(),
+        );
         Metrics {
             registry,
             requests,
             duration,
             in_flight,
+            polls,
+            carrier_requests,
+            ingested,
+            due_polls,
+            pending_notifications,
         }
+    }
+
+    /// Count a poll pass: parcels asked about, how many of those failed, requests sent.
+    pub fn count_polls(&self, polled: usize, failed: usize, requests: usize) {
+        let failed = failed.min(polled);
+        for (outcome, n) in [("ok", polled - failed), ("failed", failed)] {
+            if n > 0 {
+                self.polls
+                    .get_or_create(&OutcomeLabels { outcome })
+                    .inc_by(n as u64);
+            }
+        }
+        self.carrier_requests.inc_by(requests as u64);
+    }
+
+    /// Count carrier events stored.
+    pub fn count_ingested(&self, events: usize) {
+        self.ingested.inc_by(events as u64);
+    }
+
+    /// What waits now, summed over the shops.
+    pub fn set_backlog(&self, due_polls: u64, pending_notifications: u64) {
+        self.due_polls
+            .set(i64::try_from(due_polls).unwrap_or(i64::MAX));
+        self.pending_notifications
+            .set(i64::try_from(pending_notifications).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition.
