@@ -25,6 +25,11 @@ struct FileSettings {
     key_failures_per_minute: Option<u32>,
     key_requests_per_second: Option<u32>,
     log_format: Option<LogFormat>,
+    sim: Option<String>,
+    sim_key: Option<String>,
+    sim_rate: Option<u32>,
+    speed: Option<f64>,
+    poll_lease: Option<u64>,
 }
 
 /// The most a config file may be.
@@ -52,6 +57,14 @@ fn read_config(path: &Path) -> Result<FileSettings> {
             settings.key_requests_per_second,
             Limits::MAX_KEY_RATE,
         ),
+        ("sim_rate", settings.sim_rate, 100_000),
+        (
+            "poll_lease",
+            settings
+                .poll_lease
+                .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
+            3600,
+        ),
     ] {
         if let Some(v) = value
             && !(1..=max).contains(&v)
@@ -61,6 +74,11 @@ fn read_config(path: &Path) -> Result<FileSettings> {
                 path.display()
             );
         }
+    }
+    if let Some(v) = settings.speed
+        && let Err(e) = parceltrail_sim::check_speed(v)
+    {
+        bail!("the config file {}: speed = {v}: {e}", path.display());
     }
     Ok(settings)
 }
@@ -83,7 +101,7 @@ fn init_logging(format: LogFormat) {
 }
 
 /// `parceltrail server …`.
-pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
+pub fn run(args: ServerArgs, home: Option<&Path>, credentials_file: bool) -> Result<ExitCode> {
     let file = match &args.config {
         Some(path) => read_config(path)?,
         None => FileSettings::default(),
@@ -120,6 +138,27 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
             .or(file.key_requests_per_second)
             .unwrap_or(Limits::KEY_REQUESTS_PER_SECOND),
     );
+    let mut background = crate::server_background::Settings {
+        demo: args.demo,
+        sim: args.sim.clone().or(file.sim.clone()).map(|url| {
+            let key = args.sim_key.clone().or(file.sim_key.clone());
+            (url, key.unwrap_or_else(|| "demo".into()))
+        }),
+        sim_rate: args
+            .sim_rate
+            .or(file.sim_rate)
+            .unwrap_or(crate::server_background::SIM_RATE),
+        speed: args.speed.or(file.speed),
+        poll_lease: std::time::Duration::from_secs(
+            args.poll_lease
+                .or(file.poll_lease)
+                .unwrap_or(parceltrail_shop::tracking::POLL_LEASE.as_secs()),
+        ),
+        // Only serving reads carrier credentials, and only then is a data directory needed.
+        data_dir: std::path::PathBuf::new(),
+        credentials_file,
+    };
+    let links_given = args.public_url.is_some() || file.public_url.is_some();
     let rt = crate::live::runtime()?;
     rt.block_on(async move {
         let (db, migrated) = Db::open(&url)
@@ -127,7 +166,12 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
             .with_context(|| format!("cannot open the shop database {url}"))?;
         let public_url = public_url_of(&public_url)?;
         match args.command {
-            None => serve(db, listen, public_url, url, limits).await,
+            None => {
+                background.check()?;
+                background.data_dir = super::commands::data_dir(home)?;
+                let links = links_given.then(|| public_url.clone());
+                serve(db, listen, public_url, url, limits, background, links).await
+            }
             Some(ServerCommand::Migrate) => {
                 if migrated.from == migrated.to {
                     println!("The database {url} is up to date (schema {}).", migrated.to);
@@ -284,14 +328,24 @@ async fn serve(
     public_url: String,
     url: DbUrl,
     limits: Limits,
+    background: crate::server_background::Settings,
+    links: Option<String>,
 ) -> Result<ExitCode> {
-    if db.shops().await?.is_empty() {
+    let stores = parceltrail_shop::stores::Stores::new(&db);
+    let demo = match background.demo {
+        true => Some(
+            crate::server_demo::prepare(&db, &stores, background.speed, background.sim_rate)
+                .await?,
+        ),
+        false => None,
+    };
+    if demo.is_none() && db.shops().await?.is_empty() {
         eprintln!(
             "No shops yet: make one with `parceltrail server shop create NAME --admin-email EMAIL`."
         );
     }
     let state = Arc::new(ShopState {
-        stores: parceltrail_shop::stores::Stores::new(&db),
+        stores,
         db,
         public_url,
         limits,
@@ -301,9 +355,20 @@ async fn serve(
         shutdown_signal().await;
         eprintln!("Stopping: finishing the requests in flight.");
     };
-    let (addr, task) = parceltrail_server::shop::serve(state, listen, shutdown).await?;
+    let (addr, task) = parceltrail_server::shop::serve(state.clone(), listen, shutdown).await?;
     println!("The shop server is at http://{addr}/ on {url} (Ctrl-C stops it).");
-    match task.await {
+    if let Some(d) = &demo {
+        crate::server_demo::print(d, links.as_deref().unwrap_or(&format!("http://{addr}")));
+    }
+    let sources =
+        crate::server_background::sources(&background, demo.as_ref().map(|d| d.source.clone()))
+            .await;
+    let work = parceltrail_server::shop::background::start(state, sources);
+    let served = task.await;
+    // The requests in flight have finished: now the polls.
+    work.stop().await;
+    drop(demo);
+    match served {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => bail!("the server stopped: {e}"),
         Err(e) => bail!("the server task failed: {e}"),
