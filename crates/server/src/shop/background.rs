@@ -404,7 +404,7 @@ mod tests {
         let lease = Duration::from_secs(120);
         let fast: Arc<dyn Carrier> = Arc::new(Api(10, Duration::from_secs(1), 1));
         let slow: Arc<dyn Carrier> = Arc::new(Api(60, Duration::from_secs(3600), 35));
-        assert_eq!(claim_limit(&[fast.clone()], lease, 5000), 600);
+        assert_eq!(claim_limit(std::slice::from_ref(&fast), lease, 5000), 600);
         assert_eq!(claim_limit(&[fast, slow.clone()], lease, 5000), 35);
         assert_eq!(claim_limit(&[], lease, 5000), 5000, "no adapter: no bound");
         let glacial: Arc<dyn Carrier> = Arc::new(Api(1, Duration::from_secs(86_400), 1));
