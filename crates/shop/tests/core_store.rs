@@ -2087,10 +2087,13 @@ fn an_order_stage_is_set_logged_and_a_repeat_is_nothing(s: &mut dyn Store) {
     ));
 }
 
+/// One order for `spread`: channel, number, customer name and email, hour placed, parcels.
+type OrderSpec<'a> = (&'a str, &'a str, &'a str, &'a str, i64, &'a [&'a str]);
+
 /// Seven orders spread over what `orders()` filters by; returns their ids, oldest first.
 fn spread(s: &mut dyn Store) -> Vec<OrderId> {
     let berlin = FixedOffset::east_opt(7200).unwrap();
-    let specs: [(&str, &str, &str, &str, i64, &[&str]); 7] = [
+    let specs: [OrderSpec; 7] = [
         (
             "web",
             "1001",
