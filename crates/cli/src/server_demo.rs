@@ -14,7 +14,8 @@
 //!   printed when the shop is made; later starts point to the sign-in page.
 //! - **Demo numbers only reach the simulator**: the demo shop's poller has only the
 //!   simulator's adapter, which answers for demo numbers alone, and every carrier account's
-//!   adapter refuses them (`parceltrail_app::sources`).
+//!   adapter refuses them (`parceltrail_app::sources`). A server started without `--demo` on
+//!   the same database leaves the demo shop alone (it has no simulator to ask).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,7 @@ pub const SHOP_NAME: &str = "Parceltrail Demo Shop";
 /// Its owner's sign-in address (`.invalid`: no mail is ever sent there).
 pub const OWNER: &str = "demo@parceltrail.invalid";
 /// The setting in the demo shop's store that holds the simulator's epoch.
-const EPOCH_SETTING: &str = "demo_epoch";
+const EPOCH_SETTING: &str = parceltrail_server::shop::background::DEMO_EPOCH_SETTING;
 
 /// The demo, ready to serve.
 pub struct Demo {

@@ -8,7 +8,8 @@
 //! - **Which adapters** (chosen as `crates/app` does): the operator's carrier accounts
 //!   (keyring or credentials file) and a `--sim` simulator for every shop, after the demo's
 //!   stand-in when a shop holds demo numbers; the demo shop gets only the built-in
-//!   simulator. So a demo number only ever reaches a simulator.
+//!   simulator (and a server without `--demo` leaves it alone). So a demo number only ever
+//!   reaches a simulator.
 //! - **Replicas** (PostgreSQL): every replica runs every shop's work. Polls are claimed with
 //!   a lease ([`parceltrail_shop::PgStore::with_poll_lease`]), so no parcel is polled by two
 //!   replicas in one interval and a dead replica's claims are taken over when they run out.
@@ -52,6 +53,10 @@ pub const FEED_DAYS: i64 = 30;
 const IDLE: Duration = Duration::from_secs(10);
 /// After a failed pass (the database away), the wait before the next.
 const AFTER_FAILURE: Duration = Duration::from_secs(5);
+/// The setting in a demo shop's store that holds its simulator's epoch: it marks the shop as
+/// a demo, which only a server started with `--demo` polls (another replica would have no
+/// simulator to ask).
+pub const DEMO_EPOCH_SETTING: &str = "demo_epoch";
 
 /// Where carrier answers come from.
 #[derive(Clone)]
@@ -141,7 +146,7 @@ async fn supervise(state: Arc<ShopState>, sources: Arc<Sources>, mut stop: watch
             Err(e) => tracing::warn!(error = %e, "cannot read the shops"),
         }
         gauges(&state, &running).await;
-        if housekeeping.elapsed() >= Duration::ZERO {
+        if tokio::time::Instant::now() >= housekeeping {
             housekeep(&state, &running).await;
             housekeeping = tokio::time::Instant::now() + HOUSEKEEPING_EVERY;
         }
@@ -231,9 +236,12 @@ async fn start_shop(
     let shared = store.is_shared();
     // The poller and the pipeline read the store synchronously as they are built (saved
     // carrier state, the deliveries the ETA model learns from).
-    let (poller, pipeline, batch_limit) = {
+    let built = {
         let (store, sources) = (store.clone(), sources.clone());
         tokio::task::spawn_blocking(move || -> Result<_, parceltrail_app::Error> {
+            if demo.is_none() && store.with(|s| s.setting(DEMO_EPOCH_SETTING))?.is_some() {
+                return Ok(None);
+            }
             let adapters = store.with(|s| {
                 if s.setting(Prefs::SETTING)?.is_none() {
                     let none = Prefs {
@@ -265,10 +273,17 @@ async fn start_shop(
                 sources::pipeline_config(time_scale),
                 Vec::new(),
             )?;
-            Ok((poller, Arc::new(pipeline), batch_limit))
+            Ok(Some((poller, Arc::new(pipeline), batch_limit)))
         })
         .await
         .map_err(|e| parceltrail_app::Error::Internal(e.to_string()))??
+    };
+    let Some((poller, pipeline, batch_limit)) = built else {
+        tracing::info!(shop = %shop, "a demo shop: polled by a server started with --demo");
+        return Ok(ShopWork {
+            store,
+            tasks: Vec::new(),
+        });
     };
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(count_events(
