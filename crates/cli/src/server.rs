@@ -154,8 +154,8 @@ pub fn run(args: ServerArgs, home: Option<&Path>, credentials_file: bool) -> Res
                 .or(file.poll_lease)
                 .unwrap_or(parceltrail_shop::tracking::POLL_LEASE.as_secs()),
         ),
-        // Only serving reads carrier credentials, and only then is a data directory needed.
-        data_dir: std::path::PathBuf::new(),
+        // Only serving reads carrier credentials: the data directory is found then.
+        data_dir: None,
         credentials_file,
     };
     let links_given = args.public_url.is_some() || file.public_url.is_some();
@@ -168,7 +168,9 @@ pub fn run(args: ServerArgs, home: Option<&Path>, credentials_file: bool) -> Res
         match args.command {
             None => {
                 background.check()?;
-                background.data_dir = super::commands::data_dir(home)?;
+                background.data_dir = super::commands::data_dir(home)
+                    .map_err(|e| tracing::warn!("no carrier accounts: {e:#}"))
+                    .ok();
                 let links = links_given.then(|| public_url.clone());
                 serve(db, listen, public_url, url, limits, background, links).await
             }
@@ -332,12 +334,13 @@ async fn serve(
     links: Option<String>,
 ) -> Result<ExitCode> {
     let stores = parceltrail_shop::stores::Stores::new(&db);
-    let demo = match background.demo {
-        true => Some(
+    let demo = if background.demo {
+        Some(
             crate::server_demo::prepare(&db, &stores, background.speed, background.sim_rate)
                 .await?,
-        ),
-        false => None,
+        )
+    } else {
+        None
     };
     if demo.is_none() && db.shops().await?.is_empty() {
         eprintln!(

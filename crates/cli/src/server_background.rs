@@ -31,8 +31,8 @@ pub struct Settings {
     pub speed: Option<f64>,
     /// How long a claimed poll stays this replica's.
     pub poll_lease: Duration,
-    /// Where carrier credentials are (the data directory).
-    pub data_dir: PathBuf,
+    /// Where carrier credentials are (the data directory; none found: no accounts).
+    pub data_dir: Option<PathBuf>,
     /// Credentials from the 0600 file instead of the keyring.
     pub credentials_file: bool,
 }
@@ -57,18 +57,8 @@ pub async fn sources(settings: &Settings, demo: Option<DemoSource>) -> Sources {
         adapters.push(sources::sim_adapter(url, key, settings.sim_rate));
         time_scale = settings.speed.unwrap_or(1.0);
     }
-    let (dir, file) = (settings.data_dir.clone(), settings.credentials_file);
-    match tokio::task::spawn_blocking(move || sources::real_adapters(&dir, file)).await {
-        Ok(Ok(accounts)) => {
-            if !accounts.is_empty() {
-                tracing::info!(accounts = accounts.len(), "carrier accounts in use");
-            }
-            adapters.extend(accounts);
-        }
-        // No keyring (a bare server): parcels wait with a word saying which account is
-        // missing, and the demo and a simulator still work.
-        Ok(Err(e)) => tracing::warn!(error = %e, "carrier accounts unavailable"),
-        Err(e) => tracing::warn!(error = %e, "carrier accounts unavailable"),
+    if let Some(dir) = settings.data_dir.clone() {
+        adapters.extend(accounts(dir, settings.credentials_file).await);
     }
     Sources {
         adapters,
@@ -76,5 +66,27 @@ pub async fn sources(settings: &Settings, demo: Option<DemoSource>) -> Sources {
         demo,
         poll_lease: settings.poll_lease,
         archive_after_days: ARCHIVE_AFTER_DAYS,
+    }
+}
+
+/// The operator's carrier accounts (the keyring blocks, so on a blocking thread).
+async fn accounts(dir: PathBuf, use_file: bool) -> Vec<Arc<dyn Carrier>> {
+    match tokio::task::spawn_blocking(move || sources::real_adapters(&dir, use_file)).await {
+        Ok(Ok(accounts)) => {
+            if !accounts.is_empty() {
+                tracing::info!(accounts = accounts.len(), "carrier accounts in use");
+            }
+            accounts
+        }
+        // No keyring (a bare server): parcels wait with a word saying which account is
+        // missing, and the demo and a simulator still work.
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "carrier accounts unavailable");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "carrier accounts unavailable");
+            Vec::new()
+        }
     }
 }
