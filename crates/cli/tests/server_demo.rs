@@ -262,3 +262,24 @@ async fn demo_on_postgres() {
     let db = parceltrail_shop::testing::postgres().fresh_database().await;
     demo(Some(db)).await;
 }
+
+#[test]
+fn a_speed_without_a_simulator_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let out = server_cmd(home.path())
+        .args(["--listen", "127.0.0.1:0", "--speed", "100"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--sim URL or --demo"), "{err}");
+    let both = server_cmd(home.path())
+        .args(["--demo", "--sim", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        both.status.code(),
+        Some(2),
+        "--demo and --sim are one or the other"
+    );
+}
