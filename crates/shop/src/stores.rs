@@ -37,6 +37,8 @@ pub struct Stores {
     open: Mutex<HashMap<ShopId, Arc<ShopStore>>>,
     /// Serialises opening, so two requests for a new shop do not migrate it twice at once.
     opening: tokio::sync::Mutex<()>,
+    /// Rung when a store is opened (the background work starts a new shop's at once).
+    opened_bell: tokio::sync::Notify,
 }
 
 /// One shop's tracking store.
@@ -75,6 +77,7 @@ impl Stores {
             home: db.tracking_home(),
             open: Mutex::new(HashMap::new()),
             opening: tokio::sync::Mutex::new(()),
+            opened_bell: tokio::sync::Notify::new(),
         }
     }
 
@@ -113,7 +116,13 @@ impl Stores {
             changed: watch::Sender::new(0),
         });
         self.lock().insert(shop, store.clone());
+        self.opened_bell.notify_one();
         Ok(store)
+    }
+
+    /// Resolves when a store was opened since the last call (a shop's first request).
+    pub async fn newly_opened(&self) {
+        self.opened_bell.notified().await;
     }
 
     /// Every store opened so far (the background work visits these).

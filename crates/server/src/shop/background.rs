@@ -4,7 +4,8 @@
 //! the gauges of what waits.
 //!
 //! - **Which shops**: every shop at start, and a shop made while the server runs (by
-//!   `parceltrail server shop create` on the same database) within [`TICK`].
+//!   `parceltrail server shop create` on the same database) at its first request here, or
+//!   within [`TICK`] (its requests may go to another replica).
 //! - **Which adapters** (chosen as `crates/app` does): the operator's carrier accounts
 //!   (keyring or credentials file) and a `--sim` simulator for every shop, after the demo's
 //!   stand-in when a shop holds demo numbers; the demo shop gets only the built-in
@@ -153,6 +154,7 @@ async fn supervise(state: Arc<ShopState>, sources: Arc<Sources>, mut stop: watch
         tokio::select! {
             _ = stopped(&mut stop) => break,
             _ = tokio::time::sleep(TICK) => {}
+            _ = state.stores.newly_opened() => {}
         }
     }
     for work in running.into_values() {
