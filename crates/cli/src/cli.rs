@@ -528,6 +528,29 @@ pub struct ServerArgs {
     /// json, or text on a terminal].
     #[arg(long, env = "PARCELTRAIL_SERVER_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Start with a demo shop whose orders the built-in carrier simulator moves along (made
+    /// on the first start, the same shop after); prints its API key and examples.
+    #[arg(long, conflicts_with = "sim")]
+    pub demo: bool,
+    /// Track DHL numbers at a running `parceltrail sim` at this URL, for every shop (tests,
+    /// load runs).
+    #[arg(long, env = "PARCELTRAIL_SERVER_SIM", value_name = "URL")]
+    pub sim: Option<String>,
+    /// The simulator's API key [default: demo].
+    #[arg(long, env = "PARCELTRAIL_SERVER_SIM_KEY", value_name = "KEY")]
+    pub sim_key: Option<String>,
+    /// Requests a second allowed against a simulator, `--sim`'s or the demo's (1 to 100000)
+    /// [default: 20].
+    #[arg(long, env = "PARCELTRAIL_SERVER_SIM_RATE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub sim_rate: Option<u32>,
+    /// How many times faster than real time the simulator runs: `--sim`'s, or the demo's
+    /// when its shop is made (1 to 1000000). Polling intervals shrink to match.
+    #[arg(long, env = "PARCELTRAIL_SERVER_SPEED", value_name = "N", value_parser = speed, allow_negative_numbers = true)]
+    pub speed: Option<f64>,
+    /// Seconds a replica's claim on a due poll lasts (PostgreSQL): another replica takes the
+    /// parcel over when it runs out (1 to 3600) [default: 120].
+    #[arg(long, env = "PARCELTRAIL_SERVER_POLL_LEASE", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub poll_lease: Option<u64>,
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
 }

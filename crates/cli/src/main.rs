@@ -8,6 +8,8 @@ mod live;
 mod notifications;
 mod output;
 mod server;
+mod server_background;
+mod server_demo;
 
 use std::process::ExitCode;
 

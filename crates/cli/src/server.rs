@@ -30,6 +30,11 @@ struct FileSettings {
     allow_private_targets: Option<bool>,
     webhook_concurrency: Option<u32>,
     secret_key_file: Option<std::path::PathBuf>,
+    sim: Option<String>,
+    sim_key: Option<String>,
+    sim_rate: Option<u32>,
+    speed: Option<f64>,
+    poll_lease: Option<u64>,
 }
 
 /// The most a config file may be.
@@ -57,6 +62,14 @@ fn read_config(path: &Path) -> Result<FileSettings> {
             settings.key_requests_per_second,
             Limits::MAX_KEY_RATE,
         ),
+        ("sim_rate", settings.sim_rate, 100_000),
+        (
+            "poll_lease",
+            settings
+                .poll_lease
+                .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
+            3600,
+        ),
     ] {
         if let Some(v) = value
             && !(1..=max).contains(&v)
@@ -74,6 +87,11 @@ fn read_config(path: &Path) -> Result<FileSettings> {
             "the config file {}: webhook_concurrency = {v} is out of range: use 0 to {MAX_CONCURRENCY}",
             path.display()
         );
+    }
+    if let Some(v) = settings.speed
+        && let Err(e) = parceltrail_sim::check_speed(v)
+    {
+        bail!("the config file {}: speed = {v}: {e}", path.display());
     }
     Ok(settings)
 }
@@ -96,7 +114,7 @@ fn init_logging(format: LogFormat) {
 }
 
 /// `parceltrail server …`.
-pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
+pub fn run(args: ServerArgs, home: Option<&Path>, credentials_file: bool) -> Result<ExitCode> {
     let file = match &args.config {
         Some(path) => read_config(path)?,
         None => FileSettings::default(),
@@ -147,6 +165,27 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
         .secret_key_file
         .clone()
         .or(file.secret_key_file.clone());
+    let mut background = crate::server_background::Settings {
+        demo: args.demo,
+        sim: args.sim.clone().or(file.sim.clone()).map(|url| {
+            let key = args.sim_key.clone().or(file.sim_key.clone());
+            (url, key.unwrap_or_else(|| "demo".into()))
+        }),
+        sim_rate: args
+            .sim_rate
+            .or(file.sim_rate)
+            .unwrap_or(crate::server_background::SIM_RATE),
+        speed: args.speed.or(file.speed),
+        poll_lease: std::time::Duration::from_secs(
+            args.poll_lease
+                .or(file.poll_lease)
+                .unwrap_or(parceltrail_shop::tracking::POLL_LEASE.as_secs()),
+        ),
+        // Only serving reads carrier credentials: the data directory is found then.
+        data_dir: None,
+        credentials_file,
+    };
+    let links_given = args.public_url.is_some() || file.public_url.is_some();
     let rt = crate::live::runtime()?;
     rt.block_on(async move {
         let (db, migrated) = Db::open(&url)
@@ -155,8 +194,13 @@ pub fn run(args: ServerArgs, home: Option<&Path>) -> Result<ExitCode> {
         let public_url = public_url_of(&public_url)?;
         match args.command {
             None => {
+                background.check()?;
+                background.data_dir = super::commands::data_dir(home)
+                    .map_err(|e| tracing::warn!("no carrier accounts: {e:#}"))
+                    .ok();
+                let links = links_given.then(|| public_url.clone());
                 let key = secret_key(key_file, home)?;
-                serve(db, listen, public_url, url, limits, key, outbound).await
+                serve(db, listen, public_url, url, limits, key, outbound, background, links).await
             }
             Some(ServerCommand::Migrate) => {
                 if migrated.from == migrated.to {
@@ -338,8 +382,19 @@ async fn serve(
     limits: Limits,
     secret_key: Arc<SecretKey>,
     outbound: OutboundConfig,
+    background: crate::server_background::Settings,
+    links: Option<String>,
 ) -> Result<ExitCode> {
-    if db.shops().await?.is_empty() {
+    let stores = parceltrail_shop::stores::Stores::new(&db);
+    let demo = if background.demo {
+        Some(
+            crate::server_demo::prepare(&db, &stores, background.speed, background.sim_rate)
+                .await?,
+        )
+    } else {
+        None
+    };
+    if demo.is_none() && db.shops().await?.is_empty() {
         eprintln!(
             "No shops yet: make one with `parceltrail server shop create NAME --admin-email EMAIL`."
         );
@@ -357,7 +412,7 @@ async fn serve(
         metrics.webhooks(),
     ));
     let state = Arc::new(ShopState {
-        stores: parceltrail_shop::stores::Stores::new(&db),
+        stores,
         db,
         public_url,
         limits,
@@ -377,11 +432,21 @@ async fn serve(
         eprintln!("Stopping: finishing the requests and webhook deliveries in flight.");
         let _ = stop.send(true);
     };
-    let (addr, task) = parceltrail_server::shop::serve(state, listen, shutdown).await?;
+    let (addr, task) = parceltrail_server::shop::serve(state.clone(), listen, shutdown).await?;
     println!("The shop server is at http://{addr}/ on {url} (Ctrl-C stops it).");
+    if let Some(d) = &demo {
+        crate::server_demo::print(d, links.as_deref().unwrap_or(&format!("http://{addr}")));
+    }
+    let sources =
+        crate::server_background::sources(&background, demo.as_ref().map(|d| d.source.clone()))
+            .await;
+    let work = parceltrail_server::shop::background::start(state, sources);
     let served = task.await;
     let _ = worker.await;
     let _ = pump.await;
+    // The requests in flight have finished: now the polls.
+    work.stop().await;
+    drop(demo);
     match served {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => bail!("the server stopped: {e}"),

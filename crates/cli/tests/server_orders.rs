@@ -256,7 +256,7 @@ async fn orders_api(db: String) {
     let last_id: i64 = seen
         .lines()
         .filter_map(|l| l.strip_prefix("id: "))
-        .last()
+        .next_back()
         .unwrap()
         .parse()
         .unwrap();

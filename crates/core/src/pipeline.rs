@@ -106,6 +106,17 @@ fn lock(store: &SharedStore) -> Result<std::sync::MutexGuard<'_, dyn Store + Sen
         .map_err(|_| Error::InvalidInput("the store lock is poisoned".into()))
 }
 
+/// Run `f` on the store on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    store: &SharedStore,
+    f: impl FnOnce(&mut (dyn Store + Send)) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&mut *lock(&store)?))
+        .await
+        .map_err(|e| Error::InvalidInput(format!("the notification pipeline failed: {e}")))?
+}
+
 impl Pipeline {
     /// Build it and train the ETA model on the store's delivered parcels.
     pub fn new(
@@ -289,17 +300,19 @@ impl Pipeline {
         Ok(held.len())
     }
 
-    /// Send every due notification through its channel.
+    /// Send every due notification through its channel. The store is called on blocking
+    /// threads (a server's store blocks on the runtime for each call).
     pub async fn dispatch(&self, now: DateTime<Utc>) -> Result<Dispatched> {
         let mut report = Dispatched::default();
-        let due = lock(&self.store)?.due_notifications(now, 100)?;
+        let due = blocking(&self.store, move |s| s.due_notifications(now, 100)).await?;
         for n in due {
             let Some(notifier) = self.notifiers.iter().find(|x| x.channel() == n.channel) else {
                 continue; // another process (the shop server) serves this channel
             };
             let lease =
                 now + chrono::Duration::from_std(self.config.send_timeout * 4).unwrap_or_default();
-            if !lock(&self.store)?.claim_notification(n.id, lease, now)? {
+            let id = n.id;
+            if !blocking(&self.store, move |s| s.claim_notification(id, lease, now)).await? {
                 continue;
             }
             let message = Message {
@@ -352,7 +365,10 @@ impl Pipeline {
                     n.channel
                 ),
             }
-            lock(&self.store)?.mark_notification(n.id, &outcome, Utc::now())?;
+            blocking(&self.store, move |s| {
+                s.mark_notification(id, &outcome, Utc::now())
+            })
+            .await?;
         }
         if report != Dispatched::default() {
             let _ = self.changes.send(Change::NotificationsChanged);

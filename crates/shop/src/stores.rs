@@ -9,12 +9,15 @@
 //!
 //! The store is synchronous (SQLite is, and `PgStore` `block_on`s the runtime), so
 //! [`ShopStore::read`] and [`ShopStore::write`] run it on tokio's blocking threads.
+//! [`ShopStore::shared`] hands the same store to core's poller and pipeline (the shop
+//! server's background work).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::Pool;
+use parceltrail_core::poller::SharedStore;
 use parceltrail_core::store::{SqliteStore, Store};
 use tokio::sync::watch;
 
@@ -34,6 +37,8 @@ pub struct Stores {
     open: Mutex<HashMap<ShopId, Arc<ShopStore>>>,
     /// Serialises opening, so two requests for a new shop do not migrate it twice at once.
     opening: tokio::sync::Mutex<()>,
+    /// Rung when a store is opened (the background work starts a new shop's at once).
+    opened_bell: tokio::sync::Notify,
 }
 
 /// One shop's tracking store.
@@ -45,8 +50,9 @@ pub struct ShopStore {
 }
 
 enum Inner {
-    /// One connection: SQLite has one writer, and a shop's reads are short.
-    Sqlite(Mutex<SqliteStore>),
+    /// One connection: SQLite has one writer, and a shop's reads are short. The poller and
+    /// the pipeline share it (see [`ShopStore::shared`]).
+    Sqlite(Arc<Mutex<SqliteStore>>),
     /// A pooled store: each call gets its own clone, so calls run side by side.
     Postgres(PgStore),
 }
@@ -71,6 +77,7 @@ impl Stores {
             home: db.tracking_home(),
             open: Mutex::new(HashMap::new()),
             opening: tokio::sync::Mutex::new(()),
+            opened_bell: tokio::sync::Notify::new(),
         }
     }
 
@@ -90,7 +97,7 @@ impl Stores {
                 let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))
                     .await
                     .map_err(task_failed)??;
-                Inner::Sqlite(Mutex::new(store))
+                Inner::Sqlite(Arc::new(Mutex::new(store)))
             }
             Home::Pool(pool) => {
                 let pool = pool.clone();
@@ -109,7 +116,13 @@ impl Stores {
             changed: watch::Sender::new(0),
         });
         self.lock().insert(shop, store.clone());
+        self.opened_bell.notify_one();
         Ok(store)
+    }
+
+    /// Resolves when a store was opened since the last call (a shop's first request).
+    pub async fn newly_opened(&self) {
+        self.opened_bell.notified().await;
     }
 
     /// Every store opened so far (the background work visits these).
@@ -163,6 +176,23 @@ impl ShopStore {
     /// polling the feed).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// The store for core's poller or pipeline. On SQLite, the one connection the API uses
+    /// too (SQLite has one writer, and a second connection would only wait for it); on
+    /// PostgreSQL a clone in a mutex of its own, its polls claimed for `poll_lease` (see
+    /// [`PgStore::with_poll_lease`]), so replicas sharing the database never poll one parcel
+    /// at once. SQLite is one process's: it claims nothing, and the lease does not apply.
+    pub fn shared(&self, poll_lease: std::time::Duration) -> SharedStore {
+        match &self.inner {
+            Inner::Sqlite(s) => s.clone(),
+            Inner::Postgres(s) => Arc::new(Mutex::new(s.clone().with_poll_lease(poll_lease))),
+        }
+    }
+
+    /// Whether several processes may share this store (PostgreSQL), so polls are claimed.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.inner, Inner::Postgres(_))
     }
 
     /// Run `f` on this thread (which must not be a runtime worker: see [`PgStore`]).

@@ -18,9 +18,9 @@ use parceltrail_core::notify::rules::{Draft, Initial, Kind, KindSet};
 use parceltrail_core::notify::{Channel, Urgency, parcel_link};
 use parceltrail_core::problems::{Problem, ProblemKind};
 use parceltrail_core::store::{
-    Assessment, Breaker, CarrierState, Change, Edit, FeedEntry, Group, IngestBatch, JournalCursor,
-    JournalEntry, ListQuery, NewOrder, NewShipment, OnExisting, OrderInfo, OrderPatch, OrderQuery,
-    OutboxState, PollRecord, SavedOrder, SendOutcome, SqliteStore, Store,
+    Assessment, Backlog, Breaker, CarrierState, Change, Edit, FeedEntry, Group, IngestBatch,
+    JournalCursor, JournalEntry, ListQuery, NewOrder, NewShipment, OnExisting, OrderInfo,
+    OrderPatch, OrderQuery, OutboxState, PollRecord, SavedOrder, SendOutcome, SqliteStore, Store,
 };
 use parceltrail_shop::PgStore;
 use proptest::prelude::*;
@@ -91,6 +91,7 @@ both!(
     shipments_of_orders_come_grouped_in_the_order_asked,
     every_change_is_fed_in_order_and_old_entries_prune,
     text_with_nul_is_stored_with_the_replacement_character,
+    the_backlog_counts_due_polls_and_unsent_notifications,
 );
 
 // ---- Fixtures ---------------------------------------------------------------------------
@@ -839,18 +840,21 @@ fn polling_is_due_recorded_and_hurried(s: &mut dyn Store) {
     let a = add(s, "A1");
     let b = s.add_shipment(&new("B2"), t(1)).unwrap().shipment.id;
     let c = s.add_shipment(&new("C3"), t(2)).unwrap().shipment.id;
-    // New parcels are due at once, soonest first.
+    assert_eq!(s.next_due().unwrap(), Some(t(0)));
+    // New parcels are due at once, soonest first. (PostgreSQL claims what `due` returns
+    // for a lease of minutes, so each call here asks an hour later than the one before.)
+    assert_eq!(s.due(t(1), 10).unwrap().len(), 2);
     let due: Vec<_> = s.due(t(5), 10).unwrap().into_iter().map(|p| p.id).collect();
     assert_eq!(due, [a, b, c]);
-    assert_eq!(s.due(t(5), 2).unwrap().len(), 2);
-    assert_eq!(s.due(t(1), 10).unwrap().len(), 2);
-    let target = &s.due(t(5), 1).unwrap()[0];
+    assert_eq!(s.due(t(6), 2).unwrap().len(), 2);
+    let due = s.due(t(7), 10).unwrap();
+    assert_eq!(due.len(), 3);
+    let target = due.iter().find(|p| p.id == a).unwrap();
     assert_eq!(target.tracking_number, "A1");
     assert_eq!(target.carrier, "dhl");
     assert_eq!(target.status, Status::Pending);
     assert_eq!(target.created_at, t(0));
     assert_eq!(target.last_event_at, None);
-    assert_eq!(s.next_due().unwrap(), Some(t(0)));
 
     let rec = |at: i64, next: Option<i64>, error: Option<&str>| PollRecord {
         polled_at: t(at),
@@ -2822,6 +2826,47 @@ fn text_with_nul_is_stored_with_the_replacement_character(s: &mut dyn Store) {
     );
 }
 
+fn the_backlog_counts_due_polls_and_unsent_notifications(s: &mut dyn Store) {
+    assert_eq!(s.backlog(t(0)).unwrap(), Backlog::default());
+    let a = add(s, "A1");
+    let b = s.add_shipment(&new("B2"), t(1)).unwrap().shipment.id;
+    let gone = s.add_shipment(&new("C3"), t(1)).unwrap().shipment.id;
+    s.remove(gone, t(1)).unwrap();
+    assert_eq!(s.backlog(t(0)).unwrap().due_polls, 1);
+    assert_eq!(s.backlog(t(1)).unwrap().due_polls, 2);
+    let next = PollRecord {
+        polled_at: t(1),
+        next_poll_at: Some(t(10)),
+        error: None,
+    };
+    s.record_polls(&[(a, next)]).unwrap();
+    s.edit(b, Edit::Archived(true), t(2)).unwrap();
+    assert_eq!(
+        s.backlog(t(5)).unwrap().due_polls,
+        0,
+        "archived and later ones wait"
+    );
+    assert_eq!(s.backlog(t(10)).unwrap().due_polls, 1);
+
+    let drafts = [
+        draft(Some(a), "Shipped", Initial::Pending),
+        draft(Some(a), "Delivered", Initial::Pending),
+        draft(Some(a), "Held", Initial::Held),
+    ];
+    let c = s.journal_cursor().unwrap();
+    assert!(s.record_notifications(c, c, &[], &drafts, t(3)).unwrap());
+    assert_eq!(s.backlog(t(3)).unwrap().pending_notifications, 2);
+    s.mark_notification(drafts[0].id, &SendOutcome::Sent, t(4))
+        .unwrap();
+    assert_eq!(
+        s.backlog(t(4)).unwrap(),
+        Backlog {
+            due_polls: 0,
+            pending_notifications: 1
+        }
+    );
+}
+
 // ---- PostgreSQL only --------------------------------------------------------------------
 
 #[test]
@@ -2994,6 +3039,76 @@ fn postgres_two_claimers_never_claim_the_same_row() {
     let won: Vec<Vec<Uuid>> = claimers.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(won[0].len() + won[1].len(), 40, "every row claimed once");
     assert!(won[0].iter().all(|id| !won[1].contains(id)), "never twice");
+}
+
+#[test]
+fn postgres_replicas_asking_what_is_due_at_once_never_get_the_same_parcel() {
+    let pg = Arc::new(Pg::new());
+    let mut s = pg.store("shop_a");
+    let lease = std::time::Duration::from_secs(120);
+    let all: Vec<ShipmentId> = (0..60)
+        .map(|i| {
+            s.add_shipment(&new(&format!("N{i:03}")), t(0))
+                .unwrap()
+                .shipment
+                .id
+        })
+        .collect();
+    let barrier = Arc::new(Barrier::new(3));
+    let replicas: Vec<_> = (0..3)
+        .map(|_| {
+            let (pg, barrier) = (pg.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let s = pg.store("shop_a").with_poll_lease(lease);
+                barrier.wait();
+                // Small batches, so the three interleave.
+                let mut got = Vec::new();
+                loop {
+                    let batch = s.due(t(1), 7).unwrap();
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    got.extend(batch.into_iter().map(|p| p.id));
+                }
+            })
+        })
+        .collect();
+    let got: Vec<Vec<ShipmentId>> = replicas.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut union: Vec<ShipmentId> = got.iter().flatten().copied().collect();
+    union.sort();
+    let mut want = all.clone();
+    want.sort();
+    assert_eq!(
+        union, want,
+        "each due parcel claimed by exactly one replica"
+    );
+
+    // Claimed until the lease ends: nobody gets them meanwhile; then they are due again
+    // (a replica died mid-poll), but not those whose poll was recorded.
+    let s = pg.store("shop_a").with_poll_lease(lease);
+    let lease_end = t(1) + Duration::seconds(120);
+    assert_eq!(s.next_due().unwrap(), Some(lease_end));
+    assert!(
+        s.due(lease_end - Duration::milliseconds(1), 100)
+            .unwrap()
+            .is_empty()
+    );
+    let mut s2 = pg.store("shop_a");
+    let polled = PollRecord {
+        polled_at: t(1),
+        next_poll_at: Some(t(5)),
+        error: None,
+    };
+    s2.record_polls(&[(all[0], polled.clone()), (all[1], polled)])
+        .unwrap();
+    let again = s.due(lease_end, 100).unwrap();
+    assert_eq!(again.len(), 58);
+    assert!(again.iter().all(|p| p.id != all[0] && p.id != all[1]));
+    let later: Vec<ShipmentId> = s.due(t(5), 100).unwrap().iter().map(|p| p.id).collect();
+    assert!(
+        later.contains(&all[0]) && later.contains(&all[1]),
+        "then at the recorded time"
+    );
 }
 
 #[test]

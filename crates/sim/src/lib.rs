@@ -11,8 +11,10 @@
 //! - Faults: `fail_rate` of requests answer 500 or 503 (with Retry-After); `latency` is added
 //!   to every answer; beyond `max_rate` requests a second the answer is 429 with Retry-After.
 //!
-//! Beside the DHL endpoint, `GET /sim/parcels` lists the simulated parcels and `GET /sim/stats`
-//! counts the answers given (not part of DHL's API: they serve demo mode and load tests).
+//! Beside the DHL endpoint, `GET /sim/parcels` lists the simulated parcels, `GET /sim/stats`
+//! counts the answers given and `GET /sim/requests` how often each simulated number was asked
+//! about, when first and last, and the shortest time between two asks (not part of DHL's
+//! API: they serve demo mode, load tests and the shop server's replica test).
 #![deny(missing_docs)]
 
 pub mod scenario;
@@ -203,6 +205,21 @@ pub struct Sim {
     bucket: Mutex<(f64, std::time::Instant)>,
     /// Requests answered: (2xx and 4xx, 429s, 5xx faults).
     served: Mutex<(u64, u64, u64)>,
+    /// Asks per simulated number (index into `parcels`), whatever the answer.
+    asked: Mutex<Vec<Asked>>,
+}
+
+/// How often one simulated number was asked about (`GET /sim/requests`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Asked {
+    /// Requests naming it (answered, rate-limited or failed alike).
+    pub requests: u64,
+    /// The first.
+    pub first_at: Option<DateTime<Utc>>,
+    /// The latest.
+    pub last_at: Option<DateTime<Utc>>,
+    /// The shortest time between two requests for it, in milliseconds (None: fewer than two).
+    pub min_gap_ms: Option<i64>,
 }
 
 impl Sim {
@@ -267,12 +284,14 @@ impl Sim {
             config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         ));
         let bucket = Mutex::new((config.max_rate.unwrap_or(0.0), std::time::Instant::now()));
+        let asked = Mutex::new(vec![Asked::default(); parcels.len()]);
         Self {
             config,
             parcels,
             faults,
             bucket,
             served: Mutex::new((0, 0, 0)),
+            asked,
         }
     }
 
@@ -324,6 +343,28 @@ impl Sim {
     /// Requests answered so far: (2xx and 4xx, 429s, 5xx faults).
     pub fn served(&self) -> (u64, u64, u64) {
         *self.served.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How often each simulated number was asked about, in the order of [`Sim::parcels`].
+    pub fn asked(&self) -> Vec<Asked> {
+        self.asked.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Count a request naming `number` at `now` (only simulated numbers: memory stays
+    /// bounded whatever clients send).
+    fn ask(&self, number: &str, now: DateTime<Utc>) {
+        let Some(i) = self.parcels.iter().position(|p| p.number == number) else {
+            return;
+        };
+        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        let a = &mut asked[i];
+        a.requests += 1;
+        if let Some(last) = a.last_at {
+            let gap = (now - last).num_milliseconds();
+            a.min_gap_ms = Some(a.min_gap_ms.map_or(gap, |g| g.min(gap)));
+        }
+        a.first_at.get_or_insert(now);
+        a.last_at = Some(now);
     }
 
     /// Whether a client going faster than `max_rate` gets a 429 now; then how long to wait.
@@ -449,6 +490,9 @@ async fn track(
             None,
         );
     }
+    if let Some(n) = &q.tracking_number {
+        sim.ask(n.trim(), Utc::now());
+    }
     let resp = answer(&sim, q);
     sim.count(resp.status());
     resp
@@ -494,12 +538,24 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
     Json(json!({ "answered": answered, "rate_limited": rate_limited, "faults": faults }))
 }
 
+async fn requests(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let numbers: serde_json::Map<String, Value> = sim
+        .parcels
+        .iter()
+        .zip(sim.asked())
+        .filter(|(_, a)| a.requests > 0)
+        .map(|(p, a)| (p.number.clone(), json!(a)))
+        .collect();
+    Json(json!({ "numbers": numbers }))
+}
+
 /// The simulator's routes.
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/track/shipments", get(track))
         .route("/sim/parcels", get(list))
         .route("/sim/stats", get(stats))
+        .route("/sim/requests", get(requests))
         .with_state(sim)
 }
 
@@ -619,6 +675,32 @@ mod tests {
                 p.events
             );
         }
+    }
+
+    #[test]
+    fn asks_are_counted_per_number_with_the_shortest_gap() {
+        let now = Utc::now();
+        let sim = Sim::new(
+            SimConfig {
+                parcels: 3,
+                ..SimConfig::default()
+            },
+            now,
+        );
+        let n = sim.parcels()[1].number.clone();
+        sim.ask(&n, now);
+        sim.ask(&n, now + chrono::Duration::milliseconds(900));
+        sim.ask(&n, now + chrono::Duration::milliseconds(1200));
+        sim.ask("not simulated", now);
+        let asked = sim.asked();
+        assert_eq!(asked[0], Asked::default());
+        assert_eq!(asked[1].requests, 3);
+        assert_eq!(asked[1].min_gap_ms, Some(300));
+        assert_eq!(asked[1].first_at, Some(now));
+        assert_eq!(
+            asked[1].last_at,
+            Some(now + chrono::Duration::milliseconds(1200))
+        );
     }
 
     #[test]

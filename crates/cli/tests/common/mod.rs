@@ -69,6 +69,11 @@ pub fn server_cmd(home: &Path) -> Command {
         "WEBHOOK_CONCURRENCY",
         "SECRET_KEY",
         "SECRET_KEY_FILE",
+        "SIM",
+        "SIM_KEY",
+        "SIM_RATE",
+        "SPEED",
+        "POLL_LEASE",
     ] {
         c.env_remove(format!("PARCELTRAIL_SERVER_{name}"));
     }
@@ -106,6 +111,36 @@ impl ShopServer {
             .trim_end_matches('/')
             .to_owned();
         ShopServer { child, base }
+    }
+
+    /// Like [`ShopServer::start`], but every line it prints after the address comes through
+    /// the returned channel (the demo prints its key and links there).
+    pub fn start_reading(mut cmd: Command) -> (ShopServer, std::sync::mpsc::Receiver<String>) {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server printed no address");
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        (ShopServer { child, base }, rx)
     }
 
     /// Stops it with SIGTERM; its exit status and everything it logged.

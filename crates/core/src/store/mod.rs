@@ -536,6 +536,15 @@ pub struct PollTarget {
     pub last_event_at: Option<DateTime<Utc>>,
 }
 
+/// How much work waits in a store ([`Store::backlog`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Shipments whose next poll is due (not archived, not removed).
+    pub due_polls: u64,
+    /// Outbox rows waiting to be sent (`pending`, retries included; not `held`).
+    pub pending_notifications: u64,
+}
+
 /// What asking the carrier about one shipment came to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollRecord {
@@ -856,6 +865,12 @@ pub trait Store {
     fn facets(&self) -> Result<Facets>;
 
     /// Shipments whose next poll is due at `now`, soonest first.
+    ///
+    /// A backend that several processes share (the shop server's replicas on one
+    /// PostgreSQL) *claims* the rows it returns: their next poll moves to the end of a
+    /// lease, so no other process gets them until then, and [`record_polls`](Self::record_polls)
+    /// sets the real next time. A process that dies mid-poll leaves the lease to run out,
+    /// and its parcels are due again. A single-process backend (`SqliteStore`) only reads.
     fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PollTarget>>;
     /// When the next poll of any shipment is due.
     fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
@@ -1001,6 +1016,10 @@ pub trait Store {
     fn feed_head(&self) -> Result<i64>;
     /// Drop feed entries older than `before`; returns how many.
     fn prune_feed(&mut self, before: DateTime<Utc>) -> Result<usize>;
+
+    /// How much work waits (for an operator's gauges): polls due at `now` (claimed ones
+    /// included) and notifications recorded but not yet sent. Reads only.
+    fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog>;
 
     /// Before the process ends: fold the write-ahead log into the database, so the next
     /// start does not replay it (committed data is durable without this).

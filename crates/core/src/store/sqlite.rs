@@ -11,8 +11,8 @@ mod orders;
 mod tracking;
 
 use super::{
-    Active, Added, Assessment, Breaker, CarrierState, Change, Edit, Facets, FeedEntry, Group,
-    IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder,
+    Active, Added, Assessment, Backlog, Breaker, CarrierState, Change, Edit, Facets, FeedEntry,
+    Group, IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder,
     NewShipment, OnExisting, OrderPatch, OrderQuery, OutboxEntry, OutboxState, PollRecord,
     PollTarget, SavedOrder, SendOutcome, ShipmentRecord, Store, clean_event, clean_opt,
     clean_place, clean_text,
@@ -1708,6 +1708,21 @@ impl Store for SqliteStore {
         Ok(self
             .conn
             .execute("DELETE FROM feed WHERE at < ?1", [ms(before)])?)
+    }
+
+    fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog> {
+        let (due, pending): (i64, i64) = self.conn.query_row(
+            "SELECT (SELECT count(*) FROM shipments
+                     WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?1
+                       AND deleted = 0 AND archived = 0),
+                    (SELECT count(*) FROM outbox WHERE state = 'pending')",
+            [ms(now)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Backlog {
+            due_polls: due.max(0) as u64,
+            pending_notifications: pending.max(0) as u64,
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod account;
 mod auth;
+pub mod background;
 mod events;
 mod hooks;
 mod idempotency;

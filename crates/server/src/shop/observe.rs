@@ -76,6 +76,10 @@ pub struct Metrics {
     in_flight: Gauge,
     ingested: Family<SourceLabels, Counter>,
     webhooks: WebhookMetrics,
+    polls: Family<OutcomeLabels, Counter>,
+    carrier_requests: Counter,
+    due_polls: Gauge,
+    pending_notifications: Gauge,
 }
 
 impl Metrics {
@@ -130,6 +134,31 @@ impl Metrics {
             "Webhook deliveries pending or being sent, of every shop and server on this database",
             webhooks.queue_depth.clone(),
         );
+        // The background work (polls, ingest, what waits).
+        let polls = Family::<OutcomeLabels, Counter>::default();
+        let carrier_requests = Counter::default();
+        let due_polls = Gauge::default();
+        let pending_notifications = Gauge::default();
+        registry.register(
+            "polls",
+            "Parcels asked about at their carriers, by outcome (ok, failed)",
+            polls.clone(),
+        );
+        registry.register(
+            "carrier_requests",
+            "Requests sent to carrier APIs, retries included",
+            carrier_requests.clone(),
+        );
+        registry.register(
+            "polls_due",
+            "Parcels whose poll is due now, in every shop (claimed ones included)",
+            due_polls.clone(),
+        );
+        registry.register(
+            "notifications_pending",
+            "Notifications recorded and not yet sent, in every shop",
+            pending_notifications.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -137,12 +166,42 @@ impl Metrics {
             in_flight,
             ingested,
             webhooks,
+            polls,
+            carrier_requests,
+            due_polls,
+            pending_notifications,
         }
     }
 
     /// Handles for the webhook sender.
     pub fn webhooks(&self) -> WebhookMetrics {
         self.webhooks.clone()
+    }
+
+    /// Count a poll pass: parcels asked about, how many of those failed, requests sent.
+    pub fn count_polls(&self, polled: usize, failed: usize, requests: usize) {
+        let failed = failed.min(polled);
+        for (outcome, n) in [("ok", polled - failed), ("failed", failed)] {
+            if n > 0 {
+                self.polls
+                    .get_or_create(&OutcomeLabels { outcome })
+                    .inc_by(n as u64);
+            }
+        }
+        self.carrier_requests.inc_by(requests as u64);
+    }
+
+    /// Count carrier events stored.
+    pub fn count_ingested(&self, events: usize) {
+        self.ingested("poll", events);
+    }
+
+    /// What waits now, summed over the shops.
+    pub fn set_backlog(&self, due_polls: u64, pending_notifications: u64) {
+        self.due_polls
+            .set(i64::try_from(due_polls).unwrap_or(i64::MAX));
+        self.pending_notifications
+            .set(i64::try_from(pending_notifications).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition.

@@ -31,6 +31,13 @@
 //!   and the second finds the first's rows;
 //! - the outbox claim is one atomic `UPDATE … WHERE … next_attempt_at <= now`; moving the
 //!   notifier's cursor locks it `FOR UPDATE` and refuses when it moved;
+//! - polls are claimed with a lease: [`Store::due`] moves the due rows' `next_poll_at` to
+//!   the end of the lease ([`PgStore::with_poll_lease`], [`POLL_LEASE`] by default) in the
+//!   statement that picks them (`FOR UPDATE SKIP LOCKED`: replicas asking at once get
+//!   different rows, and since it never waits for a lock, taking rows in due order rather
+//!   than id order cannot deadlock), and `record_polls` sets the real next
+//!   time. A replica that dies mid-poll leaves its rows leased; when the lease ends they are
+//!   due again, for whichever replica asks first;
 //! - a transaction PostgreSQL aborts as a deadlock or serialization failure is retried.
 
 mod derived;
@@ -50,10 +57,10 @@ use parceltrail_core::eta::Delivery;
 use parceltrail_core::notify::rules::Draft;
 use parceltrail_core::problems::OpenProblem;
 use parceltrail_core::store::{
-    Active, Added, Assessment, CarrierState, Change, Edit, Facets, FeedEntry, Group, IngestBatch,
-    IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder, NewShipment,
-    OnExisting, OrderPatch, OrderQuery, OutboxEntry, PollRecord, PollTarget, SavedOrder,
-    SendOutcome, ShipmentRecord, Store,
+    Active, Added, Assessment, Backlog, CarrierState, Change, Edit, Facets, FeedEntry, Group,
+    IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder,
+    NewShipment, OnExisting, OrderPatch, OrderQuery, OutboxEntry, PollRecord, PollTarget,
+    SavedOrder, SendOutcome, ShipmentRecord, Store,
 };
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -79,6 +86,10 @@ const LOCK_MIGRATE: i32 = 0x7074_6d67; // "ptmg"
 const LOCK_JOURNAL: i32 = 0x7074_6a6c; // "ptjl"
 const LOCK_NUMBERS: i32 = 0x7074_6e6f; // "ptno"
 
+/// How long a claimed poll is another replica's by default ([`PgStore::with_poll_lease`]):
+/// enough for a batch's call with its retries (30 s per request, 3 retries with backoff).
+pub const POLL_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// How often a transaction aborted by a deadlock or serialization failure is tried.
 const ATTEMPTS: usize = 3;
 
@@ -99,6 +110,8 @@ pub struct PgStore {
     schema: String,
     /// `SET LOCAL search_path TO "<schema>"`, run at the start of every transaction.
     set_path: String,
+    /// How long `due` claims what it returns.
+    poll_lease: chrono::Duration,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -191,6 +204,7 @@ impl PgStore {
             handle,
             schema: schema.to_owned(),
             set_path: format!("SET LOCAL search_path TO \"{schema}\""),
+            poll_lease: lease(POLL_LEASE),
         };
         store.handle.block_on(store.migrate())?;
         Ok(store)
@@ -199,6 +213,13 @@ impl PgStore {
     /// The schema this store lives in.
     pub fn schema(&self) -> &str {
         &self.schema
+    }
+
+    /// This store's [`Store::due`] claims what it returns for `lease` (see the module docs):
+    /// longer than a poll of one batch takes, retries included, so the claim outlives it.
+    pub fn with_poll_lease(mut self, lease: std::time::Duration) -> PgStore {
+        self.poll_lease = self::lease(lease);
+        self
     }
 
     /// The schema's version (0 before the first migration).
@@ -409,6 +430,11 @@ pub(crate) fn count<T: TryFrom<i64>>(v: i64) -> R<T> {
     T::try_from(v).map_err(|_| Fail::Bad(format!("count {v}")))
 }
 
+/// A lease as chrono's duration (a longer one than chrono holds is as good as forever).
+fn lease(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
 fn group_of(i: i32) -> Group {
     Group::ALL[i.clamp(0, 4) as usize]
 }
@@ -507,7 +533,10 @@ impl Store for PgStore {
     }
 
     fn due(&self, now: DateTime<Utc>, limit: usize) -> parceltrail_core::Result<Vec<PollTarget>> {
-        self.read(async |tx| shipments::due(tx, now, limit).await)
+        let until = now
+            .checked_add_signed(self.poll_lease)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.write(async |tx| shipments::claim_due(tx, now, until, limit).await)
     }
 
     fn next_due(&self) -> parceltrail_core::Result<Option<DateTime<Utc>>> {
@@ -732,5 +761,9 @@ impl Store for PgStore {
 
     fn prune_feed(&mut self, before: DateTime<Utc>) -> parceltrail_core::Result<usize> {
         self.write(async |tx| orders::prune_feed(tx, before).await)
+    }
+
+    fn backlog(&self, now: DateTime<Utc>) -> parceltrail_core::Result<Backlog> {
+        self.read(async |tx| shipments::backlog(tx, now).await)
     }
 }

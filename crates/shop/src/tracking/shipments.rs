@@ -13,9 +13,9 @@ use parceltrail_core::eta::{Estimate, EtaSource};
 use parceltrail_core::notify::rules::KindSet;
 use parceltrail_core::problems::ProblemKind;
 use parceltrail_core::store::{
-    Added, Breaker, CarrierState, Change, Edit, Facets, Group, IngestBatch, IngestReport, ListItem,
-    ListQuery, NewShipment, PollRecord, PollTarget, ShipmentRecord, clean_event, clean_opt,
-    clean_place, clean_text, encode_change,
+    Added, Backlog, Breaker, CarrierState, Change, Edit, Facets, Group, IngestBatch, IngestReport,
+    ListItem, ListQuery, NewShipment, PollRecord, PollTarget, ShipmentRecord, clean_event,
+    clean_opt, clean_place, clean_text, encode_change,
 };
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -1028,13 +1028,29 @@ pub(super) async fn facets(tx: &Tx<'_>) -> R<Facets> {
     })
 }
 
-pub(super) async fn due(tx: &Tx<'_>, now: DateTime<Utc>, limit: usize) -> R<Vec<PollTarget>> {
+/// The due shipments, claimed until `until` (see the module docs: replicas asking at once
+/// skip each other's rows instead of waiting for them, and get disjoint sets), soonest due
+/// first.
+pub(super) async fn claim_due(
+    tx: &Tx<'_>,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> R<Vec<PollTarget>> {
     rows(
         tx,
-        "SELECT id, tracking_number, carrier, status, created_at, last_event_at FROM shipments
-         WHERE next_poll_at IS NOT NULL AND NOT deleted AND next_poll_at <= $1 AND NOT archived
-         ORDER BY next_poll_at, id LIMIT $2",
-        &[&ms(now), &(limit.min(i64::MAX as usize) as i64)],
+        "WITH due AS (
+             SELECT id, next_poll_at FROM shipments
+             WHERE next_poll_at IS NOT NULL AND NOT deleted AND next_poll_at <= $1 AND NOT archived
+             ORDER BY next_poll_at, id LIMIT $2
+             FOR UPDATE SKIP LOCKED),
+         claimed AS (
+             UPDATE shipments s SET next_poll_at = $3 FROM due WHERE s.id = due.id
+             RETURNING s.id, s.tracking_number, s.carrier, s.status, s.created_at,
+                       s.last_event_at, due.next_poll_at AS was)
+         SELECT id, tracking_number, carrier, status, created_at, last_event_at
+         FROM claimed ORDER BY was, id",
+        &[&ms(now), &(limit.min(i64::MAX as usize) as i64), &ms(until)],
     )
     .await?
     .iter()
@@ -1049,6 +1065,22 @@ pub(super) async fn due(tx: &Tx<'_>, now: DateTime<Utc>, limit: usize) -> R<Vec<
         })
     })
     .collect()
+}
+
+pub(super) async fn backlog(tx: &Tx<'_>, now: DateTime<Utc>) -> R<Backlog> {
+    let r = one(
+        tx,
+        "SELECT (SELECT count(*) FROM shipments
+                 WHERE next_poll_at IS NOT NULL AND next_poll_at <= $1
+                   AND NOT deleted AND NOT archived),
+                (SELECT count(*) FROM outbox WHERE state = 'pending')",
+        &[&ms(now)],
+    )
+    .await?;
+    Ok(Backlog {
+        due_polls: count(get::<i64>(&r, 0)?)?,
+        pending_notifications: count(get::<i64>(&r, 1)?)?,
+    })
 }
 
 pub(super) async fn next_due(tx: &Tx<'_>) -> R<Option<DateTime<Utc>>> {
