@@ -200,7 +200,17 @@ pub fn run(args: ServerArgs, home: Option<&Path>, credentials_file: bool) -> Res
                     .ok();
                 let links = links_given.then(|| public_url.clone());
                 let key = secret_key(key_file, home)?;
-                serve(db, listen, public_url, url, limits, key, outbound, background, links).await
+                let serving = Serving {
+                    listen,
+                    public_url,
+                    url,
+                    limits,
+                    secret_key: key,
+                    outbound,
+                    background,
+                    links,
+                };
+                serve(db, serving).await
             }
             Some(ServerCommand::Migrate) => {
                 if migrated.from == migrated.to {
@@ -374,8 +384,8 @@ fn secret_key(file: Option<std::path::PathBuf>, home: Option<&Path>) -> Result<A
     Ok(Arc::new(key))
 }
 
-async fn serve(
-    db: Db,
+/// Everything `serve` is started with, besides the database.
+struct Serving {
     listen: SocketAddr,
     public_url: String,
     url: DbUrl,
@@ -384,7 +394,19 @@ async fn serve(
     outbound: OutboundConfig,
     background: crate::server_background::Settings,
     links: Option<String>,
-) -> Result<ExitCode> {
+}
+
+async fn serve(db: Db, serving: Serving) -> Result<ExitCode> {
+    let Serving {
+        listen,
+        public_url,
+        url,
+        limits,
+        secret_key,
+        outbound,
+        background,
+        links,
+    } = serving;
     let stores = parceltrail_shop::stores::Stores::new(&db);
     let demo = if background.demo {
         Some(
