@@ -91,6 +91,27 @@ impl Api {
     }
 }
 
+/// Whether `needle` is anywhere in the database: the SQLite files' bytes, or (PostgreSQL)
+/// the kept idempotent answers, read with psql.
+fn database_holds(db: &str, needle: &str) -> bool {
+    if let Some(path) = db.strip_prefix("sqlite:") {
+        return ["", "-wal"].iter().any(|ext| {
+            std::fs::read(format!("{path}{ext}"))
+                .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        });
+    }
+    let o = Command::new("psql")
+        .args([db, "-Atc"])
+        .arg(format!(
+            "SELECT count(*) FROM idempotency_keys WHERE position(convert_to('{needle}', 'UTF8') in body) > 0"
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim() != "0"
+}
+
 fn order(number: &str, email: &str, shipments: Value) -> Value {
     json!({
         "order_number": number,
@@ -336,6 +357,22 @@ async fn orders_api(db: String) {
     changed["order_number"] = json!("A-2001");
     let ((s, p), _) = api.call_with("POST", "/orders", Some(changed), &key).await;
     assert_eq!(s, 422, "{p}");
+    // An answer carrying a secret shown once (a new API key) is replayed, but never lies in
+    // the database in the clear.
+    let made = [("Idempotency-Key", "key-for-the-warehouse")];
+    let kb = json!({"name": "warehouse", "scopes": "read"});
+    let ((s1, k1), _) = api
+        .call_with("POST", "/keys", Some(kb.clone()), &made)
+        .await;
+    let ((s2, k2), h2) = api.call_with("POST", "/keys", Some(kb), &made).await;
+    assert_eq!((s1, s2), (201, 201), "{k1} {k2}");
+    assert_eq!(k1["api_key"], k2["api_key"]);
+    assert_eq!(h2["idempotent-replayed"], "true");
+    let secret = k1["api_key"].as_str().unwrap();
+    assert!(
+        !database_holds(&db, secret),
+        "the new key is in the database in the clear"
+    );
     // The other shop's same key is its own.
     let ((s, _), _) = other
         .call_with(

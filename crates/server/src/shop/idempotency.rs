@@ -2,7 +2,8 @@
 //! answer is kept for a day; a repeat gets that answer again (with `Idempotent-Replayed:
 //! true`) and changes nothing. A repeat while the first still runs is 409; the same key with
 //! a different request (method, path or body) is 422. Answers the server failed to give
-//! (5xx) are not kept, so a retry runs afresh. Keys are per shop.
+//! (5xx) are not kept, so a retry runs afresh. Keys are per shop. Kept answers are sealed
+//! with the server's key, since some carry a secret shown once (a new API key).
 //!
 //! A layer rather than a habit of each handler, so no POST can forget it. It authenticates
 //! the caller itself (to know whose key it is) and leaves the outcome in the request for the
@@ -28,6 +29,17 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// The largest answer kept for repeats; a larger one is given once (a repeat runs again).
 const MAX_KEPT: usize = 16 * 1024 * 1024;
+
+/// What binds a kept answer to its shop and key. Answers are kept sealed: some carry a
+/// secret shown once (a new API key, a webhook signing secret), which must not lie in the
+/// database in the clear.
+fn answer_aad(shop: parceltrail_shop::ShopId, key: &str) -> Vec<u8> {
+    let mut aad = b"parceltrail idempotent answer\0".to_vec();
+    aad.extend_from_slice(shop.0.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(key.as_bytes());
+    aad
+}
 
 /// The layer's function (see the module docs).
 pub async fn idempotency(
@@ -99,7 +111,16 @@ pub async fn idempotency(
         .detail("this Idempotency-Key was used for a different request (method, path or body); use a new key for a new request")
         .into_response(),
         Ok(Idempotent::Replay { status, content_type, body }) => {
-            let mut res = Response::new(Body::from(body));
+            let Ok(body) = state.secret_key.open(&body, &answer_aad(shop, &key)) else {
+                tracing::error!("a kept idempotent answer does not open with this server's key");
+                return Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "The server could not complete the request",
+                )
+                .into_response();
+            };
+            let mut res = Response::new(Body::from(body.to_vec()));
             *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
                 res.headers_mut().insert(header::CONTENT_TYPE, ct);
@@ -133,7 +154,13 @@ pub async fn idempotency(
                 .and_then(|v| v.to_str().ok());
             if let Err(e) = state
                 .db
-                .finish_idempotent(shop, &key, head.status.as_u16(), ct, &bytes)
+                .finish_idempotent(
+                    shop,
+                    &key,
+                    head.status.as_u16(),
+                    ct,
+                    &state.secret_key.seal(&bytes, &answer_aad(shop, &key)),
+                )
                 .await
             {
                 // The change is made; only its replay is lost. A repeat after the lease
