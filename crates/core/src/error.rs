@@ -97,3 +97,14 @@ pub enum Error {
 
 /// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The caller's data was refused (a number already taken, input not acceptable), as
+    /// opposed to the store failing: the same request would be refused again.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::OrderExists(_) | Error::NumberTaken { .. } | Error::InvalidInput(_)
+        )
+    }
+}

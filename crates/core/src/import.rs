@@ -10,7 +10,7 @@ use std::io::Read;
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use parceltrail_detect as detect;
 
-use crate::domain::{NewEvent, Place, Source, Status};
+use crate::domain::{Customer, NewEvent, OrderStage, Place, Source, Status};
 use crate::error::{Error, Result};
 use crate::store::{NewShipment, OrderInfo, Store};
 
@@ -81,6 +81,12 @@ enum Col {
     EventCountry,
     EventPostal,
     EventSource,
+    CustomerName,
+    CustomerEmail,
+    CustomerPhone,
+    CustomerPostcode,
+    CustomerAddress,
+    Stage,
 }
 
 /// Header names we accept, after lower-casing and turning spaces and dashes into `_`.
@@ -118,7 +124,34 @@ const HEADERS: &[(&str, Col)] = &[
     ("event_country", Col::EventCountry),
     ("event_postal", Col::EventPostal),
     ("event_source", Col::EventSource),
+    // A shop's order files: the sales channel is the order's store, and its customer.
+    ("channel", Col::Store),
+    ("sales_channel", Col::Store),
+    ("customer_name", Col::CustomerName),
+    ("customer", Col::CustomerName),
+    ("recipient", Col::CustomerName),
+    ("recipient_name", Col::CustomerName),
+    ("customer_email", Col::CustomerEmail),
+    ("email", Col::CustomerEmail),
+    ("e_mail", Col::CustomerEmail),
+    ("customer_phone", Col::CustomerPhone),
+    ("phone", Col::CustomerPhone),
+    ("telephone", Col::CustomerPhone),
+    ("customer_postcode", Col::CustomerPostcode),
+    ("postcode", Col::CustomerPostcode),
+    ("postal_code", Col::CustomerPostcode),
+    ("zip", Col::CustomerPostcode),
+    ("zip_code", Col::CustomerPostcode),
+    ("customer_address", Col::CustomerAddress),
+    ("address", Col::CustomerAddress),
+    ("shipping_address", Col::CustomerAddress),
+    ("stage", Col::Stage),
+    ("order_stage", Col::Stage),
 ];
+
+fn col_of(key: &str) -> Option<Col> {
+    HEADERS.iter().find(|(h, _)| *h == key).map(|(_, c)| *c)
+}
 
 /// A file's header names for a message: quoted with control characters escaped (a header
 /// is the file's text, not ours, and may hold terminal escapes), each and their number
@@ -317,42 +350,33 @@ fn unquote(s: &str) -> &str {
     }
 }
 
-struct Row<'a> {
-    fields: Vec<Option<&'a str>>,
-}
+/// One row's values by column: trimmed, unquoted, empty ones left out; where two columns
+/// mean the same, the first one given counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields(Vec<(Col, String)>);
 
-impl<'a> Row<'a> {
-    fn get(&self, col: Col, cols: &[(usize, Col)]) -> Option<&'a str> {
-        cols.iter()
-            .find(|(_, c)| *c == col)
-            .and_then(|(i, _)| self.fields.get(*i).copied().flatten())
-            .map(|s| unquote(s.trim()))
-            .filter(|s| !s.is_empty())
+impl Fields {
+    fn get(&self, col: Col) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map(|(_, v)| v.as_str())
     }
-}
 
-fn parse_row(record: &csv::ByteRecord, cols: &[(usize, Col)]) -> Result<NewShipment, String> {
-    let mut fields = Vec::with_capacity(record.len());
-    for (i, f) in record.iter().enumerate() {
-        match std::str::from_utf8(f) {
-            Ok(s) if s.len() > MAX_FIELD => {
-                return Err(format!(
-                    "column {} is longer than {MAX_FIELD} characters",
-                    i + 1
-                ));
-            }
-            Ok(s) => fields.push(Some(s)),
-            Err(_) => {
-                return Err(format!(
-                    "column {} is not valid UTF-8 text (save the file as UTF-8)",
-                    i + 1
-                ));
-            }
+    fn push(&mut self, col: Col, raw: &str) {
+        let v = unquote(raw.trim());
+        if !v.is_empty() && self.get(col).is_none() {
+            self.0.push((col, v.to_owned()));
         }
     }
-    let row = Row { fields };
-    let get = |c| row.get(c, cols);
-    let raw = get(Col::Number).ok_or("no tracking number")?;
+}
+
+/// The row's parcel, when it names a tracking number.
+fn shipment_of(f: &Fields) -> std::result::Result<Option<NewShipment>, String> {
+    let get = |c| f.get(c);
+    let Some(raw) = get(Col::Number) else {
+        return Ok(None);
+    };
     let (tracking_number, carrier, service) = resolve_number(raw, get(Col::Carrier))?;
     let placed_at = get(Col::PlacedAt)
         .map(|p| parse_date("order date", p))
@@ -392,7 +416,7 @@ fn parse_row(record: &csv::ByteRecord, cols: &[(usize, Col)]) -> Result<NewShipm
         });
     }
     let own = |c| get(c).map(str::to_owned);
-    Ok(NewShipment {
+    Ok(Some(NewShipment {
         tracking_number,
         carrier,
         service,
@@ -406,6 +430,131 @@ fn parse_row(record: &csv::ByteRecord, cols: &[(usize, Col)]) -> Result<NewShipm
             promised_at,
         },
         events,
+    }))
+}
+
+/// The longest order number or sales channel.
+pub const MAX_ORDER_NUMBER: usize = 200;
+/// The longest tracking number, carrier, phone number or postcode.
+pub const MAX_SHORT: usize = 100;
+/// The longest email address (RFC 5321's path limit).
+pub const MAX_EMAIL: usize = 254;
+
+/// A person's text: trimmed, empty as none, at most `max` characters, without control
+/// characters (line breaks and tabs allowed where `lines`); else why not, naming `field`.
+pub fn clean_field(
+    field: &str,
+    v: &str,
+    max: usize,
+    lines: bool,
+) -> std::result::Result<Option<String>, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let n = v.chars().count();
+    if n > max {
+        return Err(format!(
+            "{field} is {n} characters long; at most {max} are kept"
+        ));
+    }
+    if let Some(c) = v
+        .chars()
+        .find(|c| c.is_control() && !(lines && matches!(c, '\n' | '\r' | '\t')))
+    {
+        return Err(format!(
+            "{field} contains the control character U+{:04X}",
+            c as u32
+        ));
+    }
+    Ok(Some(v.to_owned()))
+}
+
+/// An email address as [`clean_field`] takes it, and shaped like one (`local@domain`, no
+/// spaces).
+pub fn clean_email(field: &str, v: &str) -> std::result::Result<Option<String>, String> {
+    let Some(v) = clean_field(field, v, MAX_EMAIL, false)? else {
+        return Ok(None);
+    };
+    let ok = match v.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !v.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if ok {
+        Ok(Some(v))
+    } else {
+        Err(format!("{field} {v:?} is not an email address"))
+    }
+}
+
+/// A row of a shop's order file: the order, its customer and, when the row names a tracking
+/// number, one of its parcels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRow {
+    /// Sales channel (store), order number, items, dates, notes.
+    pub info: OrderInfo,
+    /// Who ordered.
+    pub customer: Customer,
+    /// The order's stage, when given.
+    pub stage: Option<OrderStage>,
+    /// The row's parcel.
+    pub shipment: Option<NewShipment>,
+}
+
+/// Read a row of a shop's order file: it needs an order number; every field is checked as
+/// the orders API checks it.
+pub fn order_row(f: &Fields) -> std::result::Result<OrderRow, String> {
+    let field = |name: &str, col, max, lines| match f.get(col) {
+        Some(v) => clean_field(name, v, max, lines),
+        None => Ok(None),
+    };
+    let order_number = field("order_number", Col::OrderNumber, MAX_ORDER_NUMBER, false)?
+        .ok_or("no order number (column \"order_number\")")?;
+    let date = |name: &str, col| {
+        field(name, col, MAX_SHORT, false)?
+            .map(|raw| parse_date(name, &raw))
+            .transpose()
+    };
+    let info = OrderInfo {
+        store: field("channel", Col::Store, MAX_ORDER_NUMBER, false)?,
+        order_number: Some(order_number),
+        items: field("items", Col::Items, MAX_FIELD, true)?,
+        placed_at: date("placed_at", Col::PlacedAt)?,
+        notes: field("notes", Col::Notes, MAX_FIELD, true)?,
+        promised_at: date("promised_at", Col::PromisedAt)?,
+    };
+    let customer = Customer {
+        name: field("customer_name", Col::CustomerName, MAX_FIELD, false)?,
+        email: match f.get(Col::CustomerEmail) {
+            Some(v) => clean_email("customer_email", v)?,
+            None => None,
+        },
+        phone: field("customer_phone", Col::CustomerPhone, MAX_SHORT, false)?,
+        postcode: field("customer_postcode", Col::CustomerPostcode, MAX_SHORT, false)?,
+        address: field("customer_address", Col::CustomerAddress, MAX_FIELD, true)?,
+    };
+    let stage = f
+        .get(Col::Stage)
+        .map(|s| {
+            s.to_lowercase()
+                .replace([' ', '-'], "_")
+                .parse::<OrderStage>()
+        })
+        .transpose()?;
+    field("tracking_number", Col::Number, MAX_SHORT, false)?;
+    field("carrier", Col::Carrier, MAX_SHORT, false)?;
+    field("label", Col::Label, MAX_FIELD, false)?;
+    let shipment = shipment_of(f).map_err(|reason| format!("tracking_number: {reason}"))?;
+    Ok(OrderRow {
+        info,
+        customer,
+        stage,
+        shipment,
     })
 }
 
@@ -420,6 +569,397 @@ pub const BATCH_ROWS: usize = 500;
 /// The largest file an import reads (it is held in memory while it is read).
 pub const MAX_FILE: u64 = 64 << 20;
 
+/// A CSV file read into memory (at most [`MAX_FILE`] bytes, UTF-8 or UTF-16 with a BOM), its
+/// header row mapped to the columns we know.
+pub struct CsvFile {
+    bytes: Vec<u8>,
+    names: Vec<String>,
+    cols: Vec<(usize, Col)>,
+    open_quote: Option<usize>,
+}
+
+/// A data row of a [`CsvFile`].
+#[derive(Debug)]
+pub struct CsvRow {
+    /// 1-based line where the row starts.
+    pub line: u64,
+    /// Bytes of the file read up to the row's end.
+    pub end: u64,
+    /// Its values, or why the row cannot be read.
+    pub fields: std::result::Result<Fields, String>,
+}
+
+impl CsvFile {
+    /// Read the file and its header row; a file too large, not text, empty or with an
+    /// unreadable header is refused with the reason.
+    pub fn read(input: impl Read) -> Result<CsvFile> {
+        let mut bytes = Vec::new();
+        input
+            .take(MAX_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::Io {
+                context: "cannot read the CSV file".into(),
+                source,
+            })?;
+        if bytes.len() as u64 > MAX_FILE {
+            return Err(Error::InvalidInput(format!(
+                "the file is larger than {} MiB, the most an import reads; split it into smaller files",
+                MAX_FILE >> 20
+            )));
+        }
+        let bytes = to_utf8(bytes)?;
+        let open_quote = unclosed_quote(&bytes);
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(bytes.as_slice());
+        let headers = reader
+            .byte_headers()
+            .map_err(|e| Error::InvalidInput(format!("cannot read the header row: {e}")))?
+            .clone();
+        if let Some(q) = open_quote.filter(|q| (*q as u64) < reader.position().byte()) {
+            return Err(Error::InvalidInput(format!(
+                "the header row: {}",
+                unclosed_quote_reason(&bytes, q)
+            )));
+        }
+        if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
+            return Err(Error::InvalidInput(
+                "the file is empty: expected a header row".into(),
+            ));
+        }
+        let names: Vec<String> = headers
+            .iter()
+            .map(|h| header_key(&String::from_utf8_lossy(h)))
+            .collect();
+        let cols = names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| col_of(n).map(|c| (i, c)))
+            .collect();
+        drop(reader);
+        Ok(CsvFile {
+            bytes,
+            names,
+            cols,
+            open_quote,
+        })
+    }
+
+    /// The file's size in bytes (as text).
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// Whether the file holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn has(&self, col: Col) -> bool {
+        self.cols.iter().any(|(_, c)| *c == col)
+    }
+
+    /// Whether a column holds tracking numbers.
+    pub fn has_tracking_numbers(&self) -> bool {
+        self.has(Col::Number)
+    }
+
+    /// Whether a column holds order numbers.
+    pub fn has_order_numbers(&self) -> bool {
+        self.has(Col::OrderNumber)
+    }
+
+    /// The header's names, for a message.
+    pub fn header_names(&self) -> String {
+        header_list(&self.names)
+    }
+
+    /// Each data row in turn, blank lines skipped. A row that cannot be read (bad UTF-8, a
+    /// field over [`MAX_FIELD`], a quote never closed) comes with its reason; the rows around
+    /// it are read as usual.
+    pub fn rows(&self, each: &mut dyn FnMut(CsvRow) -> Result<()>) -> Result<()> {
+        let bytes = &self.bytes;
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(bytes.as_slice());
+        reader
+            .byte_headers()
+            .map_err(|e| Error::InvalidInput(format!("cannot read the header row: {e}")))?;
+        let mut record = csv::ByteRecord::new();
+        // Lines are counted from byte offsets: the csv crate's own line numbers run one short
+        // in files with CRLF line ends. A record's offset may point at blank lines it skipped.
+        let mut counted = (0usize, 1u64);
+        let mut line_at = |byte: u64| {
+            let mut b = (byte as usize).min(bytes.len());
+            while b < bytes.len() && matches!(bytes[b], b'\r' | b'\n') {
+                b += 1;
+            }
+            if b > counted.0 {
+                counted.1 += bytes[counted.0..b].iter().filter(|c| **c == b'\n').count() as u64;
+                counted.0 = b;
+            }
+            counted.1
+        };
+        loop {
+            let line = line_at(reader.position().byte());
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = record.position().map_or(line, |p| line_at(p.byte()));
+                    if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                        continue; // blank line
+                    }
+                    let start = record.position().map_or(0, |p| p.byte() as usize);
+                    let end = reader.position().byte();
+                    let fields = match self
+                        .open_quote
+                        .filter(|q| (start..end as usize).contains(q))
+                    {
+                        // This row ran to the end of the file: it is not what the file meant.
+                        Some(q) => Err(unclosed_quote_reason(bytes, q)),
+                        None => self.fields(&record),
+                    };
+                    each(CsvRow { line, end, fields })?;
+                }
+                Err(e) => {
+                    let line = e.position().map_or(line, |p| line_at(p.byte()));
+                    let end = reader.position().byte();
+                    each(CsvRow {
+                        line,
+                        end,
+                        fields: Err(format!("unreadable CSV: {e}")),
+                    })?;
+                    if !matches!(
+                        e.kind(),
+                        csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
+                    ) {
+                        // The reader cannot resynchronise after an I/O-level failure.
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fields(&self, record: &csv::ByteRecord) -> std::result::Result<Fields, String> {
+        let mut text = Vec::with_capacity(record.len());
+        for (i, f) in record.iter().enumerate() {
+            match std::str::from_utf8(f) {
+                Ok(s) if s.len() > MAX_FIELD => {
+                    return Err(format!(
+                        "column {} is longer than {MAX_FIELD} characters",
+                        i + 1
+                    ));
+                }
+                Ok(s) => text.push(s),
+                Err(_) => {
+                    return Err(format!(
+                        "column {} is not valid UTF-8 text (save the file as UTF-8)",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        for (i, col) in &self.cols {
+            if let Some(v) = text.get(*i) {
+                fields.push(*col, v);
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// A row of a JSON import, with where it is in the document.
+#[derive(Debug)]
+pub struct JsonRow {
+    /// A JSON Pointer (RFC 6901) to the row: `/orders/3`, or `/orders/3/shipments/1`.
+    pub pointer: String,
+    /// Its values, or why the row cannot be read.
+    pub fields: std::result::Result<Fields, String>,
+}
+
+/// Keys that hold an order's parcels, each a row of its own.
+const SHIPMENT_LISTS: &[&str] = &["shipments", "parcels", "trackings", "tracking_numbers"];
+
+/// `trackingNumber`, `Tracking Number`, `tracking-number` → `tracking_number`.
+fn key_of(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut after_lower = false;
+    for c in key.chars() {
+        if c.is_uppercase() {
+            if after_lower {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+            after_lower = false;
+        } else {
+            out.push(c);
+            after_lower = c.is_lowercase() || c.is_ascii_digit();
+        }
+    }
+    header_key(&out)
+}
+
+/// Set the column `key` names (if any) from a JSON value: text, a number or a boolean as
+/// text; null as nothing.
+fn set_json(f: &mut Fields, key: &str, v: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    let Some(col) = col_of(key) else {
+        return Ok(()); // not ours, as an unknown CSV column
+    };
+    match v {
+        Value::Null => {}
+        Value::String(s) => {
+            if s.len() > MAX_FIELD {
+                return Err(format!("{key} is longer than {MAX_FIELD} characters"));
+            }
+            f.push(col, s)
+        }
+        Value::Number(n) => f.push(col, &n.to_string()),
+        Value::Bool(b) => f.push(col, &b.to_string()),
+        Value::Array(_) | Value::Object(_) => {
+            return Err(format!("{key} is a JSON {}; expected text", kind(v)));
+        }
+    }
+    Ok(())
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A key and its value in a JSON object.
+type Entry<'a> = (&'a str, &'a serde_json::Value);
+
+/// The order-level fields of one element, and its list of parcels if it has one.
+fn json_order(
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<(Fields, Option<Entry<'_>>), String> {
+    let mut f = Fields::default();
+    let mut list = None;
+    for (k, v) in obj {
+        let key = key_of(k);
+        if SHIPMENT_LISTS.contains(&key.as_str()) {
+            list = Some((k.as_str(), v));
+        } else if key == "customer" && v.is_object() {
+            for (ck, cv) in v.as_object().into_iter().flatten() {
+                let ck = key_of(ck);
+                let name = if ck.starts_with("customer_") {
+                    ck
+                } else {
+                    format!("customer_{ck}")
+                };
+                set_json(&mut f, &name, cv).map_err(|e| format!("customer: {e}"))?;
+            }
+        } else {
+            set_json(&mut f, &key, v)?;
+        }
+    }
+    Ok((f, list))
+}
+
+/// The rows of a JSON import: an array of orders (or of rows such as `{orderId,
+/// trackingNumber, carrier}`), or `{"orders": [...]}`. Keys are read as CSV headers are
+/// (camelCase too), a `customer` object's keys as `customer_…`, and each element of a
+/// `shipments` list (or `parcels`, `trackings`; `tracking_numbers` of plain numbers) as a row
+/// of its own with its order's fields. A document of another shape is refused with the
+/// reason.
+pub fn json_rows(doc: &serde_json::Value) -> std::result::Result<Vec<JsonRow>, String> {
+    use serde_json::Value;
+    let (base, items) = match doc {
+        Value::Array(items) => (String::new(), items),
+        Value::Object(o) => match o.get("orders") {
+            Some(Value::Array(items)) => ("/orders".to_owned(), items),
+            _ => {
+                return Err("expected an array of orders, or an object {\"orders\": [...]}".into());
+            }
+        },
+        v => {
+            return Err(format!(
+                "the document is a JSON {}; expected an array of orders, or an object {{\"orders\": [...]}}",
+                kind(v)
+            ));
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let pointer = format!("{base}/{i}");
+        let Value::Object(obj) = item else {
+            out.push(JsonRow {
+                pointer,
+                fields: Err(format!("a JSON {}; expected an object", kind(item))),
+            });
+            continue;
+        };
+        let (order, list) = match json_order(obj) {
+            Ok(v) => v,
+            Err(e) => {
+                out.push(JsonRow {
+                    pointer,
+                    fields: Err(e),
+                });
+                continue;
+            }
+        };
+        let parcels = match list {
+            None => None,
+            Some((_, Value::Array(a))) if !a.is_empty() => Some(a),
+            Some((_, Value::Array(_) | Value::Null)) => None,
+            Some((k, v)) => {
+                out.push(JsonRow {
+                    pointer,
+                    fields: Err(format!("{k} is a JSON {}; expected an array", kind(v))),
+                });
+                continue;
+            }
+        };
+        let Some(parcels) = parcels else {
+            out.push(JsonRow {
+                pointer,
+                fields: Ok(order),
+            });
+            continue;
+        };
+        let list_key = list.map(|(k, _)| k).unwrap_or_default();
+        for (j, p) in parcels.iter().enumerate() {
+            let pointer = format!("{pointer}/{}/{j}", pointer_escape(list_key));
+            let mut f = Fields::default();
+            let own = match p {
+                Value::Object(o) => o
+                    .iter()
+                    .try_for_each(|(k, v)| set_json(&mut f, &key_of(k), v)),
+                Value::String(_) | Value::Number(_) => set_json(&mut f, "tracking_number", p),
+                v => Err(format!("a JSON {}; expected an object", kind(v))),
+            };
+            // The parcel's own values first: they win over its order's (first one counts).
+            let fields = own.map(|()| {
+                for (c, v) in &order.0 {
+                    f.push(*c, v);
+                }
+                f
+            });
+            out.push(JsonRow { pointer, fields });
+        }
+    }
+    Ok(out)
+}
+
+fn pointer_escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
 /// Import a CSV file (at most [`MAX_FILE`] bytes) into the store. `progress` is called after
 /// each committed batch with the bytes read so far and the total.
 pub fn import_csv(
@@ -428,61 +968,16 @@ pub fn import_csv(
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ImportReport> {
-    let mut bytes = Vec::new();
-    input
-        .take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::Io {
-            context: "cannot read the CSV file".into(),
-            source,
-        })?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(Error::InvalidInput(format!(
-            "the file is larger than {} MiB, the most an import reads; split it into smaller files",
-            MAX_FILE >> 20
-        )));
-    }
-    let bytes = to_utf8(bytes)?;
-    let total = bytes.len() as u64;
-    let open_quote = unclosed_quote(&bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(bytes.as_slice());
-    let headers = reader
-        .byte_headers()
-        .map_err(|e| Error::InvalidInput(format!("cannot read the header row: {e}")))?
-        .clone();
-    if let Some(q) = open_quote.filter(|q| (*q as u64) < reader.position().byte()) {
-        return Err(Error::InvalidInput(format!(
-            "the header row: {}",
-            unclosed_quote_reason(&bytes, q)
-        )));
-    }
-    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
-        return Err(Error::InvalidInput(
-            "the file is empty: expected a header row".into(),
-        ));
-    }
-    let names: Vec<String> = headers
-        .iter()
-        .map(|h| header_key(&String::from_utf8_lossy(h)))
-        .collect();
-    let cols: Vec<(usize, Col)> = names
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| HEADERS.iter().find(|(h, _)| h == n).map(|(_, c)| (i, *c)))
-        .collect();
-    if !cols.iter().any(|(_, c)| *c == Col::Number) {
+    let file = CsvFile::read(input)?;
+    if !file.has_tracking_numbers() {
         return Err(Error::InvalidInput(format!(
             "no tracking-number column: name one of the columns \"tracking_number\" (found: {})",
-            header_list(&names)
+            file.header_names()
         )));
     }
-
+    let total = file.len();
     let mut report = ImportReport::default();
     let mut batch: Vec<NewShipment> = Vec::with_capacity(BATCH_ROWS);
-    let mut record = csv::ByteRecord::new();
     let mut flush =
         |batch: &mut Vec<NewShipment>, report: &mut ImportReport, at: u64| -> Result<()> {
             if batch.is_empty() {
@@ -500,65 +995,95 @@ pub fn import_csv(
             progress(at, total);
             Ok(())
         };
-    // Lines are counted from byte offsets: the csv crate's own line numbers run one short
-    // in files with CRLF line ends. A record's offset may point at blank lines it skipped.
-    let mut counted = (0usize, 1u64);
-    let mut line_at = |byte: u64| {
-        let mut b = (byte as usize).min(bytes.len());
-        while b < bytes.len() && matches!(bytes[b], b'\r' | b'\n') {
-            b += 1;
-        }
-        if b > counted.0 {
-            counted.1 += bytes[counted.0..b].iter().filter(|c| **c == b'\n').count() as u64;
-            counted.0 = b;
-        }
-        counted.1
-    };
-    loop {
-        let line = line_at(reader.position().byte());
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = record.position().map_or(line, |p| line_at(p.byte()));
-                if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-                    continue; // blank line
-                }
-                report.rows += 1;
-                let start = record.position().map_or(0, |p| p.byte() as usize);
-                let end = reader.position().byte() as usize;
-                if let Some(q) = open_quote.filter(|q| (start..end).contains(q)) {
-                    // This row ran to the end of the file: it is not what the file meant.
-                    report.errors.push(RowError {
-                        line,
-                        reason: unclosed_quote_reason(&bytes, q),
-                    });
-                    continue;
-                }
-                match parse_row(&record, &cols) {
-                    Ok(s) => batch.push(s),
-                    Err(reason) => report.errors.push(RowError { line, reason }),
-                }
-            }
-            Err(e) => {
-                report.rows += 1;
-                let line = e.position().map_or(line, |p| line_at(p.byte()));
-                report.errors.push(RowError {
-                    line,
-                    reason: format!("unreadable CSV: {e}"),
-                });
-                if !matches!(
-                    e.kind(),
-                    csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
-                ) {
-                    // The reader cannot resynchronise after an I/O-level failure.
-                    break;
-                }
-            }
+    file.rows(&mut |row| {
+        report.rows += 1;
+        let parsed = row.fields.and_then(|f| {
+            shipment_of(&f).and_then(|s| s.ok_or_else(|| "no tracking number".to_owned()))
+        });
+        match parsed {
+            Ok(s) => batch.push(s),
+            Err(reason) => report.errors.push(RowError {
+                line: row.line,
+                reason,
+            }),
         }
         if batch.len() >= BATCH_ROWS {
-            flush(&mut batch, &mut report, reader.position().byte())?;
+            flush(&mut batch, &mut report, row.end)?;
         }
-    }
+        Ok(())
+    })?;
     flush(&mut batch, &mut report, total)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_keys_read_as_csv_headers() {
+        for (k, want) in [
+            ("trackingNumber", "tracking_number"),
+            ("orderId", "order_id"),
+            ("orderID", "order_id"),
+            ("Customer Email", "customer_email"),
+            ("tracking-number", "tracking_number"),
+            ("zip", "zip"),
+        ] {
+            assert_eq!(key_of(k), want, "{k}");
+        }
+    }
+
+    #[test]
+    fn json_rows_take_each_shape_with_a_pointer_per_row() {
+        let rows = json_rows(&json!({"orders": [
+            {"orderNumber": "A-1", "customer": {"email": "a@example.com"},
+             "tracking_numbers": ["1Z5R89390000000011", 7]},
+            {"order_number": "A-2"},
+            null,
+        ]}))
+        .unwrap();
+        let at: Vec<&str> = rows.iter().map(|r| r.pointer.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "/orders/0/tracking_numbers/0",
+                "/orders/0/tracking_numbers/1",
+                "/orders/1",
+                "/orders/2"
+            ]
+        );
+        let first = rows[0].fields.as_ref().unwrap();
+        assert_eq!(first.get(Col::Number), Some("1Z5R89390000000011"));
+        assert_eq!(first.get(Col::OrderNumber), Some("A-1"));
+        assert_eq!(first.get(Col::CustomerEmail), Some("a@example.com"));
+        assert_eq!(rows[1].fields.as_ref().unwrap().get(Col::Number), Some("7"));
+        assert!(rows[3].fields.as_ref().unwrap_err().contains("JSON null"));
+        assert!(json_rows(&json!({"rows": []})).is_err());
+        assert!(
+            json_rows(&json!("A-1"))
+                .unwrap_err()
+                .contains("JSON string")
+        );
+    }
+
+    #[test]
+    fn an_order_row_is_checked_as_the_api_checks_it() {
+        let mut f = Fields::default();
+        f.push(Col::OrderNumber, "A-1");
+        f.push(Col::Stage, "In Preparation");
+        f.push(Col::CustomerAddress, "1 Road\nTown");
+        let r = order_row(&f).unwrap();
+        assert_eq!(r.stage, Some(OrderStage::InPreparation));
+        assert_eq!(r.customer.address.as_deref(), Some("1 Road\nTown"));
+        assert!(r.shipment.is_none());
+        f.push(Col::CustomerName, "Ada\u{1b}[31m");
+        assert!(order_row(&f).unwrap_err().contains("control character"));
+        assert!(
+            order_row(&Fields::default())
+                .unwrap_err()
+                .contains("no order number")
+        );
+    }
 }

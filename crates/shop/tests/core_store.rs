@@ -83,6 +83,7 @@ both!(
     an_export_imports_back_adding_nothing_twice,
     save_order_refuses_or_merges_an_existing_number,
     save_order_is_all_or_nothing_when_a_number_is_taken,
+    save_orders_leaves_out_a_refused_order_alone,
     a_removed_order_hides_and_its_number_revives_it,
     update_order_sets_clears_and_refuses_a_taken_number,
     an_order_stage_is_set_logged_and_a_repeat_is_nothing,
@@ -1810,6 +1811,75 @@ fn save_order_is_all_or_nothing_when_a_number_is_taken(s: &mut dyn Store) {
     ));
     // A parcel added on its own (the app's way) into the order that has it is no conflict.
     assert!(!s.add_shipment(&new("X1"), t(2)).unwrap().created);
+}
+
+fn save_orders_leaves_out_a_refused_order_alone(s: &mut dyn Store) {
+    let a = save(s, &order("1", &["X1"])).order;
+    let head = s.feed_head().unwrap();
+    // The second order's number is the first's: it alone is left out, wholly.
+    let batch = [
+        order("2", &["Y1"]),
+        order("3", &["Z1", "X1"]),
+        order("1", &["X2"]),
+        order("4", &[]),
+    ];
+    let out = s.save_orders(&batch, OnExisting::Merge, t(1)).unwrap();
+    assert_eq!(out.len(), 4);
+    let two = out[0].as_ref().unwrap();
+    assert!(two.created);
+    assert_eq!(two.order.id, batch[0].id);
+    assert_eq!(two.shipments[0].shipment.tracking_number, "Y1");
+    assert!(two.shipments[0].created);
+    assert!(
+        matches!(&out[1], Err(Error::NumberTaken { tracking_number, order_id }) if tracking_number == "X1" && *order_id == a.id),
+        "{:?}",
+        out[1]
+    );
+    assert!(matches!(s.order(batch[1].id), Err(Error::NotFound(_))));
+    assert!(
+        matches!(s.find("Z1"), Err(Error::NotFound(_))),
+        "undone with its order"
+    );
+    let merged = out[2].as_ref().unwrap();
+    assert!(!merged.created);
+    assert_eq!(merged.order.id, a.id);
+    assert!(merged.shipments[0].created);
+    assert!(out[3].as_ref().unwrap().created);
+    assert_eq!(
+        listed(s, OrderQuery::default()),
+        [batch[3].id, batch[0].id, a.id]
+    );
+    // The feed has what was saved, and nothing of the refused order.
+    let changes = fed(s, head);
+    assert!(!changes.is_empty());
+    assert!(
+        changes.iter().all(|e| e.order_id != Some(batch[1].id)),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().any(
+            |e| matches!(e.change, Change::OrderCreated { order_id } if order_id == batch[3].id)
+        )
+    );
+    // Again: nothing new, the same refusal.
+    let again = s.save_orders(&batch, OnExisting::Merge, t(2)).unwrap();
+    assert!(
+        again[0]
+            .as_ref()
+            .is_ok_and(|o| !o.created && !o.shipments[0].created)
+    );
+    assert!(matches!(again[1], Err(Error::NumberTaken { .. })));
+    assert_eq!(s.count().unwrap(), 3);
+    // Refuse is per order too: an existing number is that order's error alone.
+    let out = s
+        .save_orders(
+            &[order("4", &[]), order("5", &[])],
+            OnExisting::Refuse,
+            t(3),
+        )
+        .unwrap();
+    assert!(matches!(out[0], Err(Error::OrderExists(id)) if id == batch[3].id));
+    assert!(out[1].as_ref().unwrap().created);
 }
 
 fn a_removed_order_hides_and_its_number_revives_it(s: &mut dyn Store) {

@@ -979,6 +979,17 @@ pub trait Store {
         on_existing: OnExisting,
         now: DateTime<Utc>,
     ) -> Result<SavedOrder>;
+    /// Save several orders in one transaction, each as [`save_order`](Self::save_order)
+    /// would. An order refused for what it says ([`Error::is_refusal`](crate::Error::is_refusal):
+    /// its number taken, a tracking number another order's) is left out alone, with its
+    /// error in its place in the answer; any other failure writes nothing and is the call's
+    /// error. One commit for many orders is what makes a bulk import fast.
+    fn save_orders(
+        &mut self,
+        orders: &[NewOrder],
+        on_existing: OnExisting,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<SavedOrder>>>;
     /// Change an order's fields; a number (in its store) that another order has is
     /// [`Error::OrderExists`](crate::Error::OrderExists). Returns the order as stored;
     /// `updated_at` moves only when something changed.

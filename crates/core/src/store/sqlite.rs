@@ -1615,6 +1615,65 @@ impl Store for SqliteStore {
         })
     }
 
+    fn save_orders(
+        &mut self,
+        orders: &[NewOrder],
+        on_existing: OnExisting,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<SavedOrder>>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut feed = Vec::new();
+        let mut saved = Vec::with_capacity(orders.len());
+        for new in orders {
+            // Each order in a savepoint of its own: a refused one is undone alone.
+            tx.execute_batch("SAVEPOINT save_order")?;
+            let mut own = Vec::new();
+            let done =
+                orders::save(&tx, new, on_existing, ms(now), &mut own).and_then(|(id, created)| {
+                    add_all(&tx, &new.shipments, Some(id), ms(now), &mut own)
+                        .map(|added| (id, created, added))
+                });
+            match done {
+                Ok(v) => {
+                    tx.execute_batch("RELEASE save_order")?;
+                    feed.append(&mut own);
+                    saved.push(Ok(v));
+                }
+                Err(e) if e.is_refusal() => {
+                    tx.execute_batch("ROLLBACK TO save_order; RELEASE save_order")?;
+                    saved.push(Err(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        append_feed(&tx, &feed, ms(now))?;
+        tx.commit()?;
+        let mut out = Vec::with_capacity(saved.len());
+        for one in saved {
+            out.push(match one {
+                Err(e) => Err(e),
+                Ok((id, created, added)) => {
+                    let mut shipments = Vec::with_capacity(added.len());
+                    for (sid, created, events_added) in added {
+                        shipments.push(Added {
+                            shipment: self.shipment(sid)?,
+                            created,
+                            events_added,
+                        });
+                    }
+                    Ok(SavedOrder {
+                        order: self.order(id)?,
+                        created,
+                        shipments,
+                    })
+                }
+            });
+        }
+        Ok(out)
+    }
+
     fn update_order(
         &mut self,
         id: OrderId,

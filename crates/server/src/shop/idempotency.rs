@@ -21,7 +21,7 @@ use parceltrail_shop::Idempotent;
 use sha2::{Digest, Sha256};
 
 use super::auth::{Authenticated, Caller};
-use super::{BODY_LIMIT, Problem, ShopState};
+use super::{Problem, ShopState};
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -76,7 +76,8 @@ pub async fn idempotency(
         // Not authenticated: the handler gives its answer (nothing is kept for no one).
         return next.run(Request::from_parts(parts, body)).await;
     };
-    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+    let limit = super::body_limit(parts.uri.path());
+    let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
             return Problem::new(
@@ -84,7 +85,7 @@ pub async fn idempotency(
                 "too-large",
                 "Request body too large",
             )
-            .detail(format!("a request body is at most {BODY_LIMIT} bytes"))
+            .detail(format!("a request body here is at most {limit} bytes"))
             .into_response();
         }
     };

@@ -9,6 +9,7 @@ pub mod background;
 mod events;
 mod hooks;
 mod idempotency;
+mod import;
 mod keys;
 mod observe;
 mod orders;
@@ -58,8 +59,17 @@ pub struct ShopState {
     pub outbound: Arc<Outbound>,
 }
 
-/// Request bodies larger than this are refused (413).
+/// Request bodies larger than this are refused (413), but for an import's.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The largest body a route takes.
+pub(crate) fn body_limit(path: &str) -> usize {
+    if path == import::PATH {
+        import::MAX_BODY
+    } else {
+        BODY_LIMIT
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -118,6 +128,11 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(keys::revoke))
                 .routes(routes!(orders::list, orders::create))
                 .routes(routes!(orders::get, orders::update, orders::remove))
+                .merge(
+                    OpenApiRouter::new()
+                        .routes(routes!(import::import))
+                        .layer(DefaultBodyLimit::max(import::MAX_BODY)),
+                )
                 .routes(routes!(orders::add_shipments))
                 .routes(routes!(orders::add_event))
                 .routes(routes!(events::stream))

@@ -551,46 +551,16 @@ fn text(
     max: usize,
     lines: bool,
 ) -> Result<Option<String>, Problem> {
-    let Some(v) = v else { return Ok(None) };
-    let v = v.trim();
-    if v.is_empty() {
-        return Ok(None);
+    match v {
+        None => Ok(None),
+        Some(v) => import::clean_field(field, &v, max, lines).map_err(invalid),
     }
-    let n = v.chars().count();
-    if n > max {
-        return Err(invalid(format!(
-            "{field} is {n} characters long; at most {max} are kept"
-        )));
-    }
-    if let Some(c) = v
-        .chars()
-        .find(|c| c.is_control() && !(lines && matches!(c, '\n' | '\r' | '\t')))
-    {
-        return Err(invalid(format!(
-            "{field} contains the control character U+{:04X}",
-            c as u32
-        )));
-    }
-    Ok(Some(v.to_owned()))
 }
 
 fn email(field: &str, v: Option<String>) -> Result<Option<String>, Problem> {
-    let Some(v) = text(field, v, 254, false)? else {
-        return Ok(None);
-    };
-    let ok = match v.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !v.chars().any(char::is_whitespace)
-        }
-        None => false,
-    };
-    if ok {
-        Ok(Some(v))
-    } else {
-        Err(invalid(format!("{field} {v:?} is not an email address")))
+    match v {
+        None => Ok(None),
+        Some(v) => import::clean_email(field, &v).map_err(invalid),
     }
 }
 

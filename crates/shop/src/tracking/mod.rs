@@ -709,6 +709,15 @@ impl Store for PgStore {
         self.write(async |tx| orders::save_order(tx, &self.schema, new, on_existing, now).await)
     }
 
+    fn save_orders(
+        &mut self,
+        orders: &[NewOrder],
+        on_existing: OnExisting,
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Vec<parceltrail_core::Result<SavedOrder>>> {
+        self.write(async |tx| orders::save_orders(tx, &self.schema, orders, on_existing, now).await)
+    }
+
     fn update_order(
         &mut self,
         id: OrderId,

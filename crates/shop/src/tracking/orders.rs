@@ -224,7 +224,54 @@ pub(super) async fn save_order(
     on_existing: OnExisting,
     now: DateTime<Utc>,
 ) -> R<SavedOrder> {
-    let now = ms(now);
+    let mut feed = Vec::new();
+    let saved = save_one(tx, schema, new, on_existing, ms(now), &mut feed).await?;
+    // Last, so the journal lock is held for the commit only.
+    append_feed(tx, &mut Journal::new(schema), &feed, ms(now)).await?;
+    Ok(saved)
+}
+
+/// [`Store::save_orders`](parceltrail_core::store::Store::save_orders): each order in a
+/// savepoint of its own, so a refused one is undone alone; the feed once, at the end.
+pub(super) async fn save_orders(
+    tx: &Tx<'_>,
+    schema: &str,
+    orders: &[NewOrder],
+    on_existing: OnExisting,
+    now: DateTime<Utc>,
+) -> R<Vec<parceltrail_core::Result<SavedOrder>>> {
+    let mut feed = Vec::new();
+    let mut out = Vec::with_capacity(orders.len());
+    for new in orders {
+        tx.batch_execute("SAVEPOINT save_order").await?;
+        let mut own = Vec::new();
+        match save_one(tx, schema, new, on_existing, ms(now), &mut own).await {
+            Ok(saved) => {
+                tx.batch_execute("RELEASE SAVEPOINT save_order").await?;
+                feed.append(&mut own);
+                out.push(Ok(saved));
+            }
+            Err(Fail::Core(e)) if e.is_refusal() => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT save_order; RELEASE SAVEPOINT save_order")
+                    .await?;
+                out.push(Err(e));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    append_feed(tx, &mut Journal::new(schema), &feed, ms(now)).await?;
+    Ok(out)
+}
+
+/// One order's writes, its feed entries pushed onto `feed` for the caller to append.
+async fn save_one(
+    tx: &Tx<'_>,
+    schema: &str,
+    new: &NewOrder,
+    on_existing: OnExisting,
+    now: i64,
+    feed: &mut Vec<Change>,
+) -> R<SavedOrder> {
     // Replicas saving one order (or adding one number) take turns; the order's row, then
     // its numbers' rows are locked before anything is written.
     PgStore::numbers_lock(tx, schema).await?;
@@ -237,7 +284,6 @@ pub(super) async fn save_order(
         Some(found) => Some(found),
         None => by_id(tx, new.id).await?,
     };
-    let mut feed = Vec::new();
     let (id, created) = match found {
         Some((id, false)) => {
             let id = OrderId(id);
@@ -263,7 +309,7 @@ pub(super) async fn save_order(
     };
     lock_numbers(tx, &new.shipments).await?;
     let mut journal = Journal::new(schema);
-    let added = add_all(tx, &new.shipments, Some(id), now, &mut feed, &mut journal).await?;
+    let added = add_all(tx, &new.shipments, Some(id), now, feed, &mut journal).await?;
     let mut shipments = Vec::with_capacity(added.len());
     for (sid, created, events_added) in added {
         shipments.push(Added {
@@ -273,8 +319,6 @@ pub(super) async fn save_order(
         });
     }
     let order = load(tx, id, false).await?;
-    // Last, so the journal lock is held for the commit only.
-    append_feed(tx, &mut journal, &feed, now).await?;
     Ok(SavedOrder {
         order,
         created,
