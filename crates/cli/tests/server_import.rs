@@ -189,6 +189,9 @@ async fn import(db: String) {
     assert_eq!(r["shipments_added"], 3, "{r}");
     assert_eq!(r["refused"], 5, "{r}");
     assert!(reason(&r, 3).contains("tracking_number"), "{r}");
+    // A refused row still says which order and number it was.
+    assert_eq!(r["results"][3]["order_number"], "A-3");
+    assert_eq!(r["results"][3]["tracking_number"], mistyped.as_str());
     assert!(reason(&r, 4).contains("not an email address"), "{r}");
     assert!(reason(&r, 5).contains("no order number"), "{r}");
     assert!(reason(&r, 6).contains(&ups(1)), "{r}");

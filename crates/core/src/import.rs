@@ -363,6 +363,16 @@ impl Fields {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The order number as given, for a report.
+    pub fn order_number(&self) -> Option<&str> {
+        self.get(Col::OrderNumber)
+    }
+
+    /// The tracking number as given, for a report.
+    pub fn tracking_number(&self) -> Option<&str> {
+        self.get(Col::Number)
+    }
+
     fn push(&mut self, col: Col, raw: &str) {
         let v = unquote(raw.trim());
         if !v.is_empty() && self.get(col).is_none() {

@@ -60,7 +60,7 @@ pub(crate) struct RowResult {
     pointer: Option<String>,
     outcome: Outcome,
     order_number: Option<String>,
-    /// As stored (normalised), when the row names one.
+    /// As stored (normalised); as given on a refused row.
     tracking_number: Option<String>,
     #[schema(value_type = Option<uuid::Uuid>)]
     order_id: Option<OrderId>,
@@ -119,6 +119,7 @@ struct Group {
         )),
     responses(
         (status = 200, description = "The file was read: each row's result (refused rows with their reason)", body = ImportReport),
+        (status = 400, description = "An unusable Idempotency-Key", body = Problem, content_type = PROBLEM),
         (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not allowed (scope or CSRF token)", body = Problem, content_type = PROBLEM),
         (status = 413, description = "The body is larger than 16 MiB", body = Problem, content_type = PROBLEM),
@@ -145,14 +146,20 @@ pub(crate) async fn import(
             At::Line(l) => (Some(l), None),
             At::Pointer(p) => (None, Some(p)),
         };
+        // As given, until the row is read: a refused row still says which it is.
+        let given = |f: Option<&str>| f.map(|v| v.chars().take(200).collect::<String>());
+        let (order_number, tracking_number) = match &fields {
+            Ok(f) => (given(f.order_number()), given(f.tracking_number())),
+            Err(_) => (None, None),
+        };
         let parsed = fields.and_then(|f| import::order_row(&f));
         let row = results.len();
         results.push(RowResult {
             line,
             pointer,
             outcome: Outcome::Refused,
-            order_number: None,
-            tracking_number: None,
+            order_number,
+            tracking_number,
             order_id: None,
             shipment_id: None,
             reason: None,
