@@ -192,8 +192,9 @@ fn code_message(e: &Value) -> Option<String> {
 
 /// What a FedEx error document (other than "not found") means, by its documented codes:
 /// `NOT.AUTHORIZED.ERROR` (401) and `FORBIDDEN.ERROR` (403) refuse the credentials;
-/// `INTERNAL.SERVER.ERROR` and `SERVICE.UNAVAILABLE.ERROR` pass; a rate or quota code
-/// (`RATE.LIMIT.EXCEEDED`, `TOO.MANY.REQUESTS`, a daily quota) asks us to wait. `NOT.FOUND.ERROR`
+/// `INTERNAL.SERVER.ERROR` and `SERVICE.UNAVAILABLE.ERROR` pass; a code or message about a
+/// rate or quota asks us to wait (FedEx's examples show no 429 body, so this matches words:
+/// `RATE.LIMIT`, `TOO.MANY`, `QUOTA` — unverified). `NOT.FOUND.ERROR`
 /// is the resource (the URL), not the number, so it stays unreadable.
 fn error_kind(v: &Value, detail: String) -> CarrierError {
     let codes: Vec<String> = v["errors"]
