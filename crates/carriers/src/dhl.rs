@@ -157,16 +157,22 @@ pub fn parse_body(
     let v = parse_json(body)?;
     if let Some(status) = v["status"]
         .as_u64()
+        .or_else(|| v["status"].as_str().and_then(|s| s.trim().parse().ok()))
         .filter(|_| v.get("shipments").is_none())
     {
         // An application/problem+json error document.
         let detail = text(&v["detail"])
             .or_else(|| text(&v["title"]))
             .unwrap_or_default();
-        return Err(if status == 404 {
-            CarrierError::NotFound(detail)
-        } else {
-            CarrierError::Malformed(format!("error document (status {status}): {detail}"))
+        return Err(match status {
+            404 => CarrierError::NotFound(detail),
+            401 | 403 => CarrierError::Auth(detail),
+            429 => CarrierError::RateLimited { retry_after: None },
+            500..=599 => CarrierError::Transient {
+                message: format!("DHL error {status}: {detail}"),
+                retry_after: None,
+            },
+            _ => CarrierError::Malformed(format!("error document (status {status}): {detail}")),
         });
     }
     let shipments = v["shipments"]

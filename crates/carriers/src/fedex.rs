@@ -133,6 +133,15 @@ impl Fedex {
                     .map(|n| (n.clone(), Err(CarrierError::NotFound(detail.clone()))))
                     .collect());
             }
+            if let Some(v) = v.as_ref().filter(|v| error_messages(v).is_some()) {
+                return Err(match error_kind(v, detail) {
+                    CarrierError::Malformed(m) => CarrierError::Malformed(format!(
+                        "FedEx answered HTTP {}: {m}",
+                        resp.status.as_u16()
+                    )),
+                    e => e,
+                });
+            }
             return Err(CarrierError::Malformed(format!(
                 "FedEx answered HTTP {}: {detail}",
                 resp.status.as_u16()
@@ -179,6 +188,42 @@ fn code_message(e: &Value) -> Option<String> {
         (None, Some(c)) => Some(c),
         (None, None) => None,
     }
+}
+
+/// What a FedEx error document (other than "not found") means, by its documented codes:
+/// `NOT.AUTHORIZED.ERROR` (401) and `FORBIDDEN.ERROR` (403) refuse the credentials;
+/// `INTERNAL.SERVER.ERROR` and `SERVICE.UNAVAILABLE.ERROR` pass; a code or message about a
+/// rate or quota asks us to wait (FedEx's examples show no 429 body, so this matches words:
+/// `RATE.LIMIT`, `TOO.MANY`, `QUOTA` — unverified). `NOT.FOUND.ERROR`
+/// is the resource (the URL), not the number, so it stays unreadable.
+fn error_kind(v: &Value, detail: String) -> CarrierError {
+    let codes: Vec<String> = v["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| text(&e["code"]))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let any = |f: &dyn Fn(&str) -> bool| codes.iter().any(|c| f(c));
+    let words = detail.to_lowercase();
+    if any(&|c| {
+        c.contains("NOT.AUTHORIZED") || c.contains("FORBIDDEN") || c.contains("UNAUTHORIZED")
+    }) {
+        return CarrierError::Auth(detail);
+    }
+    if any(&|c| c.contains("RATE.LIMIT") || c.contains("TOO.MANY") || c.contains("QUOTA"))
+        || words.contains("rate limit")
+        || words.contains("quota")
+    {
+        return CarrierError::RateLimited { retry_after: None };
+    }
+    if any(&|c| c.contains("INTERNAL.SERVER") || c.contains("SERVICE.UNAVAILABLE")) {
+        return CarrierError::Transient {
+            message: format!("FedEx: {detail}"),
+            retry_after: None,
+        };
+    }
+    CarrierError::Malformed(format!("FedEx error document: {detail}"))
 }
 
 fn is_not_found(code: &str) -> bool {
@@ -229,7 +274,7 @@ pub fn parse_body(body: &[u8]) -> BatchResult {
         return Err(if says_not_found(&v) {
             CarrierError::NotFound(detail)
         } else {
-            CarrierError::Malformed(format!("FedEx error document: {detail}"))
+            error_kind(&v, detail)
         });
     }
     let complete = v["output"]["completeTrackResults"]

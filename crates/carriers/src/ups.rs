@@ -129,11 +129,20 @@ impl Ups {
             }
         }
         if !resp.status.is_success() {
-            let detail = resp
+            if let Some((v, d)) = resp
                 .json()
                 .ok()
-                .and_then(|v| error_messages(&v))
-                .unwrap_or_else(|| resp.excerpt());
+                .and_then(|v| error_messages(&v).map(|d| (v, d)))
+            {
+                return Err(match error_kind(&v, d) {
+                    CarrierError::Malformed(m) => CarrierError::Malformed(format!(
+                        "UPS answered HTTP {}: {m}",
+                        resp.status.as_u16()
+                    )),
+                    e => e,
+                });
+            }
+            let detail = resp.excerpt();
             return Err(CarrierError::Malformed(format!(
                 "UPS answered HTTP {}: {detail}",
                 resp.status.as_u16()
@@ -186,6 +195,41 @@ fn invalid_number(v: &Value) -> bool {
                 || msg.contains("invalid inquiry number")
         })
     })
+}
+
+/// What a UPS error document (other than "not found") means: refused credentials (the
+/// 2500xx security codes, e.g. 250003 "Invalid Access License number", and the OAuth 104xx
+/// codes, e.g. 10401 "ClientId is invalid"), a quota or rate limit, a passing failure, else
+/// unreadable.
+fn error_kind(v: &Value, detail: String) -> CarrierError {
+    let errors = v["response"]["errors"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let codes: Vec<String> = errors
+        .iter()
+        .filter_map(|e| text(&e["code"]))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let words = detail.to_lowercase();
+    if codes
+        .iter()
+        .any(|c| c.starts_with("2500") || c.starts_with("104"))
+        || words.contains("access license")
+        || words.contains("invalid authentication")
+        || words.contains("clientid is invalid")
+    {
+        return CarrierError::Auth(detail);
+    }
+    if words.contains("quota") || words.contains("rate limit") || words.contains("too many") {
+        return CarrierError::RateLimited { retry_after: None };
+    }
+    if words.contains("unavailable") || words.contains("internal server error") {
+        return CarrierError::Transient {
+            message: format!("UPS: {detail}"),
+            retry_after: None,
+        };
+    }
+    CarrierError::Malformed(format!("UPS error document: {detail}"))
 }
 
 /// Choose the asked number's package (by tracking or inquiry number), else the first.
@@ -275,7 +319,7 @@ fn parse_entries(body: &[u8]) -> Result<Vec<Entry>, CarrierError> {
         return Err(if invalid_number(&v) {
             CarrierError::NotFound(detail)
         } else {
-            CarrierError::Malformed(format!("UPS error document: {detail}"))
+            error_kind(&v, detail)
         });
     }
     let shipments = v["trackResponse"]["shipment"].as_array().ok_or_else(|| {
@@ -403,6 +447,14 @@ fn date(s: &str) -> Option<NaiveDate> {
 
 fn time(s: &str) -> Option<NaiveTime> {
     let s = s.trim();
+    // UPS's own example has `gmtTime` "74700" (07:47:00): a number with its leading zero lost.
+    let padded;
+    let s = if (s.len() == 5 || s.len() == 3) && s.bytes().all(|b| b.is_ascii_digit()) {
+        padded = format!("0{s}");
+        padded.as_str()
+    } else {
+        s
+    };
     NaiveTime::parse_from_str(s, "%H%M%S")
         .or_else(|_| NaiveTime::parse_from_str(s, "%H%M"))
         .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
@@ -538,14 +590,16 @@ fn package(p: &Value) -> TrackResult {
         .map(|a| a.iter().filter_map(activity).collect())
         .unwrap_or_default();
     let current = &p["currentStatus"];
-    let status = if current.is_object() {
-        Some(status_of(current))
-    } else {
-        // No current status: the newest activity's.
-        events
-            .iter()
-            .max_by_key(|e| e.occurred_at)
-            .map(|e| e.status)
+    let newest = events
+        .iter()
+        .max_by_key(|e| e.occurred_at)
+        .map(|e| e.status);
+    // The current status when it maps; when it is missing or says nothing we can map (UPS
+    // may send only the 2-character scan code there, e.g. a parcel held in customs whose
+    // newest activity has type `X`), the newest activity's.
+    let status = match (current.is_object().then(|| status_of(current)), newest) {
+        (Some(Status::Unknown) | None, Some(n)) => Some(n),
+        (c, _) => c,
     };
     let address = |kind: &str| {
         p["packageAddress"].as_array().and_then(|list| {

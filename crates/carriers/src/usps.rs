@@ -131,11 +131,15 @@ impl Usps {
             StatusCode::NOT_FOUND,
         ];
         if resp.status == StatusCode::BAD_REQUEST && !resp.is_html() && numbers.len() == 1 {
+            let v = resp.json().ok();
+            if v.as_ref().is_some_and(not_yet_scanned) {
+                // 150001: the label exists but USPS has no scan of it yet.
+                return Ok(vec![(numbers[0].clone(), Ok(not_scanned_yet()))]);
+            }
             // A single number USPS refuses to look up (wrong format): about that number.
-            let why = resp
-                .json()
-                .ok()
-                .and_then(|v| error_message(&v))
+            let why = v
+                .as_ref()
+                .and_then(error_message)
                 .unwrap_or_else(|| "USPS refused the tracking number".into());
             return Ok(vec![(numbers[0].clone(), Err(CarrierError::NotFound(why)))]);
         }
@@ -238,9 +242,13 @@ pub fn parse_body(
             .iter()
             .map(|item| {
                 let number = text(&item["trackingNumber"]).unwrap_or_default();
-                let r = match item_failure(item) {
-                    Some(e) => Err(e),
-                    None => Ok(detail(item, source)),
+                let r = if not_yet_scanned(item) {
+                    Ok(not_scanned_yet())
+                } else {
+                    match item_failure(item) {
+                        Some(e) => Err(e),
+                        None => Ok(detail(item, source)),
+                    }
                 };
                 (number, r)
             })
@@ -255,10 +263,55 @@ pub fn parse_body(
             };
             Ok(vec![(number, r)])
         }
+        Value::Object(o) if o.contains_key("error") && not_yet_scanned(&v) => {
+            // The 400 USPS answers for one number that has no scan yet (code 150001).
+            // The error names no number; the caller asked for one and keys it.
+            let number = text(&v["trackingNumber"]).unwrap_or_default();
+            Ok(vec![(number, Ok(not_scanned_yet()))])
+        }
         Value::Object(o) if o.contains_key("error") => Err(error_document(&v)),
         _ => Err(CarrierError::Malformed(
             "neither a tracking array nor a tracking detail".into(),
         )),
+    }
+}
+
+/// USPS's code for "a status update is not yet available" (the label exists, no scan yet).
+pub const NOT_YET_SCANNED: &str = "150001";
+
+/// Whether an error document or failure item says the item has no scan yet: error code
+/// [`NOT_YET_SCANNED`] (in `error.code` or `error.errors[].code`), or USPS's wording for it.
+fn not_yet_scanned(v: &Value) -> bool {
+    let err = &v["error"];
+    if !err.is_object() {
+        return false;
+    }
+    let codes = std::iter::once(&err["code"]).chain(
+        err["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| &e["code"]),
+    );
+    let by_code = codes.filter_map(text).any(|c| c == NOT_YET_SCANNED);
+    let words = crate::util::lower(&[
+        error_message(v).as_deref(),
+        text(&err["message"]).as_deref(),
+    ]);
+    // The wording alone only where USPS does not also say the number may be wrong (its 404
+    // "may be incorrect or the status update is not yet available" is "not found").
+    let by_words = (words.contains("status update is not yet available")
+        || words.contains("status not available"))
+        && !words.contains("incorrect")
+        && error_code(v) != Some(404);
+    by_code || by_words
+}
+
+/// "Not scanned yet": USPS knows of the label but has not had the item.
+fn not_scanned_yet() -> TrackResult {
+    TrackResult {
+        status: Some(Status::Pending),
+        ..TrackResult::default()
     }
 }
 
@@ -287,6 +340,22 @@ fn error_code(v: &Value) -> Option<u16> {
 /// A whole-call error document.
 fn error_document(v: &Value) -> CarrierError {
     let why = error_message(v).unwrap_or_else(|| "no details".into());
+    if let Some(kind) = v["error"].as_str() {
+        // RFC 6749 error bodies from the token endpoint or the gateway.
+        return match kind {
+            "invalid_client"
+            | "invalid_grant"
+            | "unauthorized_client"
+            | "invalid_token"
+            | "access_denied"
+            | "insufficient_scope"
+            | "invalid_scope" => CarrierError::Auth(format!("{kind}: {why}")),
+            "rate_limit_exceeded" | "too_many_requests" => {
+                CarrierError::RateLimited { retry_after: None }
+            }
+            _ => CarrierError::Malformed(format!("USPS error {kind}: {why}")),
+        };
+    }
     match error_code(v) {
         Some(404) => CarrierError::NotFound(why),
         Some(429) => CarrierError::RateLimited { retry_after: None },
