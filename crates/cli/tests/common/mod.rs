@@ -168,3 +168,76 @@ pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// One request a [`HookSink`] was sent.
+#[derive(Clone, Debug)]
+pub struct Hooked {
+    /// When it arrived (after its whole body).
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub path: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
+}
+
+impl Hooked {
+    /// A header as text ("" when missing).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A webhook receiver on 127.0.0.1 that records every request and answers each `200` at
+/// once, so a sender never has a reason to send one again.
+#[derive(Clone, Default)]
+pub struct HookSink {
+    got: std::sync::Arc<std::sync::Mutex<Vec<Hooked>>>,
+}
+
+impl HookSink {
+    /// Starts it on the current runtime; it and its `http://127.0.0.1:PORT`.
+    pub async fn start() -> (HookSink, String) {
+        async fn hook(
+            axum::extract::State(sink): axum::extract::State<HookSink>,
+            uri: axum::http::Uri,
+            headers: axum::http::HeaderMap,
+            body: String,
+        ) -> &'static str {
+            sink.got.lock().unwrap().push(Hooked {
+                at: chrono::Utc::now(),
+                path: uri.path().to_owned(),
+                headers,
+                body,
+            });
+            "thanks"
+        }
+        let sink = HookSink::default();
+        let app = axum::Router::new().fallback(hook).with_state(sink.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (sink, format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Everything received so far, in order of arrival.
+    pub fn got(&self) -> Vec<Hooked> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// The Standard Webhooks signature (`v1,` and the base64 HMAC-SHA256 of
+/// `{id}.{timestamp}.{body}` with the key inside a `whsec_` secret), computed here
+/// independently of the server.
+pub fn standard_signature(secret: &str, id: &str, timestamp: &str, body: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use hmac::{KeyInit, Mac};
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
