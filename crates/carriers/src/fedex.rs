@@ -517,9 +517,15 @@ fn track_result(r: &Value) -> TrackResult {
         .unwrap_or_default();
     let latest = &r["latestStatusDetail"];
     let status = if latest.is_object() {
+        // FedEx's own OpenAPI example writes the latest status with the scan-event names
+        // (`eventType`, `derivedStatusCode`) instead of `code` / `derivedCode`: read both.
         Some(status_with_fallback(
-            text(&latest["code"]).as_deref(),
-            text(&latest["derivedCode"]).as_deref(),
+            text(&latest["code"])
+                .or_else(|| text(&latest["eventType"]))
+                .as_deref(),
+            text(&latest["derivedCode"])
+                .or_else(|| text(&latest["derivedStatusCode"]))
+                .as_deref(),
             &ancillary_text(latest),
         ))
     } else {

@@ -392,7 +392,10 @@ pub fn map_status(code: &str) -> Status {
         "deliveryfailure" => Status::FailedAttempt,
         "delivered" => Status::Delivered,
         "exception" => Status::Exception,
-        "notfound" => Status::Unknown,
+        // "Not found yet at the carrier" (17TRACK v2.2 `NotFound`: no tracking information
+        // yet, or the number is not yet known to the carrier; `NotFound_InvalidCode` included):
+        // nothing has happened yet, which is Pending, not an unmappable status.
+        "notfound" => Status::Pending,
         // Milestone stage names some answers use instead of sub-statuses (unverified).
         "pickedup" | "departure" | "arrival" => Status::InTransit,
         "returning" | "returned" => Status::Returned,
@@ -414,12 +417,43 @@ fn time(v: &Value) -> Option<DateTime<FixedOffset>> {
     text(v).and_then(|s| timestamp(&s))
 }
 
-/// An event's time: `time_iso` with its offset, else `time_utc`, else `time_iso` as UTC.
-fn event_time(e: &Value) -> Option<DateTime<FixedOffset>> {
+/// An event's time: `time_iso` with its offset, else `time_utc`, else `time_iso` as UTC, else
+/// `time_raw` (`{date, time, timezone}`, the carrier's own clock: 17TRACK leaves `time_iso`
+/// and `time_utc` null when the carrier gave no zone). A `time_raw` without a timezone is read
+/// in `zone` (the offset the provider's other events carry), else as UTC.
+fn event_time(e: &Value, zone: Option<FixedOffset>) -> Option<DateTime<FixedOffset>> {
     text(&e["time_iso"])
         .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
         .or_else(|| time(&e["time_utc"]))
         .or_else(|| time(&e["time_iso"]))
+        .or_else(|| raw_time(&e["time_raw"], zone))
+}
+
+/// A `time_raw` object as a time: its date and time read in its own timezone, else `zone`,
+/// else UTC. A date without a time is the start of that day.
+fn raw_time(r: &Value, zone: Option<FixedOffset>) -> Option<DateTime<FixedOffset>> {
+    let date = text(&r["date"])?;
+    let clock = text(&r["time"]).unwrap_or_else(|| "00:00:00".into());
+    let local = format!("{}T{}", date.trim(), clock.trim());
+    let own =
+        text(&r["timezone"]).and_then(|z| time(&Value::String(format!("{local}{}", z.trim()))));
+    own.or_else(|| {
+        let naive = chrono::NaiveDateTime::parse_from_str(&local, "%Y-%m-%dT%H:%M:%S")
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(&local, "%Y-%m-%dT%H:%M"))
+            .ok()?;
+        let zone = zone.unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+        naive.and_local_timezone(zone).single()
+    })
+}
+
+/// The offset a provider's events carry (the first `time_iso` with one), for its events that
+/// come with a zone-less `time_raw` only.
+fn provider_zone(events: &[Value]) -> Option<FixedOffset> {
+    events.iter().find_map(|e| {
+        text(&e["time_iso"])
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| *t.offset())
+    })
 }
 
 fn country(v: &Value) -> Option<String> {
@@ -441,8 +475,8 @@ fn address(a: &Value) -> Place {
     }
 }
 
-fn event(e: &Value, source: Source) -> Option<NewEvent> {
-    let occurred_at = event_time(e)?;
+fn event(e: &Value, source: Source, zone: Option<FixedOffset>) -> Option<NewEvent> {
+    let occurred_at = event_time(e, zone)?;
     let sub = text(&e["sub_status"]);
     let stage = text(&e["stage"]);
     let raw = sub.clone().or(stage.clone());
@@ -471,8 +505,14 @@ pub fn parse_track_info(t: &Value, source: Source) -> TrackResult {
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|p| p["events"].as_array().into_iter().flatten())
-        .filter_map(|e| event(e, source))
+        .flat_map(|p| {
+            let events = p["events"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let zone = provider_zone(events);
+            events.iter().filter_map(move |e| event(e, source, zone))
+        })
         .collect();
     let newest = events
         .iter()
@@ -520,7 +560,9 @@ mod tests {
     fn statuses_map_one_to_one_except_returns() {
         assert_eq!(map_status("InTransit_Arrival"), Status::InTransit);
         assert_eq!(map_status("DeliveryFailure_NoBody"), Status::FailedAttempt);
-        assert_eq!(map_status("NotFound_InvalidCode"), Status::Unknown);
+        assert_eq!(map_status("NotFound_InvalidCode"), Status::Pending);
+        assert_eq!(map_status("NotFound_Other"), Status::Pending);
+        assert_eq!(map_status("NotFound"), Status::Pending);
         assert_eq!(map_status("Exception_Returning"), Status::Returned);
         assert_eq!(map_status("Exception_Returned"), Status::Returned);
         assert_eq!(map_status("Exception_Other"), Status::Exception);

@@ -491,6 +491,16 @@ fn event_time(e: &Value) -> Option<DateTime<FixedOffset>> {
     let offset = e["GMTOffset"].as_str().and_then(parse_offset);
     let local = text(&e["eventTimestamp"]);
     if let Some(gmt) = text(&e["GMTTimestamp"]).and_then(|s| timestamp(&s)) {
+        // USPS has been seen sending a `GMTTimestamp` whose date was not rolled over: a scan at
+        // 18:31 local (-06:00) with "GMTTimestamp" 00:31Z of the *same* date, a day early.
+        // The local clock with its offset is then the truth; a small difference (USPS's GMT
+        // carries seconds the local time lacks) keeps the GMT reading.
+        if let (Some(o), Some(l)) = (offset, local.as_deref().and_then(naive))
+            && let Some(from_local) = o.from_local_datetime(&l).single()
+            && (from_local - gmt).num_seconds().abs() >= 3600
+        {
+            return Some(from_local);
+        }
         let offset = offset.or_else(|| {
             local
                 .as_deref()

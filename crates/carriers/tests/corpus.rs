@@ -84,6 +84,32 @@ const CORPUS: &[(&str, &str, Want)] = &[
     ),
     ("ups", "error_access_license.json", CallError(Kind::Auth)),
     ("ups", "error_oauth_client.json", CallError(Kind::Auth)),
+    (
+        "ups",
+        "customs_clearance_colon_gmt_time.json",
+        Track {
+            number: "1Z1202R66698804005",
+            status: Status::Exception,
+            events: 17,
+            newest: Some("2024-03-20T19:08:38+08:00"),
+        },
+    ),
+    (
+        "ups",
+        "spec_placeholders_string_null.json",
+        Track {
+            // The package's own `trackingNumber` keys the result, here the spec's placeholder.
+            number: "string",
+            status: Status::Exception,
+            events: 1,
+            newest: Some("2024-03-20T19:08:38+08:00"),
+        },
+    ),
+    (
+        "ups",
+        "warning_not_found_omniship.json",
+        NumberError("1Z9912350341235622", Kind::NotFound),
+    ),
     // FedEx
     (
         "fedex",
@@ -141,6 +167,19 @@ const CORPUS: &[(&str, &str, Want)] = &[
         "error_400_number_empty.json",
         CallError(Kind::Malformed),
     ),
+    (
+        "fedex",
+        "doc_example_space_offset_delivered.json",
+        Track {
+            number: "122816215025810",
+            // FedEx's example contradicts itself: every scan (and the latest status) has
+            // `eventType` "PU" (picked up) while `derivedStatusCode` runs OC, DP, OD, DL. The
+            // code is read first (derived codes only for codes we do not know): in transit.
+            status: Status::InTransit,
+            events: 4,
+            newest: Some("2024-08-12T15:18:10-05:00"),
+        },
+    ),
     // DHL
     (
         "dhl",
@@ -163,6 +202,77 @@ const CORPUS: &[(&str, &str, Want)] = &[
             events: 0,
             newest: None,
         },
+    ),
+    (
+        "usps",
+        "v3_400_status_not_available_12.json",
+        Track {
+            number: "",
+            status: Status::Pending,
+            events: 0,
+            newest: None,
+        },
+    ),
+    (
+        "usps",
+        "v3_in_transit_gmt_date_not_rolled.json",
+        Track {
+            number: "9202290317456200135409",
+            status: Status::InTransit,
+            events: 4,
+            newest: Some("2024-11-26T01:44:28-06:00"),
+        },
+    ),
+    (
+        "usps",
+        "v3_delivered_mailbox.json",
+        Track {
+            number: "9261290289104185136058",
+            status: Status::Delivered,
+            events: 15,
+            newest: Some("2024-11-23T13:10:09-06:00"),
+        },
+    ),
+    // 17TRACK
+    (
+        "track17",
+        "gettrackinfo_correios_delivered.json",
+        Track {
+            number: "AA123456789BR",
+            status: Status::Delivered,
+            events: 3,
+            newest: Some("2026-06-30T14:23:00-03:00"),
+        },
+    ),
+    (
+        "track17",
+        "gettrackinfo_yanwen_in_transit.json",
+        Track {
+            number: "YT2616912345678901",
+            status: Status::InTransit,
+            events: 3,
+            newest: Some("2026-06-29T21:05:00+08:00"),
+        },
+    ),
+    (
+        "track17",
+        "gettrackinfo_exception_returning.json",
+        Track {
+            number: "AA555666777BR",
+            status: Status::Returned,
+            events: 1,
+            newest: Some("2026-06-27T11:15:00-03:00"),
+        },
+    ),
+    (
+        "track17",
+        "register_mixed.json",
+        NumberError("1234", Kind::NotFound),
+    ),
+    (
+        "track17",
+        "register_already_registered.json",
+        NumberError("AA123456789BR", Kind::NotFound),
     ),
 ];
 

@@ -85,7 +85,8 @@ async fn fixtures_normalise() {
         ("failed_attempt", "CY123456789NL", Status::FailedAttempt),
         ("pickup", "RS987654321DE", Status::AvailableForPickup),
         ("returned", "LZ123456789CN", Status::Returned),
-        ("not_found", "EE123456789SE", Status::Unknown),
+        // 17TRACK `NotFound`: no data at the carrier yet, so Pending.
+        ("not_found", "EE123456789SE", Status::Pending),
         ("unknown", "ZZ000000001XX", Status::Unknown),
     ] {
         let body = fixture(name);
