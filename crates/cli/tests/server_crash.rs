@@ -19,13 +19,13 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use common::{ShopServer, server_cmd};
+use common::{ShopServer, server_at as bin};
 use serde_json::{Value, json};
 
 const ROUNDS: usize = 20;
@@ -62,19 +62,9 @@ impl Rng {
     }
 }
 
-/// A valid UPS number from a 15-character body (its check digit computed), as in
-/// `server_orders.rs`.
+/// A valid UPS number of this test's own series.
 fn ups(n: u32) -> String {
-    let body = format!("5R89391{n:08}");
-    let sum: u32 = body
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let v = c.to_digit(10).unwrap_or_else(|| (c as u32 - 63) % 10);
-            if i % 2 == 1 { v * 2 } else { v }
-        })
-        .sum();
-    format!("1Z{body}{}", (10 - sum % 10) % 10)
+    common::ups_with(&format!("5R89391{n:08}"))
 }
 
 /// One carrier event as the test knows it: what makes it the same event when read back.
@@ -169,12 +159,6 @@ impl Ledger {
             }
         }
     }
-}
-
-fn bin(home: &Path, db: &str) -> Command {
-    let mut c = server_cmd(home);
-    c.args(["--db", db]);
-    c
 }
 
 /// `parceltrail server` on `db`, its log written to `log` (a pipe nobody reads would fill

@@ -8,31 +8,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ShopServer, client, server_cmd};
+use common::{ShopServer, client, server_at as bin, ups};
 use serde_json::{Value, json};
-
-/// A valid UPS number from a 15-character body (its check digit computed).
-fn ups(n: u32) -> String {
-    let body = format!("5R89390{n:08}");
-    let sum: u32 = body
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let v = c.to_digit(10).unwrap_or_else(|| (c as u32 - 63) % 10);
-            if i % 2 == 1 { v * 2 } else { v }
-        })
-        .sum();
-    format!("1Z{body}{}", (10 - sum % 10) % 10)
-}
 
 struct Shop {
     key: String,
-}
-
-fn bin(home: &Path, db: &str) -> Command {
-    let mut c = server_cmd(home);
-    c.args(["--db", db]);
-    c
 }
 
 fn make_shop(home: &Path, db: &str, name: &str, email: &str) -> Shop {

@@ -241,3 +241,28 @@ pub fn standard_signature(secret: &str, id: &str, timestamp: &str, body: &str) -
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
+
+/// `parceltrail server` with its data directory in `home`, on the database `db`.
+pub fn server_at(home: &Path, db: &str) -> Command {
+    let mut c = server_cmd(home);
+    c.args(["--db", db]);
+    c
+}
+
+/// A valid UPS number from a 15-character body (`1Z` + body + its check digit).
+pub fn ups_with(body: &str) -> String {
+    let sum: u32 = body
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let v = c.to_digit(10).unwrap_or_else(|| (c as u32 - 63) % 10);
+            if i % 2 == 1 { v * 2 } else { v }
+        })
+        .sum();
+    format!("1Z{body}{}", (10 - sum % 10) % 10)
+}
+
+/// The `n`th valid UPS number of the tests' series.
+pub fn ups(n: u32) -> String {
+    ups_with(&format!("5R89390{n:08}"))
+}

@@ -60,6 +60,28 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// A saved order as stored, read back after its commit.
+    fn saved_order(
+        &self,
+        id: OrderId,
+        created: bool,
+        added: Vec<(ShipmentId, bool, usize)>,
+    ) -> Result<SavedOrder> {
+        let mut shipments = Vec::with_capacity(added.len());
+        for (sid, created, events_added) in added {
+            shipments.push(Added {
+                shipment: self.shipment(sid)?,
+                created,
+                events_added,
+            });
+        }
+        Ok(SavedOrder {
+            order: self.order(id)?,
+            created,
+            shipments,
+        })
+    }
+
     /// Open (creating if needed) the database file and bring its schema up to date.
     ///
     /// The directory holding it is private to the user (0700 on Unix) and the database and
@@ -1600,19 +1622,7 @@ impl Store for SqliteStore {
         let added = add_all(&tx, &new.shipments, Some(id), ms(now), &mut feed)?;
         append_feed(&tx, &feed, ms(now))?;
         tx.commit()?;
-        let mut shipments = Vec::with_capacity(added.len());
-        for (sid, created, events_added) in added {
-            shipments.push(Added {
-                shipment: self.shipment(sid)?,
-                created,
-                events_added,
-            });
-        }
-        Ok(SavedOrder {
-            order: self.order(id)?,
-            created,
-            shipments,
-        })
+        self.saved_order(id, created, added)
     }
 
     fn save_orders(
@@ -1654,21 +1664,7 @@ impl Store for SqliteStore {
         for one in saved {
             out.push(match one {
                 Err(e) => Err(e),
-                Ok((id, created, added)) => {
-                    let mut shipments = Vec::with_capacity(added.len());
-                    for (sid, created, events_added) in added {
-                        shipments.push(Added {
-                            shipment: self.shipment(sid)?,
-                            created,
-                            events_added,
-                        });
-                    }
-                    Ok(SavedOrder {
-                        order: self.order(id)?,
-                        created,
-                        shipments,
-                    })
-                }
+                Ok((id, created, added)) => Ok(self.saved_order(id, created, added)?),
             });
         }
         Ok(out)
