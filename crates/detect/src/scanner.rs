@@ -171,7 +171,11 @@ enum Outcome {
 }
 
 /// Decide what (if anything) to report for one candidate group.
-fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool) -> Outcome {
+///
+/// `regular`: a single token, or groups printed as people print them (each
+/// but the last of at least 3 characters), not short numbers that happen to
+/// stand side by side.
+fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool, regular: bool) -> Outcome {
     let hits: Vec<Hit> = engine::analyze(number);
     if hits.is_empty() {
         return Outcome::Nothing;
@@ -249,7 +253,8 @@ fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool) -> Outc
             .any(|id| ctx.names(id))
     };
     let failing = hits.iter().any(|h| !h.ok && h.format().checksum.is_some());
-    let pointed = failing && (named() || (ctx.tracking_word() && !(numeric && ctx.negative())));
+    let pointed =
+        failing && (named() || (regular && ctx.tracking_word() && !(numeric && ctx.negative())));
     if !typo && !pointed {
         return Outcome::Claim;
     }
@@ -393,7 +398,8 @@ pub(crate) fn scan(text: &str) -> Vec<Detection> {
             }
             let number = gather(b, group, &mut buf);
             let span = start..group[k - 1].1;
-            match evaluate(b, span.clone(), number, k > 1) {
+            let regular = group[..k - 1].iter().all(|p| p.1 - p.0 >= 3);
+            match evaluate(b, span.clone(), number, k > 1, regular) {
                 Outcome::Nothing => {}
                 o => {
                     chosen = Some((o, k, span));
@@ -408,7 +414,8 @@ pub(crate) fn scan(text: &str) -> Vec<Detection> {
         let unrecognised = |buf: &mut [u8; MAX_LEN]| {
             let len: usize = parts[..count].iter().map(|p| p.1 - p.0).sum();
             let digits: usize = parts[..count].iter().map(|p| p.2).sum();
-            if !(10..=MAX_LEN).contains(&len) || digits * 2 < len {
+            let regular = parts[..count - 1].iter().all(|p| p.1 - p.0 >= 3);
+            if !(16..=MAX_LEN).contains(&len) || digits * 2 < len || !regular {
                 return None;
             }
             let number = gather(b, &parts[..count], buf);
