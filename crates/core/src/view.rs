@@ -423,21 +423,24 @@ pub struct Found {
 
 /// Tracking numbers in pasted text: one number, a carrier tracking link, or a whole email.
 /// One number (or link) typed as such gets `detect`, so an invalid one says why; anything
-/// longer is scanned as free text.
+/// else, a one-line paste included, is read as text (each number in it, a mistyped one with
+/// its reason), and when the text names no number the whole paste gets `detect`'s reason.
 pub fn find_numbers(text: &str) -> Vec<Detection> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Vec::new();
     }
-    // One token, or one short line ("1Z 5R8 939 ..."), is one number (valid or not, so an
-    // invalid one gets its reason); anything longer is text to search.
-    let single =
-        !trimmed.contains(char::is_whitespace) || (trimmed.len() <= 48 && !trimmed.contains('\n'));
-    if single {
+    // One token, or one short line that is one number as a whole ("1Z 5R8 939 ..."), is one
+    // number, valid or not.
+    let short_line = trimmed.len() <= 48 && !trimmed.contains('\n');
+    if !trimmed.contains(char::is_whitespace) || short_line {
         let d = detect::detect(trimmed);
-        if d.valid || trimmed.len() <= 48 {
+        let whole = d.number == detect::normalize(trimmed) || d.from_link;
+        if whole || !trimmed.contains(char::is_whitespace) {
             return vec![d];
         }
+        let found = detect::scan(trimmed);
+        return if found.is_empty() { vec![d] } else { found };
     }
     detect::scan(trimmed)
 }

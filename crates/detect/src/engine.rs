@@ -176,12 +176,48 @@ pub(crate) fn rank(mut c: Vec<Candidate>) -> Vec<Candidate> {
     out
 }
 
-/// Ranked candidates of every valid hit.
+/// The hit that makes numbers fitting only formats without a check digit
+/// invalid: when no format with a check digit accepts the number but one of the
+/// same shape rejects it on its check digit (a 12-digit number failing FedEx's
+/// check is not a Canada Post PIN unless something says it is), that failing
+/// hit, preferring the most specific one.
+pub(crate) fn shadow(hits: &[Hit]) -> Option<&Hit> {
+    if hits.iter().any(|h| h.ok && h.format().checksum.is_some()) {
+        return None;
+    }
+    hits.iter()
+        .filter(|h| !h.ok && h.missing.is_none() && h.format().checksum.is_some())
+        .max_by_key(|h| (h.format().prefix.len(), h.mismatch.is_some()))
+}
+
+/// Whether hit `h` is set aside by [`shadow`]: a format without a check digit
+/// whose number fails the check digit of another format of the same shape.
+pub(crate) fn shadowed(h: &Hit, shadow: Option<&Hit>) -> bool {
+    shadow.is_some() && h.format().checksum.is_none()
+}
+
+/// Ranked candidates of every valid hit (see [`shadow`]).
 pub(crate) fn candidates(hits: &[Hit], number: &str) -> Vec<Candidate> {
+    candidates_vouched(hits, number, |_| false)
+}
+
+/// Ranked candidates of every valid hit; a format without a check digit set
+/// aside by [`shadow`] still counts for a carrier `vouched` for (a tracking
+/// link or the text names it).
+pub(crate) fn candidates_vouched(
+    hits: &[Hit],
+    number: &str,
+    vouched: impl Fn(&str) -> bool,
+) -> Vec<Candidate> {
+    let shadow = shadow(hits);
     rank(
         hits.iter()
-            .filter(|h| h.ok && h.carrier.is_some())
-            .map(|h| candidate(h, number, confidence(h, number)))
+            .filter(|h| h.ok)
+            .filter_map(|h| {
+                let id = h.carrier.as_deref()?;
+                (!shadowed(h, shadow) || vouched(id))
+                    .then(|| candidate(h, number, confidence(h, number)))
+            })
             .collect(),
     )
 }
@@ -212,11 +248,35 @@ pub(crate) fn reason(hits: &[Hit], number: &str) -> Option<String> {
         format!("{}…, {} {unit}", f.prefix, number.len())
     };
     let carrier = carriers_tab::carrier_name(&id);
-    Some(match best.mismatch {
+    let mut out = match best.mismatch {
         Some((e, a)) => format!(
             "looks like {carrier} ({shape}) but the check digit should be {}, not {}",
             e as char, a as char
         ),
         None => format!("looks like {carrier} ({shape}) but its check digit cannot be verified"),
-    })
+    };
+    // Formats without a check digit that the number fits only by shape.
+    let mut others: Vec<String> = Vec::new();
+    if shadow(hits).is_some() {
+        for h in hits
+            .iter()
+            .filter(|h| h.ok && h.format().checksum.is_none())
+        {
+            let name = carriers_tab::carrier_name(h.carrier.as_deref().unwrap_or_default());
+            if !others.contains(&name) {
+                others.push(name);
+            }
+        }
+    }
+    if !others.is_empty() {
+        let list = match others.as_slice() {
+            [one] => one.clone(),
+            [init @ .., last] => format!("{} or {last}", init.join(", ")),
+            [] => unreachable!(),
+        };
+        out.push_str(&format!(
+            ": it fails {carrier}'s check digit. {list} numbers of this shape have no check digit; choose that carrier if it is theirs"
+        ));
+    }
+    Some(out)
 }

@@ -62,6 +62,15 @@
 //! per plausible carrier, best first; on ties the data order decides
 //! (vendored specs first).
 //!
+//! A number that fits only formats **without a check digit** while it fails
+//! the check digit of a format of the same shape (a 12-digit number failing
+//! FedEx's check is also a Canada Post PIN or a GLS number by shape) is a
+//! likely typo: it is invalid, with a reason naming the failed check and the
+//! other carriers ("… it fails FedEx's check digit. Canada Post or GLS
+//! numbers of this shape have no check digit; …"), unless something says it
+//! is theirs: [`detect_as`] with that carrier (the carrier picker), a tracking
+//! link of that carrier, or, in [`scan`], that carrier named nearby.
+//!
 //! A tracking **link** names its carrier: candidates of that carrier are
 //! raised to 0.99 so they rank first; if the number fits none of that
 //! carrier's formats the link is still trusted and yields a `tracking link`
@@ -71,8 +80,13 @@
 //!
 //! [`scan`] makes one pass over the bytes, finds URLs (`scheme://…`,
 //! `www.…`) and alphanumeric tokens, joins tokens separated by single spaces
-//! (`9400 1112 0108 …`), and only hands tokens of plausible length with
-//! enough digits to the format regexes. Tokens inside URLs are not scanned
+//! (`9400 1112 0108 …`, up to 12 groups of at most 6 characters), and only
+//! hands tokens of plausible length with enough digits to the format regexes.
+//! A group of characters is a candidate **whole or not at all**: when the
+//! longest group fits a format's shape, valid or not, nothing shorter is cut
+//! from it; shorter groups only leave out a word at its end (`… 4830 16 ETA`)
+//! or a word before it (`UPS 1Z …`), never digits, so a mistyped number never
+//! yields another valid number made of part of it. Tokens inside URLs are not scanned
 //! on their own (only carrier links are read), which keeps order pages and
 //! tracking pixels out. To keep noise out:
 //!
@@ -84,14 +98,24 @@
 //!   bytes before;
 //! * all-digit numbers right after words like `order`, `invoice`, `phone`,
 //!   `account` or `reference` are skipped unless their carrier is named;
-//! * numbers split by spaces only count when they pass a strong check digit;
+//! * numbers split by spaces only count when they pass a strong check digit,
+//!   or their carrier is named, or they have a distinctive prefix after a
+//!   tracking word;
 //! * a carrier named nearby adds 0.10 to that carrier's confidence, and
 //!   lifts it to at least 0.85 so it outranks carriers the text does not name.
 //!
 //! A token that clearly has a specific carrier's shape (a fixed letter prefix
 //! such as 1Z, or the S10 letters-digits-letters layout) but fails its check
 //! digit is reported as an invalid [`Detection`] with a reason, since it is
-//! most likely a typo. Other non-matching tokens are not reported.
+//! most likely a typo; so is any number failing a check digit where the text
+//! calls it a tracking number (a tracking word before it, not after a
+//! non-tracking one, or a carrier it fits named nearby), and a number so
+//! called that fits no format at all ("not a tracking number we recognise").
+//! Other non-matching tokens are not reported.
+//!
+//! [`detect`] on text around one number (`"tracking: 1Z…"`) reads it like
+//! [`scan`]: the first valid number, or else the first number reported with
+//! its reason.
 #![deny(missing_docs)]
 
 mod carriers_tab;
@@ -311,13 +335,15 @@ fn link_detection(
         .into_iter()
         .filter(|h| only.is_none() || h.carrier.as_deref() == only)
         .collect();
-    let mut cands = engine::candidates(&hits, &number);
     let named: Vec<&str> = link
         .carriers
         .iter()
         .copied()
         .filter(|c| only.is_none_or(|o| o == *c))
         .collect();
+    // The link names its carrier: that carrier's formats without a check digit
+    // count even when another format's check digit fails.
+    let mut cands = engine::candidates_vouched(&hits, &number, |id| named.contains(&id));
     if !named.is_empty() && plausible(&number) {
         let mut any = false;
         for c in &mut cands {
@@ -383,7 +409,15 @@ pub fn detect(input: &str) -> Detection {
             return finish(number, &part, &hits, cands, d.span, false);
         }
     }
-    scan(input).into_iter().find(|f| f.valid).unwrap_or(d)
+    // Text around a number ("tracking: 1Z…"): read like any other text. The
+    // first valid number, or else the first number reported with the reason it
+    // fails (a typo is named, not reported as the whole line).
+    let found = scan(input);
+    let first_valid = found.iter().position(|f| f.valid);
+    match first_valid.or_else(|| found.iter().position(|f| f.reason.is_some())) {
+        Some(i) => found.into_iter().nth(i).unwrap_or(d),
+        None => d,
+    }
 }
 
 /// Validate ONE number or tracking URL against one carrier only (the user

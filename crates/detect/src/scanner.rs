@@ -13,8 +13,8 @@ const MAX_LEN: usize = 40;
 /// Shortest (LaserShip LX…, UPS waybill, DHL 10 digits).
 const MIN_LEN: usize = 8;
 /// Tokens joined across single spaces: at most this many, each this short
-/// (printed groups like `9400 1112 0108`).
-const MAX_PARTS: usize = 8;
+/// (printed groups like `9400 1112 0108`; a 34-digit number in groups of 3).
+const MAX_PARTS: usize = 12;
 const MAX_PART_LEN: usize = 6;
 
 fn is_alnum(b: u8) -> bool {
@@ -158,17 +158,34 @@ impl Context<'_> {
     }
 }
 
-/// Decide what (if anything) to report for one candidate token.
-fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool) -> Option<Detection> {
+/// What one candidate group of characters is.
+enum Outcome {
+    /// A number to report, valid or (a typo) invalid with its reason.
+    Report(Detection),
+    /// It fits a format's shape, so it is a candidate whole: nothing shorter
+    /// is cut from it, even though it is not reported (no context, or a
+    /// failing check digit nothing points to).
+    Claim,
+    /// It fits no format: a shorter group of its parts may.
+    Nothing,
+}
+
+/// Decide what (if anything) to report for one candidate group.
+///
+/// `regular`: a single token, or groups printed as people print them (each
+/// but the last of at least 3 characters), not short numbers that happen to
+/// stand side by side.
+fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool, regular: bool) -> Outcome {
     let hits: Vec<Hit> = engine::analyze(number);
     if hits.is_empty() {
-        return None;
+        return Outcome::Nothing;
     }
     let ctx = Context {
         text,
         span: span.clone(),
     };
     let numeric = number.bytes().all(|b| b.is_ascii_digit());
+    let shadow = engine::shadow(&hits);
     let mut cands = Vec::new();
     for h in hits.iter().filter(|h| h.ok) {
         let Some(id) = h.carrier.as_deref() else {
@@ -176,10 +193,18 @@ fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool) -> Opti
         };
         let f = h.format();
         let strong = f.checksum.as_ref().is_some_and(|c| !c.is_weak());
-        if joined && !strong {
+        let named = ctx.names(id);
+        // Fits a format without a check digit but fails another's: only when
+        // the text names that carrier.
+        if engine::shadowed(h, shadow) && !named {
             continue;
         }
-        let named = ctx.names(id);
+        // Spaced groups without a strong check digit: only when the carrier is
+        // named, or a distinctive prefix follows a tracking word.
+        let spaced_ok = strong || named || (engine::distinctive(f, number) && ctx.tracking_word());
+        if joined && !spaced_ok {
+            continue;
+        }
         if numeric && !named && ctx.negative() {
             continue;
         }
@@ -199,7 +224,7 @@ fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool) -> Opti
     }
     if !cands.is_empty() {
         let cands = engine::rank(cands);
-        return Some(Detection {
+        return Outcome::Report(Detection {
             number: number.to_owned(),
             carrier: cands.first().map(|c| c.carrier.clone()),
             candidates: cands,
@@ -209,21 +234,31 @@ fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool) -> Opti
             from_link: false,
         });
     }
-    // A clear carrier shape with a wrong check digit is a typo worth
-    // reporting; anything else that merely fits a shape is noise.
-    if hits.iter().any(|h| h.ok) {
-        return None;
+    // A valid shape the context does not support: noise, but still whole.
+    if shadow.is_none() && hits.iter().any(|h| h.ok) {
+        return Outcome::Claim;
     }
+    // It fails a check digit. A clear carrier shape (1Z…, S10) is a typo worth
+    // reporting anywhere; any other number only where the text says it is a
+    // tracking number (a tracking word, or a carrier it fits named nearby).
     let typo = hits.iter().any(|h| {
         let f = h.format();
         h.mismatch.is_some()
             && f.checksum.as_ref().is_some_and(|c| !c.is_weak())
             && engine::distinctive(f, number)
     });
-    if !typo {
-        return None;
+    let named = || {
+        hits.iter()
+            .filter_map(|h| h.carrier.as_deref())
+            .any(|id| ctx.names(id))
+    };
+    let failing = hits.iter().any(|h| !h.ok && h.format().checksum.is_some());
+    let pointed =
+        failing && (named() || (regular && ctx.tracking_word() && !(numeric && ctx.negative())));
+    if !typo && !pointed {
+        return Outcome::Claim;
     }
-    Some(Detection {
+    Outcome::Report(Detection {
         number: number.to_owned(),
         carrier: None,
         candidates: Vec::new(),
@@ -234,19 +269,48 @@ fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool) -> Opti
     })
 }
 
-/// A token that may start a number: has a digit, or is a 2–3 letter
-/// upper-case prefix (TBA, JJD, RB…) followed by a space.
+/// The upper-cased characters of `group`'s tokens, in `buf`.
+fn gather<'a>(b: &[u8], group: &[(usize, usize, usize)], buf: &'a mut [u8; MAX_LEN]) -> &'a str {
+    let mut w = 0;
+    for p in group {
+        for &c in &b[p.0..p.1] {
+            buf[w] = c.to_ascii_uppercase();
+            w += 1;
+        }
+    }
+    // Only ASCII alphanumerics were copied.
+    std::str::from_utf8(&buf[..w]).unwrap_or_default()
+}
+
+/// A number the text calls a tracking number that fits no format.
+fn not_recognised(number: &str, span: Range<usize>) -> Detection {
+    Detection {
+        number: number.to_owned(),
+        carrier: None,
+        candidates: Vec::new(),
+        valid: false,
+        reason: Some(format!(
+            "not a tracking number we recognise: {number} fits no carrier's format"
+        )),
+        span,
+        from_link: false,
+    }
+}
+
+/// A token that may start a number: has a digit, or is a 2–5 letter
+/// upper-case prefix (TBA, JJD, JVGL, CNGAB, RB…) followed by a space.
 fn can_start(b: &[u8], s: usize, e: usize, digits: usize) -> bool {
     digits > 0
-        || ((2..=3).contains(&(e - s))
+        || ((2..=5).contains(&(e - s))
             && b[s..e].iter().all(u8::is_ascii_uppercase)
             && b.get(e) == Some(&b' '))
 }
 
+/// A token that may continue one: has a digit, or is 1–5 upper-case letters
+/// (an S10 country, DPD's check character).
 fn can_join(b: &[u8], s: usize, e: usize, digits: usize) -> bool {
     e - s <= MAX_PART_LEN
-        && (digits > 0
-            || ((2..=3).contains(&(e - s)) && b[s..e].iter().all(u8::is_ascii_uppercase)))
+        && (digits > 0 || (e - s <= 5 && b[s..e].iter().all(u8::is_ascii_uppercase)))
 }
 
 pub(crate) fn scan(text: &str) -> Vec<Detection> {
@@ -316,7 +380,14 @@ pub(crate) fn scan(text: &str) -> Vec<Detection> {
             }
         }
         // Longest group first, so "9400 1112 …" is read as one number.
+        // A group is a candidate whole: shorter ones only leave out words at
+        // its end ("… 4830 16 ETA"), never digits, so a mistyped number
+        // never yields a valid one cut from it.
+        let mut chosen = None;
         for k in (1..=count).rev() {
+            if k < count && parts[k].2 > 0 {
+                break;
+            }
             let group = &parts[..k];
             let len: usize = group.iter().map(|p| p.1 - p.0).sum();
             let digits: usize = group.iter().map(|p| p.2).sum();
@@ -325,21 +396,52 @@ pub(crate) fn scan(text: &str) -> Vec<Detection> {
             if !(MIN_LEN..=MAX_LEN).contains(&len) || (digits < 5 && !starts_1z) {
                 continue;
             }
-            let mut w = 0;
-            for p in group {
-                for &c in &b[p.0..p.1] {
-                    buf[w] = c.to_ascii_uppercase();
-                    w += 1;
+            let number = gather(b, group, &mut buf);
+            let span = start..group[k - 1].1;
+            let regular = group[..k - 1].iter().all(|p| p.1 - p.0 >= 3);
+            match evaluate(b, span.clone(), number, k > 1, regular) {
+                Outcome::Nothing => {}
+                o => {
+                    chosen = Some((o, k, span));
+                    break;
                 }
             }
-            let Ok(number) = std::str::from_utf8(&buf[..w]) else {
-                continue;
+        }
+        // The whole group, when it fits no format but the text calls it a
+        // tracking number: reported as not recognised, so a typo that breaks
+        // the shape (2Z… for 1Z…) is named too.
+        let whole = start..parts[count - 1].1;
+        let unrecognised = |buf: &mut [u8; MAX_LEN]| {
+            let len: usize = parts[..count].iter().map(|p| p.1 - p.0).sum();
+            let digits: usize = parts[..count].iter().map(|p| p.2).sum();
+            let regular = parts[..count - 1].iter().all(|p| p.1 - p.0 >= 3);
+            if !(16..=MAX_LEN).contains(&len) || digits * 2 < len || !regular {
+                return None;
+            }
+            let number = gather(b, &parts[..count], buf);
+            let ctx = Context {
+                text: b,
+                span: whole.clone(),
             };
-            let span = start..group[k - 1].1;
-            if let Some(d) = evaluate(b, span.clone(), number, k > 1) {
-                out.push(d);
+            let numeric = digits == len;
+            (ctx.tracking_word() && !(numeric && ctx.negative()))
+                .then(|| not_recognised(number, whole.clone()))
+        };
+        match chosen {
+            Some((o, _, span)) => {
+                if let Outcome::Report(d) = o {
+                    out.push(d);
+                }
                 i = i.max(span.end);
-                break;
+            }
+            None => {
+                if let Some(d) = unrecognised(&mut buf) {
+                    out.push(d);
+                    i = i.max(whole.end);
+                } else if parts[0].2 > 0 {
+                    // Nor does one start inside it (a word before it aside).
+                    i = i.max(whole.end);
+                }
             }
         }
     }

@@ -301,3 +301,32 @@ fn pasted_text_is_previewed_with_carriers_reasons_and_what_is_tracked() {
     assert!(bad[0].reason.is_some(), "says why: {:?}", bad[0]);
     assert!(preview(&db, "   ").is_empty());
 }
+
+#[test]
+fn a_one_line_paste_is_read_as_text() {
+    // A mistyped number in a line: the number and its failed check, not the line upper-cased.
+    let found = find_numbers("Tracking: 9407 9979 4285 3811 3836 18");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].number, "9407997942853811383618");
+    assert!(!found[0].valid);
+    assert!(
+        found[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("check digit should be"),
+        "{found:?}"
+    );
+    // Two numbers on one line: both.
+    let found = find_numbers("1Z5R89390357567127 RB876543216GB");
+    let numbers: Vec<&str> = found.iter().map(|d| d.number.as_str()).collect();
+    assert_eq!(numbers, ["1Z5R89390357567127", "RB876543216GB"]);
+    // One number as a whole, spaced: one detection.
+    let found = find_numbers("1Z 5R8 939 0357 5671 27");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].valid);
+    // Not a number at all: the reason for the whole paste.
+    let found = find_numbers("hello world");
+    assert_eq!(found.len(), 1);
+    assert!(!found[0].valid && found[0].reason.is_some());
+}
