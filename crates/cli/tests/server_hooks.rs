@@ -408,3 +408,170 @@ async fn webhooks_on_postgres() {
     let db = parceltrail_shop::testing::postgres().fresh_database().await;
     webhooks(db).await;
 }
+
+/// A valid UPS number (1Z, 15 characters, mod 10 check digit) for parcel `i`.
+fn ups(i: usize) -> String {
+    let serial = format!("5R8939{i:09}");
+    let total: u32 = serial
+        .bytes()
+        .enumerate()
+        .map(|(k, c)| {
+            let v = if c.is_ascii_digit() {
+                u32::from(c - b'0')
+            } else {
+                (u32::from(c) - 3) % 10
+            };
+            v * if k % 2 == 0 { 1 } else { 2 }
+        })
+        .sum();
+    format!("1Z{serial}{}", (10 - total % 10) % 10)
+}
+
+/// Many deliveries at once (the server commits them in groups): each is answered with its own
+/// counts, each scan is stored once, and a bad body or a replay among them is refused alone.
+async fn concurrent_webhooks(db: String) {
+    const PARCELS: usize = 8;
+    const EACH: usize = 12;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let o = bin(h, &db)
+        .args([
+            "shop",
+            "create",
+            "Rush",
+            "--admin-email",
+            "o@rush.example",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let made: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut cmd = bin(h, &db);
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    let server = ShopServer::start(cmd, false);
+    let env = std::sync::Arc::new(Env {
+        c: client(),
+        base: server.base.clone(),
+        key: made["api_key"].as_str().unwrap().to_owned(),
+        shop: made["shop_id"].as_str().unwrap().to_owned(),
+    });
+    let mut orders = Vec::new();
+    for i in 0..PARCELS {
+        let (s, o) = env
+            .api(
+                "POST",
+                "/orders",
+                Some(json!({"order_number": format!("R-{i}"), "shipments": [{"tracking_number": ups(i)}]})),
+            )
+            .await;
+        assert_eq!(s, 201, "{o}");
+        orders.push(o["id"].as_str().unwrap().to_owned());
+    }
+    let (s, _) = env
+        .api(
+            "PUT",
+            "/hooks/standard",
+            Some(json!({"secret": STANDARD_SECRET})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let scan = |parcel: usize, k: usize| {
+        json!({"tracking_number": ups(parcel), "events": [
+            {"occurred_at": format!("2026-11-20T{:02}:{:02}:00Z", 8 + k / 60, k % 60),
+             "status": "in_transit", "description": format!("Scan {k}")}]})
+        .to_string()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let early = scan(0, 500);
+    let (s, r) = env
+        .hook(
+            "standard",
+            &early,
+            &standard_headers("rush-early", now, &early, STANDARD_SECRET),
+        )
+        .await;
+    assert_eq!((s, &r["stored"]), (200, &json!(1)), "{r}");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..PARCELS * EACH {
+        let (env, body) = (env.clone(), scan(k % PARCELS, k));
+        tasks.spawn(async move {
+            let headers = standard_headers(&format!("rush-{k}"), now, &body, STANDARD_SECRET);
+            (k, env.hook("standard", &body, &headers).await)
+        });
+    }
+    // The same scans as a delivery of its own (a sender's second copy, a new id): nothing new.
+    let again = scan(3, 3);
+    let bad = json!({"tracking_number": ups(1), "events": [{"occurred_at": "soon", "status": "delivered"}]})
+        .to_string();
+    for (k, body, id) in [
+        (10_000, early.clone(), "rush-early"),
+        (10_001, bad, "rush-bad"),
+        (10_002, again, "rush-again"),
+    ] {
+        let env = env.clone();
+        tasks.spawn(async move {
+            let headers = standard_headers(id, now, &body, STANDARD_SECRET);
+            (k, env.hook("standard", &body, &headers).await)
+        });
+    }
+    let mut stored = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (k, (s, r)) = done.unwrap();
+        match k {
+            10_000 => assert_eq!(
+                (s, r["type"].as_str()),
+                (409, Some("urn:parceltrail:problem:replayed")),
+                "{r}"
+            ),
+            10_001 => assert_eq!(s, 422, "{r}"),
+            10_002 => {
+                // Whether it came before or after delivery 3: the scan is stored once.
+                assert_eq!(s, 200, "{r}");
+                stored += r["stored"].as_u64().unwrap();
+                assert_eq!(
+                    r["stored"].as_u64().unwrap() + r["duplicates"].as_u64().unwrap(),
+                    1
+                );
+            }
+            _ => {
+                assert_eq!(s, 200, "delivery {k}: {r}");
+                stored += r["stored"].as_u64().unwrap();
+                assert_eq!(
+                    r["stored"].as_u64().unwrap() + r["duplicates"].as_u64().unwrap(),
+                    1,
+                    "{r}"
+                );
+            }
+        }
+    }
+    assert_eq!(stored as usize, PARCELS * EACH, "each scan stored once");
+    for (i, id) in orders.iter().enumerate() {
+        let (_, o) = env.api("GET", &format!("/orders/{id}"), None).await;
+        let events = o["shipments"][0]["events"].as_array().unwrap().len();
+        assert_eq!(events, EACH + usize::from(i == 0), "order {i}: {o}");
+    }
+    // Every acknowledged id is remembered: sent again, each is a replay.
+    let body = scan(5, 5);
+    let (s, _) = env
+        .hook(
+            "standard",
+            &body,
+            &standard_headers("rush-5", now, &body, STANDARD_SECRET),
+        )
+        .await;
+    assert_eq!(s, 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_webhooks_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    concurrent_webhooks(format!("sqlite:{}", dir.path().join("server.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_webhooks_on_postgres() {
+    let db = parceltrail_shop::testing::postgres().fresh_database().await;
+    concurrent_webhooks(db).await;
+}

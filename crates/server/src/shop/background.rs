@@ -357,11 +357,28 @@ async fn poll_loop(
                 AFTER_FAILURE
             }
         };
-        tokio::select! {
-            _ = stopped(&mut stop) => return,
-            // New parcels through this process's API are due at once.
-            r = woken.changed() => if r.is_err() { tokio::time::sleep(wait).await },
-            _ = tokio::time::sleep(wait.max(Duration::from_millis(20))) => {}
+        let mut until = tokio::time::Instant::now() + wait.max(Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                r = woken.changed() => if r.is_err() {
+                    tokio::time::sleep_until(until).await;
+                    break;
+                },
+                _ = tokio::time::sleep_until(until) => break,
+            }
+            // A write here: new parcels through this process's API are due at once, so
+            // poll now if something is due. Most writes (a webhook's events) make nothing
+            // due, and a pass is not free (its housekeeping reads every parcel), so those
+            // keep the time already set.
+            match store.read(|s| s.next_due()).await {
+                Ok(Some(at)) => match (at - Utc::now()).to_std() {
+                    Ok(d) if !d.is_zero() => until = until.min(tokio::time::Instant::now() + d),
+                    _ => break,
+                },
+                Ok(None) => {}
+                Err(_) => break,
+            }
         }
     }
 }

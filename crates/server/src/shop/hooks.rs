@@ -5,7 +5,8 @@
 //! missing or stale signature is 401 with nothing stored, an id already received is 409.
 //! The events then go through `Store::ingest`, the same idempotent path as a poll (so a
 //! webhook and a poll of the same scan are one event), and the answer is given only after
-//! the ingest committed: a 2xx means stored.
+//! the ingest committed: a 2xx means stored. Deliveries to one shop arriving together share
+//! one transaction (`parceltrail_shop::stores`' group commit), each with its own answer.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use parceltrail_shop::ShopId;
-use parceltrail_shop::hooks::{self, HookError, HookSource, Push};
+use parceltrail_shop::hooks::{self, HookError, HookSource};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -123,42 +124,15 @@ pub(crate) async fn receive(
     // Only an authenticated body is read.
     let pushes = hooks::parse(source, &body).map_err(hook_problem)?;
     let store = state.stores.get(shop).await?;
-    let received = store
-        .write(move |s| {
-            let mut batches = Vec::with_capacity(pushes.len());
-            let mut unknown = Vec::new();
-            for push in pushes {
-                let Push {
-                    tracking_number, ..
-                } = &push;
-                // `find` also matches a number's tail; a webhook names whole numbers only.
-                match s.find(tracking_number) {
-                    Ok(sh) if sh.tracking_number == *tracking_number => {
-                        batches.push(push.into_batch(sh.id));
-                    }
-                    Ok(_)
-                    | Err(parceltrail_core::Error::NotFound(_))
-                    | Err(parceltrail_core::Error::Ambiguous { .. }) => {
-                        unknown.push(push.tracking_number)
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            let report = s.ingest(&batches, Utc::now())?;
-            Ok(Received {
-                stored: report.inserted,
-                duplicates: report.duplicates,
-                unknown,
-            })
-        })
-        .await?;
-    state.metrics.ingested(source.as_str(), received.stored);
-    // After the commit: a crash before this lets the sender's retry through, which the
-    // ingest's idempotence makes harmless.
-    if let Err(e) = hooks::remember(&state.db, shop, &verified, Utc::now()).await {
-        tracing::error!(error = %e, "could not remember a webhook's id");
-    }
-    Ok(Json(received))
+    // Ingested with the deliveries waiting at the same time, in one transaction, and the
+    // message id remembered after it (`stores`' group commit): answered once both are done.
+    let delivered = store.ingest_delivery(pushes, &verified).await?;
+    state.metrics.ingested(source.as_str(), delivered.stored);
+    Ok(Json(Received {
+        stored: delivered.stored,
+        duplicates: delivered.duplicates,
+        unknown: delivered.unknown,
+    }))
 }
 
 /// A shop's secret for one source.

@@ -134,12 +134,17 @@ async fn turn(state: &ShopState, store: &Arc<ShopStore>, shop: ShopId) -> Result
         return Ok(false);
     };
     debug_assert!(last > after);
-    for entry in &batch {
-        if let Some((kind, data)) = event_of(entry) {
-            state
-                .outbound
-                .enqueue(shop, &event_id(shop, entry.seq), kind, &data)
-                .await?;
+    // A shop with no endpoint enabled has nowhere to send these: nothing to enqueue (each
+    // enqueue is a query and an event body). An endpoint enabled after this read gets the
+    // changes that come after it, as it would had this batch been read a moment sooner.
+    if state.db.endpoints(shop).await?.iter().any(|e| e.enabled) {
+        for entry in &batch {
+            if let Some((kind, data)) = event_of(entry) {
+                state
+                    .outbound
+                    .enqueue(shop, &event_id(shop, entry.seq), kind, &data)
+                    .await?;
+            }
         }
     }
     // Moved on only once every event of the batch is enqueued; a crash before this enqueues

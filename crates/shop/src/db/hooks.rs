@@ -100,6 +100,24 @@ impl Db {
         each!(self, db => db.remember_message(shop, source, id.clone(), trunc(now)).await)
     }
 
+    /// Remembers several message ids of the shop at once, in one transaction (the ids of a
+    /// group of deliveries ingested together: one commit, not one each); how many were new.
+    pub async fn remember_messages(
+        &self,
+        shop: ShopId,
+        ids: &[(HookSource, String)],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids = ids
+            .iter()
+            .map(|(source, id)| Ok((*source, message_id(id)?)))
+            .collect::<Result<Vec<_>>>()?;
+        each!(self, db => db.remember_messages(shop, ids, trunc(now)).await)
+    }
+
     /// Forgets message ids remembered before `cutoff` (every shop's; run now minus
     /// `hooks::MESSAGE_RETENTION`); how many.
     pub async fn forget_messages_before(&self, cutoff: DateTime<Utc>) -> Result<usize> {
@@ -213,6 +231,31 @@ impl SqliteDb {
         .await
     }
 
+    async fn remember_messages(
+        &self,
+        shop: ShopId,
+        ids: Vec<(HookSource, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut new = 0;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO hook_messages (shop_id, source, message_id, seen_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                )?;
+                for (source, id) in &ids {
+                    new += insert
+                        .execute(params![shop.0, source.as_str(), id, ms(now)])
+                        .map_err(sqlite_fk)?;
+                }
+            }
+            tx.commit()?;
+            Ok(new)
+        })
+        .await
+    }
+
     async fn forget_messages_before(&self, cutoff: DateTime<Utc>) -> Result<usize> {
         self.run(move |c| {
             Ok(c.execute("DELETE FROM hook_messages WHERE seen_at < ?1", [ms(cutoff)])?)
@@ -311,6 +354,26 @@ impl PgDb {
         .await
         .map_err(pg_fk)?
             > 0)
+    }
+
+    async fn remember_messages(
+        &self,
+        shop: ShopId,
+        ids: Vec<(HookSource, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let (sources, ids): (Vec<&str>, Vec<String>) =
+            ids.into_iter().map(|(s, id)| (s.as_str(), id)).unzip();
+        let c = self.pool.get().await?;
+        // One statement: its own transaction, one commit for all of them.
+        Ok(c.execute(
+            "INSERT INTO hook_messages (shop_id, source, message_id, seen_at)
+             SELECT $1, s, m, $4 FROM unnest($2::text[], $3::text[]) AS t (s, m)
+             ON CONFLICT DO NOTHING",
+            &[&shop.0, &sources, &ids, &now],
+        )
+        .await
+        .map_err(pg_fk)? as usize)
     }
 
     async fn forget_messages_before(&self, cutoff: DateTime<Utc>) -> Result<usize> {

@@ -17,7 +17,9 @@
 //!    ingest committed. Remembering first would lose a delivery whose ingest then failed
 //!    (the sender's retry would be refused as a replay). A crash between 3 and 4 lets one
 //!    retry through, which is harmless: ingesting it again adds nothing. For the same
-//!    reason two copies arriving at once may both be ingested; one `remember` wins.
+//!    reason two copies arriving at once may both be ingested; one `remember` wins. The
+//!    server ingests deliveries in groups ([`crate::stores`]' group commit) and remembers a
+//!    group's ids together ([`Db::remember_messages`]), after the group's commit.
 //!
 //! [`verify_for_shop`] does 1 and 2 with the shop's stored secret.
 //!
