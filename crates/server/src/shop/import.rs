@@ -18,7 +18,7 @@ use chrono::Utc;
 use parceltrail_core::domain::{OrderId, ShipmentId};
 use parceltrail_core::import::{self, CsvFile, Fields, OrderRow};
 use parceltrail_core::store::{NewOrder, NewShipment, OnExisting, OrderQuery};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
@@ -34,6 +34,19 @@ pub(crate) const PATH: &str = "/api/v1/orders/import";
 
 /// Orders saved in one transaction.
 const ORDERS_PER_COMMIT: usize = 250;
+
+/// An import as JSON: a list of rows, or an object holding the list under `orders`. Each row
+/// is read on its own: one that is not an order is refused in the report, with its reason,
+/// and the rows around it are kept.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only described: the handler reads the body with `import::json_rows`.
+enum ImportJson {
+    /// Orders, or `{orderId, trackingNumber, carrier}` rows.
+    Rows(Vec<serde_json::Value>),
+    /// The same list under `orders`.
+    Wrapped { orders: Vec<serde_json::Value> },
+}
 
 /// What became of one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -115,7 +128,7 @@ struct Group {
         description = "CSV (`text/csv`) with a header row: `order_number` (or `order`, `order_id`), `tracking_number`, `carrier`, `channel`, `placed_at`, `promised_at`, `items`, `notes`, `stage`, `customer_name`, `customer_email` (or `email`), `customer_phone` (`phone`), `customer_postcode` (`postcode`, `zip`), `customer_address` (`address`), and the app's import columns. Or JSON (`application/json`): an array of orders shaped as for POST /orders, or of rows such as `{\"orderId\", \"trackingNumber\", \"carrier\"}`, or `{\"orders\": [...]}`. At most 16 MiB.",
         content(
             (String = "text/csv"),
-            (Object = "application/json"),
+            (ImportJson = "application/json"),
         )),
     responses(
         (status = 200, description = "The file was read: each row's result (refused rows with their reason)", body = ImportReport),
