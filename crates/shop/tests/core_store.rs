@@ -2463,13 +2463,22 @@ fn orders_are_listed_newest_first_by_each_filter(s: &mut dyn Store) {
 fn orders_page_by_id_without_gaps_or_repeats(s: &mut dyn Store) {
     let mut all = Vec::new();
     for i in 0..23 {
-        let mut o = order(&format!("{i:04}"), &[]);
+        // Every other order with two parcels of one carrier and status: still once a page.
+        let parcels = [format!("P{i}A"), format!("P{i}B")];
+        let parcels: Vec<&str> = parcels.iter().map(String::as_str).collect();
+        let mut o = order(&format!("{i:04}"), if i % 2 == 0 { &parcels } else { &[] });
         if i % 3 == 0 {
             o.info.store = Some("pos".into());
         }
         all.push(save(s, &o).order.id);
     }
     all.reverse();
+    let with_parcels: Vec<OrderId> = all
+        .iter()
+        .copied()
+        .filter(|id| !s.order_shipments(*id).unwrap().is_empty())
+        .collect();
+    assert_eq!(with_parcels.len(), 12);
     for (filter, want) in [
         (OrderQuery::default(), all.clone()),
         (
@@ -2481,6 +2490,34 @@ fn orders_page_by_id_without_gaps_or_repeats(s: &mut dyn Store) {
                 .copied()
                 .filter(|id| s.order(*id).unwrap().store.as_deref() == Some("pos"))
                 .collect(),
+        ),
+        // Read from the parcels' indexes, alone and with the order's own filters.
+        (
+            OrderQuery {
+                carrier: Some("dhl".into()),
+                ..OrderQuery::default()
+            },
+            with_parcels.clone(),
+        ),
+        (
+            OrderQuery {
+                status: Some(Status::Pending),
+                store: Some("pos".into()),
+                ..OrderQuery::default()
+            },
+            with_parcels
+                .iter()
+                .copied()
+                .filter(|id| s.order(*id).unwrap().store.as_deref() == Some("pos"))
+                .collect(),
+        ),
+        (
+            OrderQuery {
+                status: Some(Status::Pending),
+                carrier: Some("dhl".into()),
+                ..OrderQuery::default()
+            },
+            with_parcels.clone(),
         ),
     ] {
         let mut seen = Vec::new();

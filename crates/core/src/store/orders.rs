@@ -176,6 +176,41 @@ impl Search {
             store: clean_opt(q.store.as_deref()),
         }
     }
+
+    /// The parcel filter a page is read by, walking its index (status or carrier, then the
+    /// order id) newest first and stopping at the page's end, rather than gathering every
+    /// order with such a parcel and sorting them. Not when an order number or e-mail is
+    /// asked for: that index finds a handful of orders at once.
+    pub fn parcel_index(&self, q: &OrderQuery) -> Option<ParcelIndex> {
+        if self.order_number.is_some() || self.email.is_some() {
+            None
+        } else if q.status.is_some() {
+            Some(ParcelIndex::Status)
+        } else if self.carrier.is_some() {
+            Some(ParcelIndex::Carrier)
+        } else {
+            None
+        }
+    }
+}
+
+/// A parcel filter a page of orders is read by ([`Search::parcel_index`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParcelIndex {
+    /// Orders with a parcel in the query's status.
+    Status,
+    /// Orders with a parcel at the query's carrier.
+    Carrier,
+}
+
+/// `columns` (a comma-separated list) each prefixed with `alias.`, for a query that joins
+/// tables with columns of the same names.
+pub fn qualified(columns: &str, alias: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A count as SQL takes it.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{ORDER_COLUMNS, bad, order_from_row, utc};
 use crate::domain::{Order, OrderId, OrderStage, ShipmentId, StageChange};
 use crate::error::{Error, Result};
-use crate::store::orders::{Fields, Search, limit_of};
+use crate::store::orders::{Fields, ParcelIndex, Search, limit_of, qualified};
 use crate::store::{
     Change, FeedEntry, NewOrder, OnExisting, OrderInfo, OrderPatch, OrderQuery, clean_opt,
     clean_text,
@@ -380,15 +380,26 @@ pub(super) fn page(conn: &Connection, q: &OrderQuery) -> Result<Vec<Order>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The query's filters as SQL, only those given, so each is served by its index.
+/// The query's filters as SQL, only those given, so each is served by its index. A page
+/// filtered by a parcel's status or carrier is read from that index, newest order first
+/// ([`Search::parcel_index`]); the other filters are checked order by order on the way.
 pub(super) fn page_sql(q: &OrderQuery) -> (String, Vec<Box<dyn ToSql>>) {
     let limit = limit_of(q.limit);
     let search = Search::of(q);
-    let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.deleted = 0");
+    let by = search.parcel_index(q);
+    let cols = qualified(ORDER_COLUMNS, "o");
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
     let mut arg = |sql: &mut String, clause: &str, v: Box<dyn ToSql>| {
         args.push(v);
         sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    let mut sql = match by {
+        // CROSS JOIN keeps the parcels' index the outer loop, walked in order.
+        Some(_) => format!(
+            "SELECT {cols} FROM shipments f CROSS JOIN orders o ON o.id = f.order_id
+             WHERE f.deleted = 0 AND o.deleted = 0"
+        ),
+        None => format!("SELECT {cols} FROM orders o WHERE o.deleted = 0"),
     };
     if let Some(n) = &search.order_number {
         arg(&mut sql, " AND o.order_number = ?", Box::new(n.clone()));
@@ -425,18 +436,20 @@ pub(super) fn page_sql(q: &OrderQuery) -> (String, Vec<Box<dyn ToSql>>) {
         );
     }
     if let Some(s) = q.status {
-        arg(
-            &mut sql,
-            " AND o.id IN (SELECT order_id FROM shipments WHERE status = ? AND deleted = 0)",
-            Box::new(s.as_str()),
-        );
+        let clause = if by == Some(ParcelIndex::Status) {
+            " AND f.status = ?"
+        } else {
+            " AND EXISTS (SELECT 1 FROM shipments x WHERE x.order_id = o.id AND x.status = ? AND x.deleted = 0)"
+        };
+        arg(&mut sql, clause, Box::new(s.as_str()));
     }
     if let Some(c) = &search.carrier {
-        arg(
-            &mut sql,
-            " AND o.id IN (SELECT order_id FROM shipments WHERE carrier = ? AND deleted = 0)",
-            Box::new(c.clone()),
-        );
+        let clause = if by == Some(ParcelIndex::Carrier) {
+            " AND f.carrier = ?"
+        } else {
+            " AND EXISTS (SELECT 1 FROM shipments x WHERE x.order_id = o.id AND x.carrier = ? AND x.deleted = 0)"
+        };
+        arg(&mut sql, clause, Box::new(c.clone()));
     }
     if let Some(s) = &search.store {
         arg(&mut sql, " AND o.store = ?", Box::new(s.clone()));
@@ -458,10 +471,19 @@ pub(super) fn page_sql(q: &OrderQuery) -> (String, Vec<Box<dyn ToSql>>) {
             Box::new(t.timestamp_millis()),
         );
     }
+    let key = if by.is_some() { "f.order_id" } else { "o.id" };
     if let Some(b) = q.before {
-        arg(&mut sql, " AND o.id < ?", Box::new(b.0));
+        arg(&mut sql, &format!(" AND {key} < ?"), Box::new(b.0));
     }
-    arg(&mut sql, " ORDER BY o.id DESC LIMIT ?", Box::new(limit));
+    if by.is_some() {
+        // An order with two such parcels once.
+        sql.push_str(" GROUP BY f.order_id");
+    }
+    arg(
+        &mut sql,
+        &format!(" ORDER BY {key} DESC LIMIT ?"),
+        Box::new(limit),
+    );
     (sql, args)
 }
 
