@@ -217,10 +217,6 @@ pub(crate) fn carrier_url(id: &str) -> Option<&'static str> {
     }
 }
 
-pub(crate) fn keywords(id: &str) -> &'static [&'static str] {
-    named_row(id).map(|r| r.4).unwrap_or(&[])
-}
-
 /// Any carrier by id: named ones, or `post-xx` for an S10 country.
 pub(crate) fn lookup(id: &str) -> Option<Carrier> {
     if let Some(r) = named_row(id) {
@@ -238,3 +234,6 @@ pub(crate) fn lookup(id: &str) -> Option<Carrier> {
         color: POST_COLOR.to_owned(),
     })
 }
+
+// The scanner keeps which carriers a text names as bits of a u64.
+const _: () = assert!(NAMED.len() <= 64);

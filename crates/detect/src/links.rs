@@ -1,6 +1,9 @@
 //! Carrier tracking links: which carrier a URL names and which numbers it
 //! carries.
 
+use std::sync::LazyLock;
+
+use memchr::memmem;
 use url::Url;
 
 /// Numbers found in one tracking link.
@@ -75,6 +78,10 @@ const SITES: &[Site] = &[
     ("amazon.com", &["amazon"], &["trackingid"]),
 ];
 
+/// A searcher for each site's host, built once.
+static HOSTS: LazyLock<Vec<memmem::Finder<'static>>> =
+    LazyLock::new(|| SITES.iter().map(|s| memmem::Finder::new(s.0)).collect());
+
 fn site_for(host: &str) -> Option<&'static Site> {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     SITES.iter().find(|(suffix, _, _)| {
@@ -112,6 +119,16 @@ pub(crate) fn parse_link(raw: &str) -> Option<LinkNumbers> {
     let raw = raw.trim();
     if raw.len() > 4096 || !raw.contains('.') {
         return None;
+    }
+    // Most URLs in mail are a shop's or a tracking pixel's: when no known site's
+    // host appears in the text, parsing cannot find one. (Not for text with `%`
+    // escapes or non-ASCII, which the URL parser may turn into such a host.)
+    if raw.is_ascii() && !raw.contains('%') {
+        let lower = raw.to_ascii_lowercase();
+        let lower = lower.as_bytes();
+        if !HOSTS.iter().any(|f| f.find(lower).is_some()) {
+            return None;
+        }
     }
     let unescaped = raw.replace("&amp;", "&");
     let url = match Url::parse(&unescaped) {

@@ -1,7 +1,9 @@
 //! Free-text scanning: one pass over the bytes, cheap prefilters, and only
 //! then the format regexes and checksums.
 
+use std::cell::{OnceCell, RefCell};
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 
@@ -67,23 +69,6 @@ fn find_urls(text: &str) -> Vec<Range<usize>> {
     merged
 }
 
-/// Case-insensitive search for `kw` within `text[window]`, starting at a word
-/// boundary (and, if `whole`, ending at one). Boundaries are judged on the
-/// whole text, so a window that cuts a word does not create a false start.
-/// Returns the last match position.
-fn find_word(text: &[u8], window: Range<usize>, kw: &str, whole: bool) -> Option<usize> {
-    let k = kw.as_bytes();
-    let end = window.end.min(text.len());
-    if end < window.start + k.len() {
-        return None;
-    }
-    (window.start..=end - k.len()).rev().find(|&i| {
-        text[i..i + k.len()].eq_ignore_ascii_case(k)
-            && (i == 0 || !is_alnum(text[i - 1]))
-            && (!whole || text.get(i + k.len()).is_none_or(|&c| !is_alnum(c)))
-    })
-}
-
 const TRACKING_WORDS: &[&str] = &[
     "tracking",
     "track",
@@ -117,40 +102,173 @@ const NEGATIVE_WORDS: &[&str] = &[
     "vat",
 ];
 
-/// Context words around one token.
-struct Context<'a> {
-    text: &'a [u8],
-    span: Range<usize>,
+/// What a context word is: a tracking word, a non-tracking one, or a keyword of
+/// the carrier `carriers_tab::NAMED[i]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Tracking,
+    Negative,
+    Carrier(u8),
 }
 
-impl Context<'_> {
-    /// Carrier keywords count within ~100 bytes either side.
-    fn names(&self, carrier: &str) -> bool {
-        let w = self.span.start.saturating_sub(100)..self.span.end + 100;
-        carriers_tab::keywords(carrier)
-            .iter()
-            .any(|k| find_word(self.text, w.clone(), k, true).is_some())
+/// Every keyword (all lower case), by its first byte, so a word is compared
+/// only with the few that may start it.
+static KEYWORDS: LazyLock<Vec<Vec<(&'static str, Kind)>>> = LazyLock::new(|| {
+    let mut t: Vec<Vec<(&'static str, Kind)>> = vec![Vec::new(); 256];
+    let all = TRACKING_WORDS
+        .iter()
+        .map(|k| (*k, Kind::Tracking))
+        .chain(NEGATIVE_WORDS.iter().map(|k| (*k, Kind::Negative)))
+        .chain(
+            carriers_tab::NAMED
+                .iter()
+                .enumerate()
+                .flat_map(|(i, r)| r.4.iter().map(move |k| (*k, Kind::Carrier(i as u8)))),
+        );
+    for (k, kind) in all {
+        t[usize::from(k.as_bytes()[0])].push((k, kind));
+    }
+    t
+});
+
+/// Every context word in the part of the text read so far, in order: found in
+/// one pass as the scan moves on, so that candidates a few bytes apart (dense
+/// text: an order number, a phone number, a price…) do not each search the same
+/// 200 bytes again for each of some 50 keywords.
+struct Words<'a> {
+    text: &'a [u8],
+    /// `text[from..upto]` has been read; `found` holds its words.
+    from: usize,
+    upto: usize,
+    /// `(start, end, kind)` of each keyword match, by start.
+    found: Vec<(usize, usize, Kind)>,
+}
+
+impl<'a> Words<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Words {
+            text,
+            from: 0,
+            upto: 0,
+            found: Vec::new(),
+        }
     }
 
-    /// Position of the last of `words` in the `window` bytes before the token.
-    fn last_of(&self, words: &[&str], window: usize) -> Option<usize> {
-        let w = self.span.start.saturating_sub(window)..self.span.start;
-        words
+    /// Make sure `text[window]` has been read. Windows come in order of their
+    /// start (the scan moves forward), so a gap drops what lies before it.
+    fn cover(&mut self, window: &Range<usize>) {
+        let end = window.end.min(self.text.len());
+        if window.start > self.upto {
+            self.found.clear();
+            self.from = window.start;
+            self.upto = window.start;
+        }
+        debug_assert!(window.start >= self.from);
+        let text = self.text;
+        for i in self.upto..end.max(self.upto) {
+            // Keywords start at the start of a word.
+            let starting = &KEYWORDS[usize::from(text[i].to_ascii_lowercase())];
+            if starting.is_empty() || (i > 0 && is_alnum(text[i - 1])) {
+                continue;
+            }
+            for &(kw, kind) in starting {
+                let k = kw.as_bytes();
+                let e = i + k.len();
+                if text.len() >= e
+                    && text[i..e].eq_ignore_ascii_case(k)
+                    // Carrier names count as whole words only.
+                    && (!matches!(kind, Kind::Carrier(_)) || text.get(e).is_none_or(|&c| !is_alnum(c)))
+                {
+                    self.found.push((i, e, kind));
+                }
+            }
+        }
+        self.upto = self.upto.max(end);
+    }
+
+    /// The matches that start and end within `window`, which must be covered.
+    fn within(&self, window: &Range<usize>) -> impl Iterator<Item = &(usize, usize, Kind)> {
+        let first = self.found.partition_point(|w| w.0 < window.start);
+        self.found[first..]
             .iter()
-            .filter_map(|k| find_word(self.text, w.clone(), k, false))
-            .max()
+            .take_while(move |w| w.0 < window.end)
+            .filter(move |w| w.1 <= window.end)
+    }
+}
+
+/// Context words around one token. The answers are remembered: one candidate
+/// asks the same questions once per format it fits.
+struct Context<'a, 'w> {
+    words: &'w RefCell<Words<'a>>,
+    span: Range<usize>,
+    /// Start of the last tracking word in the 60 bytes before.
+    track: OnceCell<Option<usize>>,
+    /// Start of the last non-tracking word in the 40 bytes before.
+    neg: OnceCell<Option<usize>>,
+    /// Bit `i`: the carrier `carriers_tab::NAMED[i]` is named within ~100 bytes.
+    named: OnceCell<u64>,
+}
+
+impl<'a, 'w> Context<'a, 'w> {
+    fn new(words: &'w RefCell<Words<'a>>, span: Range<usize>) -> Self {
+        Context {
+            words,
+            span,
+            track: OnceCell::new(),
+            neg: OnceCell::new(),
+            named: OnceCell::new(),
+        }
+    }
+
+    /// The window around the token that its context words are read from.
+    fn window(&self) -> Range<usize> {
+        let len = self.words.borrow().text.len();
+        self.span.start.saturating_sub(100)..(self.span.end + 100).min(len)
+    }
+
+    /// Carrier keywords count within ~100 bytes either side.
+    fn names(&self, carrier: &str) -> bool {
+        let Some(i) = carriers_tab::NAMED.iter().position(|r| r.0 == carrier) else {
+            return false;
+        };
+        let mask = *self.named.get_or_init(|| {
+            let w = self.window();
+            let mut words = self.words.borrow_mut();
+            words.cover(&w);
+            words.within(&w).fold(0, |m, x| match x.2 {
+                Kind::Carrier(row) => m | 1 << row,
+                _ => m,
+            })
+        });
+        mask & (1 << i) != 0
+    }
+
+    /// Start of the last word of `kind` in the `window` bytes before the token.
+    fn last(&self, kind: Kind, window: usize) -> Option<usize> {
+        let w = self.span.start.saturating_sub(window)..self.span.start;
+        let around = self.window();
+        let mut words = self.words.borrow_mut();
+        words.cover(&around);
+        words.within(&w).filter(|x| x.2 == kind).map(|x| x.0).last()
+    }
+
+    fn last_tracking(&self) -> Option<usize> {
+        *self.track.get_or_init(|| self.last(Kind::Tracking, 60))
     }
 
     fn tracking_word(&self) -> bool {
-        self.last_of(TRACKING_WORDS, 60).is_some()
+        self.last_tracking().is_some()
     }
 
     /// The nearest keyword before the token is a non-tracking one.
     fn negative(&self) -> bool {
-        match (
-            self.last_of(NEGATIVE_WORDS, 40),
-            self.last_of(TRACKING_WORDS, 40),
-        ) {
+        let n = *self.neg.get_or_init(|| self.last(Kind::Negative, 40));
+        // The last tracking word within 40 bytes: the last within 60, if that
+        // close (both windows end at the token).
+        let p = self
+            .last_tracking()
+            .filter(|&p| p >= self.span.start.saturating_sub(40));
+        match (n, p) {
             (Some(n), Some(p)) => n > p,
             (Some(_), None) => true,
             _ => false,
@@ -175,15 +293,18 @@ enum Outcome {
 /// `regular`: a single token, or groups printed as people print them (each
 /// but the last of at least 3 characters), not short numbers that happen to
 /// stand side by side.
-fn evaluate(text: &[u8], span: Range<usize>, number: &str, joined: bool, regular: bool) -> Outcome {
+fn evaluate(
+    words: &RefCell<Words<'_>>,
+    span: Range<usize>,
+    number: &str,
+    joined: bool,
+    regular: bool,
+) -> Outcome {
     let hits: Vec<Hit> = engine::analyze(number);
     if hits.is_empty() {
         return Outcome::Nothing;
     }
-    let ctx = Context {
-        text,
-        span: span.clone(),
-    };
+    let ctx = Context::new(words, span.clone());
     let numeric = number.bytes().all(|b| b.is_ascii_digit());
     let shadow = engine::shadow(&hits);
     let mut cands = Vec::new();
@@ -332,6 +453,7 @@ pub(crate) fn scan(text: &str) -> Vec<Detection> {
     // (start, end, digits) of tokens in the current group.
     let mut parts = [(0usize, 0usize, 0usize); MAX_PARTS];
     let mut buf = [0u8; MAX_LEN];
+    let words = RefCell::new(Words::new(b));
     while i < n {
         while i < n && !is_alnum(b[i]) {
             i += 1;
@@ -399,7 +521,7 @@ pub(crate) fn scan(text: &str) -> Vec<Detection> {
             let number = gather(b, group, &mut buf);
             let span = start..group[k - 1].1;
             let regular = group[..k - 1].iter().all(|p| p.1 - p.0 >= 3);
-            match evaluate(b, span.clone(), number, k > 1, regular) {
+            match evaluate(&words, span.clone(), number, k > 1, regular) {
                 Outcome::Nothing => {}
                 o => {
                     chosen = Some((o, k, span));
@@ -419,10 +541,7 @@ pub(crate) fn scan(text: &str) -> Vec<Detection> {
                 return None;
             }
             let number = gather(b, &parts[..count], buf);
-            let ctx = Context {
-                text: b,
-                span: whole.clone(),
-            };
+            let ctx = Context::new(&words, whole.clone());
             let numeric = digits == len;
             (ctx.tracking_word() && !(numeric && ctx.negative()))
                 .then(|| not_recognised(number, whole.clone()))
@@ -475,14 +594,26 @@ mod tests {
 
     #[test]
     fn word_search_respects_boundaries() {
+        let ups = carriers_tab::NAMED
+            .iter()
+            .position(|r| r.0 == "ups")
+            .unwrap() as u8;
+        let found = |t: &[u8], w: Range<usize>| {
+            let mut words = Words::new(t);
+            words.cover(&w);
+            words.within(&w).copied().collect::<Vec<_>>()
+        };
         let t = b"ship via UPS today";
-        assert_eq!(find_word(t, 0..t.len(), "ups", true), Some(9));
+        assert!(found(t, 0..t.len()).contains(&(9, 12, Kind::Carrier(ups))));
         let t = b"our groups";
-        assert!(find_word(t, 0..t.len(), "ups", true).is_none());
+        assert!(found(t, 0..t.len()).is_empty());
         let t = b"Tracking number";
-        assert!(find_word(t, 0..t.len(), "track", false).is_some());
+        assert!(found(t, 0..t.len()).iter().any(|w| w.2 == Kind::Tracking));
         // A window starting mid-word must not see a word start there.
         let t = b"avataaa: 123";
-        assert!(find_word(t, 1..t.len(), "vat", false).is_none());
+        assert!(found(t, 1..t.len()).is_empty());
+        // A match must end within the window.
+        let t = b"call ups";
+        assert!(!found(t, 0..7).iter().any(|w| w.2 == Kind::Carrier(ups)));
     }
 }
