@@ -19,8 +19,9 @@ use parceltrail_core::notify::{Channel, Urgency, parcel_link};
 use parceltrail_core::problems::{Problem, ProblemKind};
 use parceltrail_core::store::{
     Assessment, Backlog, Breaker, CarrierState, Change, Edit, FeedEntry, Group, IngestBatch,
-    JournalCursor, JournalEntry, ListQuery, NewOrder, NewShipment, OnExisting, OrderInfo,
-    OrderPatch, OrderQuery, OutboxState, PollRecord, SavedOrder, SendOutcome, SqliteStore, Store,
+    IngestReport, JournalCursor, JournalEntry, ListQuery, NewOrder, NewShipment, OnExisting,
+    OrderInfo, OrderPatch, OrderQuery, OutboxState, PollRecord, SavedOrder, SendOutcome,
+    SqliteStore, Store,
 };
 use parceltrail_shop::PgStore;
 use proptest::prelude::*;
@@ -65,6 +66,7 @@ both!(
     event_times_keep_their_utc_offset,
     an_unmapped_code_never_hides_a_known_status,
     the_newest_carrier_estimate_wins,
+    batches_of_one_parcel_in_one_call_mean_one_call_each,
     user_edits_are_last_writer_wins,
     removal_leaves_a_tombstone_and_a_readd_starts_fresh,
     list_groups_parcels_for_the_home_screen,
@@ -551,6 +553,104 @@ fn the_newest_carrier_estimate_wins(s: &mut dyn Store) {
     let stored = s.shipment(id).unwrap().carrier_eta.unwrap();
     assert_eq!(stored, eta(30, 12));
     assert_eq!(stored.earliest.offset().local_minus_utc(), 3600);
+}
+
+/// A group commit puts several deliveries' batches in one call, a parcel's among them more
+/// than once: the call must leave the parcel, its log and its changes as one call a batch
+/// would have.
+fn batches_of_one_parcel_in_one_call_mean_one_call_each(s: &mut dyn Store) {
+    let at = |h| t(h).with_timezone(&FixedOffset::east_opt(3600).unwrap());
+    let eta = |h, obs| CarrierEta {
+        earliest: at(h),
+        latest: at(h + 4),
+        observed_at: t(obs),
+    };
+    let batches = |id| {
+        let j = journey();
+        let mut a = IngestBatch::events(id, j[..2].to_vec());
+        a.carrier_eta = Some(eta(48, 10));
+        a.service = Some("Express".into());
+        a.origin = Some(Place {
+            city: Some("Leipzig".into()),
+            country: Some("DE".into()),
+            ..Place::default()
+        });
+        // Repeats the first batch's second event, adds two, and an older estimate.
+        let mut b = IngestBatch::events(id, j[1..4].to_vec());
+        b.carrier_eta = Some(eta(72, 5));
+        b.origin = Some(Place {
+            city: Some("Halle".into()),
+            ..Place::default()
+        });
+        // Nothing new: changes nothing.
+        let c = IngestBatch::events(id, j[..1].to_vec());
+        let mut d = IngestBatch::events(id, j[4..].to_vec());
+        d.carrier_eta = Some(eta(30, 12));
+        d.service = Some("Express Plus".into());
+        vec![a, b, c, d]
+    };
+    let together = add(s, "X1");
+    let alone = add(s, "X2");
+    let r = s.ingest(&batches(together), t(30)).unwrap();
+    let mut one_by_one = IngestReport::default();
+    for b in batches(alone) {
+        let r = s.ingest(&[b], t(30)).unwrap();
+        one_by_one.inserted += r.inserted;
+        one_by_one.duplicates += r.duplicates;
+        one_by_one.changes.extend(r.changes);
+    }
+    assert_eq!((r.inserted, r.duplicates), (5, 2));
+    assert_eq!(
+        (r.inserted, r.duplicates),
+        (one_by_one.inserted, one_by_one.duplicates)
+    );
+    let renamed: Vec<Change> = one_by_one
+        .changes
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            match &mut c {
+                Change::EventsAdded {
+                    shipment_id,
+                    events,
+                } => {
+                    *shipment_id = together;
+                    for e in events {
+                        e.shipment_id = together;
+                    }
+                }
+                Change::StatusChanged { shipment_id, .. }
+                | Change::EtaChanged { shipment_id, .. } => *shipment_id = together,
+                _ => {}
+            }
+            c
+        })
+        .collect();
+    assert_eq!(r.changes, renamed, "the same changes, in the same order");
+    let (x, y) = (s.shipment(together).unwrap(), s.shipment(alone).unwrap());
+    assert_eq!(x.status, Status::Delivered);
+    assert_eq!(x.event_count, 5);
+    assert_eq!(x.carrier_eta, Some(eta(30, 12)));
+    assert_eq!(x.service.as_deref(), Some("Express Plus"));
+    assert_eq!(x.origin.city.as_deref(), Some("Halle"));
+    assert_eq!(x.origin.country.as_deref(), Some("DE"));
+    assert_eq!(x.status, y.status);
+    assert_eq!(x.status_detail, y.status_detail);
+    assert_eq!(x.last_event_at, y.last_event_at);
+    assert_eq!(x.carrier_eta, y.carrier_eta);
+    assert_eq!(x.origin, y.origin);
+    assert_eq!(x.service, y.service);
+    assert_eq!(x.event_count, y.event_count);
+    let steps = |id| -> Vec<(Status, Status, String)> {
+        s.status_log(id)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.from, c.to, c.cause))
+            .collect()
+    };
+    let log = steps(together);
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert_eq!(log, steps(alone));
 }
 
 fn user_edits_are_last_writer_wins(s: &mut dyn Store) {

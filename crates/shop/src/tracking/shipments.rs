@@ -1,12 +1,14 @@
 //! Orders, shipments, carrier events, the home screen, polling and carrier state: core's
 //! `store/sqlite.rs`, statement for statement, in PostgreSQL's dialect.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use parceltrail_core::Error as CoreError;
 use parceltrail_core::domain::{
-    CarrierEta, Customer, Order, OrderId, Place, Shipment, ShipmentId, Source, Status,
+    CarrierEta, Customer, NewEvent, Order, OrderId, Place, Shipment, ShipmentId, Source, Status,
     StatusChange, TrackingEvent,
 };
 use parceltrail_core::eta::{Estimate, EtaSource};
@@ -348,16 +350,18 @@ pub(super) async fn add_all(
         let (id, created) = add_in(tx, n, into, now, &mut own).await?;
         added.push((id, created, own));
     }
+    let batches: Vec<IngestBatch> = new
+        .iter()
+        .zip(&added)
+        .map(|(n, (id, _, _))| IngestBatch::events(*id, n.events.clone()))
+        .collect();
+    let each: Vec<(&IngestBatch, &str)> = batches.iter().map(|b| (b, "import")).collect();
+    let ingested = ingest_in(tx, &each, now, journal).await?;
     let mut out = Vec::with_capacity(new.len());
-    for (n, (id, created, own)) in new.iter().zip(added) {
+    for ((id, created, own), one) in added.into_iter().zip(ingested) {
         feed.extend(own);
-        let mut report = IngestReport::default();
-        if !n.events.is_empty() {
-            let batch = IngestBatch::events(id, n.events.clone());
-            ingest_one(tx, &batch, now, "import", &mut report, journal).await?;
-        }
-        feed.append(&mut report.changes);
-        out.push((id, created, report.inserted));
+        feed.extend(one.changes);
+        out.push((id, created, one.inserted));
     }
     Ok(out)
 }
@@ -394,16 +398,16 @@ pub(super) async fn ingest(
     batches: &[IngestBatch],
     now: DateTime<Utc>,
 ) -> R<IngestReport> {
-    let mut ids: Vec<Uuid> = batches.iter().map(|b| b.shipment_id.0).collect();
-    lock_shipments(tx, &mut ids).await?;
-    let mut report = IngestReport::default();
     let mut journal = Journal::new(schema);
-    for batch in batches {
-        let cause = batch
-            .events
-            .first()
-            .map_or("carrier", |e| e.source.as_str());
-        ingest_one(tx, batch, ms(now), cause, &mut report, &mut journal).await?;
+    let each: Vec<(&IngestBatch, &str)> = batches
+        .iter()
+        .map(|b| (b, b.events.first().map_or("carrier", |e| e.source.as_str())))
+        .collect();
+    let mut report = IngestReport::default();
+    for one in ingest_in(tx, &each, ms(now), &mut journal).await? {
+        report.inserted += one.inserted;
+        report.duplicates += one.duplicates;
+        report.changes.extend(one.changes);
     }
     append_feed(tx, &mut journal, &report.changes, ms(now)).await?;
     Ok(report)
@@ -420,6 +424,30 @@ struct Derived {
     eta_observed: Option<i64>,
 }
 
+/// One shipment of an ingest call: its derived state as the batches so far left it, and what
+/// they said of it that is written only when given (`coalesce`d: the last batch to say wins).
+struct Pending {
+    d: Derived,
+    /// Whether a batch changed anything, so the row is written.
+    touched: bool,
+    eta: Option<CarrierEta>,
+    service: Option<String>,
+    origin: Place,
+    destination: Place,
+    shipped: Option<i64>,
+}
+
+/// What ingest made of one batch.
+#[derive(Default)]
+pub(super) struct Ingested {
+    /// Events stored for the first time.
+    pub(super) inserted: usize,
+    /// Events already stored, or repeated within the call.
+    pub(super) duplicates: usize,
+    /// The batch's changes, in order.
+    pub(super) changes: Vec<Change>,
+}
+
 fn head(r: &Row, a: usize) -> R<Option<Head>> {
     let (at, rank, key): (Option<i64>, Option<i32>, Option<Uuid>) =
         (get(r, a)?, get(r, a + 1)?, get(r, a + 2)?);
@@ -433,222 +461,464 @@ fn head(r: &Row, a: usize) -> R<Option<Head>> {
     })
 }
 
-/// One batch inside an open transaction whose shipment rows are locked already.
-async fn ingest_one(
-    tx: &Tx<'_>,
-    batch: &IngestBatch,
-    now: i64,
-    cause: &str,
-    report: &mut IngestReport,
-    journal: &mut Journal<'_>,
-) -> R<()> {
-    let sid = batch.shipment_id;
-    let loaded = opt(
-        tx,
-        "SELECT status, status_at, status_rank, status_key, last_event_at, last_event_rank,
-                last_event_key, last_event_offset, status_detail, event_count, eta_observed_at
-         FROM shipments WHERE id = $1 AND NOT deleted FOR UPDATE",
-        &[&sid.0],
-    )
-    .await?;
-    // A result for a parcel removed meanwhile is dropped, by design.
-    let Some(r) = loaded else {
-        return Ok(());
-    };
-    let before = status(get(&r, 0)?)?;
-    let mut d = Derived {
-        status: before,
-        status_head: head(&r, 1)?,
-        last_head: head(&r, 4)?,
-        last_offset: get(&r, 7)?,
-        detail: get(&r, 8)?,
-        count: get(&r, 9)?,
-        eta_observed: get(&r, 10)?,
-    };
+/// A place's parts the batch gives replace the stored ones; the others stay.
+fn merge_place(into: &mut Place, new: Place) {
+    for (to, from) in [
+        (&mut into.city, new.city),
+        (&mut into.region, new.region),
+        (&mut into.country, new.country),
+        (&mut into.postal, new.postal),
+    ] {
+        if from.is_some() {
+            *to = from;
+        }
+    }
+}
 
-    let mut inserted = Vec::new();
-    let mut shipped: Option<i64> = None;
-    let recorded_at = utc(now)?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
-                raw_code, description, city, region, country, postal, source, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-             ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    for ev in &batch.events {
-        let ev = clean_event(ev);
-        let key = ev.dedupe_key();
-        let at = ev.occurred_at.timestamp_millis();
-        let off = ev.occurred_at.offset().local_minus_utc();
-        let n = tx
-            .execute(
-                &insert,
-                &[
-                    &sid.0,
-                    &key,
-                    &at,
-                    &off,
-                    &ev.status.as_str(),
-                    &ev.raw_code,
-                    &ev.description,
-                    &ev.location.city,
-                    &ev.location.region,
-                    &ev.location.country,
-                    &ev.location.postal,
-                    &ev.source.as_str(),
-                    &now,
-                ],
-            )
-            .await?;
-        if n == 0 {
-            report.duplicates += 1;
+/// Batches (each with the cause its status changes are logged with) inside an open
+/// transaction, with the meaning of ingesting them one after another, in a fixed number of
+/// statements however many there are (a group commit's round trips are its cost): the
+/// shipments' rows locked and read in one, every event offered in one `INSERT … ON CONFLICT
+/// DO NOTHING` that returns those that were new, the derived state worked out here in batch
+/// order, then one `UPDATE` of the rows that changed and one insert of the status log. A
+/// batch for a shipment removed meanwhile is dropped, by design. Returns what each batch came
+/// to, in order.
+pub(super) async fn ingest_in(
+    tx: &Tx<'_>,
+    batches: &[(&IngestBatch, &str)],
+    now: i64,
+    journal: &mut Journal<'_>,
+) -> R<Vec<Ingested>> {
+    let mut ids: Vec<Uuid> = batches.iter().map(|(b, _)| b.shipment_id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut state: HashMap<Uuid, Pending> = HashMap::with_capacity(ids.len());
+    // Locked in id order, as everywhere (see the module docs of `tracking`).
+    for r in rows(
+        tx,
+        "SELECT id, status, status_at, status_rank, status_key, last_event_at, last_event_rank,
+                last_event_key, last_event_offset, status_detail, event_count, eta_observed_at
+         FROM shipments WHERE id = ANY($1) AND NOT deleted ORDER BY id FOR UPDATE",
+        &[&ids],
+    )
+    .await?
+    {
+        let d = Derived {
+            status: status(get(&r, 1)?)?,
+            status_head: head(&r, 2)?,
+            last_head: head(&r, 5)?,
+            last_offset: get(&r, 8)?,
+            detail: get(&r, 9)?,
+            count: get(&r, 10)?,
+            eta_observed: get(&r, 11)?,
+        };
+        state.insert(
+            get(&r, 0)?,
+            Pending {
+                d,
+                touched: false,
+                eta: None,
+                service: None,
+                origin: Place::default(),
+                destination: Place::default(),
+                shipped: None,
+            },
+        );
+    }
+
+    // Every event of a shipment still there, once (the first of equal keys is the one
+    // offered, as one after another would store it).
+    let cleaned: Vec<Vec<(Cow<'_, NewEvent>, Uuid)>> = batches
+        .iter()
+        .map(|(b, _)| {
+            b.events
+                .iter()
+                .map(|e| {
+                    let e = clean_event(e);
+                    let key = e.dedupe_key();
+                    (e, key)
+                })
+                .collect()
+        })
+        .collect();
+    let mut offered: HashSet<(Uuid, Uuid)> = HashSet::new();
+    let mut cols = EventColumns::default();
+    for ((b, _), events) in batches.iter().zip(&cleaned) {
+        let sid = b.shipment_id.0;
+        if !state.contains_key(&sid) {
             continue;
         }
-        report.inserted += 1;
-        d.count += 1;
-        if !matches!(
-            ev.status,
-            Status::Pending | Status::InfoReceived | Status::Unknown
-        ) {
-            shipped = Some(shipped.map_or(at, |s| s.min(at)));
+        for (ev, key) in events {
+            if offered.insert((sid, *key)) {
+                cols.push(sid, *key, ev);
+            }
         }
-        let h: Head = (at, ev.status.progress_rank(), *key.as_bytes());
-        if d.last_head.is_none_or(|l| h > l) {
-            d.last_head = Some(h);
-            d.last_offset = Some(off);
-            d.detail = Some(ev.description.clone());
-        }
-        // An unmapped carrier code never hides a known status.
-        if ev.status != Status::Unknown && d.status_head.is_none_or(|s| h > s) {
-            d.status_head = Some(h);
-            d.status = ev.status;
-        }
-        inserted.push(TrackingEvent {
-            shipment_id: sid,
-            dedupe_key: key,
-            occurred_at: ev.occurred_at,
-            status: ev.status,
-            raw_code: ev.raw_code.clone(),
-            description: ev.description.clone(),
-            location: ev.location.clone(),
-            source: ev.source,
-            recorded_at,
-        });
     }
-    if d.status_head.is_none() && d.count > 0 {
-        d.status = Status::Unknown;
+    let mut new: HashSet<(Uuid, Uuid)> = HashSet::new();
+    if !cols.shipment.is_empty() {
+        for r in rows(
+            tx,
+            "INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
+                raw_code, description, city, region, country, postal, source, recorded_at)
+             SELECT t.*, $13::bigint
+             FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::integer[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                         $11::text[], $12::text[]) AS t
+             ON CONFLICT DO NOTHING
+             RETURNING shipment_id, dedupe_key",
+            &[
+                &cols.shipment,
+                &cols.key,
+                &cols.at,
+                &cols.offset,
+                &cols.status,
+                &cols.raw_code,
+                &cols.description,
+                &cols.city,
+                &cols.region,
+                &cols.country,
+                &cols.postal,
+                &cols.source,
+                &now,
+            ],
+        )
+        .await?
+        {
+            new.insert((get(&r, 0)?, get(&r, 1)?));
+        }
     }
 
-    let new_eta = batch
-        .carrier_eta
-        .filter(|eta| d.eta_observed.is_none_or(|o| ms(eta.observed_at) > o));
-    let has_meta = batch.service.is_some() || batch.origin.is_some() || batch.destination.is_some();
-    if inserted.is_empty() && new_eta.is_none() && !has_meta {
-        return Ok(());
+    let recorded_at = utc(now)?;
+    let mut out = Vec::with_capacity(batches.len());
+    let mut log = StatusLogColumns::default();
+    for ((batch, cause), events) in batches.iter().zip(&cleaned) {
+        let sid = batch.shipment_id;
+        let mut one = Ingested::default();
+        let Some(p) = state.get_mut(&sid.0) else {
+            out.push(one);
+            continue;
+        };
+        let d = &mut p.d;
+        let before = d.status;
+        let mut inserted = Vec::new();
+        for (ev, key) in events {
+            // Counted new once: a repeat within the call is a duplicate, as it would be
+            // one after another.
+            if !new.remove(&(sid.0, *key)) {
+                one.duplicates += 1;
+                continue;
+            }
+            one.inserted += 1;
+            d.count += 1;
+            let at = ev.occurred_at.timestamp_millis();
+            let off = ev.occurred_at.offset().local_minus_utc();
+            if !matches!(
+                ev.status,
+                Status::Pending | Status::InfoReceived | Status::Unknown
+            ) {
+                p.shipped = Some(p.shipped.map_or(at, |s| s.min(at)));
+            }
+            let h: Head = (at, ev.status.progress_rank(), *key.as_bytes());
+            if d.last_head.is_none_or(|l| h > l) {
+                d.last_head = Some(h);
+                d.last_offset = Some(off);
+                d.detail = Some(ev.description.clone());
+            }
+            // An unmapped carrier code never hides a known status.
+            if ev.status != Status::Unknown && d.status_head.is_none_or(|s| h > s) {
+                d.status_head = Some(h);
+                d.status = ev.status;
+            }
+            inserted.push(TrackingEvent {
+                shipment_id: sid,
+                dedupe_key: *key,
+                occurred_at: ev.occurred_at,
+                status: ev.status,
+                raw_code: ev.raw_code.clone(),
+                description: ev.description.clone(),
+                location: ev.location.clone(),
+                source: ev.source,
+                recorded_at,
+            });
+        }
+        if d.status_head.is_none() && d.count > 0 {
+            d.status = Status::Unknown;
+        }
+        let new_eta = batch
+            .carrier_eta
+            .filter(|eta| d.eta_observed.is_none_or(|o| ms(eta.observed_at) > o));
+        let has_meta =
+            batch.service.is_some() || batch.origin.is_some() || batch.destination.is_some();
+        if inserted.is_empty() && new_eta.is_none() && !has_meta {
+            out.push(one);
+            continue;
+        }
+        p.touched = true;
+        if let Some(eta) = new_eta {
+            d.eta_observed = Some(ms(eta.observed_at));
+            p.eta = Some(eta);
+        }
+        if let Some(s) = clean_opt(batch.service.as_deref()) {
+            p.service = Some(s);
+        }
+        if let Some(o) = &batch.origin {
+            merge_place(&mut p.origin, clean_place(o).into_owned());
+        }
+        if let Some(de) = &batch.destination {
+            merge_place(&mut p.destination, clean_place(de).into_owned());
+        }
+        if !inserted.is_empty() {
+            inserted.sort_by_key(|e| {
+                (
+                    e.occurred_at,
+                    e.status.progress_rank(),
+                    *e.dedupe_key.as_bytes(),
+                )
+            });
+            one.changes.push(Change::EventsAdded {
+                shipment_id: sid,
+                events: inserted,
+            });
+        }
+        if d.status != before {
+            log.push(sid.0, before, d.status, cause, d.status_head);
+            one.changes.push(Change::StatusChanged {
+                shipment_id: sid,
+                from: before,
+                to: d.status,
+            });
+        }
+        if let Some(eta) = new_eta {
+            one.changes.push(Change::EtaChanged {
+                shipment_id: sid,
+                eta,
+            });
+        }
+        out.push(one);
     }
-    let o = batch
-        .origin
-        .as_ref()
-        .map_or_else(Place::default, |p| clean_place(p).into_owned());
-    let de = batch
-        .destination
-        .as_ref()
-        .map_or_else(Place::default, |p| clean_place(p).into_owned());
-    let service = clean_opt(batch.service.as_deref());
-    let key = |h: Option<Head>| h.map(|h| Uuid::from_bytes(h.2));
-    let rank = |h: Option<Head>| h.map(|h| i32::from(h.1));
-    exec(
-        tx,
-        "UPDATE shipments SET status = $2, status_at = $3, status_rank = $4, status_key = $5,
-            last_event_at = $6, last_event_offset = $7, last_event_rank = $8, last_event_key = $9,
-            status_detail = $10, event_count = $11,
-            eta_earliest = coalesce($12, eta_earliest), eta_earliest_offset = coalesce($13, eta_earliest_offset),
-            eta_latest = coalesce($14, eta_latest), eta_latest_offset = coalesce($15, eta_latest_offset),
-            eta_observed_at = coalesce($16, eta_observed_at),
-            service = coalesce($17, service),
-            origin_city = coalesce($18, origin_city), origin_region = coalesce($19, origin_region),
-            origin_country = coalesce($20, origin_country), origin_postal = coalesce($21, origin_postal),
-            dest_city = coalesce($22, dest_city), dest_region = coalesce($23, dest_region),
-            dest_country = coalesce($24, dest_country), dest_postal = coalesce($25, dest_postal),
-            updated_at = $26,
-            shipped_at = CASE WHEN $27::bigint IS NOT NULL AND (shipped_at IS NULL OR $27 < shipped_at)
-                              THEN $27 ELSE shipped_at END
-         WHERE id = $1",
-        &[
-            &sid.0,
-            &d.status.as_str(),
-            &d.status_head.map(|h| h.0),
-            &rank(d.status_head),
-            &key(d.status_head),
-            &d.last_head.map(|h| h.0),
-            &d.last_offset,
-            &rank(d.last_head),
-            &key(d.last_head),
-            &d.detail,
-            &d.count,
-            &new_eta.map(|e| e.earliest.timestamp_millis()),
-            &new_eta.map(|e| e.earliest.offset().local_minus_utc()),
-            &new_eta.map(|e| e.latest.timestamp_millis()),
-            &new_eta.map(|e| e.latest.offset().local_minus_utc()),
-            &new_eta.map(|e| ms(e.observed_at)),
-            &service,
-            &o.city,
-            &o.region,
-            &o.country,
-            &o.postal,
-            &de.city,
-            &de.region,
-            &de.country,
-            &de.postal,
-            &now,
-            &shipped,
-        ],
-    )
-    .await?;
-    if !inserted.is_empty() {
-        inserted.sort_by_key(|e| {
-            (
-                e.occurred_at,
-                e.status.progress_rank(),
-                *e.dedupe_key.as_bytes(),
-            )
-        });
-        report.changes.push(Change::EventsAdded {
-            shipment_id: sid,
-            events: inserted,
-        });
+
+    let mut rows_out = ShipmentColumns::default();
+    for id in &ids {
+        if let Some(p) = state.get(id).filter(|p| p.touched) {
+            rows_out.push(*id, p);
+        }
     }
-    if d.status != before {
-        journal.take(tx).await?;
+    if !rows_out.id.is_empty() {
+        let c = &rows_out;
         exec(
             tx,
-            "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause, event_key)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "UPDATE shipments s SET status = t.status, status_at = t.status_at,
+                status_rank = t.status_rank, status_key = t.status_key,
+                last_event_at = t.last_at, last_event_offset = t.last_offset,
+                last_event_rank = t.last_rank, last_event_key = t.last_key,
+                status_detail = t.detail, event_count = t.n,
+                eta_earliest = coalesce(t.ee, s.eta_earliest),
+                eta_earliest_offset = coalesce(t.eeo, s.eta_earliest_offset),
+                eta_latest = coalesce(t.el, s.eta_latest),
+                eta_latest_offset = coalesce(t.elo, s.eta_latest_offset),
+                eta_observed_at = coalesce(t.eo, s.eta_observed_at),
+                service = coalesce(t.service, s.service),
+                origin_city = coalesce(t.oc, s.origin_city),
+                origin_region = coalesce(t.orr, s.origin_region),
+                origin_country = coalesce(t.oco, s.origin_country),
+                origin_postal = coalesce(t.op, s.origin_postal),
+                dest_city = coalesce(t.dc, s.dest_city),
+                dest_region = coalesce(t.dr, s.dest_region),
+                dest_country = coalesce(t.dco, s.dest_country),
+                dest_postal = coalesce(t.dp, s.dest_postal),
+                updated_at = $27,
+                shipped_at = CASE WHEN t.shipped IS NOT NULL
+                                   AND (s.shipped_at IS NULL OR t.shipped < s.shipped_at)
+                                  THEN t.shipped ELSE s.shipped_at END
+             FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::integer[], $5::uuid[],
+                         $6::bigint[], $7::integer[], $8::integer[], $9::uuid[], $10::text[],
+                         $11::integer[], $12::bigint[], $13::integer[], $14::bigint[],
+                         $15::integer[], $16::bigint[], $17::text[], $18::text[], $19::text[],
+                         $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
+                         $25::text[], $26::bigint[])
+                  AS t (id, status, status_at, status_rank, status_key, last_at, last_offset,
+                        last_rank, last_key, detail, n, ee, eeo, el, elo, eo, service,
+                        oc, orr, oco, op, dc, dr, dco, dp, shipped)
+             WHERE s.id = t.id",
             &[
-                &sid.0,
-                &before.as_str(),
-                &d.status.as_str(),
+                &c.id,
+                &c.status,
+                &c.status_at,
+                &c.status_rank,
+                &c.status_key,
+                &c.last_at,
+                &c.last_offset,
+                &c.last_rank,
+                &c.last_key,
+                &c.detail,
+                &c.count,
+                &c.eta_earliest,
+                &c.eta_earliest_offset,
+                &c.eta_latest,
+                &c.eta_latest_offset,
+                &c.eta_observed,
+                &c.service,
+                &c.origin[0],
+                &c.origin[1],
+                &c.origin[2],
+                &c.origin[3],
+                &c.destination[0],
+                &c.destination[1],
+                &c.destination[2],
+                &c.destination[3],
+                &c.shipped,
                 &now,
-                &cause,
-                &key(d.status_head),
             ],
         )
         .await?;
-        report.changes.push(Change::StatusChanged {
-            shipment_id: sid,
-            from: before,
-            to: d.status,
-        });
     }
-    if let Some(eta) = new_eta {
-        report.changes.push(Change::EtaChanged {
-            shipment_id: sid,
-            eta,
-        });
+    if !log.shipment.is_empty() {
+        journal.take(tx).await?;
+        // One statement, its rows numbered (the journal's ids) in batch order.
+        exec(
+            tx,
+            "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause, event_key)
+             SELECT t.s, t.f, t.t, $6, t.c, t.k
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[])
+                  WITH ORDINALITY AS t (s, f, t, c, k, n)
+             ORDER BY t.n",
+            &[
+                &log.shipment,
+                &log.from,
+                &log.to,
+                &log.cause,
+                &log.key,
+                &now,
+            ],
+        )
+        .await?;
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The events one ingest offers, a column each (bound as arrays).
+#[derive(Default)]
+struct EventColumns<'a> {
+    shipment: Vec<Uuid>,
+    key: Vec<Uuid>,
+    at: Vec<i64>,
+    offset: Vec<i32>,
+    status: Vec<&'static str>,
+    raw_code: Vec<Option<&'a str>>,
+    description: Vec<&'a str>,
+    city: Vec<Option<&'a str>>,
+    region: Vec<Option<&'a str>>,
+    country: Vec<Option<&'a str>>,
+    postal: Vec<Option<&'a str>>,
+    source: Vec<&'static str>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn push(&mut self, shipment: Uuid, key: Uuid, ev: &'a NewEvent) {
+        self.shipment.push(shipment);
+        self.key.push(key);
+        self.at.push(ev.occurred_at.timestamp_millis());
+        self.offset.push(ev.occurred_at.offset().local_minus_utc());
+        self.status.push(ev.status.as_str());
+        self.raw_code.push(ev.raw_code.as_deref());
+        self.description.push(&ev.description);
+        self.city.push(ev.location.city.as_deref());
+        self.region.push(ev.location.region.as_deref());
+        self.country.push(ev.location.country.as_deref());
+        self.postal.push(ev.location.postal.as_deref());
+        self.source.push(ev.source.as_str());
+    }
+}
+
+/// The status changes one ingest logs, a column each.
+#[derive(Default)]
+struct StatusLogColumns<'a> {
+    shipment: Vec<Uuid>,
+    from: Vec<&'static str>,
+    to: Vec<&'static str>,
+    cause: Vec<&'a str>,
+    key: Vec<Option<Uuid>>,
+}
+
+impl<'a> StatusLogColumns<'a> {
+    fn push(&mut self, id: Uuid, from: Status, to: Status, cause: &'a str, head: Option<Head>) {
+        self.shipment.push(id);
+        self.from.push(from.as_str());
+        self.to.push(to.as_str());
+        self.cause.push(cause);
+        self.key.push(head.map(|h| Uuid::from_bytes(h.2)));
+    }
+}
+
+/// The shipment rows one ingest writes, a column each.
+#[derive(Default)]
+struct ShipmentColumns {
+    id: Vec<Uuid>,
+    status: Vec<&'static str>,
+    status_at: Vec<Option<i64>>,
+    status_rank: Vec<Option<i32>>,
+    status_key: Vec<Option<Uuid>>,
+    last_at: Vec<Option<i64>>,
+    last_offset: Vec<Option<i32>>,
+    last_rank: Vec<Option<i32>>,
+    last_key: Vec<Option<Uuid>>,
+    detail: Vec<Option<String>>,
+    count: Vec<i32>,
+    eta_earliest: Vec<Option<i64>>,
+    eta_earliest_offset: Vec<Option<i32>>,
+    eta_latest: Vec<Option<i64>>,
+    eta_latest_offset: Vec<Option<i32>>,
+    eta_observed: Vec<Option<i64>>,
+    service: Vec<Option<String>>,
+    origin: [Vec<Option<String>>; 4],
+    destination: [Vec<Option<String>>; 4],
+    shipped: Vec<Option<i64>>,
+}
+
+impl ShipmentColumns {
+    fn push(&mut self, id: Uuid, p: &Pending) {
+        let d = &p.d;
+        let key = |h: Option<Head>| h.map(|h| Uuid::from_bytes(h.2));
+        let rank = |h: Option<Head>| h.map(|h| i32::from(h.1));
+        self.id.push(id);
+        self.status.push(d.status.as_str());
+        self.status_at.push(d.status_head.map(|h| h.0));
+        self.status_rank.push(rank(d.status_head));
+        self.status_key.push(key(d.status_head));
+        self.last_at.push(d.last_head.map(|h| h.0));
+        self.last_offset.push(d.last_offset);
+        self.last_rank.push(rank(d.last_head));
+        self.last_key.push(key(d.last_head));
+        self.detail.push(d.detail.clone());
+        self.count.push(d.count);
+        let eta = p.eta;
+        self.eta_earliest
+            .push(eta.map(|e| e.earliest.timestamp_millis()));
+        self.eta_earliest_offset
+            .push(eta.map(|e| e.earliest.offset().local_minus_utc()));
+        self.eta_latest
+            .push(eta.map(|e| e.latest.timestamp_millis()));
+        self.eta_latest_offset
+            .push(eta.map(|e| e.latest.offset().local_minus_utc()));
+        self.eta_observed.push(eta.map(|e| ms(e.observed_at)));
+        self.service.push(p.service.clone());
+        for (col, v) in self.origin.iter_mut().zip(place_parts(&p.origin)) {
+            col.push(v);
+        }
+        for (col, v) in self.destination.iter_mut().zip(place_parts(&p.destination)) {
+            col.push(v);
+        }
+        self.shipped.push(p.shipped);
+    }
+}
+
+fn place_parts(p: &Place) -> [Option<String>; 4] {
+    [
+        p.city.clone(),
+        p.region.clone(),
+        p.country.clone(),
+        p.postal.clone(),
+    ]
 }
 
 pub(super) async fn shipment(tx: &Tx<'_>, id: ShipmentId) -> R<Shipment> {
