@@ -306,15 +306,17 @@ impl ShopStore {
         let client = pool.get().await.map_err(|e| backend(Box::new(e)))?;
         // Named with its schema rather than in a transaction that sets `search_path` (as
         // `PgStore` does), to stay one round trip; the schema is this shop's, from its id.
+        let sql = format!(
+            "SELECT tracking_number, id FROM \"{}\".shipments
+             WHERE tracking_number = ANY($1) AND NOT deleted",
+            schema_of(self.shop)
+        );
+        let stmt = client
+            .prepare_cached(&sql)
+            .await
+            .map_err(|e| backend(Box::new(e)))?;
         let rows = client
-            .query(
-                &format!(
-                    "SELECT tracking_number, id FROM \"{}\".shipments
-                     WHERE tracking_number = ANY($1) AND NOT deleted",
-                    schema_of(self.shop)
-                ),
-                &[&numbers],
-            )
+            .query(&stmt, &[&numbers])
             .await
             .map_err(|e| backend(Box::new(e)))?;
         let mut found = HashMap::with_capacity(rows.len());

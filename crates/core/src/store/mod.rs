@@ -392,6 +392,19 @@ pub struct IngestReport {
     pub changes: Vec<Change>,
 }
 
+/// An order as its page shows it ([`Store::order_detail`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderDetail {
+    /// The order.
+    pub order: Order,
+    /// Its (non-removed) shipments, oldest first.
+    pub shipments: Vec<Shipment>,
+    /// Each shipment's events, oldest first, in the order of `shipments`.
+    pub timelines: Vec<Vec<TrackingEvent>>,
+    /// Its stage changes, oldest first.
+    pub stages: Vec<StageChange>,
+}
+
 /// A user edit with its last-writer-wins stamp.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
@@ -1021,6 +1034,33 @@ pub trait Store {
     fn shipments_of_orders(&self, ids: &[OrderId]) -> Result<Vec<Shipment>>;
     /// A page of orders (see [`OrderQuery`]), newest first, at most `limit`.
     fn orders(&self, q: &OrderQuery) -> Result<Vec<Order>>;
+    /// A page of orders with their shipments ([`Store::orders`], then
+    /// [`Store::shipments_of_orders`] of its ids): what a list page shows, read together (a
+    /// backend across a network reads it in one transaction).
+    fn order_page(&self, q: &OrderQuery) -> Result<(Vec<Order>, Vec<Shipment>)> {
+        let orders = self.orders(q)?;
+        let ids: Vec<OrderId> = orders.iter().map(|o| o.id).collect();
+        let shipments = self.shipments_of_orders(&ids)?;
+        Ok((orders, shipments))
+    }
+    /// An order with its shipments, each one's events and the order's stage log: what an
+    /// order's page shows, read together (a backend across a network reads it in one
+    /// transaction, its statements pipelined).
+    fn order_detail(&self, id: OrderId) -> Result<OrderDetail> {
+        let order = self.order(id)?;
+        let shipments = self.order_shipments(id)?;
+        let timelines = shipments
+            .iter()
+            .map(|s| self.timeline(s.id))
+            .collect::<Result<_>>()?;
+        let stages = self.order_stages(id)?;
+        Ok(OrderDetail {
+            order,
+            shipments,
+            timelines,
+            stages,
+        })
+    }
     /// Feed entries with `seq > after`, oldest first, at most `limit`.
     fn feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>>;
     /// The newest `seq` (0 when the feed is empty).

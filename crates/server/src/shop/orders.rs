@@ -528,15 +528,15 @@ fn full_order(
     store: &mut dyn parceltrail_core::store::Store,
     id: OrderId,
 ) -> parceltrail_core::Result<OrderBody> {
-    let order = store.order(id)?;
-    let shipments = store.order_shipments(id)?;
-    let mut bodies = Vec::with_capacity(shipments.len());
-    for s in &shipments {
-        let events = store.timeline(s.id)?;
-        bodies.push(shipment_body(s.clone(), Some(events)));
-    }
-    let stages = store.order_stages(id)?;
-    let mut body = order_body(order, bodies, &shipments);
+    let detail = store.order_detail(id)?;
+    let shipments = detail.shipments;
+    let bodies = shipments
+        .iter()
+        .zip(detail.timelines)
+        .map(|(s, events)| shipment_body(s.clone(), Some(events)))
+        .collect();
+    let stages = detail.stages;
+    let mut body = order_body(detail.order, bodies, &shipments);
     body.stages = Some(stages.into_iter().map(StageBody::from).collect());
     Ok(body)
 }
@@ -970,12 +970,13 @@ pub(crate) async fn list(
     let store = store_of(&state, &caller).await?;
     let page = store
         .read(move |s| {
-            let mut orders = s.orders(&q)?;
+            // One read for the page and its parcels (the one beyond `limit` only tells
+            // whether there is a next page; its parcels are read along and dropped).
+            let (mut orders, shipments) = s.order_page(&q)?;
             let more = orders.len() > limit;
             orders.truncate(limit);
-            let ids: Vec<OrderId> = orders.iter().map(|o| o.id).collect();
             let mut by_order: HashMap<OrderId, Vec<Shipment>> = HashMap::new();
-            for sh in s.shipments_of_orders(&ids)? {
+            for sh in shipments {
                 by_order.entry(sh.order_id).or_default().push(sh);
             }
             let next_cursor = more

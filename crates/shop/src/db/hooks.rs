@@ -282,9 +282,8 @@ impl PgDb {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let c = self.pool.get().await?;
-        c.execute(
-            "INSERT INTO hook_secrets (shop_id, source, sealed, set_at, set_by) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (shop_id, source) DO UPDATE SET sealed = excluded.sealed, set_at = excluded.set_at, set_by = excluded.set_by",
+        c.execute(&c.prepare_cached("INSERT INTO hook_secrets (shop_id, source, sealed, set_at, set_by) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (shop_id, source) DO UPDATE SET sealed = excluded.sealed, set_at = excluded.set_at, set_by = excluded.set_by").await?,
             &[&shop.0, &source.as_str(), &sealed, &now, &by],
         )
         .await
@@ -295,7 +294,8 @@ impl PgDb {
     async fn hook_secret(&self, shop: ShopId, source: HookSource) -> Result<Option<Vec<u8>>> {
         let c = self.pool.get().await?;
         Ok(c.query_opt(
-            "SELECT sealed FROM hook_secrets WHERE shop_id = $1 AND source = $2",
+            &c.prepare_cached("SELECT sealed FROM hook_secrets WHERE shop_id = $1 AND source = $2")
+                .await?,
             &[&shop.0, &source.as_str()],
         )
         .await?
@@ -304,9 +304,9 @@ impl PgDb {
 
     async fn hook_secret_info(&self, shop: ShopId) -> Result<Vec<HookSecretInfo>> {
         let c = self.pool.get().await?;
-        Ok(c.query(
-            // Ordered as SQLite orders text (bytewise), so both list alike.
-            "SELECT source, set_at, set_by FROM hook_secrets WHERE shop_id = $1 ORDER BY source COLLATE \"C\"",
+        // Ordered as SQLite orders text (bytewise), so both list alike.
+        Ok(c.query(&c.prepare_cached(
+            "SELECT source, set_at, set_by FROM hook_secrets WHERE shop_id = $1 ORDER BY source COLLATE \"C\"").await?,
             &[&shop.0],
         )
         .await?
@@ -322,7 +322,8 @@ impl PgDb {
     async fn delete_hook_secret(&self, shop: ShopId, source: HookSource) -> Result<bool> {
         let c = self.pool.get().await?;
         Ok(c.execute(
-            "DELETE FROM hook_secrets WHERE shop_id = $1 AND source = $2",
+            &c.prepare_cached("DELETE FROM hook_secrets WHERE shop_id = $1 AND source = $2")
+                .await?,
             &[&shop.0, &source.as_str()],
         )
         .await?
@@ -331,8 +332,7 @@ impl PgDb {
 
     async fn message_seen(&self, shop: ShopId, source: HookSource, id: String) -> Result<bool> {
         let c = self.pool.get().await?;
-        Ok(c.query_opt(
-            "SELECT 1 FROM hook_messages WHERE shop_id = $1 AND source = $2 AND message_id = $3",
+        Ok(c.query_opt(&c.prepare_cached("SELECT 1 FROM hook_messages WHERE shop_id = $1 AND source = $2 AND message_id = $3").await?,
             &[&shop.0, &source.as_str(), &id],
         )
         .await?
@@ -347,8 +347,7 @@ impl PgDb {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let c = self.pool.get().await?;
-        Ok(c.execute(
-            "INSERT INTO hook_messages (shop_id, source, message_id, seen_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        Ok(c.execute(&c.prepare_cached("INSERT INTO hook_messages (shop_id, source, message_id, seen_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING").await?,
             &[&shop.0, &source.as_str(), &id, &now],
         )
         .await
@@ -367,9 +366,12 @@ impl PgDb {
         let c = self.pool.get().await?;
         // One statement: its own transaction, one commit for all of them.
         Ok(c.execute(
-            "INSERT INTO hook_messages (shop_id, source, message_id, seen_at)
+            &c.prepare_cached(
+                "INSERT INTO hook_messages (shop_id, source, message_id, seen_at)
              SELECT $1, s, m, $4 FROM unnest($2::text[], $3::text[]) AS t (s, m)
              ON CONFLICT DO NOTHING",
+            )
+            .await?,
             &[&shop.0, &sources, &ids, &now],
         )
         .await
@@ -378,9 +380,11 @@ impl PgDb {
 
     async fn forget_messages_before(&self, cutoff: DateTime<Utc>) -> Result<usize> {
         let c = self.pool.get().await?;
-        Ok(
-            c.execute("DELETE FROM hook_messages WHERE seen_at < $1", &[&cutoff])
-                .await? as usize,
+        Ok(c.execute(
+            &c.prepare_cached("DELETE FROM hook_messages WHERE seen_at < $1")
+                .await?,
+            &[&cutoff],
         )
+        .await? as usize)
     }
 }

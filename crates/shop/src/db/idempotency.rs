@@ -229,9 +229,8 @@ impl PgDb {
         let lease = now + Duration::seconds(IDEMPOTENCY_LEASE_SECS);
         // Of two first uses at once, one inserts; the other waits on its row lock below.
         let inserted = tx
-            .execute(
-                "INSERT INTO idempotency_keys (shop_id, key, fingerprint, locked_until, created_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (shop_id, key) DO NOTHING",
+            .execute(&tx.prepare_cached("INSERT INTO idempotency_keys (shop_id, key, fingerprint, locked_until, created_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (shop_id, key) DO NOTHING").await?,
                 &[&shop.0, &key, &fp, &lease, &now],
             )
             .await?;
@@ -241,8 +240,11 @@ impl PgDb {
         }
         let r = tx
             .query_one(
-                "SELECT fingerprint, status, content_type, body, locked_until, created_at
+                &tx.prepare_cached(
+                    "SELECT fingerprint, status, content_type, body, locked_until, created_at
                  FROM idempotency_keys WHERE shop_id = $1 AND key = $2 FOR UPDATE",
+                )
+                .await?,
                 &[&shop.0, &key],
             )
             .await?;
@@ -258,9 +260,12 @@ impl PgDb {
             return Ok(answer);
         }
         tx.execute(
-            "UPDATE idempotency_keys SET fingerprint = $3, status = NULL, content_type = NULL,
+            &tx.prepare_cached(
+                "UPDATE idempotency_keys SET fingerprint = $3, status = NULL, content_type = NULL,
                 body = NULL, locked_until = $4, created_at = $5
              WHERE shop_id = $1 AND key = $2",
+            )
+            .await?,
             &[&shop.0, &key, &fp, &lease, &now],
         )
         .await?;
@@ -278,8 +283,11 @@ impl PgDb {
     ) -> Result<()> {
         let c = self.pool.get().await?;
         c.execute(
-            "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5
+            &c.prepare_cached(
+                "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5
              WHERE shop_id = $1 AND key = $2",
+            )
+            .await?,
             &[&shop.0, &key, &(status as i32), &ct, &body],
         )
         .await?;
@@ -289,7 +297,10 @@ impl PgDb {
     async fn abandon_idempotent(&self, shop: ShopId, key: String) -> Result<()> {
         let c = self.pool.get().await?;
         c.execute(
-            "DELETE FROM idempotency_keys WHERE shop_id = $1 AND key = $2 AND status IS NULL",
+            &c.prepare_cached(
+                "DELETE FROM idempotency_keys WHERE shop_id = $1 AND key = $2 AND status IS NULL",
+            )
+            .await?,
             &[&shop.0, &key],
         )
         .await?;
@@ -299,7 +310,8 @@ impl PgDb {
     async fn prune_idempotent(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         let c = self.pool.get().await?;
         Ok(c.execute(
-            "DELETE FROM idempotency_keys WHERE created_at < $1",
+            &c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .await?,
             &[&cutoff],
         )
         .await?)

@@ -106,15 +106,20 @@ impl PgDb {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         // Replicas starting together take turns; the later ones find the work done.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await?,
+            &[&MIGRATION_LOCK],
+        )
+        .await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version bigint NOT NULL, migrated_at timestamptz NOT NULL DEFAULT now())",
         )
         .await?;
         let from: i64 = tx
             .query_one(
-                "SELECT coalesce(max(version), 0)::bigint FROM schema_version",
+                &tx.prepare_cached("SELECT coalesce(max(version), 0)::bigint FROM schema_version")
+                    .await?,
                 &[],
             )
             .await?
@@ -126,9 +131,11 @@ impl PgDb {
             tx.batch_execute(sql).await?;
         }
         if from < known {
-            tx.execute("DELETE FROM schema_version", &[]).await?;
+            tx.execute(&tx.prepare_cached("DELETE FROM schema_version").await?, &[])
+                .await?;
             tx.execute(
-                "INSERT INTO schema_version (version) VALUES ($1)",
+                &tx.prepare_cached("INSERT INTO schema_version (version) VALUES ($1)")
+                    .await?,
                 &[&known],
             )
             .await?;
@@ -144,7 +151,8 @@ impl PgDb {
     pub(crate) async fn schema_version(&self) -> Result<i64> {
         let c = self.pool.get().await?;
         Ok(c.query_one(
-            "SELECT coalesce(max(version), 0)::bigint FROM schema_version",
+            &c.prepare_cached("SELECT coalesce(max(version), 0)::bigint FROM schema_version")
+                .await?,
             &[],
         )
         .await?
@@ -155,40 +163,45 @@ impl PgDb {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         tx.execute(
-            "INSERT INTO shops (id, name, created_at) VALUES ($1, $2, $3)",
+            &tx.prepare_cached("INSERT INTO shops (id, name, created_at) VALUES ($1, $2, $3)")
+                .await?,
             &[&n.shop.0, &n.name, &n.now],
         )
         .await?;
-        tx.execute(
-            "INSERT INTO staff (id, shop_id, email, role, created_at) VALUES ($1, $2, $3, 'owner', $4)",
+        tx.execute(&tx.prepare_cached("INSERT INTO staff (id, shop_id, email, role, created_at) VALUES ($1, $2, $3, 'owner', $4)").await?,
             &[&n.owner.0, &n.shop.0, &n.email, &n.now],
         )
         .await
         .map_err(|e| conflict(e, "this email address"))?;
         let expires = n.now + Duration::days(super::SETUP_LINK_DAYS);
-        tx.execute(
-            "INSERT INTO staff_links (hash, staff_id, purpose, created_at, expires_at) VALUES ($1, $2, 'setup', $3, $4)",
+        tx.execute(&tx.prepare_cached("INSERT INTO staff_links (hash, staff_id, purpose, created_at, expires_at) VALUES ($1, $2, 'setup', $3, $4)").await?,
             &[&n.setup_hash, &n.owner.0, &n.now, &expires],
         )
         .await?;
-        tx.execute(
-            "INSERT INTO api_keys (id, shop_id, name, prefix, hash, scopes, created_at) VALUES ($1, $2, 'first key', $3, $4, $5, $6)",
+        tx.execute(&tx.prepare_cached("INSERT INTO api_keys (id, shop_id, name, prefix, hash, scopes, created_at) VALUES ($1, $2, 'first key', $3, $4, $5, $6)").await?,
             &[&n.key.0, &n.shop.0, &n.prefix, &n.key_hash, &Scopes::ALL.to_string(), &n.now],
         )
         .await?;
         let s = shop(
             &tx.query_one(
-                "SELECT id, name, created_at FROM shops WHERE id = $1",
+                &tx.prepare_cached("SELECT id, name, created_at FROM shops WHERE id = $1")
+                    .await?,
                 &[&n.shop.0],
             )
             .await?,
         );
         let o = staff(
-            &tx.query_one(&format!("{STAFF} WHERE id = $1"), &[&n.owner.0])
-                .await?,
+            &tx.query_one(
+                &tx.prepare_cached(&format!("{STAFF} WHERE id = $1")).await?,
+                &[&n.owner.0],
+            )
+            .await?,
         );
         let k = key(&tx
-            .query_one(&format!("{KEY} WHERE id = $1"), &[&n.key.0])
+            .query_one(
+                &tx.prepare_cached(&format!("{KEY} WHERE id = $1")).await?,
+                &[&n.key.0],
+            )
             .await?);
         tx.commit().await?;
         Ok((s, o, k))
@@ -197,7 +210,8 @@ impl PgDb {
     pub(crate) async fn shop(&self, id: ShopId) -> Result<Shop> {
         let c = self.pool.get().await?;
         c.query_opt(
-            "SELECT id, name, created_at FROM shops WHERE id = $1",
+            &c.prepare_cached("SELECT id, name, created_at FROM shops WHERE id = $1")
+                .await?,
             &[&id.0],
         )
         .await?
@@ -207,13 +221,15 @@ impl PgDb {
 
     pub(crate) async fn shops(&self) -> Result<Vec<Shop>> {
         let c = self.pool.get().await?;
-        Ok(
-            c.query("SELECT id, name, created_at FROM shops ORDER BY id", &[])
-                .await?
-                .iter()
-                .map(shop)
-                .collect(),
+        Ok(c.query(
+            &c.prepare_cached("SELECT id, name, created_at FROM shops ORDER BY id")
+                .await?,
+            &[],
         )
+        .await?
+        .iter()
+        .map(shop)
+        .collect())
     }
 
     pub(crate) async fn add_staff(
@@ -227,28 +243,33 @@ impl PgDb {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         if tx
-            .query_opt("SELECT 1 FROM shops WHERE id = $1", &[&shop_id.0])
+            .query_opt(
+                &tx.prepare_cached("SELECT 1 FROM shops WHERE id = $1")
+                    .await?,
+                &[&shop_id.0],
+            )
             .await?
             .is_none()
         {
             return Err(Error::NotFound);
         }
         let id = StaffId::new();
-        tx.execute(
-            "INSERT INTO staff (id, shop_id, email, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+        tx.execute(&tx.prepare_cached("INSERT INTO staff (id, shop_id, email, role, created_at) VALUES ($1, $2, $3, $4, $5)").await?,
             &[&id.0, &shop_id.0, &email, &role.as_str(), &now],
         )
         .await
         .map_err(|e| conflict(e, "this email address"))?;
         let expires = now + Duration::days(super::SETUP_LINK_DAYS);
-        tx.execute(
-            "INSERT INTO staff_links (hash, staff_id, purpose, created_at, expires_at) VALUES ($1, $2, 'setup', $3, $4)",
+        tx.execute(&tx.prepare_cached("INSERT INTO staff_links (hash, staff_id, purpose, created_at, expires_at) VALUES ($1, $2, 'setup', $3, $4)").await?,
             &[&link_hash, &id.0, &now, &expires],
         )
         .await?;
         let m = staff(
-            &tx.query_one(&format!("{STAFF} WHERE id = $1"), &[&id.0])
-                .await?,
+            &tx.query_one(
+                &tx.prepare_cached(&format!("{STAFF} WHERE id = $1")).await?,
+                &[&id.0],
+            )
+            .await?,
         );
         tx.commit().await?;
         Ok(m)
@@ -257,7 +278,8 @@ impl PgDb {
     pub(crate) async fn staff(&self, shop_id: ShopId) -> Result<Vec<StaffMember>> {
         let c = self.pool.get().await?;
         Ok(c.query(
-            &format!("{STAFF} WHERE shop_id = $1 ORDER BY id"),
+            &c.prepare_cached(&format!("{STAFF} WHERE shop_id = $1 ORDER BY id"))
+                .await?,
             &[&shop_id.0],
         )
         .await?
@@ -272,8 +294,7 @@ impl PgDb {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let c = self.pool.get().await?;
-        Ok(c.query_opt(
-            "SELECT 1 FROM staff_links WHERE hash = $1 AND purpose = 'setup' AND used_at IS NULL AND expires_at > $2",
+        Ok(c.query_opt(&c.prepare_cached("SELECT 1 FROM staff_links WHERE hash = $1 AND purpose = 'setup' AND used_at IS NULL AND expires_at > $2").await?,
             &[&hash, &now],
         )
         .await?
@@ -290,8 +311,7 @@ impl PgDb {
         let tx = c.transaction().await?;
         // The link is spent in the same statement that finds it: a second use finds nothing.
         let Some(row) = tx
-            .query_opt(
-                "UPDATE staff_links SET used_at = $2 WHERE hash = $1 AND purpose = 'setup' AND used_at IS NULL AND expires_at > $2 RETURNING staff_id",
+            .query_opt(&tx.prepare_cached("UPDATE staff_links SET used_at = $2 WHERE hash = $1 AND purpose = 'setup' AND used_at IS NULL AND expires_at > $2 RETURNING staff_id").await?,
                 &[&link_hash, &now],
             )
             .await?
@@ -300,16 +320,24 @@ impl PgDb {
         };
         let staff_id: Uuid = row.get(0);
         tx.execute(
-            "UPDATE staff SET password_hash = $2 WHERE id = $1",
+            &tx.prepare_cached("UPDATE staff SET password_hash = $2 WHERE id = $1")
+                .await?,
             &[&staff_id, &password_hash],
         )
         .await?;
         // A new password ends every session of the account.
-        tx.execute("DELETE FROM sessions WHERE staff_id = $1", &[&staff_id])
-            .await?;
-        let m = staff(
-            &tx.query_one(&format!("{STAFF} WHERE id = $1"), &[&staff_id])
+        tx.execute(
+            &tx.prepare_cached("DELETE FROM sessions WHERE staff_id = $1")
                 .await?,
+            &[&staff_id],
+        )
+        .await?;
+        let m = staff(
+            &tx.query_one(
+                &tx.prepare_cached(&format!("{STAFF} WHERE id = $1")).await?,
+                &[&staff_id],
+            )
+            .await?,
         );
         tx.commit().await?;
         Ok(Some(m))
@@ -321,7 +349,8 @@ impl PgDb {
     ) -> Result<Option<(StaffId, Option<String>)>> {
         let c = self.pool.get().await?;
         Ok(c.query_opt(
-            "SELECT id, password_hash FROM staff WHERE email = $1",
+            &c.prepare_cached("SELECT id, password_hash FROM staff WHERE email = $1")
+                .await?,
             &[&email],
         )
         .await?
@@ -339,16 +368,20 @@ impl PgDb {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         // Expired sessions are swept as new ones begin.
-        tx.execute("DELETE FROM sessions WHERE expires_at <= $1", &[&now])
-            .await?;
         tx.execute(
-            "INSERT INTO sessions (hash, staff_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &tx.prepare_cached("DELETE FROM sessions WHERE expires_at <= $1")
+                .await?,
+            &[&now],
+        )
+        .await?;
+        tx.execute(&tx.prepare_cached("INSERT INTO sessions (hash, staff_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)").await?,
             &[&hash, &staff_id.0, &csrf, &now, &expires],
         )
         .await?;
         let r = tx
             .query_one(
-                "SELECT shop_id, role FROM staff WHERE id = $1",
+                &tx.prepare_cached("SELECT shop_id, role FROM staff WHERE id = $1")
+                    .await?,
                 &[&staff_id.0],
             )
             .await?;
@@ -368,8 +401,7 @@ impl PgDb {
         now: DateTime<Utc>,
     ) -> Result<Option<Session>> {
         let c = self.pool.get().await?;
-        Ok(c.query_opt(
-            "SELECT st.shop_id, s.staff_id, st.role, s.csrf, s.expires_at FROM sessions s JOIN staff st ON st.id = s.staff_id WHERE s.hash = $1 AND s.expires_at > $2",
+        Ok(c.query_opt(&c.prepare_cached("SELECT st.shop_id, s.staff_id, st.role, s.csrf, s.expires_at FROM sessions s JOIN staff st ON st.id = s.staff_id WHERE s.hash = $1 AND s.expires_at > $2").await?,
             &[&hash, &now],
         )
         .await?
@@ -384,8 +416,12 @@ impl PgDb {
 
     pub(crate) async fn end_session(&self, hash: Vec<u8>) -> Result<()> {
         let c = self.pool.get().await?;
-        c.execute("DELETE FROM sessions WHERE hash = $1", &[&hash])
-            .await?;
+        c.execute(
+            &c.prepare_cached("DELETE FROM sessions WHERE hash = $1")
+                .await?,
+            &[&hash],
+        )
+        .await?;
         Ok(())
     }
 
@@ -393,8 +429,7 @@ impl PgDb {
         let c = self.pool.get().await?;
         // Inserted only if the shop exists, in one statement.
         let n = c
-            .execute(
-                "INSERT INTO api_keys (id, shop_id, name, prefix, hash, scopes, created_at) SELECT $1, id, $3, $4, $5, $6, $7 FROM shops WHERE id = $2",
+            .execute(&c.prepare_cached("INSERT INTO api_keys (id, shop_id, name, prefix, hash, scopes, created_at) SELECT $1, id, $3, $4, $5, $6, $7 FROM shops WHERE id = $2").await?,
                 &[&k.id.0, &k.shop_id.0, &k.name, &k.prefix, &hash, &k.scopes.to_string(), &k.created_at],
             )
             .await?;
@@ -407,7 +442,8 @@ impl PgDb {
     pub(crate) async fn keys(&self, shop_id: ShopId) -> Result<Vec<ApiKey>> {
         let c = self.pool.get().await?;
         Ok(c.query(
-            &format!("{KEY} WHERE shop_id = $1 ORDER BY id"),
+            &c.prepare_cached(&format!("{KEY} WHERE shop_id = $1 ORDER BY id"))
+                .await?,
             &[&shop_id.0],
         )
         .await?
@@ -423,8 +459,7 @@ impl PgDb {
         now: DateTime<Utc>,
     ) -> Result<ApiKey> {
         let c = self.pool.get().await?;
-        c.query_opt(
-            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND shop_id = $2 RETURNING id, shop_id, name, prefix, scopes, created_at, last_used_at, revoked_at",
+        c.query_opt(&c.prepare_cached("UPDATE api_keys SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND shop_id = $2 RETURNING id, shop_id, name, prefix, scopes, created_at, last_used_at, revoked_at").await?,
             &[&id.0, &shop_id.0, &now],
         )
         .await?
@@ -440,7 +475,8 @@ impl PgDb {
         let c = self.pool.get().await?;
         let Some(row) = c
             .query_opt(
-                &format!("{KEY} WHERE hash = $1 AND revoked_at IS NULL"),
+                &c.prepare_cached(&format!("{KEY} WHERE hash = $1 AND revoked_at IS NULL"))
+                    .await?,
                 &[&hash],
             )
             .await?
@@ -452,7 +488,8 @@ impl PgDb {
             .is_none_or(|t| now - t >= LAST_USED_GRANULARITY)
         {
             c.execute(
-                "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
+                &c.prepare_cached("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+                    .await?,
                 &[&k.id.0, &now],
             )
             .await?;

@@ -864,7 +864,8 @@ impl PgDb {
         // The shop's row, locked: endpoints made at once for one shop are counted in turn.
         if tx
             .query_opt(
-                "SELECT 1 FROM shops WHERE id = $1 FOR UPDATE",
+                &tx.prepare_cached("SELECT 1 FROM shops WHERE id = $1 FOR UPDATE")
+                    .await?,
                 &[&e.shop_id.0],
             )
             .await?
@@ -874,7 +875,8 @@ impl PgDb {
         }
         let n: i64 = tx
             .query_one(
-                "SELECT count(*) FROM webhook_endpoints WHERE shop_id = $1",
+                &tx.prepare_cached("SELECT count(*) FROM webhook_endpoints WHERE shop_id = $1")
+                    .await?,
                 &[&e.shop_id.0],
             )
             .await?
@@ -883,9 +885,8 @@ impl PgDb {
             return Err(too_many_endpoints());
         }
         let row = tx
-            .query_one(
-                "INSERT INTO webhook_endpoints (id, shop_id, url, description, event_types, enabled, secret_sealed, created_at, updated_at, disabled_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
-                 RETURNING id, shop_id, url, description, event_types, enabled, disabled_reason, created_at, updated_at",
+            .query_one(&tx.prepare_cached("INSERT INTO webhook_endpoints (id, shop_id, url, description, event_types, enabled, secret_sealed, created_at, updated_at, disabled_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+                 RETURNING id, shop_id, url, description, event_types, enabled, disabled_reason, created_at, updated_at").await?,
                 &[&e.id.0, &e.shop_id.0, &e.url, &e.description, &e.event_types, &e.enabled, &sealed, &e.created_at, &e.disabled_reason],
             )
             .await?;
@@ -896,7 +897,8 @@ impl PgDb {
     async fn endpoints(&self, shop: ShopId) -> Result<Vec<Endpoint>> {
         let c = self.pool.get().await?;
         Ok(c.query(
-            &format!("{ENDPOINT} WHERE shop_id = $1 ORDER BY id"),
+            &c.prepare_cached(&format!("{ENDPOINT} WHERE shop_id = $1 ORDER BY id"))
+                .await?,
             &[&shop.0],
         )
         .await?
@@ -908,7 +910,8 @@ impl PgDb {
     async fn endpoint(&self, shop: ShopId, id: EndpointId) -> Result<Option<Endpoint>> {
         let c = self.pool.get().await?;
         Ok(c.query_opt(
-            &format!("{ENDPOINT} WHERE id = $1 AND shop_id = $2"),
+            &c.prepare_cached(&format!("{ENDPOINT} WHERE id = $1 AND shop_id = $2"))
+                .await?,
             &[&id.0, &shop.0],
         )
         .await?
@@ -926,7 +929,10 @@ impl PgDb {
         let tx = c.transaction().await?;
         let current = tx
             .query_opt(
-                &format!("{ENDPOINT} WHERE id = $1 AND shop_id = $2 FOR UPDATE"),
+                &tx.prepare_cached(&format!(
+                    "{ENDPOINT} WHERE id = $1 AND shop_id = $2 FOR UPDATE"
+                ))
+                .await?,
                 &[&id.0, &shop.0],
             )
             .await?
@@ -934,9 +940,8 @@ impl PgDb {
             .ok_or(Error::NotFound)?;
         let p = apply(&current, &patch);
         let row = tx
-            .query_one(
-                "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, enabled = $6, disabled_reason = $7, updated_at = $8 WHERE id = $1 AND shop_id = $2
-                 RETURNING id, shop_id, url, description, event_types, enabled, disabled_reason, created_at, updated_at",
+            .query_one(&tx.prepare_cached("UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, enabled = $6, disabled_reason = $7, updated_at = $8 WHERE id = $1 AND shop_id = $2
+                 RETURNING id, shop_id, url, description, event_types, enabled, disabled_reason, created_at, updated_at").await?,
                 &[&id.0, &shop.0, &p.url, &p.description, &p.event_types, &p.enabled, &p.disabled_reason, &now],
             )
             .await?;
@@ -952,9 +957,8 @@ impl PgDb {
         now: DateTime<Utc>,
     ) -> Result<Endpoint> {
         let c = self.pool.get().await?;
-        c.query_opt(
-            "UPDATE webhook_endpoints SET secret_sealed = $3, updated_at = $4 WHERE id = $1 AND shop_id = $2
-             RETURNING id, shop_id, url, description, event_types, enabled, disabled_reason, created_at, updated_at",
+        c.query_opt(&c.prepare_cached("UPDATE webhook_endpoints SET secret_sealed = $3, updated_at = $4 WHERE id = $1 AND shop_id = $2
+             RETURNING id, shop_id, url, description, event_types, enabled, disabled_reason, created_at, updated_at").await?,
             &[&id.0, &shop.0, &sealed, &now],
         )
         .await?
@@ -966,7 +970,8 @@ impl PgDb {
         let c = self.pool.get().await?;
         let n = c
             .execute(
-                "DELETE FROM webhook_endpoints WHERE id = $1 AND shop_id = $2",
+                &c.prepare_cached("DELETE FROM webhook_endpoints WHERE id = $1 AND shop_id = $2")
+                    .await?,
                 &[&id.0, &shop.0],
             )
             .await?;
@@ -989,7 +994,8 @@ impl PgDb {
             Some(id) => {
                 let ep = tx
                     .query_opt(
-                        &format!("{ENDPOINT} WHERE id = $1 AND shop_id = $2"),
+                        &tx.prepare_cached(&format!("{ENDPOINT} WHERE id = $1 AND shop_id = $2"))
+                            .await?,
                         &[&id.0, &shop.0],
                     )
                     .await?
@@ -1002,7 +1008,10 @@ impl PgDb {
             }
             None => tx
                 .query(
-                    &format!("{ENDPOINT} WHERE shop_id = $1 AND enabled ORDER BY id"),
+                    &tx.prepare_cached(&format!(
+                        "{ENDPOINT} WHERE shop_id = $1 AND enabled ORDER BY id"
+                    ))
+                    .await?,
                     &[&shop.0],
                 )
                 .await?
@@ -1017,10 +1026,9 @@ impl PgDb {
             let id = DeliveryId::new();
             // An endpoint deleted meanwhile takes nothing (no foreign-key error).
             let n = tx
-                .execute(
-                    "INSERT INTO webhook_deliveries (id, shop_id, endpoint_id, event_id, event_type, payload, state, attempts, next_attempt_at, created_at)
+                .execute(&tx.prepare_cached("INSERT INTO webhook_deliveries (id, shop_id, endpoint_id, event_id, event_type, payload, state, attempts, next_attempt_at, created_at)
                      SELECT $1, $2, id, $4, $5, $6, 'pending', 0, $7, $7 FROM webhook_endpoints WHERE id = $3
-                     ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+                     ON CONFLICT (endpoint_id, event_id) DO NOTHING").await?,
                     &[&id.0, &shop.0, &endpoint.0, &e.id, &e.event_type, &e.payload, &now],
                 )
                 .await?;
@@ -1043,15 +1051,14 @@ impl PgDb {
         // One statement: the due rows are locked as they are picked, and rows another
         // claimer holds are skipped, not waited for.
         let rows = c
-            .query(
-                "UPDATE webhook_deliveries d SET state = 'delivering', attempts = d.attempts + 1, lease_token = $1, lease_until = $2, next_attempt_at = $2
+            .query(&c.prepare_cached("UPDATE webhook_deliveries d SET state = 'delivering', attempts = d.attempts + 1, lease_token = $1, lease_until = $2, next_attempt_at = $2
                  FROM webhook_endpoints e
                  WHERE e.id = d.endpoint_id AND d.id IN (
                      SELECT d2.id FROM webhook_deliveries d2 JOIN webhook_endpoints e2 ON e2.id = d2.endpoint_id
                      WHERE d2.state IN ('pending', 'delivering') AND d2.next_attempt_at <= $3 AND e2.enabled
                      ORDER BY d2.next_attempt_at, d2.id LIMIT $4
                      FOR UPDATE OF d2 SKIP LOCKED)
-                 RETURNING d.id, d.shop_id, d.endpoint_id, d.event_id, d.event_type, d.payload, d.attempts, e.url, e.secret_sealed",
+                 RETURNING d.id, d.shop_id, d.endpoint_id, d.event_id, d.event_type, d.payload, d.attempts, e.url, e.secret_sealed").await?,
                 &[&token, &lease_until, &now, &limit],
             )
             .await?;
@@ -1091,17 +1098,15 @@ impl PgDb {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         let n = tx
-            .execute(
-                "UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, lease_until = NULL, lease_token = NULL, last_error = $5, last_status = $6, last_attempt_at = $7, delivered_at = CASE WHEN $3 = 'delivered' THEN $7 ELSE delivered_at END
-                 WHERE id = $1 AND lease_token = $2 AND state = 'delivering'",
+            .execute(&tx.prepare_cached("UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, lease_until = NULL, lease_token = NULL, last_error = $5, last_status = $6, last_attempt_at = $7, delivered_at = CASE WHEN $3 = 'delivered' THEN $7 ELSE delivered_at END
+                 WHERE id = $1 AND lease_token = $2 AND state = 'delivering'").await?,
                 &[&lease.delivery_id.0, &lease.token, &state.as_str(), &next, &o.error, &status, &now],
             )
             .await?;
         if n == 0 {
             return Ok(Recorded::Stale);
         }
-        tx.execute(
-            "INSERT INTO webhook_attempts (delivery_id, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
+        tx.execute(&tx.prepare_cached("INSERT INTO webhook_attempts (delivery_id, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)").await?,
             &[&lease.delivery_id.0, &now, &status, &o.error, &o.duration_ms],
         )
         .await?;
@@ -1125,7 +1130,10 @@ impl PgDb {
             .await?;
         if tx
             .query_opt(
-                "SELECT 1 FROM webhook_endpoints WHERE id = $1 AND shop_id = $2",
+                &tx.prepare_cached(
+                    "SELECT 1 FROM webhook_endpoints WHERE id = $1 AND shop_id = $2",
+                )
+                .await?,
                 &[&endpoint.0, &shop.0],
             )
             .await?
@@ -1135,10 +1143,9 @@ impl PgDb {
         }
         let before = before.map(|b| b.0);
         let mut rows: Vec<Delivery> = tx
-            .query(
-                &format!(
+            .query(&tx.prepare_cached(&format!(
                     "{DELIVERY} WHERE endpoint_id = $1 AND shop_id = $2 AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
-                ),
+                )).await?,
                 &[&endpoint.0, &shop.0, &before, &(limit as i64 + 1)],
             )
             .await?
@@ -1168,7 +1175,10 @@ impl PgDb {
         let c = self.pool.get().await?;
         let Some(row) = c
             .query_opt(
-                &format!("{DELIVERY} WHERE id = $1 AND endpoint_id = $2 AND shop_id = $3"),
+                &c.prepare_cached(&format!(
+                    "{DELIVERY} WHERE id = $1 AND endpoint_id = $2 AND shop_id = $3"
+                ))
+                .await?,
                 &[&id.0, &endpoint.0, &shop.0],
             )
             .await?
@@ -1190,9 +1200,8 @@ impl PgDb {
     ) -> Result<()> {
         let c = self.pool.get().await?;
         let n = c
-            .execute(
-                "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $4, lease_until = NULL, lease_token = NULL
-                 WHERE id = $1 AND endpoint_id = $2 AND shop_id = $3",
+            .execute(&c.prepare_cached("UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $4, lease_until = NULL, lease_token = NULL
+                 WHERE id = $1 AND endpoint_id = $2 AND shop_id = $3").await?,
                 &[&id.0, &endpoint.0, &shop.0, &now],
             )
             .await?;
@@ -1204,8 +1213,7 @@ impl PgDb {
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
         let c = self.pool.get().await?;
-        Ok(c.query_one(
-            "SELECT min(d.next_attempt_at) FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.state IN ('pending', 'delivering') AND e.enabled",
+        Ok(c.query_one(&c.prepare_cached("SELECT min(d.next_attempt_at) FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.state IN ('pending', 'delivering') AND e.enabled").await?,
             &[],
         )
         .await?
@@ -1215,8 +1223,7 @@ impl PgDb {
     async fn queue_depth(&self) -> Result<u64> {
         let c = self.pool.get().await?;
         let n: i64 = c
-            .query_one(
-                "SELECT count(*) FROM webhook_deliveries WHERE state IN ('pending', 'delivering')",
+            .query_one(&c.prepare_cached("SELECT count(*) FROM webhook_deliveries WHERE state IN ('pending', 'delivering')").await?,
                 &[],
             )
             .await?
@@ -1226,8 +1233,7 @@ impl PgDb {
 
     async fn prune_deliveries(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         let c = self.pool.get().await?;
-        Ok(c.execute(
-            "DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'failed') AND last_attempt_at < $1",
+        Ok(c.execute(&c.prepare_cached("DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'failed') AND last_attempt_at < $1").await?,
             &[&cutoff],
         )
         .await?)

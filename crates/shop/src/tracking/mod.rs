@@ -59,8 +59,8 @@ use parceltrail_core::problems::OpenProblem;
 use parceltrail_core::store::{
     Active, Added, Assessment, Backlog, CarrierState, Change, Edit, Facets, FeedEntry, Group,
     IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder,
-    NewShipment, OnExisting, OrderPatch, OrderQuery, OutboxEntry, PollRecord, PollTarget,
-    SavedOrder, SendOutcome, ShipmentRecord, Store,
+    NewShipment, OnExisting, OrderDetail, OrderPatch, OrderQuery, OutboxEntry, PollRecord,
+    PollTarget, SavedOrder, SendOutcome, ShipmentRecord, Store,
 };
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -277,10 +277,15 @@ impl PgStore {
         Ok(())
     }
 
-    async fn begin<'c>(&self, client: &'c mut deadpool_postgres::Client) -> R<Tx<'c>> {
-        let tx = client.transaction().await?;
-        tx.batch_execute(&self.set_path).await?;
-        Ok(tx)
+    /// Run `f` in `tx` on this shop's schema. The `SET LOCAL` goes out in the same round trip
+    /// as `f`'s first statement: the two futures are polled together, the `SET` first, and
+    /// the connection runs requests in the order they were first polled, so `f`'s first
+    /// statement is parsed under the shop's search path. (A round trip a transaction is a
+    /// fifth of a one-statement read's.)
+    async fn on_schema<T>(&self, tx: &Tx<'_>, f: impl AsyncFnOnce(&Tx<'_>) -> R<T>) -> R<T> {
+        let (set, out) = tokio::join!(tx.batch_execute(&self.set_path), f(tx));
+        set?;
+        out
     }
 
     /// Run `f` in one transaction on this shop's schema and commit.
@@ -288,8 +293,8 @@ impl PgStore {
         self.handle
             .block_on(async {
                 let mut client = self.pool.get().await?;
-                let tx = self.begin(&mut client).await?;
-                let out = f(&tx).await?;
+                let tx = client.transaction().await?;
+                let out = self.on_schema(&tx, f).await?;
                 tx.commit().await?;
                 Ok::<_, Fail>(out)
             })
@@ -304,8 +309,8 @@ impl PgStore {
                 let mut attempt = 1;
                 loop {
                     let mut client = self.pool.get().await?;
-                    let tx = self.begin(&mut client).await?;
-                    let done = match f(&tx).await {
+                    let tx = client.transaction().await?;
+                    let done = match self.on_schema(&tx, &f).await {
                         Ok(out) => tx.commit().await.map(|()| out).map_err(Fail::from),
                         Err(e) => Err(e),
                     };
@@ -320,7 +325,8 @@ impl PgStore {
 
     /// Take the numbers lock (see the module docs); held until the transaction ends.
     pub(crate) async fn numbers_lock(tx: &Tx<'_>, schema: &str) -> R<()> {
-        tx.execute(
+        exec(
+            tx,
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&LOCK_NUMBERS, &schema],
         )
@@ -330,7 +336,8 @@ impl PgStore {
 
     /// Take the journal lock (see the module docs); held until the transaction ends.
     pub(crate) async fn journal_lock(tx: &Tx<'_>, schema: &str) -> R<()> {
-        tx.execute(
+        exec(
+            tx,
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&LOCK_JOURNAL, &schema],
         )
@@ -758,6 +765,36 @@ impl Store for PgStore {
 
     fn orders(&self, q: &OrderQuery) -> parceltrail_core::Result<Vec<Order>> {
         self.read(async |tx| orders::orders(tx, q).await)
+    }
+
+    fn order_page(&self, q: &OrderQuery) -> parceltrail_core::Result<(Vec<Order>, Vec<Shipment>)> {
+        self.read(async |tx| {
+            let page = orders::orders(tx, q).await?;
+            let ids: Vec<OrderId> = page.iter().map(|o| o.id).collect();
+            let shipments = orders::shipments_of_orders(tx, &ids).await?;
+            Ok((page, shipments))
+        })
+    }
+
+    fn order_detail(&self, id: OrderId) -> parceltrail_core::Result<OrderDetail> {
+        self.read(async |tx| {
+            // Pipelined: the three go out together, then every parcel's events together.
+            let (order, shipments, stages) = tokio::try_join!(
+                shipments::order(tx, id),
+                orders::order_shipments(tx, id),
+                orders::order_stages(tx, id),
+            )?;
+            let timelines = futures_util::future::try_join_all(
+                shipments.iter().map(|s| shipments::timeline(tx, s.id)),
+            )
+            .await?;
+            Ok(OrderDetail {
+                order,
+                shipments,
+                timelines,
+                stages,
+            })
+        })
     }
 
     fn feed(&self, after: i64, limit: usize) -> parceltrail_core::Result<Vec<FeedEntry>> {
