@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use parceltrail_core::Error as CoreError;
 use parceltrail_core::domain::{Order, OrderId, OrderStage, Shipment, ShipmentId, StageChange};
-use parceltrail_core::store::orders::{Fields, Search, limit_of};
+use parceltrail_core::store::orders::{Fields, ParcelIndex, Search, limit_of, qualified};
 use parceltrail_core::store::{
     Added, Change, FeedEntry, NewOrder, OnExisting, OrderInfo, OrderPatch, OrderQuery, SavedOrder,
     clean_opt, clean_text, decode_change,
@@ -525,7 +525,21 @@ pub(super) async fn orders(tx: &Tx<'_>, q: &OrderQuery) -> R<Vec<Order>> {
         return Ok(Vec::new());
     }
     let search = Search::of(q);
-    let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE NOT o.deleted");
+    // As on SQLite (`Search::parcel_index`): with a parcel filter the page is read from the
+    // parcels' index newest first, each order looked up as it comes, stopping at the page's
+    // end. The planner, left to itself, walks the orders' key and merges, which reads every
+    // newer order without such a parcel first (thousands); `OFFSET 0` keeps the lateral
+    // lookup a lookup.
+    let by = search.parcel_index(q);
+    let cols = qualified(ORDER_COLUMNS, "o");
+    let mut sql = match by {
+        Some(_) => format!(
+            "SELECT DISTINCT ON (f.order_id) {cols} FROM shipments f
+             CROSS JOIN LATERAL (SELECT * FROM orders x WHERE x.id = f.order_id OFFSET 0) o
+             WHERE NOT f.deleted AND NOT o.deleted"
+        ),
+        None => format!("SELECT {cols} FROM orders o WHERE NOT o.deleted"),
+    };
     let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let mut arg = |sql: &mut String, clause: &str, v: Box<dyn ToSql + Sync + Send>| {
         args.push(v);
@@ -566,18 +580,20 @@ pub(super) async fn orders(tx: &Tx<'_>, q: &OrderQuery) -> R<Vec<Order>> {
         );
     }
     if let Some(s) = q.status {
-        arg(
-            &mut sql,
-            " AND o.id IN (SELECT order_id FROM shipments WHERE status = ? AND NOT deleted)",
-            Box::new(s.as_str()),
-        );
+        let clause = if by == Some(ParcelIndex::Status) {
+            " AND f.status = ?"
+        } else {
+            " AND o.id IN (SELECT order_id FROM shipments WHERE status = ? AND NOT deleted)"
+        };
+        arg(&mut sql, clause, Box::new(s.as_str()));
     }
     if let Some(c) = &search.carrier {
-        arg(
-            &mut sql,
-            " AND o.id IN (SELECT order_id FROM shipments WHERE carrier = ? AND NOT deleted)",
-            Box::new(c.clone()),
-        );
+        let clause = if by == Some(ParcelIndex::Carrier) {
+            " AND f.carrier = ?"
+        } else {
+            " AND o.id IN (SELECT order_id FROM shipments WHERE carrier = ? AND NOT deleted)"
+        };
+        arg(&mut sql, clause, Box::new(c.clone()));
     }
     if let Some(s) = &search.store {
         arg(&mut sql, " AND o.store = ?", Box::new(s.clone()));
@@ -599,10 +615,15 @@ pub(super) async fn orders(tx: &Tx<'_>, q: &OrderQuery) -> R<Vec<Order>> {
             Box::new(t.timestamp_millis()),
         );
     }
+    let key = if by.is_some() { "f.order_id" } else { "o.id" };
     if let Some(b) = q.before {
-        arg(&mut sql, " AND o.id < ?", Box::new(b.0));
+        arg(&mut sql, &format!(" AND {key} < ?"), Box::new(b.0));
     }
-    arg(&mut sql, " ORDER BY o.id DESC LIMIT ?", Box::new(limit));
+    arg(
+        &mut sql,
+        &format!(" ORDER BY {key} DESC LIMIT ?"),
+        Box::new(limit),
+    );
     let params: Vec<&(dyn ToSql + Sync)> = args
         .iter()
         .map(|a| a.as_ref() as &(dyn ToSql + Sync))
