@@ -11,7 +11,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use parceltrail_core::Error;
 use parceltrail_core::domain::{
     CarrierEta, Customer, NewEvent, Order, OrderId, OrderStage, Place, ShipmentId, Source,
-    StageChange, Status,
+    StageChange, Status, TrackingEvent,
 };
 use parceltrail_core::eta::{Estimate, EtaSource};
 use parceltrail_core::notify::rules::{Draft, Initial, Kind, KindSet};
@@ -92,6 +92,7 @@ both!(
     orders_are_listed_newest_first_by_each_filter,
     orders_page_by_id_without_gaps_or_repeats,
     shipments_of_orders_come_grouped_in_the_order_asked,
+    an_orders_page_and_a_list_page_read_what_their_parts_read,
     every_change_is_fed_in_order_and_old_entries_prune,
     text_with_nul_is_stored_with_the_replacement_character,
     the_backlog_counts_due_polls_and_unsent_notifications,
@@ -2655,6 +2656,62 @@ fn orders_page_by_id_without_gaps_or_repeats(s: &mut dyn Store) {
         })
         .unwrap();
     assert_eq!(ids(&next), all[5..10]);
+}
+
+/// `order_detail` and `order_page` (one transaction on PostgreSQL) answer what the reads
+/// they stand for answer one by one.
+fn an_orders_page_and_a_list_page_read_what_their_parts_read(s: &mut dyn Store) {
+    let a = save(s, &order("1", &["A1", "A2", "A3"])).order.id;
+    let b = save(s, &order("2", &["B1"])).order.id;
+    let empty = save(s, &order("3", &[])).order.id;
+    let (a1, a3) = (s.find("A1").unwrap().id, s.find("A3").unwrap().id);
+    s.ingest(&[IngestBatch::events(a1, journey())], t(30))
+        .unwrap();
+    s.ingest(&[IngestBatch::events(a3, journey()[..2].to_vec())], t(30))
+        .unwrap();
+    s.remove(s.find("A2").unwrap().id, t(31)).unwrap();
+    s.set_order_stage(a, OrderStage::Shipped, "staff:bo@example.com", None, t(32))
+        .unwrap();
+
+    let d = s.order_detail(a).unwrap();
+    assert_eq!(d.order, s.order(a).unwrap());
+    assert_eq!(d.shipments, s.order_shipments(a).unwrap());
+    let numbers: Vec<&str> = d
+        .shipments
+        .iter()
+        .map(|x| x.tracking_number.as_str())
+        .collect();
+    assert_eq!(numbers, ["A1", "A3"], "the removed parcel is not shown");
+    let timelines: Vec<Vec<TrackingEvent>> = d
+        .shipments
+        .iter()
+        .map(|x| s.timeline(x.id).unwrap())
+        .collect();
+    assert_eq!(d.timelines, timelines);
+    assert_eq!(
+        d.timelines.iter().map(Vec::len).collect::<Vec<_>>(),
+        [5, 2],
+        "each parcel's own events, in the order of the parcels"
+    );
+    assert_eq!(d.stages, s.order_stages(a).unwrap());
+    assert_eq!(d.stages.len(), 2);
+    let none = s.order_detail(empty).unwrap();
+    assert!(none.shipments.is_empty() && none.timelines.is_empty());
+    assert!(matches!(
+        s.order_detail(OrderId::new()),
+        Err(Error::NotFound(_))
+    ));
+
+    let q = OrderQuery {
+        limit: 10,
+        ..OrderQuery::default()
+    };
+    let (orders, shipments) = s.order_page(&q).unwrap();
+    assert_eq!(orders, s.orders(&q).unwrap());
+    let ids: Vec<OrderId> = orders.iter().map(|o| o.id).collect();
+    assert_eq!(ids, [empty, b, a]);
+    assert_eq!(shipments, s.shipments_of_orders(&ids).unwrap());
+    assert_eq!(shipments.len(), 3);
 }
 
 fn shipments_of_orders_come_grouped_in_the_order_asked(s: &mut dyn Store) {
