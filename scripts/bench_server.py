@@ -274,7 +274,7 @@ def top_statements(db, n):
     sql = ("SELECT calls, round(total_exec_time::numeric, 0) AS ms, "
            "round(mean_exec_time::numeric, 3) AS mean_ms, "
            "regexp_replace(left(query, 110), '\\s+', ' ', 'g') AS query "
-           f"FROM pg_stat_statements ORDER BY calls DESC LIMIT {n}")
+           f"FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT {n}")
     print(subprocess.run(["psql", db, "-c", sql], capture_output=True, text=True).stdout)
 
 

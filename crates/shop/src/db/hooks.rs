@@ -118,10 +118,60 @@ impl Db {
         each!(self, db => db.remember_messages(shop, ids, trunc(now)).await)
     }
 
+    /// On PostgreSQL, the way to remember message ids inside another transaction on the same
+    /// database (a shop's group ingest: one commit for both); `None` on SQLite, where the
+    /// shops' stores are other files.
+    pub(crate) fn messages_in_tx(&self) -> Option<MessagesInTx> {
+        match &self.0 {
+            super::Backend::Sqlite(_) => None,
+            super::Backend::Postgres(db) => Some(MessagesInTx {
+                insert: format!(
+                    "INSERT INTO {}.hook_messages (shop_id, source, message_id, seen_at)
+                     SELECT $1, s, m, $4 FROM unnest($2::text[], $3::text[]) AS t (s, m)
+                     ON CONFLICT DO NOTHING",
+                    db.schema
+                ),
+            }),
+        }
+    }
+
     /// Forgets message ids remembered before `cutoff` (every shop's; run now minus
     /// `hooks::MESSAGE_RETENTION`); how many.
     pub async fn forget_messages_before(&self, cutoff: DateTime<Utc>) -> Result<usize> {
         each!(self, db => db.forget_messages_before(trunc(cutoff)).await)
+    }
+}
+
+/// [`Db::remember_messages`] inside a transaction of the caller's (see
+/// [`Db::messages_in_tx`]).
+pub(crate) struct MessagesInTx {
+    /// The insert, its table named with the server's schema.
+    insert: String,
+}
+
+impl MessagesInTx {
+    /// Remembers `ids` of `shop` in `tx`; how many were new.
+    pub(crate) async fn remember(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        shop: ShopId,
+        ids: &[(HookSource, String)],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut sources = Vec::with_capacity(ids.len());
+        let mut messages = Vec::with_capacity(ids.len());
+        for (source, id) in ids {
+            sources.push(source.as_str());
+            messages.push(message_id(id)?);
+        }
+        let stmt = tx.prepare_cached(&self.insert).await?;
+        Ok(tx
+            .execute(&stmt, &[&shop.0, &sources, &messages, &trunc(now)])
+            .await
+            .map_err(pg_fk)? as usize)
     }
 }
 

@@ -29,6 +29,9 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub(crate) struct PgDb {
     pub(crate) pool: Pool,
+    /// The schema the server's own tables are in (the connection's first on its search
+    /// path), quoted: to name them from a transaction on a shop's schema.
+    pub(crate) schema: String,
 }
 
 fn shop(r: &Row) -> Shop {
@@ -96,8 +99,17 @@ impl PgDb {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::Url(format!("the PostgreSQL pool: {e}")))?;
-        let db = PgDb { pool };
+        let mut db = PgDb {
+            pool,
+            schema: String::new(),
+        };
         let migrated = db.migrate().await?;
+        let c = db.pool.get().await?;
+        let schema: Option<String> = c.query_one("SELECT current_schema()", &[]).await?.get(0);
+        let schema = schema.ok_or_else(|| {
+            Error::Url("the PostgreSQL URL: its search_path names no schema that exists".into())
+        })?;
+        db.schema = format!("\"{}\"", schema.replace('"', "\"\""));
         Ok((db, migrated))
     }
 

@@ -83,7 +83,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// hash). The two-key space does not overlap the one-key space the shop store's own
 /// migration lock uses.
 const LOCK_MIGRATE: i32 = 0x7074_6d67; // "ptmg"
-const LOCK_JOURNAL: i32 = 0x7074_6a6c; // "ptjl"
+pub(crate) const LOCK_JOURNAL: i32 = 0x7074_6a6c; // "ptjl"
 const LOCK_NUMBERS: i32 = 0x7074_6e6f; // "ptno"
 
 /// How long a claimed poll is another replica's by default ([`PgStore::with_poll_lease`]):
@@ -210,6 +210,30 @@ impl PgStore {
         Ok(store)
     }
 
+    /// [`Store::ingest`], with `also` (another part's writes, such as the webhook message
+    /// ids a group of deliveries carried) in the same transaction and the same round trip
+    /// as the ingest's last statements: one commit for both. `also` runs again should the
+    /// transaction be retried; it must name its tables with their schema (the transaction's
+    /// search path is this shop's).
+    pub fn ingest_with<F>(
+        &mut self,
+        batches: &[IngestBatch],
+        now: DateTime<Utc>,
+        also: F,
+    ) -> parceltrail_core::Result<IngestReport>
+    where
+        F: AsyncFn(&Tx<'_>) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.write(async |tx| {
+            let also = async {
+                also(tx)
+                    .await
+                    .map_err(|e| Fail::Core(CoreError::Backend(e)))
+            };
+            shipments::ingest(tx, &self.schema, batches, now, also).await
+        })
+    }
+
     /// The schema this store lives in.
     pub fn schema(&self) -> &str {
         &self.schema
@@ -334,14 +358,11 @@ impl PgStore {
         Ok(())
     }
 
+    pub(crate) const JOURNAL_LOCK: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2))";
+
     /// Take the journal lock (see the module docs); held until the transaction ends.
     pub(crate) async fn journal_lock(tx: &Tx<'_>, schema: &str) -> R<()> {
-        exec(
-            tx,
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-            &[&LOCK_JOURNAL, &schema],
-        )
-        .await?;
+        exec(tx, Self::JOURNAL_LOCK, &[&LOCK_JOURNAL, &schema]).await?;
         Ok(())
     }
 }
@@ -470,7 +491,9 @@ impl Store for PgStore {
         batches: &[IngestBatch],
         now: DateTime<Utc>,
     ) -> parceltrail_core::Result<IngestReport> {
-        self.write(async |tx| shipments::ingest(tx, &self.schema, batches, now).await)
+        self.write(async |tx| {
+            shipments::ingest(tx, &self.schema, batches, now, async { Ok(()) }).await
+        })
     }
 
     fn edit(

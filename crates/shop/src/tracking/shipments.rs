@@ -23,8 +23,8 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{
-    Fail, PgStore, R, Tx, count, each_row, exec, fixed, get, group_of, ms, one, opt, opt_fixed,
-    opt_utc, parse, rows, status, utc,
+    Fail, Param, PgStore, R, Tx, count, each_row, exec, fixed, get, group_of, ms, one, opt,
+    opt_fixed, opt_utc, parse, rows, status, utc,
 };
 
 /// Order key for "which event is the latest": time, then progress, then key. A total order,
@@ -196,25 +196,42 @@ pub(super) async fn append_feed(
     changes: &[Change],
     at: i64,
 ) -> R<()> {
-    let fed: Vec<&Change> = changes.iter().filter(|c| c.is_fed()).collect();
-    if fed.is_empty() {
+    let fed = FeedColumns::of(changes);
+    if fed.data.is_empty() {
         return Ok(());
     }
     journal.take(tx).await?;
-    let orders: Vec<Option<Uuid>> = fed.iter().map(|c| c.order_id().map(|o| o.0)).collect();
-    let parcels: Vec<Option<Uuid>> = fed.iter().map(|c| c.shipment_id().map(|s| s.0)).collect();
-    let data: Vec<String> = fed.iter().map(|c| encode_change(c)).collect();
-    // One statement, its rows numbered in the given order.
     exec(
         tx,
-        "INSERT INTO feed (at, order_id, shipment_id, data)
-         SELECT $1, coalesce(t.o, (SELECT s.order_id FROM shipments s WHERE s.id = t.s)), t.s, t.d
-         FROM unnest($2::uuid[], $3::uuid[], $4::text[]) WITH ORDINALITY AS t (o, s, d, n)
-         ORDER BY t.n",
-        &[&at, &orders, &parcels, &data],
+        FEED_INSERT,
+        &[&at, &fed.orders, &fed.parcels, &fed.data],
     )
     .await?;
     Ok(())
+}
+
+/// One statement for a call's changes, its rows numbered in the given order.
+const FEED_INSERT: &str = "INSERT INTO feed (at, order_id, shipment_id, data)
+     SELECT $1, coalesce(t.o, (SELECT s.order_id FROM shipments s WHERE s.id = t.s)), t.s, t.d
+     FROM unnest($2::uuid[], $3::uuid[], $4::text[]) WITH ORDINALITY AS t (o, s, d, n)
+     ORDER BY t.n";
+
+/// The changes the feed keeps, a column each.
+struct FeedColumns {
+    orders: Vec<Option<Uuid>>,
+    parcels: Vec<Option<Uuid>>,
+    data: Vec<String>,
+}
+
+impl FeedColumns {
+    fn of(changes: &[Change]) -> Self {
+        let fed: Vec<&Change> = changes.iter().filter(|c| c.is_fed()).collect();
+        FeedColumns {
+            orders: fed.iter().map(|c| c.order_id().map(|o| o.0)).collect(),
+            parcels: fed.iter().map(|c| c.shipment_id().map(|s| s.0)).collect(),
+            data: fed.iter().map(|c| encode_change(c)).collect(),
+        }
+    }
 }
 
 /// Lock the given shipments' rows, in id order (see the module docs of `tracking`).
@@ -356,7 +373,8 @@ pub(super) async fn add_all(
         .map(|(n, (id, _, _))| IngestBatch::events(*id, n.events.clone()))
         .collect();
     let each: Vec<(&IngestBatch, &str)> = batches.iter().map(|b| (b, "import")).collect();
-    let ingested = ingest_in(tx, &each, now, journal).await?;
+    let (ingested, tail) = ingest_in(tx, &each, now).await?;
+    tail.write(tx, journal, &[], async { Ok(()) }).await?;
     let mut out = Vec::with_capacity(new.len());
     for ((id, created, own), one) in added.into_iter().zip(ingested) {
         feed.extend(own);
@@ -397,6 +415,7 @@ pub(super) async fn ingest(
     schema: &str,
     batches: &[IngestBatch],
     now: DateTime<Utc>,
+    also: impl Future<Output = R<()>>,
 ) -> R<IngestReport> {
     let mut journal = Journal::new(schema);
     let each: Vec<(&IngestBatch, &str)> = batches
@@ -404,12 +423,13 @@ pub(super) async fn ingest(
         .map(|b| (b, b.events.first().map_or("carrier", |e| e.source.as_str())))
         .collect();
     let mut report = IngestReport::default();
-    for one in ingest_in(tx, &each, ms(now), &mut journal).await? {
+    let (all, tail) = ingest_in(tx, &each, ms(now)).await?;
+    for one in all {
         report.inserted += one.inserted;
         report.duplicates += one.duplicates;
         report.changes.extend(one.changes);
     }
-    append_feed(tx, &mut journal, &report.changes, ms(now)).await?;
+    tail.write(tx, &mut journal, &report.changes, also).await?;
     Ok(report)
 }
 
@@ -477,32 +497,96 @@ fn merge_place(into: &mut Place, new: Place) {
 
 /// Batches (each with the cause its status changes are logged with) inside an open
 /// transaction, with the meaning of ingesting them one after another, in a fixed number of
-/// statements however many there are (a group commit's round trips are its cost): the
-/// shipments' rows locked and read in one, every event offered in one `INSERT … ON CONFLICT
-/// DO NOTHING` that returns those that were new, the derived state worked out here in batch
-/// order, then one `UPDATE` of the rows that changed and one insert of the status log. A
-/// batch for a shipment removed meanwhile is dropped, by design. Returns what each batch came
-/// to, in order.
-pub(super) async fn ingest_in(
+/// statements and round trips however many there are (a group commit's round trips are its
+/// cost): the shipments' rows locked and read and every event offered (one `INSERT … ON
+/// CONFLICT DO NOTHING` that returns those that were new) in one round trip, then the
+/// derived state worked out here in batch order. Returns what each batch came to, in order,
+/// and the [`Tail`] to write: one `UPDATE` of the rows that changed and one insert of the
+/// status log, sent with the caller's last writes. A batch for a shipment removed meanwhile
+/// is dropped, by design.
+pub(super) async fn ingest_in<'a>(
     tx: &Tx<'_>,
-    batches: &[(&IngestBatch, &str)],
+    batches: &[(&'a IngestBatch, &'a str)],
     now: i64,
-    journal: &mut Journal<'_>,
-) -> R<Vec<Ingested>> {
+) -> R<(Vec<Ingested>, Tail<'a>)> {
     let mut ids: Vec<Uuid> = batches.iter().map(|(b, _)| b.shipment_id.0).collect();
     ids.sort_unstable();
     ids.dedup();
+    // Every event, once (the first of equal keys is the one offered, as one after another
+    // would store it).
+    let cleaned: Vec<Vec<(Cow<'_, NewEvent>, Uuid)>> = batches
+        .iter()
+        .map(|(b, _)| {
+            b.events
+                .iter()
+                .map(|e| {
+                    let e = clean_event(e);
+                    let key = e.dedupe_key();
+                    (e, key)
+                })
+                .collect()
+        })
+        .collect();
+    let mut offered: HashSet<(Uuid, Uuid)> = HashSet::new();
+    let mut cols = EventColumns::default();
+    for ((b, _), events) in batches.iter().zip(&cleaned) {
+        for (ev, key) in events {
+            if offered.insert((b.shipment_id.0, *key)) {
+                cols.push(b.shipment_id.0, *key, ev);
+            }
+        }
+    }
+    // The rows locked and read (in id order, as everywhere: see the module docs of
+    // `tracking`) and the events offered, in one round trip: both prepared first (cached,
+    // so usually no round trip), then sent together, in this order. The insert keeps the
+    // events of shipments still there, whose rows the statement before it locked.
+    let (lock, insert) = futures_util::try_join!(
+        tx.prepare_cached(
+            "SELECT id, status, status_at, status_rank, status_key, last_event_at, last_event_rank,
+                    last_event_key, last_event_offset, status_detail, event_count, eta_observed_at
+             FROM shipments WHERE id = ANY($1) AND NOT deleted ORDER BY id FOR UPDATE"
+        ),
+        tx.prepare_cached(
+            "INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
+                raw_code, description, city, region, country, postal, source, recorded_at)
+             SELECT t.*, $13::bigint
+             FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::integer[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                         $11::text[], $12::text[])
+                  AS t (shipment_id, dedupe_key, occurred_at, occurred_offset, status, raw_code,
+                        description, city, region, country, postal, source)
+             WHERE EXISTS (SELECT 1 FROM shipments s WHERE s.id = t.shipment_id AND NOT s.deleted)
+             ON CONFLICT DO NOTHING
+             RETURNING shipment_id, dedupe_key"
+        ),
+    )?;
+    let lock_params: &[Param<'_>] = &[&ids];
+    let (locked, stored) = futures_util::try_join!(tx.query(&lock, lock_params), async {
+        if cols.shipment.is_empty() {
+            return Ok(Vec::new());
+        }
+        tx.query(
+            &insert,
+            &[
+                &cols.shipment,
+                &cols.key,
+                &cols.at,
+                &cols.offset,
+                &cols.status,
+                &cols.raw_code,
+                &cols.description,
+                &cols.city,
+                &cols.region,
+                &cols.country,
+                &cols.postal,
+                &cols.source,
+                &now,
+            ],
+        )
+        .await
+    })?;
     let mut state: HashMap<Uuid, Pending> = HashMap::with_capacity(ids.len());
-    // Locked in id order, as everywhere (see the module docs of `tracking`).
-    for r in rows(
-        tx,
-        "SELECT id, status, status_at, status_rank, status_key, last_event_at, last_event_rank,
-                last_event_key, last_event_offset, status_detail, event_count, eta_observed_at
-         FROM shipments WHERE id = ANY($1) AND NOT deleted ORDER BY id FOR UPDATE",
-        &[&ids],
-    )
-    .await?
-    {
+    for r in locked {
         let d = Derived {
             status: status(get(&r, 1)?)?,
             status_head: head(&r, 2)?,
@@ -525,67 +609,9 @@ pub(super) async fn ingest_in(
             },
         );
     }
-
-    // Every event of a shipment still there, once (the first of equal keys is the one
-    // offered, as one after another would store it).
-    let cleaned: Vec<Vec<(Cow<'_, NewEvent>, Uuid)>> = batches
-        .iter()
-        .map(|(b, _)| {
-            b.events
-                .iter()
-                .map(|e| {
-                    let e = clean_event(e);
-                    let key = e.dedupe_key();
-                    (e, key)
-                })
-                .collect()
-        })
-        .collect();
-    let mut offered: HashSet<(Uuid, Uuid)> = HashSet::new();
-    let mut cols = EventColumns::default();
-    for ((b, _), events) in batches.iter().zip(&cleaned) {
-        let sid = b.shipment_id.0;
-        if !state.contains_key(&sid) {
-            continue;
-        }
-        for (ev, key) in events {
-            if offered.insert((sid, *key)) {
-                cols.push(sid, *key, ev);
-            }
-        }
-    }
-    let mut new: HashSet<(Uuid, Uuid)> = HashSet::new();
-    if !cols.shipment.is_empty() {
-        for r in rows(
-            tx,
-            "INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
-                raw_code, description, city, region, country, postal, source, recorded_at)
-             SELECT t.*, $13::bigint
-             FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::integer[], $5::text[],
-                         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                         $11::text[], $12::text[]) AS t
-             ON CONFLICT DO NOTHING
-             RETURNING shipment_id, dedupe_key",
-            &[
-                &cols.shipment,
-                &cols.key,
-                &cols.at,
-                &cols.offset,
-                &cols.status,
-                &cols.raw_code,
-                &cols.description,
-                &cols.city,
-                &cols.region,
-                &cols.country,
-                &cols.postal,
-                &cols.source,
-                &now,
-            ],
-        )
-        .await?
-        {
-            new.insert((get(&r, 0)?, get(&r, 1)?));
-        }
+    let mut new: HashSet<(Uuid, Uuid)> = HashSet::with_capacity(stored.len());
+    for r in stored {
+        new.insert((get(&r, 0)?, get(&r, 1)?));
     }
 
     let recorded_at = utc(now)?;
@@ -703,11 +729,25 @@ pub(super) async fn ingest_in(
             rows_out.push(*id, p);
         }
     }
-    if !rows_out.id.is_empty() {
-        let c = &rows_out;
-        exec(
-            tx,
-            "UPDATE shipments s SET status = t.status, status_at = t.status_at,
+    Ok((
+        out,
+        Tail {
+            rows: rows_out,
+            log,
+            now,
+        },
+    ))
+}
+
+/// What an ingest writes last: the shipments' rows and the status log, and with them the
+/// feed and whatever else the caller's transaction writes ([`Tail::write`]).
+pub(super) struct Tail<'a> {
+    rows: ShipmentColumns,
+    log: StatusLogColumns<'a>,
+    now: i64,
+}
+
+const SHIPMENTS_UPDATE: &str = "UPDATE shipments s SET status = t.status, status_at = t.status_at,
                 status_rank = t.status_rank, status_key = t.status_key,
                 last_event_at = t.last_at, last_event_offset = t.last_offset,
                 last_event_rank = t.last_rank, last_event_key = t.last_key,
@@ -739,61 +779,115 @@ pub(super) async fn ingest_in(
                   AS t (id, status, status_at, status_rank, status_key, last_at, last_offset,
                         last_rank, last_key, detail, n, ee, eeo, el, elo, eo, service,
                         oc, orr, oco, op, dc, dr, dco, dp, shipped)
-             WHERE s.id = t.id",
-            &[
-                &c.id,
-                &c.status,
-                &c.status_at,
-                &c.status_rank,
-                &c.status_key,
-                &c.last_at,
-                &c.last_offset,
-                &c.last_rank,
-                &c.last_key,
-                &c.detail,
-                &c.count,
-                &c.eta_earliest,
-                &c.eta_earliest_offset,
-                &c.eta_latest,
-                &c.eta_latest_offset,
-                &c.eta_observed,
-                &c.service,
-                &c.origin[0],
-                &c.origin[1],
-                &c.origin[2],
-                &c.origin[3],
-                &c.destination[0],
-                &c.destination[1],
-                &c.destination[2],
-                &c.destination[3],
-                &c.shipped,
-                &now,
-            ],
-        )
-        .await?;
+             WHERE s.id = t.id";
+
+const STATUS_LOG_INSERT: &str =
+    "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause, event_key)
+     SELECT t.s, t.f, t.t, $6, t.c, t.k
+     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[])
+          WITH ORDINALITY AS t (s, f, t, c, k, n)
+     ORDER BY t.n";
+
+impl Tail<'_> {
+    /// Writes the rows, `also`, the status log and the feed of `changes` in one round trip:
+    /// every statement prepared first (cached, so usually no round trip), then sent
+    /// together, in this order (tokio-postgres sends a request when its future is first
+    /// polled, and the join polls them in order), so the journal lock (taken here if not
+    /// before) comes after the writes that need no lock, and before the status log and the
+    /// feed, whose ids follow it (see [`append_feed`]). Holding the lock is what groups on
+    /// other connections wait for, so it is held for these two statements and the commit.
+    pub(super) async fn write(
+        self,
+        tx: &Tx<'_>,
+        journal: &mut Journal<'_>,
+        changes: &[Change],
+        also: impl Future<Output = R<()>>,
+    ) -> R<()> {
+        let fed = FeedColumns::of(changes);
+        let (c, log, now) = (&self.rows, &self.log, self.now);
+        let lock = !journal.taken && (!log.shipment.is_empty() || !fed.data.is_empty());
+        let (update, take, log_insert, feed_insert) = futures_util::try_join!(
+            prepared(tx, !c.id.is_empty(), SHIPMENTS_UPDATE),
+            prepared(tx, lock, PgStore::JOURNAL_LOCK),
+            prepared(tx, !log.shipment.is_empty(), STATUS_LOG_INSERT),
+            prepared(tx, !fed.data.is_empty(), FEED_INSERT),
+        )?;
+        let schema = journal.schema;
+        let update_params: &[Param<'_>] = &[
+            &c.id,
+            &c.status,
+            &c.status_at,
+            &c.status_rank,
+            &c.status_key,
+            &c.last_at,
+            &c.last_offset,
+            &c.last_rank,
+            &c.last_key,
+            &c.detail,
+            &c.count,
+            &c.eta_earliest,
+            &c.eta_earliest_offset,
+            &c.eta_latest,
+            &c.eta_latest_offset,
+            &c.eta_observed,
+            &c.service,
+            &c.origin[0],
+            &c.origin[1],
+            &c.origin[2],
+            &c.origin[3],
+            &c.destination[0],
+            &c.destination[1],
+            &c.destination[2],
+            &c.destination[3],
+            &c.shipped,
+            &now,
+        ];
+        let lock_params: &[Param<'_>] = &[&super::LOCK_JOURNAL, &schema];
+        let log_params: &[Param<'_>] = &[
+            &log.shipment,
+            &log.from,
+            &log.to,
+            &log.cause,
+            &log.key,
+            &now,
+        ];
+        let feed_params: &[Param<'_>] = &[&now, &fed.orders, &fed.parcels, &fed.data];
+        futures_util::try_join!(
+            maybe(tx, update.as_ref(), update_params),
+            async { also.await.map(|()| 0) },
+            maybe(tx, take.as_ref(), lock_params),
+            maybe(tx, log_insert.as_ref(), log_params),
+            maybe(tx, feed_insert.as_ref(), feed_params),
+        )?;
+        journal.taken |= lock;
+        Ok(())
     }
-    if !log.shipment.is_empty() {
-        journal.take(tx).await?;
-        // One statement, its rows numbered (the journal's ids) in batch order.
-        exec(
-            tx,
-            "INSERT INTO status_log (shipment_id, from_status, to_status, changed_at, cause, event_key)
-             SELECT t.s, t.f, t.t, $6, t.c, t.k
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[])
-                  WITH ORDINALITY AS t (s, f, t, c, k, n)
-             ORDER BY t.n",
-            &[
-                &log.shipment,
-                &log.from,
-                &log.to,
-                &log.cause,
-                &log.key,
-                &now,
-            ],
-        )
-        .await?;
+}
+
+/// `sql` prepared (once per connection), if `wanted`.
+async fn prepared(
+    tx: &Tx<'_>,
+    wanted: bool,
+    sql: &str,
+) -> Result<Option<tokio_postgres::Statement>, tokio_postgres::Error> {
+    if wanted {
+        tx.prepare_cached(sql).await.map(Some)
+    } else {
+        Ok(None)
     }
-    Ok(out)
+}
+
+/// A prepared statement run, if there is one. Its request is sent when first polled (see
+/// [`Tail::write`]).
+async fn maybe(
+    tx: &Tx<'_>,
+    stmt: Option<&tokio_postgres::Statement>,
+    params: &[Param<'_>],
+) -> R<u64> {
+    match stmt {
+        Some(stmt) => Ok(tx.execute(stmt, params).await?),
+        None => Ok(0),
+    }
 }
 
 /// The events one ingest offers, a column each (bound as arrays).
