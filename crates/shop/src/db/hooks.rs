@@ -111,10 +111,7 @@ impl Db {
         if ids.is_empty() {
             return Ok(0);
         }
-        let ids = ids
-            .iter()
-            .map(|(source, id)| Ok((*source, message_id(id)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let ids = checked(ids)?;
         each!(self, db => db.remember_messages(shop, ids, trunc(now)).await)
     }
 
@@ -124,14 +121,7 @@ impl Db {
     pub(crate) fn messages_in_tx(&self) -> Option<MessagesInTx> {
         match &self.0 {
             super::Backend::Sqlite(_) => None,
-            super::Backend::Postgres(db) => Some(MessagesInTx {
-                insert: format!(
-                    "INSERT INTO {}.hook_messages (shop_id, source, message_id, seen_at)
-                     SELECT $1, s, m, $4 FROM unnest($2::text[], $3::text[]) AS t (s, m)
-                     ON CONFLICT DO NOTHING",
-                    db.schema
-                ),
-            }),
+            super::Backend::Postgres(db) => Some(db.messages.clone()),
         }
     }
 
@@ -142,14 +132,35 @@ impl Db {
     }
 }
 
-/// [`Db::remember_messages`] inside a transaction of the caller's (see
-/// [`Db::messages_in_tx`]).
+/// Message ids checked for storing, in order.
+fn checked(ids: &[(HookSource, String)]) -> Result<Vec<(HookSource, String)>> {
+    ids.iter()
+        .map(|(source, id)| Ok((*source, message_id(id)?)))
+        .collect()
+}
+
+/// [`Db::remember_messages`] on PostgreSQL, through the pool or inside a transaction of the
+/// caller's (see [`Db::messages_in_tx`]).
+#[derive(Clone)]
 pub(crate) struct MessagesInTx {
-    /// The insert, its table named with the server's schema.
-    insert: String,
+    /// The insert, its table named with the server's schema (made once, at open).
+    insert: std::sync::Arc<str>,
 }
 
 impl MessagesInTx {
+    /// For the server's tables in `schema`.
+    pub(crate) fn new(schema: &str) -> Self {
+        let schema = format!("\"{}\"", schema.replace('"', "\"\""));
+        MessagesInTx {
+            insert: format!(
+                "INSERT INTO {schema}.hook_messages (shop_id, source, message_id, seen_at)
+                 SELECT $1, s, m, $4 FROM unnest($2::text[], $3::text[]) AS t (s, m)
+                 ON CONFLICT DO NOTHING"
+            )
+            .into(),
+        }
+    }
+
     /// Remembers `ids` of `shop` in `tx`; how many were new.
     pub(crate) async fn remember(
         &self,
@@ -161,15 +172,21 @@ impl MessagesInTx {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut sources = Vec::with_capacity(ids.len());
-        let mut messages = Vec::with_capacity(ids.len());
-        for (source, id) in ids {
-            sources.push(source.as_str());
-            messages.push(message_id(id)?);
-        }
-        let stmt = tx.prepare_cached(&self.insert).await?;
-        Ok(tx
-            .execute(&stmt, &[&shop.0, &sources, &messages, &trunc(now)])
+        self.insert(tx, shop, checked(ids)?, trunc(now)).await
+    }
+
+    /// One statement for checked ids: on a pooled connection, its own transaction.
+    async fn insert(
+        &self,
+        c: &impl deadpool_postgres::GenericClient,
+        shop: ShopId,
+        ids: Vec<(HookSource, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let (sources, ids): (Vec<&str>, Vec<String>) =
+            ids.into_iter().map(|(s, id)| (s.as_str(), id)).unzip();
+        let stmt = c.prepare_cached(&self.insert).await?;
+        Ok(c.execute(&stmt, &[&shop.0, &sources, &ids, &now])
             .await
             .map_err(pg_fk)? as usize)
     }
@@ -411,21 +428,8 @@ impl PgDb {
         ids: Vec<(HookSource, String)>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
-        let (sources, ids): (Vec<&str>, Vec<String>) =
-            ids.into_iter().map(|(s, id)| (s.as_str(), id)).unzip();
         let c = self.pool.get().await?;
-        // One statement: its own transaction, one commit for all of them.
-        Ok(c.execute(
-            &c.prepare_cached(
-                "INSERT INTO hook_messages (shop_id, source, message_id, seen_at)
-             SELECT $1, s, m, $4 FROM unnest($2::text[], $3::text[]) AS t (s, m)
-             ON CONFLICT DO NOTHING",
-            )
-            .await?,
-            &[&shop.0, &sources, &ids, &now],
-        )
-        .await
-        .map_err(pg_fk)? as usize)
+        self.messages.insert(&c, shop, ids, now).await
     }
 
     async fn forget_messages_before(&self, cutoff: DateTime<Utc>) -> Result<usize> {

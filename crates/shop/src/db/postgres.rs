@@ -29,9 +29,9 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub(crate) struct PgDb {
     pub(crate) pool: Pool,
-    /// The schema the server's own tables are in (the connection's first on its search
-    /// path), quoted: to name them from a transaction on a shop's schema.
-    pub(crate) schema: String,
+    /// Remembering webhook message ids, its table named with the server's schema (so it
+    /// also runs in a transaction on a shop's schema: see `Db::messages_in_tx`).
+    pub(crate) messages: super::hooks::MessagesInTx,
 }
 
 fn shop(r: &Row) -> Shop {
@@ -99,23 +99,24 @@ impl PgDb {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::Url(format!("the PostgreSQL pool: {e}")))?;
-        let mut db = PgDb {
-            pool,
-            schema: String::new(),
-        };
-        let migrated = db.migrate().await?;
-        let c = db.pool.get().await?;
-        let schema: Option<String> = c.query_one("SELECT current_schema()", &[]).await?.get(0);
+        let migrated = Self::migrate(&pool).await?;
+        // The schema the server's tables were made in: the first on the search path.
+        let schema: Option<String> = pool
+            .get()
+            .await?
+            .query_one("SELECT current_schema()", &[])
+            .await?
+            .get(0);
         let schema = schema.ok_or_else(|| {
             Error::Url("the PostgreSQL URL: its search_path names no schema that exists".into())
         })?;
-        db.schema = format!("\"{}\"", schema.replace('"', "\"\""));
-        Ok((db, migrated))
+        let messages = super::hooks::MessagesInTx::new(&schema);
+        Ok((PgDb { pool, messages }, migrated))
     }
 
-    async fn migrate(&self) -> Result<Migrated> {
+    async fn migrate(pool: &Pool) -> Result<Migrated> {
         let known = MIGRATIONS.len() as i64;
-        let mut client = self.pool.get().await?;
+        let mut client = pool.get().await?;
         let tx = client.transaction().await?;
         // Replicas starting together take turns; the later ones find the work done.
         tx.execute(

@@ -19,7 +19,8 @@
 //!    retry through, which is harmless: ingesting it again adds nothing. For the same
 //!    reason two copies arriving at once may both be ingested; one `remember` wins. The
 //!    server ingests deliveries in groups ([`crate::stores`]' group commit) and remembers a
-//!    group's ids together ([`Db::remember_messages`]), after the group's commit.
+//!    group's ids together: on PostgreSQL in the group's own transaction (never before its
+//!    events, nor without them), on SQLite with [`Db::remember_messages`] after its commit.
 //!
 //! [`verify_for_shop`] does 1 and 2 with the shop's stored secret.
 //!
