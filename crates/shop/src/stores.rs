@@ -39,7 +39,9 @@
 //!   delivery's bad data fails only that delivery.
 //!
 //! On PostgreSQL a group's tracking numbers are looked up in one query (a `find` each would be
-//! a transaction each).
+//! a transaction each), and the group is written from the writer's own task
+//! ([`PgStore::ingest_async`]) rather than a blocking thread: a group is five round trips,
+//! and each reply would otherwise wake another thread before the next statement goes out.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -53,7 +55,9 @@ use parceltrail_core::poller::SharedStore;
 use parceltrail_core::store::{Change, IngestBatch, IngestReport, SqliteStore, Store};
 use tokio::sync::{oneshot, watch};
 
+use crate::db::MessagesInTx;
 use crate::hooks::{HookSource, Push, Verified};
+use crate::tracking::{Also, AlsoInTx};
 use crate::{Db, PgStore, ShopId};
 
 /// The most webhook deliveries one group commit takes.
@@ -389,33 +393,30 @@ impl ShopStore {
                 Inner::Sqlite(_) => None,
             };
             let after = in_tx.is_none();
-            let results = match self.lookup(&pushes).await {
-                Ok(found) => {
+            let results = match (self.lookup(&pushes).await, &self.inner) {
+                // PostgreSQL: written from this task (see `PgStore::ingest_async`).
+                (Ok(found), Inner::Postgres(pg)) => {
+                    let found = found.unwrap_or_default();
+                    let resolved = resolve_group(pushes, |n| Ok(found.get(n).copied()));
+                    let mut commit = PgCommit {
+                        pg,
+                        messages: in_tx.as_ref(),
+                        shop: self.shop,
+                        now: Utc::now(),
+                    };
+                    ingest_group(resolved, &mut commit).await
+                }
+                (Ok(_), Inner::Sqlite(_)) => {
                     let me = self.clone();
+                    let handle = tokio::runtime::Handle::current();
                     match tokio::task::spawn_blocking(move || {
                         let now = Utc::now();
-                        let results = match (&me.inner, in_tx) {
-                            (Inner::Postgres(pg), Some(m)) => {
-                                let shop = me.shop;
-                                ingest_group(
-                                    &mut pg.clone(),
-                                    pushes,
-                                    found.as_ref(),
-                                    |s, batches, ids| {
-                                        s.ingest_with(batches, now, async |tx| {
-                                            m.remember(tx, shop, ids, now).await?;
-                                            Ok(())
-                                        })
-                                    },
-                                )
-                            }
-                            _ => me.with(|s| {
-                                Ok(ingest_group(s, pushes, found.as_ref(), |s, batches, _| {
-                                    s.ingest(batches, now)
-                                }))
-                            })?,
-                        };
-                        Ok::<_, parceltrail_core::Error>(results)
+                        me.with(|s| {
+                            let resolved = resolve_group(pushes, |n| find_whole(s, n));
+                            // Nothing in `commit` awaits: this runs it on this thread.
+                            let mut commit = SqliteCommit { store: s, now };
+                            Ok(handle.block_on(ingest_group(resolved, &mut commit)))
+                        })
                     })
                     .await
                     {
@@ -424,7 +425,7 @@ impl ShopStore {
                         Err(e) => failed(e.to_string()),
                     }
                 }
-                Err(e) => failed(e.to_string()),
+                (Err(e), _) => failed(e.to_string()),
             };
             self.changed.send_modify(|n| *n = n.wrapping_add(1));
             if after {
@@ -506,33 +507,19 @@ struct Resolved {
     message: Option<Message>,
 }
 
-/// Finds the shipment of each push (in `found`, or else through `find`); numbers the shop
-/// does not track are `unknown`.
-fn resolve<S: Store + ?Sized>(
-    s: &mut S,
+/// Finds the shipment of each push through `find`; numbers the shop does not track are
+/// `unknown`.
+fn resolve(
     pushes: Vec<Push>,
     message: Option<Message>,
-    found: Option<&HashMap<String, ShipmentId>>,
+    find: &mut impl FnMut(&str) -> parceltrail_core::Result<Option<ShipmentId>>,
 ) -> parceltrail_core::Result<Resolved> {
     let mut batches = Vec::with_capacity(pushes.len());
     let mut unknown = Vec::new();
     for push in pushes {
-        if let Some(found) = found {
-            match found.get(&push.tracking_number) {
-                Some(&id) => batches.push(push.into_batch(id)),
-                None => unknown.push(push.tracking_number),
-            }
-            continue;
-        }
-        // `find` also matches a number's tail; a webhook names whole numbers only.
-        match s.find(&push.tracking_number) {
-            Ok(sh) if sh.tracking_number == push.tracking_number => {
-                batches.push(push.into_batch(sh.id));
-            }
-            Ok(_)
-            | Err(parceltrail_core::Error::NotFound(_))
-            | Err(parceltrail_core::Error::Ambiguous { .. }) => unknown.push(push.tracking_number),
-            Err(e) => return Err(e),
+        match find(&push.tracking_number)? {
+            Some(id) => batches.push(push.into_batch(id)),
+            None => unknown.push(push.tracking_number),
         }
     }
     Ok(Resolved {
@@ -542,19 +529,115 @@ fn resolve<S: Store + ?Sized>(
     })
 }
 
+/// The shipment with exactly this tracking number, through `Store::find` (which also
+/// matches a number's tail; a webhook names whole numbers only).
+fn find_whole<S: Store + ?Sized>(
+    s: &mut S,
+    number: &str,
+) -> parceltrail_core::Result<Option<ShipmentId>> {
+    match s.find(number) {
+        Ok(sh) if sh.tracking_number == number => Ok(Some(sh.id)),
+        Ok(_)
+        | Err(parceltrail_core::Error::NotFound(_))
+        | Err(parceltrail_core::Error::Ambiguous { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// How a group's batches are ingested in one transaction, with the message ids of the
+/// deliveries they came in.
+trait Commit {
+    fn commit<'a>(
+        &'a mut self,
+        batches: &'a [IngestBatch],
+        messages: &'a [Message],
+    ) -> BoxFuture<'a, parceltrail_core::Result<IngestReport>>;
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// PostgreSQL: from the writer's task, the ids remembered in the ingest's transaction.
+struct PgCommit<'s> {
+    pg: &'s PgStore,
+    messages: Option<&'s MessagesInTx>,
+    shop: ShopId,
+    now: chrono::DateTime<Utc>,
+}
+
+impl Commit for PgCommit<'_> {
+    fn commit<'a>(
+        &'a mut self,
+        batches: &'a [IngestBatch],
+        messages: &'a [Message],
+    ) -> BoxFuture<'a, parceltrail_core::Result<IngestReport>> {
+        let remember = Remember {
+            messages: self.messages,
+            shop: self.shop,
+            ids: messages,
+            now: self.now,
+        };
+        Box::pin(async move { self.pg.ingest_async(batches, self.now, &remember).await })
+    }
+}
+
+/// A group's message ids, remembered in its ingest's transaction.
+struct Remember<'a> {
+    messages: Option<&'a MessagesInTx>,
+    shop: ShopId,
+    ids: &'a [Message],
+    now: chrono::DateTime<Utc>,
+}
+
+impl AlsoInTx for Remember<'_> {
+    fn write<'t, 'c>(&'t self, tx: &'t deadpool_postgres::Transaction<'c>) -> Also<'t> {
+        Box::pin(async move {
+            if let Some(m) = self.messages {
+                m.remember(tx, self.shop, self.ids, self.now).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// SQLite: on a blocking thread (nothing awaits), the ids remembered after the commit.
+struct SqliteCommit<'s> {
+    store: &'s mut dyn Store,
+    now: chrono::DateTime<Utc>,
+}
+
+impl Commit for SqliteCommit<'_> {
+    fn commit<'a>(
+        &'a mut self,
+        batches: &'a [IngestBatch],
+        _: &'a [Message],
+    ) -> BoxFuture<'a, parceltrail_core::Result<IngestReport>> {
+        let out = self.store.ingest(batches, self.now);
+        Box::pin(std::future::ready(out))
+    }
+}
+
+/// Each delivery of a group matched to the shop's shipments (see [`resolve`]).
+fn resolve_group(
+    group: Vec<(Vec<Push>, Option<Message>)>,
+    mut find: impl FnMut(&str) -> parceltrail_core::Result<Option<ShipmentId>>,
+) -> Vec<parceltrail_core::Result<Resolved>> {
+    group
+        .into_iter()
+        .map(|(pushes, message)| resolve(pushes, message, &mut find))
+        .collect()
+}
+
 /// One group: each delivery's answer, in order (see the module docs). `commit` ingests
 /// batches in one transaction, with the message ids of the deliveries they came in (which
 /// it may remember in that transaction).
-fn ingest_group<S: Store + ?Sized>(
-    s: &mut S,
-    group: Vec<(Vec<Push>, Option<Message>)>,
-    found: Option<&HashMap<String, ShipmentId>>,
-    mut commit: impl FnMut(&mut S, &[IngestBatch], &[Message]) -> parceltrail_core::Result<IngestReport>,
+async fn ingest_group(
+    group: Vec<parceltrail_core::Result<Resolved>>,
+    commit: &mut impl Commit,
 ) -> Vec<parceltrail_core::Result<Delivered>> {
     let mut out: Vec<Option<parceltrail_core::Result<Delivered>>> = Vec::new();
     let mut todo = Vec::new();
-    for (i, (pushes, message)) in group.into_iter().enumerate() {
-        match resolve(s, pushes, message, found) {
+    for (i, resolved) in group.into_iter().enumerate() {
+        match resolved {
             Ok(r) => {
                 out.push(None);
                 todo.push((i, r));
@@ -578,7 +661,7 @@ fn ingest_group<S: Store + ?Sized>(
                 later.push((i, r))
             }
         }
-        for (i, result) in commit_round(s, round, &mut commit) {
+        for (i, result) in commit_round(round, commit).await {
             out[i] = Some(result);
         }
         todo = later;
@@ -590,15 +673,10 @@ fn ingest_group<S: Store + ?Sized>(
 
 /// One transaction for the round's deliveries (their shipments disjoint); should it fail,
 /// one each.
-fn commit_round<S, F>(
-    s: &mut S,
+async fn commit_round(
     round: Vec<(usize, Resolved)>,
-    commit: &mut F,
-) -> Vec<(usize, parceltrail_core::Result<Delivered>)>
-where
-    S: Store + ?Sized,
-    F: FnMut(&mut S, &[IngestBatch], &[Message]) -> parceltrail_core::Result<IngestReport>,
-{
+    commit: &mut impl Commit,
+) -> Vec<(usize, parceltrail_core::Result<Delivered>)> {
     let mut all = Vec::new();
     let mut spans: Vec<Range<usize>> = Vec::with_capacity(round.len());
     let mut answers = Vec::with_capacity(round.len());
@@ -610,23 +688,14 @@ where
         messages.extend(r.message.clone());
         answers.push((i, r.unknown, r.message));
     }
-    let alone = |commit: &mut F,
-                 s: &mut S,
-                 span: Range<usize>,
-                 unknown: Vec<String>,
-                 message: Option<Message>| {
-        let messages: Vec<Message> = message.into_iter().collect();
-        commit(s, &all[span], &messages).map(|report| Delivered {
-            stored: report.inserted,
-            duplicates: report.duplicates,
-            unknown,
-        })
-    };
     if answers.len() == 1 {
         let (i, unknown, message) = answers.pop().expect("one");
-        return vec![(i, alone(commit, s, spans.remove(0), unknown, message))];
+        return vec![(
+            i,
+            alone(commit, &all[spans.remove(0)], unknown, message).await,
+        )];
     }
-    match commit(s, &all, &messages) {
+    match commit.commit(&all, &messages).await {
         Ok(report) => {
             let mut added: HashMap<ShipmentId, usize> = HashMap::new();
             for c in &report.changes {
@@ -660,11 +729,29 @@ where
         Err(e) => {
             tracing::warn!(error = %e, deliveries = answers.len(),
                 "a group of webhook deliveries failed together; each is ingested alone");
-            answers
-                .into_iter()
-                .zip(spans)
-                .map(|((i, unknown, message), span)| (i, alone(commit, s, span, unknown, message)))
-                .collect()
+            let mut out = Vec::with_capacity(answers.len());
+            for ((i, unknown, message), span) in answers.into_iter().zip(spans) {
+                out.push((i, alone(commit, &all[span], unknown, message).await));
+            }
+            out
         }
     }
+}
+
+/// One delivery's batches in a transaction of their own.
+async fn alone(
+    commit: &mut impl Commit,
+    batches: &[IngestBatch],
+    unknown: Vec<String>,
+    message: Option<Message>,
+) -> parceltrail_core::Result<Delivered> {
+    let messages: Vec<Message> = message.into_iter().collect();
+    commit
+        .commit(batches, &messages)
+        .await
+        .map(|report| Delivered {
+            stored: report.inserted,
+            duplicates: report.duplicates,
+            unknown,
+        })
 }

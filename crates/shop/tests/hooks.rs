@@ -43,6 +43,7 @@ both!(
     old_message_ids_are_forgotten,
     a_delivery_is_verified_then_remembered_after_its_ingest,
     a_secret_row_copied_to_another_shop_does_not_open,
+    a_secret_set_on_one_replica_holds_on_another_within_two_seconds,
 );
 
 async fn open(url: &DbUrl) -> (Db, ShopId, ShopId) {
@@ -374,4 +375,24 @@ async fn a_secret_row_copied_to_another_shop_does_not_open(url: DbUrl) {
     .await
     .unwrap_err();
     assert!(matches!(e, HookError::Sealed(_)), "{e}");
+}
+
+/// Replicas (two stores on one database): each reads a shop's secret at most every two
+/// seconds, so a secret set or removed through one holds on the other within that time.
+async fn a_secret_set_on_one_replica_holds_on_another_within_two_seconds(url: DbUrl) {
+    let (one, a, _) = open(&url).await;
+    let other = Db::open(&url).await.expect("open").0;
+    let read = async |db: &Db| db.hook_secret(a, HookSource::Standard).await.unwrap();
+    assert_eq!(read(&other).await, None);
+    one.set_hook_secret(a, HookSource::Standard, b"sealed-1", "owner@a.example", t0())
+        .await
+        .unwrap();
+    // The replica that set it uses it at once.
+    assert_eq!(read(&one).await.as_deref(), Some(&b"sealed-1"[..]));
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(read(&other).await.as_deref(), Some(&b"sealed-1"[..]));
+    assert!(one.delete_hook_secret(a, HookSource::Standard).await.unwrap());
+    assert_eq!(read(&one).await, None);
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(read(&other).await, None);
 }

@@ -16,6 +16,17 @@ use crate::{Error, Result, ShopId, auth};
 /// seal's 41).
 const MAX_SEALED: usize = 2_048;
 
+/// How long a replica on PostgreSQL trusts a sealed secret it read (or its absence) before
+/// reading it again: every delivery needs it, and it is a round trip the delivery waits
+/// for. A replica that sets or removes a secret forgets its copy at once; other replicas
+/// follow within this time.
+pub(crate) const SECRET_CACHE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sealed secrets by shop and source, with when each was read.
+pub(crate) type SecretCache = std::sync::Arc<std::sync::Mutex<Secrets>>;
+pub(crate) type Secrets =
+    std::collections::HashMap<(ShopId, HookSource), (Option<Vec<u8>>, std::time::Instant)>;
+
 /// A shop's webhook secret, described (never the secret itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookSecretInfo {
@@ -355,10 +366,32 @@ impl PgDb {
         )
         .await
         .map_err(pg_fk)?;
+        self.secrets().remove(&(shop, source));
         Ok(())
     }
 
+    fn secrets(&self) -> std::sync::MutexGuard<'_, Secrets> {
+        self.secrets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn hook_secret(&self, shop: ShopId, source: HookSource) -> Result<Option<Vec<u8>>> {
+        if let Some((sealed, at)) = self.secrets().get(&(shop, source))
+            && at.elapsed() < SECRET_CACHE
+        {
+            return Ok(sealed.clone());
+        }
+        let read = std::time::Instant::now();
+        let sealed = self.read_hook_secret(shop, source).await?;
+        let mut cache = self.secrets();
+        // Shops come and go; entries past their time are of no use.
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at)| at.elapsed() < SECRET_CACHE);
+        }
+        cache.insert((shop, source), (sealed.clone(), read));
+        Ok(sealed)
+    }
+
+    async fn read_hook_secret(&self, shop: ShopId, source: HookSource) -> Result<Option<Vec<u8>>> {
         let c = self.pool.get().await?;
         Ok(c.query_opt(
             &c.prepare_cached("SELECT sealed FROM hook_secrets WHERE shop_id = $1 AND source = $2")
@@ -388,13 +421,12 @@ impl PgDb {
 
     async fn delete_hook_secret(&self, shop: ShopId, source: HookSource) -> Result<bool> {
         let c = self.pool.get().await?;
-        Ok(c.execute(
-            &c.prepare_cached("DELETE FROM hook_secrets WHERE shop_id = $1 AND source = $2")
-                .await?,
-            &[&shop.0, &source.as_str()],
-        )
-        .await?
-            > 0)
+        let stmt = c
+            .prepare_cached("DELETE FROM hook_secrets WHERE shop_id = $1 AND source = $2")
+            .await?;
+        let gone = c.execute(&stmt, &[&shop.0, &source.as_str()]).await? > 0;
+        self.secrets().remove(&(shop, source));
+        Ok(gone)
     }
 
     async fn message_seen(&self, shop: ShopId, source: HookSource, id: String) -> Result<bool> {

@@ -120,6 +120,7 @@ macro_rules! each {
 // After `each!`, which they use.
 mod hooks;
 pub use hooks::HookSecretInfo;
+pub(crate) use hooks::MessagesInTx;
 mod webhooks;
 
 /// A schema migration's outcome.

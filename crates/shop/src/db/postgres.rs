@@ -32,6 +32,8 @@ pub(crate) struct PgDb {
     /// Remembering webhook message ids, its table named with the server's schema (so it
     /// also runs in a transaction on a shop's schema: see `Db::messages_in_tx`).
     pub(crate) messages: super::hooks::MessagesInTx,
+    /// Sealed webhook secrets lately read (see `hooks::SECRET_CACHE`).
+    pub(crate) secrets: super::hooks::SecretCache,
 }
 
 fn shop(r: &Row) -> Shop {
@@ -111,7 +113,14 @@ impl PgDb {
             Error::Url("the PostgreSQL URL: its search_path names no schema that exists".into())
         })?;
         let messages = super::hooks::MessagesInTx::new(&schema);
-        Ok((PgDb { pool, messages }, migrated))
+        Ok((
+            PgDb {
+                pool,
+                messages,
+                secrets: Default::default(),
+            },
+            migrated,
+        ))
     }
 
     async fn migrate(pool: &Pool) -> Result<Migrated> {

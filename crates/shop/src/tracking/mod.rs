@@ -94,7 +94,16 @@ pub const POLL_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 const ATTEMPTS: usize = 3;
 
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+/// Something more [`PgStore::ingest_async`] writes in its transaction.
+pub(crate) trait AlsoInTx: Sync {
+    fn write<'t, 'c>(&'t self, tx: &'t Tx<'c>) -> Also<'t>;
+}
 type Param<'a> = &'a (dyn ToSql + Sync);
+/// What [`PgStore::ingest_async`] also writes in its transaction.
+pub(crate) type Also<'t> = std::pin::Pin<
+    Box<dyn Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send + 't>,
+>;
 
 /// Core's [`Store`] on one shop's PostgreSQL schema (see the module docs).
 ///
@@ -215,23 +224,42 @@ impl PgStore {
     /// as the ingest's last statements: one commit for both. `also` runs again should the
     /// transaction be retried; it must name its tables with their schema (the transaction's
     /// search path is this shop's).
-    pub fn ingest_with<F>(
-        &mut self,
+    ///
+    /// Async, for a task on the runtime (unlike the trait's methods): no blocking thread
+    /// between the connection's replies and the next statement (each hop between threads is
+    /// a wait for a core, on a machine the database shares). `also` is a trait object rather
+    /// than an async closure: with a closure the caller's task is not provably `Send`.
+    pub(crate) async fn ingest_async(
+        &self,
         batches: &[IngestBatch],
         now: DateTime<Utc>,
-        also: F,
-    ) -> parceltrail_core::Result<IngestReport>
-    where
-        F: AsyncFn(&Tx<'_>) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
-    {
-        self.write(async |tx| {
-            let also = async {
-                also(tx)
-                    .await
-                    .map_err(|e| Fail::Core(CoreError::Backend(e)))
-            };
-            shipments::ingest(tx, &self.schema, batches, now, also).await
-        })
+        also: &dyn AlsoInTx,
+    ) -> parceltrail_core::Result<IngestReport> {
+        let mut attempt = 1;
+        loop {
+            let done = async {
+                let mut client = self.pool.get().await?;
+                let tx = client.transaction().await?;
+                let also = async {
+                    also.write(&tx)
+                        .await
+                        .map_err(|e| Fail::Core(CoreError::Backend(e)))
+                };
+                let (set, out) = tokio::join!(
+                    tx.batch_execute(&self.set_path),
+                    shipments::ingest(&tx, &self.schema, batches, now, also)
+                );
+                set?;
+                let out = out?;
+                tx.commit().await?;
+                Ok::<_, Fail>(out)
+            }
+            .await;
+            match done {
+                Err(e) if e.is_retryable() && attempt < ATTEMPTS => attempt += 1,
+                other => break other.map_err(Into::into),
+            }
+        }
     }
 
     /// The schema this store lives in.
