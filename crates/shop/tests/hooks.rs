@@ -384,14 +384,24 @@ async fn a_secret_set_on_one_replica_holds_on_another_within_two_seconds(url: Db
     let other = Db::open(&url).await.expect("open").0;
     let read = async |db: &Db| db.hook_secret(a, HookSource::Standard).await.unwrap();
     assert_eq!(read(&other).await, None);
-    one.set_hook_secret(a, HookSource::Standard, b"sealed-1", "owner@a.example", t0())
-        .await
-        .unwrap();
+    one.set_hook_secret(
+        a,
+        HookSource::Standard,
+        b"sealed-1",
+        "owner@a.example",
+        t0(),
+    )
+    .await
+    .unwrap();
     // The replica that set it uses it at once.
     assert_eq!(read(&one).await.as_deref(), Some(&b"sealed-1"[..]));
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     assert_eq!(read(&other).await.as_deref(), Some(&b"sealed-1"[..]));
-    assert!(one.delete_hook_secret(a, HookSource::Standard).await.unwrap());
+    assert!(
+        one.delete_hook_secret(a, HookSource::Standard)
+            .await
+            .unwrap()
+    );
     assert_eq!(read(&one).await, None);
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     assert_eq!(read(&other).await, None);

@@ -75,7 +75,8 @@ impl Db {
         each!(self, db => db.set_hook_secret(shop, source, sealed, by, trunc(now)).await)
     }
 
-    /// The shop's sealed secret for `source`, if one is set.
+    /// The shop's sealed secret for `source`, if one is set. On PostgreSQL as read at most
+    /// 2 s ago by this process (which forgets it when it sets or removes it).
     pub async fn hook_secret(&self, shop: ShopId, source: HookSource) -> Result<Option<Vec<u8>>> {
         each!(self, db => db.hook_secret(shop, source).await)
     }
