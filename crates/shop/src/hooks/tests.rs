@@ -490,6 +490,23 @@ fn a_17track_push_and_a_poll_of_the_same_scans_are_the_same_events() {
     }
 }
 
+/// The 17TRACK pushes of the carriers' corpus (public bodies: see its SOURCES.md), read as
+/// the shop server reads a delivery.
+#[test]
+fn corpus_pushes_parse() {
+    // Tracking stopped: the number, the carrier's 17TRACK key given as a JSON number (17TRACK
+    // sends it so), no `track_info`, no events.
+    let body = include_bytes!("../../../carriers/tests/corpus/track17/push_tracking_stopped.json");
+    let p = parse(HookSource::Track17, body).unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].tracking_number, "AA123456789BR");
+    assert_eq!(p[0].carrier_hint.as_deref(), Some("2151"));
+    // A 17TRACK key this build maps to no carrier of its own (Correios): none named.
+    assert_eq!(p[0].carrier, None);
+    assert!(p[0].stopped);
+    assert!(p[0].events.is_empty());
+}
+
 #[test]
 fn track17_pushes_parse() {
     let p = parse(HookSource::Track17, T17_UPDATED).unwrap();
