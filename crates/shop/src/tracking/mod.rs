@@ -93,6 +93,20 @@ pub const POLL_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 /// How often a transaction aborted by a deadlock or serialization failure is tried.
 const ATTEMPTS: usize = 3;
 
+/// Runs `attempt` (a whole transaction) again when PostgreSQL aborted it as a deadlock or
+/// serialization failure, up to [`ATTEMPTS`] times.
+/// (`attempt` is a closure returning a future, not an async closure: with one, a caller's
+/// task is not provably `Send`.)
+async fn retrying<T, F: Future<Output = R<T>>>(attempt: impl Fn() -> F) -> R<T> {
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_retryable() && n < ATTEMPTS => n += 1,
+            other => return other,
+        }
+    }
+}
+
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
 /// Something more [`PgStore::ingest_async`] writes in its transaction.
@@ -235,31 +249,25 @@ impl PgStore {
         now: DateTime<Utc>,
         also: &dyn AlsoInTx,
     ) -> parceltrail_core::Result<IngestReport> {
-        let mut attempt = 1;
-        loop {
-            let done = async {
-                let mut client = self.pool.get().await?;
-                let tx = client.transaction().await?;
-                let also = async {
-                    also.write(&tx)
-                        .await
-                        .map_err(|e| Fail::Core(CoreError::Backend(e)))
-                };
-                let (set, out) = tokio::join!(
-                    tx.batch_execute(&self.set_path),
-                    shipments::ingest(&tx, &self.schema, batches, now, also)
-                );
-                set?;
-                let out = out?;
-                tx.commit().await?;
-                Ok::<_, Fail>(out)
-            }
-            .await;
-            match done {
-                Err(e) if e.is_retryable() && attempt < ATTEMPTS => attempt += 1,
-                other => break other.map_err(Into::into),
-            }
-        }
+        retrying(|| async {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let also = async {
+                also.write(&tx)
+                    .await
+                    .map_err(|e| Fail::Core(CoreError::Backend(e)))
+            };
+            let (set, out) = tokio::join!(
+                tx.batch_execute(&self.set_path),
+                shipments::ingest(&tx, &self.schema, batches, now, also)
+            );
+            set?;
+            let out = out?;
+            tx.commit().await?;
+            Ok(out)
+        })
+        .await
+        .map_err(Into::into)
     }
 
     /// The schema this store lives in.
@@ -357,21 +365,13 @@ impl PgStore {
     /// serialization failure (`f` must only build its answer from the transaction).
     fn write<T>(&self, f: impl AsyncFn(&Tx<'_>) -> R<T>) -> parceltrail_core::Result<T> {
         self.handle
-            .block_on(async {
-                let mut attempt = 1;
-                loop {
-                    let mut client = self.pool.get().await?;
-                    let tx = client.transaction().await?;
-                    let done = match self.on_schema(&tx, &f).await {
-                        Ok(out) => tx.commit().await.map(|()| out).map_err(Fail::from),
-                        Err(e) => Err(e),
-                    };
-                    match done {
-                        Err(e) if e.is_retryable() && attempt < ATTEMPTS => attempt += 1,
-                        other => break other,
-                    }
-                }
-            })
+            .block_on(retrying(|| async {
+                let mut client = self.pool.get().await?;
+                let tx = client.transaction().await?;
+                let out = self.on_schema(&tx, &f).await?;
+                tx.commit().await?;
+                Ok(out)
+            }))
             .map_err(Into::into)
     }
 
