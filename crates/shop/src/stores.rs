@@ -57,7 +57,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::db::MessagesInTx;
 use crate::hooks::{HookSource, Push, Verified};
-use crate::tracking::{Also, AlsoInTx};
+use crate::tracking::{Also, AlsoInTx, Tx};
 use crate::{Db, PgStore, ShopId};
 
 /// The most webhook deliveries one group commit takes.
@@ -111,6 +111,11 @@ pub struct Delivered {
     pub duplicates: usize,
     /// Tracking numbers the shop does not track: their events were not stored.
     pub unknown: Vec<String>,
+    /// The message id was already remembered: a replay (its events, the same as the
+    /// first copy's, were stored before, so this changed nothing). Only PostgreSQL says so
+    /// here, where the check is made in the group's transaction; on SQLite
+    /// `hooks::verify_for_shop` refuses a replay before its ingest.
+    pub replayed: bool,
 }
 
 /// A webhook message's id, with its source (the replay check's key).
@@ -551,7 +556,26 @@ trait Commit {
         &'a mut self,
         batches: &'a [IngestBatch],
         messages: &'a [Message],
-    ) -> BoxFuture<'a, parceltrail_core::Result<IngestReport>>;
+    ) -> BoxFuture<'a, parceltrail_core::Result<Committed>>;
+}
+
+/// What a group's transaction came to.
+struct Committed {
+    report: IngestReport,
+    /// The message ids remembered for the first time in the transaction; `None` where none
+    /// are remembered in it (SQLite: the replay check came before).
+    fresh: Option<HashSet<Message>>,
+}
+
+impl Committed {
+    /// Whether a delivery with `message` is a replay; the first delivery to ask about a
+    /// fresh id takes it, so of two copies in one round the second is the replay.
+    fn replayed(&mut self, message: &Option<Message>) -> bool {
+        match (message, &mut self.fresh) {
+            (Some(m), Some(fresh)) => !fresh.remove(m),
+            _ => false,
+        }
+    }
 }
 
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -569,14 +593,24 @@ impl Commit for PgCommit<'_> {
         &'a mut self,
         batches: &'a [IngestBatch],
         messages: &'a [Message],
-    ) -> BoxFuture<'a, parceltrail_core::Result<IngestReport>> {
+    ) -> BoxFuture<'a, parceltrail_core::Result<Committed>> {
         let remember = Remember {
             messages: self.messages,
             shop: self.shop,
             ids: messages,
             now: self.now,
+            fresh: Mutex::new(HashSet::new()),
         };
-        Box::pin(async move { self.pg.ingest_async(batches, self.now, &remember).await })
+        Box::pin(async move {
+            let report = self.pg.ingest_async(batches, self.now, &remember).await?;
+            let fresh = self.messages.is_some().then(|| {
+                remember
+                    .fresh
+                    .into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+            });
+            Ok(Committed { report, fresh })
+        })
     }
 }
 
@@ -586,13 +620,26 @@ struct Remember<'a> {
     shop: ShopId,
     ids: &'a [Message],
     now: chrono::DateTime<Utc>,
+    /// Those of `ids` that were new, as the last attempt of the transaction found them.
+    fresh: Mutex<HashSet<Message>>,
 }
 
 impl AlsoInTx for Remember<'_> {
-    fn write<'t, 'c>(&'t self, tx: &'t deadpool_postgres::Transaction<'c>) -> Also<'t> {
+    fn write<'t, 'c>(&'t self, tx: &'t Tx<'c>) -> Also<'t> {
         Box::pin(async move {
             if let Some(m) = self.messages {
-                m.remember(tx, self.shop, self.ids, self.now).await?;
+                let new: HashSet<(String, String)> = m
+                    .remember(tx, self.shop, self.ids, self.now)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let fresh = self
+                    .ids
+                    .iter()
+                    .filter(|(s, id)| new.contains(&(s.as_str().to_owned(), id.clone())))
+                    .cloned()
+                    .collect();
+                *self.fresh.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
             }
             Ok(())
         })
@@ -610,8 +657,14 @@ impl Commit for SqliteCommit<'_> {
         &'a mut self,
         batches: &'a [IngestBatch],
         _: &'a [Message],
-    ) -> BoxFuture<'a, parceltrail_core::Result<IngestReport>> {
-        let out = self.store.ingest(batches, self.now);
+    ) -> BoxFuture<'a, parceltrail_core::Result<Committed>> {
+        let out = self
+            .store
+            .ingest(batches, self.now)
+            .map(|report| Committed {
+                report,
+                fresh: None,
+            });
         Box::pin(std::future::ready(out))
     }
 }
@@ -696,7 +749,8 @@ async fn commit_round(
         )];
     }
     match commit.commit(&all, &messages).await {
-        Ok(report) => {
+        Ok(mut committed) => {
+            let report = &committed.report;
             let mut added: HashMap<ShipmentId, usize> = HashMap::new();
             for c in &report.changes {
                 if let Change::EventsAdded {
@@ -710,7 +764,7 @@ async fn commit_round(
             answers
                 .into_iter()
                 .zip(spans)
-                .map(|((i, unknown, _), span)| {
+                .map(|((i, unknown, message), span)| {
                     let batches = &all[span];
                     let mut ids: Vec<ShipmentId> = batches.iter().map(|b| b.shipment_id).collect();
                     ids.sort_unstable();
@@ -721,6 +775,7 @@ async fn commit_round(
                         stored,
                         duplicates: given.saturating_sub(stored),
                         unknown,
+                        replayed: committed.replayed(&message),
                     };
                     (i, Ok(delivered))
                 })
@@ -745,13 +800,12 @@ async fn alone(
     unknown: Vec<String>,
     message: Option<Message>,
 ) -> parceltrail_core::Result<Delivered> {
-    let messages: Vec<Message> = message.into_iter().collect();
-    commit
-        .commit(batches, &messages)
-        .await
-        .map(|report| Delivered {
-            stored: report.inserted,
-            duplicates: report.duplicates,
-            unknown,
-        })
+    let messages: Vec<Message> = message.iter().cloned().collect();
+    let mut committed = commit.commit(batches, &messages).await?;
+    Ok(Delivered {
+        stored: committed.report.inserted,
+        duplicates: committed.report.duplicates,
+        unknown,
+        replayed: committed.replayed(&message),
+    })
 }

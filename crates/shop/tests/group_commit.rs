@@ -187,7 +187,8 @@ async fn deliveries_share_a_commit_and_fail_alone(b: Backend) {
         Delivered {
             stored: 1,
             duplicates: 0,
-            unknown: vec![]
+            unknown: vec![],
+            replayed: false,
         }
     );
     let mut got = Vec::new();
@@ -217,7 +218,8 @@ async fn deliveries_share_a_commit_and_fail_alone(b: Backend) {
         Delivered {
             stored: 0,
             duplicates: 0,
-            unknown: vec![number(PARCELS + 1)]
+            unknown: vec![number(PARCELS + 1)],
+            replayed: false,
         }
     );
     // Each group rings the shop's bell once (its rounds, and the retries after the poisoned
@@ -279,4 +281,78 @@ async fn deliveries_share_a_commit_and_fail_alone_on_postgres() {
         _dir: None,
     })
     .await;
+}
+
+/// On PostgreSQL the replay check is made in the group's transaction (SQLite's, before the
+/// ingest, is `hooks::verify_for_shop`'s): a message id already remembered is a replay, of
+/// copies sent at once exactly one is not, and a replay stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_are_found_in_the_groups_transaction_on_postgres() {
+    let url: DbUrl = parceltrail_shop::testing::postgres()
+        .fresh_database()
+        .await
+        .parse()
+        .unwrap();
+    let (db, _) = Db::open(&url).await.unwrap();
+    let shop = db
+        .create_shop("Replays", "o@replays.example", Utc::now())
+        .await
+        .unwrap()
+        .shop
+        .id;
+    let stores = Stores::new(&db);
+    let store: Arc<ShopStore> = stores.get(shop).await.unwrap();
+    store
+        .write(|s| {
+            let new: Vec<NewShipment> = (0..4)
+                .map(|i| NewShipment {
+                    tracking_number: number(i),
+                    carrier: "ups".into(),
+                    ..Default::default()
+                })
+                .collect();
+            s.add_shipments(&new, Utc::now())
+        })
+        .await
+        .unwrap();
+    let first = store
+        .ingest_delivery(body(0, &[(0, "first")]), &verified("r-1"))
+        .await
+        .unwrap();
+    assert_eq!((first.stored, first.replayed), (1, false));
+    let again = store
+        .ingest_delivery(body(0, &[(0, "first")]), &verified("r-1"))
+        .await
+        .unwrap();
+    assert_eq!((again.stored, again.replayed), (0, true));
+
+    // Ten copies at once, for a parcel and for a number the shop does not track (those share
+    // a round, so the check within one statement counts too).
+    for (parcel, id) in [(1, "r-2"), (9, "r-3")] {
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .ingest_delivery(body(parcel, &[(1, "copy")]), &verified(id))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut fresh = 0;
+        for t in tasks {
+            let d = t.await.unwrap();
+            fresh += usize::from(!d.replayed);
+            if d.replayed {
+                assert_eq!(d.stored, 0);
+            }
+        }
+        assert_eq!(fresh, 1, "{id}: exactly one copy is not a replay");
+    }
+    let events = store
+        .read(|s| s.timeline(s.find(&number(1))?.id).map(|t| t.len()))
+        .await
+        .unwrap();
+    assert_eq!(events, 1);
 }

@@ -125,8 +125,13 @@ pub(crate) async fn receive(
     let pushes = hooks::parse(source, &body).map_err(hook_problem)?;
     let store = state.stores.get(shop).await?;
     // Ingested with the deliveries waiting at the same time, in one transaction, and the
-    // message id remembered after it (`stores`' group commit): answered once both are done.
+    // message id remembered in it or after it (`stores`' group commit): answered once both
+    // are done.
     let delivered = store.ingest_delivery(pushes, &verified).await?;
+    if delivered.replayed {
+        let id = verified.message_id.clone().unwrap_or_default();
+        return Err(hook_problem(hooks::HookError::Replayed { id }));
+    }
     state.metrics.ingested(source.as_str(), delivered.stored);
     Ok(Json(Received {
         stored: delivered.stored,

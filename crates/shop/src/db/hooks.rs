@@ -157,34 +157,49 @@ fn checked(ids: &[(HookSource, String)]) -> Result<Vec<(HookSource, String)>> {
 pub(crate) struct MessagesInTx {
     /// The insert, its table named with the server's schema (made once, at open).
     insert: std::sync::Arc<str>,
+    /// The same, answering which ids were new.
+    insert_returning: std::sync::Arc<str>,
 }
 
 impl MessagesInTx {
     /// For the server's tables in `schema`.
     pub(crate) fn new(schema: &str) -> Self {
         let schema = format!("\"{}\"", schema.replace('"', "\"\""));
+        let insert = format!(
+            "INSERT INTO {schema}.hook_messages (shop_id, source, message_id, seen_at)
+             SELECT $1, s, m, $4 FROM unnest($2::text[], $3::text[]) AS t (s, m)
+             ON CONFLICT DO NOTHING"
+        );
         MessagesInTx {
-            insert: format!(
-                "INSERT INTO {schema}.hook_messages (shop_id, source, message_id, seen_at)
-                 SELECT $1, s, m, $4 FROM unnest($2::text[], $3::text[]) AS t (s, m)
-                 ON CONFLICT DO NOTHING"
-            )
-            .into(),
+            insert_returning: format!("{insert} RETURNING source, message_id").into(),
+            insert: insert.into(),
         }
     }
 
-    /// Remembers `ids` of `shop` in `tx`; how many were new.
+    /// Remembers `ids` of `shop` in `tx`; those that were new, as (source, id) (an id
+    /// already there is a replay).
     pub(crate) async fn remember(
         &self,
-        tx: &deadpool_postgres::Transaction<'_>,
+        tx: &crate::tracking::Tx<'_>,
         shop: ShopId,
         ids: &[(HookSource, String)],
         now: DateTime<Utc>,
-    ) -> Result<usize> {
+    ) -> Result<Vec<(String, String)>> {
         if ids.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        self.insert(tx, shop, checked(ids)?, trunc(now)).await
+        let (sources, ids): (Vec<&str>, Vec<String>) = checked(ids)?
+            .into_iter()
+            .map(|(s, id)| (s.as_str(), id))
+            .unzip();
+        let stmt = tx.prepare_cached(&self.insert_returning).await?;
+        let rows = tx
+            .query(&stmt, &[&shop.0, &sources, &ids, &trunc(now)])
+            .await
+            .map_err(pg_fk)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// One statement for checked ids: on a pooled connection, its own transaction.

@@ -8,9 +8,12 @@
 //!    the shop's secret for that source (and, for Standard Webhooks, that the signed
 //!    timestamp is within [`TOLERANCE`] of now). Nothing of the body is read before that,
 //!    so an unauthenticated sender cannot reach the parser.
-//! 2. **Replay check, without burning the id.** [`Db::message_seen`] says whether a message
-//!    id ([`Verified::message_id`]) was already *committed*. A seen id is answered 2xx
-//!    without ingesting: it is a retry of something already done.
+//! 2. **Replay check, without burning the id.** On SQLite [`Db::message_seen`] says whether
+//!    a message id ([`Verified::message_id`]) was already *committed*; a seen id is refused
+//!    without ingesting. On PostgreSQL the group's transaction remembers the ids and learns
+//!    which were there already (`INSERT … ON CONFLICT DO NOTHING RETURNING`): those
+//!    deliveries are refused as replays, their events (the same as the first copy's, which
+//!    the signature over id and body guarantees) having added nothing.
 //! 3. **Parse and ingest.** [`parse`] turns the body into [`Push`]es; the route ingests them
 //!    through core's `Store::ingest`, which is idempotent.
 //! 4. **Remember the id** ([`remember`], i.e. [`Db::remember_message`]) only after the
@@ -431,9 +434,10 @@ pub fn open_secret(
 }
 
 /// Steps 1 and 2 of the order in the module docs: the shop's secret for `source` loaded and
-/// opened, the signature verified, and a message id already committed refused as
-/// [`HookError::Replayed`]. The id is *not* remembered: call [`remember`] once the ingest
-/// has committed.
+/// opened, the signature verified, and on SQLite a message id already committed refused as
+/// [`HookError::Replayed`] (on PostgreSQL the group commit's transaction makes that check:
+/// [`crate::stores::Delivered::replayed`]). The id is *not* remembered: call [`remember`]
+/// once the ingest has committed.
 pub async fn verify_for_shop<H: Headers + ?Sized>(
     db: &Db,
     key: &SecretKey,
@@ -449,7 +453,10 @@ pub async fn verify_for_shop<H: Headers + ?Sized>(
         .ok_or(HookError::NotConfigured { hook: source })?;
     let secret = open_secret(key, shop, source, &sealed)?;
     let verified = verify(source, &secret, headers, body, now)?;
+    // On PostgreSQL the group's transaction checks (`stores`' group commit): one query a
+    // delivery fewer, and two copies at once no longer both pass.
     if let Some(id) = &verified.message_id
+        && db.messages_in_tx().is_none()
         && db.message_seen(shop, source, id).await?
     {
         return Err(HookError::Replayed { id: id.clone() });

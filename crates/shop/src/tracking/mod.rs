@@ -107,7 +107,95 @@ async fn retrying<T, F: Future<Output = R<T>>>(attempt: impl Fn() -> F) -> R<T> 
     }
 }
 
-type Tx<'a> = deadpool_postgres::Transaction<'a>;
+/// The transaction the tracking SQL runs in.
+pub(crate) enum Tx<'a> {
+    /// tokio-postgres' own: `BEGIN` and `COMMIT` a round trip each.
+    Own(deadpool_postgres::Transaction<'a>),
+    /// A connection whose caller sends `BEGIN` in the round trip of its first statements
+    /// and `COMMIT` in that of its last ([`PgStore::ingest_async`]), two round trips fewer.
+    Piped(&'a deadpool_postgres::ClientWrapper),
+}
+
+impl Tx<'_> {
+    pub(crate) async fn prepare_cached(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        match self {
+            Tx::Own(t) => t.prepare_cached(sql).await,
+            Tx::Piped(c) => c.prepare_cached(sql).await,
+        }
+    }
+
+    pub(crate) async fn execute<T: ?Sized + tokio_postgres::ToStatement + Sync>(
+        &self,
+        stmt: &T,
+        params: &[Param<'_>],
+    ) -> Result<u64, tokio_postgres::Error> {
+        match self {
+            Tx::Own(t) => t.execute(stmt, params).await,
+            Tx::Piped(c) => c.execute(stmt, params).await,
+        }
+    }
+
+    pub(crate) async fn query<T: ?Sized + tokio_postgres::ToStatement + Sync>(
+        &self,
+        stmt: &T,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        match self {
+            Tx::Own(t) => t.query(stmt, params).await,
+            Tx::Piped(c) => c.query(stmt, params).await,
+        }
+    }
+
+    pub(crate) async fn query_one<T: ?Sized + tokio_postgres::ToStatement + Sync>(
+        &self,
+        stmt: &T,
+        params: &[Param<'_>],
+    ) -> Result<Row, tokio_postgres::Error> {
+        match self {
+            Tx::Own(t) => t.query_one(stmt, params).await,
+            Tx::Piped(c) => c.query_one(stmt, params).await,
+        }
+    }
+
+    pub(crate) async fn query_opt<T: ?Sized + tokio_postgres::ToStatement + Sync>(
+        &self,
+        stmt: &T,
+        params: &[Param<'_>],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        match self {
+            Tx::Own(t) => t.query_opt(stmt, params).await,
+            Tx::Piped(c) => c.query_opt(stmt, params).await,
+        }
+    }
+
+    pub(crate) async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        match self {
+            Tx::Own(t) => t.batch_execute(sql).await,
+            Tx::Piped(c) => c.batch_execute(sql).await,
+        }
+    }
+
+    /// Commit (a piped transaction: send `COMMIT` and wait for it).
+    pub(crate) async fn commit(self) -> Result<(), tokio_postgres::Error> {
+        match self {
+            Tx::Own(t) => t.commit().await,
+            Tx::Piped(c) => c.batch_execute("COMMIT").await,
+        }
+    }
+
+    /// tokio-postgres' transaction, for what only it has (portals).
+    fn own(&self) -> R<&deadpool_postgres::Transaction<'_>> {
+        match self {
+            Tx::Own(t) => Ok(t),
+            Tx::Piped(_) => Err(Fail::Bad(
+                "a portal needs tokio-postgres' transaction".into(),
+            )),
+        }
+    }
+}
 
 /// Something more [`PgStore::ingest_async`] writes in its transaction.
 pub(crate) trait AlsoInTx: Sync {
@@ -133,6 +221,8 @@ pub struct PgStore {
     schema: String,
     /// `SET LOCAL search_path TO "<schema>"`, run at the start of every transaction.
     set_path: String,
+    /// `BEGIN` and then `set_path`, for a piped transaction ([`Tx::Piped`]).
+    begin: String,
     /// How long `due` claims what it returns.
     poll_lease: chrono::Duration,
 }
@@ -227,6 +317,7 @@ impl PgStore {
             handle,
             schema: schema.to_owned(),
             set_path: format!("SET LOCAL search_path TO \"{schema}\""),
+            begin: format!("BEGIN; SET LOCAL search_path TO \"{schema}\""),
             poll_lease: lease(POLL_LEASE),
         };
         store.handle.block_on(store.migrate())?;
@@ -250,21 +341,28 @@ impl PgStore {
         also: &dyn AlsoInTx,
     ) -> parceltrail_core::Result<IngestReport> {
         retrying(|| async {
-            let mut client = self.pool.get().await?;
-            let tx = client.transaction().await?;
+            let client = self.pool.get().await?;
+            let tx = Tx::Piped(&client);
             let also = async {
                 also.write(&tx)
                     .await
                     .map_err(|e| Fail::Core(CoreError::Backend(e)))
             };
-            let (set, out) = tokio::join!(
-                tx.batch_execute(&self.set_path),
-                shipments::ingest(&tx, &self.schema, batches, now, also)
+            let commit = async { Ok(tx.batch_execute("COMMIT").await?) };
+            // `BEGIN` and the search path go out with the first statements, `COMMIT` with
+            // the last (the connection runs requests in the order they were first polled).
+            // Should a statement fail, PostgreSQL aborts the transaction and its `COMMIT`
+            // rolls back; should this fail before sending `COMMIT`, the `ROLLBACK` below
+            // ends it. Either way the connection goes back to the pool with none open.
+            let (begun, out) = tokio::join!(
+                tx.batch_execute(&self.begin),
+                shipments::ingest(&tx, &self.schema, batches, now, also, commit)
             );
-            set?;
-            let out = out?;
-            tx.commit().await?;
-            Ok(out)
+            let out = begun.map_err(Fail::from).and(out);
+            if out.is_err() {
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
+            out
         })
         .await
         .map_err(Into::into)
@@ -294,7 +392,7 @@ impl PgStore {
 
     async fn migrate(&self) -> R<()> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = Tx::Own(client.transaction().await?);
         // Creating the schema races too, so the lock comes first.
         tx.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
@@ -353,7 +451,7 @@ impl PgStore {
         self.handle
             .block_on(async {
                 let mut client = self.pool.get().await?;
-                let tx = client.transaction().await?;
+                let tx = Tx::Own(client.transaction().await?);
                 let out = self.on_schema(&tx, f).await?;
                 tx.commit().await?;
                 Ok::<_, Fail>(out)
@@ -367,7 +465,7 @@ impl PgStore {
         self.handle
             .block_on(retrying(|| async {
                 let mut client = self.pool.get().await?;
-                let tx = client.transaction().await?;
+                let tx = Tx::Own(client.transaction().await?);
                 let out = self.on_schema(&tx, &f).await?;
                 tx.commit().await?;
                 Ok(out)
@@ -426,9 +524,10 @@ pub(crate) async fn each_row(
 ) -> R<()> {
     const CHUNK: i32 = 512;
     let stmt = tx.prepare_cached(sql).await?;
-    let portal = tx.bind(&stmt, params).await?;
+    let own = tx.own()?;
+    let portal = own.bind(&stmt, params).await?;
     loop {
-        let chunk = tx.query_portal(&portal, CHUNK).await?;
+        let chunk = own.query_portal(&portal, CHUNK).await?;
         for r in &chunk {
             f(r)?;
         }
@@ -520,7 +619,10 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> parceltrail_core::Result<IngestReport> {
         self.write(async |tx| {
-            shipments::ingest(tx, &self.schema, batches, now, async { Ok(()) }).await
+            shipments::ingest(tx, &self.schema, batches, now, async { Ok(()) }, async {
+                Ok(())
+            })
+            .await
         })
     }
 

@@ -373,7 +373,7 @@ pub(super) async fn add_all(
         .map(|(n, (id, _, _))| IngestBatch::events(*id, n.events.clone()))
         .collect();
     let each: Vec<(&IngestBatch, &str)> = batches.iter().map(|b| (b, "import")).collect();
-    let (ingested, tail) = ingest_in(tx, &each, now).await?;
+    let (ingested, tail) = ingest_in(tx, &each, now, async { Ok(()) }).await?;
     tail.write(tx, journal, &[], async { Ok(()) }).await?;
     let mut out = Vec::with_capacity(new.len());
     for ((id, created, own), one) in added.into_iter().zip(ingested) {
@@ -410,12 +410,16 @@ pub(super) async fn add_shipments(
     Ok(out)
 }
 
+/// Core's `Store::ingest` in `tx`: two round trips however many batches. `also` is sent with
+/// the first (the rows' lock and the events), `end` with the last writes (a piped
+/// transaction's `COMMIT`; see [`Tail::write`]).
 pub(super) async fn ingest(
     tx: &Tx<'_>,
     schema: &str,
     batches: &[IngestBatch],
     now: DateTime<Utc>,
     also: impl Future<Output = R<()>>,
+    end: impl Future<Output = R<()>>,
 ) -> R<IngestReport> {
     let mut journal = Journal::new(schema);
     let each: Vec<(&IngestBatch, &str)> = batches
@@ -423,13 +427,13 @@ pub(super) async fn ingest(
         .map(|b| (b, b.events.first().map_or("carrier", |e| e.source.as_str())))
         .collect();
     let mut report = IngestReport::default();
-    let (all, tail) = ingest_in(tx, &each, ms(now)).await?;
+    let (all, tail) = ingest_in(tx, &each, ms(now), also).await?;
     for one in all {
         report.inserted += one.inserted;
         report.duplicates += one.duplicates;
         report.changes.extend(one.changes);
     }
-    tail.write(tx, &mut journal, &report.changes, also).await?;
+    tail.write(tx, &mut journal, &report.changes, end).await?;
     Ok(report)
 }
 
@@ -499,7 +503,7 @@ fn merge_place(into: &mut Place, new: Place) {
 /// transaction, with the meaning of ingesting them one after another, in a fixed number of
 /// statements and round trips however many there are (a group commit's round trips are its
 /// cost): the shipments' rows locked and read and every event offered (one `INSERT … ON
-/// CONFLICT DO NOTHING` that returns those that were new) in one round trip, then the
+/// CONFLICT DO NOTHING` that returns those that were new), with `also`, in one round trip, then the
 /// derived state worked out here in batch order. Returns what each batch came to, in order,
 /// and the [`Tail`] to write: one `UPDATE` of the rows that changed and one insert of the
 /// status log, sent with the caller's last writes. A batch for a shipment removed meanwhile
@@ -508,6 +512,7 @@ pub(super) async fn ingest_in<'a>(
     tx: &Tx<'_>,
     batches: &[(&'a IngestBatch, &'a str)],
     now: i64,
+    also: impl Future<Output = R<()>>,
 ) -> R<(Vec<Ingested>, Tail<'a>)> {
     let mut ids: Vec<Uuid> = batches.iter().map(|(b, _)| b.shipment_id.0).collect();
     ids.sort_unstable();
@@ -561,30 +566,35 @@ pub(super) async fn ingest_in<'a>(
         ),
     )?;
     let lock_params: &[Param<'_>] = &[&ids];
-    let (locked, stored) = futures_util::try_join!(tx.query(&lock, lock_params), async {
-        if cols.shipment.is_empty() {
-            return Ok(Vec::new());
-        }
-        tx.query(
-            &insert,
-            &[
-                &cols.shipment,
-                &cols.key,
-                &cols.at,
-                &cols.offset,
-                &cols.status,
-                &cols.raw_code,
-                &cols.description,
-                &cols.city,
-                &cols.region,
-                &cols.country,
-                &cols.postal,
-                &cols.source,
-                &now,
-            ],
-        )
-        .await
-    })?;
+    let (locked, stored, ()) = futures_util::try_join!(
+        async { Ok::<_, Fail>(tx.query(&lock, lock_params).await?) },
+        async {
+            if cols.shipment.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(tx
+                .query(
+                    &insert,
+                    &[
+                        &cols.shipment,
+                        &cols.key,
+                        &cols.at,
+                        &cols.offset,
+                        &cols.status,
+                        &cols.raw_code,
+                        &cols.description,
+                        &cols.city,
+                        &cols.region,
+                        &cols.country,
+                        &cols.postal,
+                        &cols.source,
+                        &now,
+                    ],
+                )
+                .await?)
+        },
+        also,
+    )?;
     let mut state: HashMap<Uuid, Pending> = HashMap::with_capacity(ids.len());
     for r in locked {
         let d = Derived {
@@ -789,19 +799,22 @@ const STATUS_LOG_INSERT: &str =
      ORDER BY t.n";
 
 impl Tail<'_> {
-    /// Writes the rows, `also`, the status log and the feed of `changes` in one round trip:
-    /// every statement prepared first (cached, so usually no round trip), then sent
+    /// Writes the rows, the status log and the feed of `changes`, then `end`, in one round
+    /// trip: every statement prepared first (cached, so usually no round trip), then sent
     /// together, in this order (tokio-postgres sends a request when its future is first
     /// polled, and the join polls them in order), so the journal lock (taken here if not
     /// before) comes after the writes that need no lock, and before the status log and the
     /// feed, whose ids follow it (see [`append_feed`]). Holding the lock is what groups on
-    /// other connections wait for, so it is held for these two statements and the commit.
+    /// other connections wait for, so it is held for these two statements and the commit;
+    /// `end`, sent last, may be the `COMMIT` itself (a piped transaction), which then costs
+    /// no round trip of its own. `end` must send its request when first polled (no
+    /// `prepare` first), or it would go out before the statements.
     pub(super) async fn write(
         self,
         tx: &Tx<'_>,
         journal: &mut Journal<'_>,
         changes: &[Change],
-        also: impl Future<Output = R<()>>,
+        end: impl Future<Output = R<()>>,
     ) -> R<()> {
         let fed = FeedColumns::of(changes);
         let (c, log, now) = (&self.rows, &self.log, self.now);
@@ -854,10 +867,10 @@ impl Tail<'_> {
         let feed_params: &[Param<'_>] = &[&now, &fed.orders, &fed.parcels, &fed.data];
         futures_util::try_join!(
             maybe(tx, update.as_ref(), update_params),
-            async { also.await.map(|()| 0) },
             maybe(tx, take.as_ref(), lock_params),
             maybe(tx, log_insert.as_ref(), log_params),
             maybe(tx, feed_insert.as_ref(), feed_params),
+            async { end.await.map(|()| 0) },
         )?;
         journal.taken |= lock;
         Ok(())
