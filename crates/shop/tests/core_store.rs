@@ -2555,10 +2555,90 @@ fn orders_are_listed_newest_first_by_each_filter(s: &mut dyn Store) {
             },
             vec![3, 4],
         ),
+        // Part of a name too short for the trigram index, and with a parcel filter.
+        (
+            OrderQuery {
+                q: Some("nn".into()),
+                ..q()
+            },
+            vec![0, 3, 4],
+        ),
+        (
+            OrderQuery {
+                q: Some("ann".into()),
+                status: Some(Status::InTransit),
+                ..q()
+            },
+            vec![3],
+        ),
+        (
+            OrderQuery {
+                q: Some("ann".into()),
+                carrier: Some("dhl".into()),
+                ..q()
+            },
+            vec![0, 3, 4],
+        ),
+        // What would be pattern or query syntax is taken literally.
+        (
+            OrderQuery {
+                q: Some("1*".into()),
+                ..q()
+            },
+            vec![],
+        ),
+        (
+            OrderQuery {
+                q: Some("n_s".into()),
+                ..q()
+            },
+            vec![],
+        ),
+        (
+            OrderQuery {
+                q: Some("\"ann\"".into()),
+                ..q()
+            },
+            vec![],
+        ),
+        (
+            OrderQuery {
+                q: Some("a* OR b".into()),
+                ..q()
+            },
+            vec![],
+        ),
     ];
     for (query, want) in cases {
         assert_eq!(listed(s, query.clone()), rev(&want), "{query:?}");
     }
+    // A renamed customer is found by the new name only; a removed name by neither.
+    let text = |t: &str| OrderQuery {
+        q: Some(t.into()),
+        ..q()
+    };
+    s.update_order(
+        o[6],
+        &OrderPatch {
+            customer_name: Some(Some("Dorothea Quux".into())),
+            ..OrderPatch::default()
+        },
+        t(200),
+    )
+    .unwrap();
+    assert_eq!(listed(s, text("quux")), vec![o[6]]);
+    assert_eq!(listed(s, text("dorot")), vec![o[6]]);
+    assert_eq!(listed(s, text("dora")), vec![]);
+    s.update_order(
+        o[6],
+        &OrderPatch {
+            customer_name: Some(None),
+            ..OrderPatch::default()
+        },
+        t(201),
+    )
+    .unwrap();
+    assert_eq!(listed(s, text("quux")), vec![]);
 }
 
 fn orders_page_by_id_without_gaps_or_repeats(s: &mut dyn Store) {
@@ -3208,13 +3288,19 @@ fn postgres_two_shops_in_one_database_do_not_see_each_other() {
 fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
     let pg = Pg::new();
     let mut s = pg.store("shop_a");
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(
+        s.schema_version().unwrap(),
+        parceltrail_shop::tracking::SCHEMA_VERSION
+    );
     add(&mut s, "X1");
     drop(s);
     // Reopened: the data stays, nothing is migrated twice.
     let s = pg.store("shop_a");
     assert_eq!(s.count().unwrap(), 1);
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(
+        s.schema_version().unwrap(),
+        parceltrail_shop::tracking::SCHEMA_VERSION
+    );
     drop(s);
     pg.sql("UPDATE shop_a.schema_version SET version = 99");
     let err = pg.open("shop_a").unwrap_err();
@@ -3223,13 +3309,13 @@ fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
             err,
             Error::NewerSchema {
                 found: 99,
-                known: 4,
+                known: 5,
                 ..
             }
         ),
         "{err}"
     );
-    pg.sql("UPDATE shop_a.schema_version SET version = 4");
+    pg.sql("UPDATE shop_a.schema_version SET version = 5");
     assert_eq!(pg.store("shop_a").count().unwrap(), 1, "left untouched");
 }
 
@@ -3268,7 +3354,10 @@ fn postgres_replicas_opening_at_once_take_turns() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap(), 4);
+        assert_eq!(
+            h.join().unwrap(),
+            parceltrail_shop::tracking::SCHEMA_VERSION
+        );
     }
 }
 

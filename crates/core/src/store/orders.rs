@@ -152,6 +152,61 @@ pub struct Text {
     pub number: String,
 }
 
+/// Names are searched through a trigram index (FTS5 on SQLite, pg_trgm on PostgreSQL),
+/// which needs three characters; a shorter search reads every name.
+pub const TRIGRAM: usize = 3;
+
+impl Text {
+    /// Whether the trigram index can find the name part (see [`TRIGRAM`]).
+    pub fn by_trigrams(&self) -> bool {
+        self.folded.chars().count() >= TRIGRAM
+    }
+
+    /// The order number prefix as a `GLOB` pattern (SQLite), its wildcards taken literally.
+    pub fn number_glob(&self) -> String {
+        let mut g = String::with_capacity(self.raw.len() + 1);
+        for c in self.raw.chars() {
+            match c {
+                '*' | '?' | '[' => {
+                    g.push('[');
+                    g.push(c);
+                    g.push(']');
+                }
+                c => g.push(c),
+            }
+        }
+        g.push('*');
+        g
+    }
+
+    /// The order number prefix as a `LIKE` pattern (PostgreSQL, backslash escapes).
+    pub fn number_like(&self) -> String {
+        format!("{}%", like_escaped(&self.raw))
+    }
+
+    /// Part of a name as a `LIKE` pattern (PostgreSQL, backslash escapes).
+    pub fn name_like(&self) -> String {
+        format!("%{}%", like_escaped(&self.folded))
+    }
+
+    /// Part of a name as an FTS5 query on the trigram index's name column: one phrase, so
+    /// nothing in it is query syntax.
+    pub fn name_match(&self) -> String {
+        format!("name : \"{}\"", self.folded.replace('"', "\"\""))
+    }
+}
+
+fn like_escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl Search {
     /// The query's text, cleaned and folded.
     pub fn of(q: &OrderQuery) -> Search {
@@ -179,10 +234,10 @@ impl Search {
 
     /// The parcel filter a page is read by, walking its index (status or carrier, then the
     /// order id) newest first and stopping at the page's end, rather than gathering every
-    /// order with such a parcel and sorting them. Not when an order number or e-mail is
-    /// asked for: that index finds a handful of orders at once.
+    /// order with such a parcel and sorting them. Not when an order number, an e-mail or
+    /// free text is asked for: their indexes find a handful of orders at once.
     pub fn parcel_index(&self, q: &OrderQuery) -> Option<ParcelIndex> {
-        if self.order_number.is_some() || self.email.is_some() {
+        if self.order_number.is_some() || self.email.is_some() || self.text.is_some() {
             None
         } else if q.status.is_some() {
             Some(ParcelIndex::Status)
@@ -271,6 +326,17 @@ mod tests {
             ("1z-999 AA", "1z-999 aa")
         );
         assert_eq!(t.number, "1Z999AA");
+        assert!(t.by_trigrams());
+        let odd = Search::of(&OrderQuery {
+            q: Some(r#"a*[?%_\"b"#.into()),
+            ..OrderQuery::default()
+        })
+        .text
+        .unwrap();
+        assert_eq!(odd.number_glob(), r#"a[*][[][?]%_\"b*"#);
+        assert_eq!(odd.number_like(), r#"a*[?\%\_\\"b%"#);
+        assert_eq!(odd.name_like(), r#"%a*[?\%\_\\"b%"#);
+        assert_eq!(odd.name_match(), r#"name : "a*[?%_\""b""#);
         assert_eq!(s.email.as_deref(), Some("ann@example.com"));
         assert_eq!(
             Search::of(&OrderQuery {

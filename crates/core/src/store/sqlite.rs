@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_carrier_state.sql"),
     include_str!("../../migrations/0003_eta_problems_notifications.sql"),
     include_str!("../../migrations/0004_orders_feed.sql"),
+    include_str!("../../migrations/0005_name_search.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -74,7 +74,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres-core/0002_carrier_state.sql"),
     include_str!("../../migrations/postgres-core/0003_eta_problems_notifications.sql"),
     include_str!("../../migrations/postgres-core/0004_orders_feed.sql"),
+    include_str!("../../migrations/postgres-core/0005_name_search.sql"),
 ];
+
+/// The version whose migration needs pg_trgm.
+const TRIGRAMS_FROM: usize = 5;
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -183,16 +187,6 @@ impl Tx<'_> {
         match self {
             Tx::Own(t) => t.commit().await,
             Tx::Piped(c) => c.batch_execute("COMMIT").await,
-        }
-    }
-
-    /// tokio-postgres' transaction, for what only it has (portals).
-    fn own(&self) -> R<&deadpool_postgres::Transaction<'_>> {
-        match self {
-            Tx::Own(t) => Ok(t),
-            Tx::Piped(_) => Err(Fail::Bad(
-                "a portal needs tokio-postgres' transaction".into(),
-            )),
         }
     }
 }
@@ -420,8 +414,14 @@ impl PgStore {
             }
             .into());
         }
-        for sql in &MIGRATIONS[from as usize..] {
-            tx.batch_execute(sql).await?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            if i + 1 == TRIGRAMS_FROM {
+                let schema = trigrams(&tx).await?;
+                tx.batch_execute(&sql.replace("TRGM_SCHEMA", &schema.replace('"', "\"\"")))
+                    .await?;
+            } else {
+                tx.batch_execute(sql).await?;
+            }
         }
         if from < SCHEMA_VERSION {
             tx.execute("DELETE FROM schema_version", &[]).await?;
@@ -446,15 +446,22 @@ impl PgStore {
         out
     }
 
-    /// Run `f` in one transaction on this shop's schema and commit.
+    /// Run `f` (which only reads) in one transaction on this shop's schema, piped: `BEGIN`
+    /// and the search path go out with `f`'s first statement, and the `COMMIT` is sent
+    /// without waiting for its reply (a read-only transaction has nothing to make durable;
+    /// whoever takes the connection next is served after it, and the reply is dropped). So a
+    /// read is its statements' round trips only, two fewer.
     fn read<T>(&self, f: impl AsyncFnOnce(&Tx<'_>) -> R<T>) -> parceltrail_core::Result<T> {
         self.handle
             .block_on(async {
-                let mut client = self.pool.get().await?;
-                let tx = Tx::Own(client.transaction().await?);
-                let out = self.on_schema(&tx, f).await?;
-                tx.commit().await?;
-                Ok::<_, Fail>(out)
+                let client = self.pool.get().await?;
+                let tx = Tx::Piped(&client);
+                let (begun, out) = tokio::join!(tx.batch_execute(&self.begin), f(&tx));
+                let out = begun.map_err(Fail::from).and(out);
+                let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                // Polled once, the request is sent; the future is then dropped.
+                let _ = futures_util::FutureExt::now_or_never(client.batch_execute(end));
+                out
             })
             .map_err(Into::into)
     }
@@ -493,6 +500,28 @@ impl PgStore {
     }
 }
 
+/// The schema pg_trgm lives in, installed (in `public`) if the database does not have it:
+/// once for all shops, under a lock of its own, since shops migrate side by side. pg_trgm
+/// ships with PostgreSQL (Debian's server package has it) and is a trusted extension, which
+/// the database's owner may install.
+async fn trigrams(tx: &Tx<'_>) -> R<String> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext('pg_trgm'))",
+        &[&LOCK_MIGRATE],
+    )
+    .await?;
+    tx.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        .await?;
+    let row = tx
+        .query_one(
+            "SELECT n.nspname::text FROM pg_extension e
+             JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'",
+            &[],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
 // Small query helpers: every statement is prepared once per connection.
 
 pub(crate) async fn rows(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> R<Vec<Row>> {
@@ -524,7 +553,19 @@ pub(crate) async fn each_row(
 ) -> R<()> {
     const CHUNK: i32 = 512;
     let stmt = tx.prepare_cached(sql).await?;
-    let own = tx.own()?;
+    let own = match tx {
+        Tx::Own(own) => own,
+        // In a piped transaction, the rows as they arrive (the connection's reader waits for
+        // each batch to be taken).
+        Tx::Piped(c) => {
+            let rows = c.query_raw(&stmt, params.iter().copied()).await?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                f(&r)?;
+            }
+            return Ok(());
+        }
+    };
     let portal = own.bind(&stmt, params).await?;
     loop {
         let chunk = own.query_portal(&portal, CHUNK).await?;

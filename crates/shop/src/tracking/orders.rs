@@ -532,19 +532,55 @@ pub(super) async fn orders(tx: &Tx<'_>, q: &OrderQuery) -> R<Vec<Order>> {
     // lookup a lookup.
     let by = search.parcel_index(q);
     let cols = qualified(ORDER_COLUMNS, "o");
-    let mut sql = match by {
-        Some(_) => format!(
-            "SELECT DISTINCT ON (f.order_id) {cols} FROM shipments f
-             CROSS JOIN LATERAL (SELECT * FROM orders x WHERE x.id = f.order_id OFFSET 0) o
-             WHERE NOT f.deleted AND NOT o.deleted"
-        ),
-        None => format!("SELECT {cols} FROM orders o WHERE NOT o.deleted"),
-    };
     let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let mut arg = |sql: &mut String, clause: &str, v: Box<dyn ToSql + Sync + Send>| {
         args.push(v);
         sql.push_str(&clause.replace('?', &format!("${}", args.len())));
     };
+    let mut sql = String::new();
+    if let Some(t) = &search.text {
+        // An order number prefix, an e-mail, part of a name, or a tracking number: each
+        // found through its index (the name through pg_trgm's), then the orders they name.
+        arg(
+            &mut sql,
+            &format!("SELECT {cols} FROM (SELECT id FROM orders WHERE order_number LIKE ?"),
+            Box::new(t.number_like()),
+        );
+        arg(
+            &mut sql,
+            " UNION SELECT id FROM orders WHERE customer_email_lower = ?",
+            Box::new(t.folded.clone()),
+        );
+        arg(
+            &mut sql,
+            if t.by_trigrams() {
+                " UNION SELECT id FROM orders WHERE customer_name_lower LIKE ?"
+            } else {
+                // Too short for trigrams: the index would only be read whole.
+                " UNION SELECT id FROM orders WHERE strpos(customer_name_lower, ?) > 0"
+            },
+            Box::new(if t.by_trigrams() {
+                t.name_like()
+            } else {
+                t.folded.clone()
+            }),
+        );
+        arg(
+            &mut sql,
+            " UNION SELECT order_id FROM shipments WHERE tracking_number = ? AND NOT deleted) m
+             JOIN orders o ON o.id = m.id WHERE NOT o.deleted",
+            Box::new(t.number.clone()),
+        );
+    } else {
+        sql.push_str(&match by {
+            Some(_) => format!(
+                "SELECT DISTINCT ON (f.order_id) {cols} FROM shipments f
+                 CROSS JOIN LATERAL (SELECT * FROM orders x WHERE x.id = f.order_id OFFSET 0) o
+                 WHERE NOT f.deleted AND NOT o.deleted"
+            ),
+            None => format!("SELECT {cols} FROM orders o WHERE NOT o.deleted"),
+        });
+    }
     if let Some(n) = &search.order_number {
         arg(&mut sql, " AND o.order_number = ?", Box::new(n.clone()));
     }
@@ -553,30 +589,6 @@ pub(super) async fn orders(tx: &Tx<'_>, q: &OrderQuery) -> R<Vec<Order>> {
             &mut sql,
             " AND o.customer_email_lower = ?",
             Box::new(e.clone()),
-        );
-    }
-    if let Some(t) = &search.text {
-        // An order number prefix, an e-mail, part of a name, or a tracking number.
-        arg(
-            &mut sql,
-            " AND (left(o.order_number, length(?::text))",
-            Box::new(t.raw.clone()),
-        );
-        arg(&mut sql, " = ?", Box::new(t.raw.clone()));
-        arg(
-            &mut sql,
-            " OR o.customer_email_lower = ?",
-            Box::new(t.folded.clone()),
-        );
-        arg(
-            &mut sql,
-            " OR strpos(o.customer_name_lower, ?) > 0",
-            Box::new(t.folded.clone()),
-        );
-        arg(
-            &mut sql,
-            " OR o.id IN (SELECT order_id FROM shipments WHERE tracking_number = ? AND NOT deleted))",
-            Box::new(t.number.clone()),
         );
     }
     if let Some(s) = q.status {

@@ -393,14 +393,50 @@ pub(super) fn page_sql(q: &OrderQuery) -> (String, Vec<Box<dyn ToSql>>) {
         args.push(v);
         sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
     };
-    let mut sql = match by {
-        // CROSS JOIN keeps the parcels' index the outer loop, walked in order.
-        Some(_) => format!(
-            "SELECT {cols} FROM shipments f CROSS JOIN orders o ON o.id = f.order_id
-             WHERE f.deleted = 0 AND o.deleted = 0"
-        ),
-        None => format!("SELECT {cols} FROM orders o WHERE o.deleted = 0"),
-    };
+    let mut sql = String::new();
+    if let Some(t) = &search.text {
+        // An order number prefix, an e-mail, part of a name, or a tracking number: each
+        // found through its index, the orders they name then read by key (CROSS JOIN keeps
+        // the matches the outer loop) and sorted.
+        arg(
+            &mut sql,
+            &format!("SELECT {cols} FROM (SELECT id FROM orders WHERE order_number GLOB ?"),
+            Box::new(t.number_glob()),
+        );
+        arg(
+            &mut sql,
+            " UNION SELECT id FROM orders WHERE customer_email_lower = ?",
+            Box::new(t.folded.clone()),
+        );
+        if t.by_trigrams() {
+            arg(
+                &mut sql,
+                " UNION SELECT unhex(order_key) FROM order_names WHERE order_names MATCH ?",
+                Box::new(t.name_match()),
+            );
+        } else {
+            arg(
+                &mut sql,
+                " UNION SELECT id FROM orders WHERE instr(customer_name_lower, ?) > 0",
+                Box::new(t.folded.clone()),
+            );
+        }
+        arg(
+            &mut sql,
+            " UNION SELECT order_id FROM shipments WHERE tracking_number = ? AND deleted = 0) m
+             CROSS JOIN orders o ON o.id = m.id WHERE o.deleted = 0",
+            Box::new(t.number.clone()),
+        );
+    } else {
+        match by {
+            // CROSS JOIN keeps the parcels' index the outer loop, walked in order.
+            Some(_) => sql.push_str(&format!(
+                "SELECT {cols} FROM shipments f CROSS JOIN orders o ON o.id = f.order_id
+                 WHERE f.deleted = 0 AND o.deleted = 0"
+            )),
+            None => sql.push_str(&format!("SELECT {cols} FROM orders o WHERE o.deleted = 0")),
+        }
+    }
     if let Some(n) = &search.order_number {
         arg(&mut sql, " AND o.order_number = ?", Box::new(n.clone()));
     }
@@ -409,30 +445,6 @@ pub(super) fn page_sql(q: &OrderQuery) -> (String, Vec<Box<dyn ToSql>>) {
             &mut sql,
             " AND o.customer_email_lower = ?",
             Box::new(e.clone()),
-        );
-    }
-    if let Some(t) = &search.text {
-        // An order number prefix, an e-mail, part of a name, or a tracking number.
-        arg(
-            &mut sql,
-            " AND (substr(o.order_number, 1, length(?))",
-            Box::new(t.raw.clone()),
-        );
-        arg(&mut sql, " = ?", Box::new(t.raw.clone()));
-        arg(
-            &mut sql,
-            " OR o.customer_email_lower = ?",
-            Box::new(t.folded.clone()),
-        );
-        arg(
-            &mut sql,
-            " OR instr(o.customer_name_lower, ?) > 0",
-            Box::new(t.folded.clone()),
-        );
-        arg(
-            &mut sql,
-            " OR o.id IN (SELECT order_id FROM shipments WHERE tracking_number = ? AND deleted = 0))",
-            Box::new(t.number.clone()),
         );
     }
     if let Some(s) = q.status {
