@@ -131,10 +131,15 @@ fn shop_file(server_db: &std::path::Path, shop: ShopId) -> std::path::PathBuf {
         .join(format!("{}.db", shop.0))
 }
 
-async fn deliveries_share_a_commit_and_fail_alone(b: Backend) {
-    let (db, _) = Db::open(&b.url).await.unwrap();
+/// A new shop on `url` with `parcels` parcels (numbered by [`number`]), and its store.
+async fn shop_with_parcels(
+    url: &DbUrl,
+    name: &str,
+    parcels: usize,
+) -> (Db, ShopId, Stores, Arc<ShopStore>) {
+    let (db, _) = Db::open(url).await.unwrap();
     let shop = db
-        .create_shop("Group", "o@group.example", Utc::now())
+        .create_shop(name, "owner@shop.example", Utc::now())
         .await
         .unwrap()
         .shop
@@ -142,8 +147,8 @@ async fn deliveries_share_a_commit_and_fail_alone(b: Backend) {
     let stores = Stores::new(&db);
     let store: Arc<ShopStore> = stores.get(shop).await.unwrap();
     store
-        .write(|s| {
-            let new: Vec<NewShipment> = (0..PARCELS)
+        .write(move |s| {
+            let new: Vec<NewShipment> = (0..parcels)
                 .map(|i| NewShipment {
                     tracking_number: number(i),
                     carrier: "ups".into(),
@@ -154,6 +159,11 @@ async fn deliveries_share_a_commit_and_fail_alone(b: Backend) {
         })
         .await
         .unwrap();
+    (db, shop, stores, store)
+}
+
+async fn deliveries_share_a_commit_and_fail_alone(b: Backend) {
+    let (db, shop, _stores, store) = shop_with_parcels(&b.url, "Group", PARCELS).await;
     b.poison(shop).await;
     let groups = store.subscribe();
     let before = *groups.borrow();
@@ -293,28 +303,7 @@ async fn replays_are_found_in_the_groups_transaction_on_postgres() {
         .await
         .parse()
         .unwrap();
-    let (db, _) = Db::open(&url).await.unwrap();
-    let shop = db
-        .create_shop("Replays", "o@replays.example", Utc::now())
-        .await
-        .unwrap()
-        .shop
-        .id;
-    let stores = Stores::new(&db);
-    let store: Arc<ShopStore> = stores.get(shop).await.unwrap();
-    store
-        .write(|s| {
-            let new: Vec<NewShipment> = (0..4)
-                .map(|i| NewShipment {
-                    tracking_number: number(i),
-                    carrier: "ups".into(),
-                    ..Default::default()
-                })
-                .collect();
-            s.add_shipments(&new, Utc::now())
-        })
-        .await
-        .unwrap();
+    let (_db, _shop, _stores, store) = shop_with_parcels(&url, "Replays", 4).await;
     let first = store
         .ingest_delivery(body(0, &[(0, "first")]), &verified("r-1"))
         .await
