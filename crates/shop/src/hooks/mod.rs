@@ -211,7 +211,8 @@ pub enum HookError {
         /// The source.
         hook: HookSource,
     },
-    /// The message id was already handled (a retry or a replay): answer 2xx, ingest nothing.
+    /// The message id was already handled (a retry or a replay): nothing more is stored; the
+    /// server answers 409, which senders take as final.
     #[error("message {id:?} was already handled")]
     Replayed {
         /// The message id.
@@ -255,7 +256,7 @@ impl HookError {
         matches!(self, HookError::Malformed { .. })
     }
 
-    /// Already handled (answer 2xx so the sender stops retrying).
+    /// Already handled (the server answers 409: nothing more is stored).
     pub fn is_replay(&self) -> bool {
         matches!(self, HookError::Replayed { .. })
     }
