@@ -211,8 +211,8 @@ pub enum HookError {
         /// The source.
         hook: HookSource,
     },
-    /// The message id was already handled (a retry or a replay): nothing more is stored; the
-    /// server answers 409, which senders take as final.
+    /// The message id was already handled (a retry or a replay): nothing more is stored, and
+    /// the server answers 409.
     #[error("message {id:?} was already handled")]
     Replayed {
         /// The message id.
