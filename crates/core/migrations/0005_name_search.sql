@@ -24,5 +24,3 @@ CREATE TRIGGER order_names_delete AFTER DELETE ON orders
 BEGIN
     DELETE FROM order_names WHERE order_names MATCH 'order_key : "' || hex(old.id) || '"';
 END;
--- An order number's prefix, read from an index (GLOB with a literal prefix uses one in the
--- binary collation: the existing index on (order_number, id) serves it).

@@ -628,15 +628,15 @@ impl AlsoInTx for Remember<'_> {
     fn write<'t, 'c>(&'t self, tx: &'t Tx<'c>) -> Also<'t> {
         Box::pin(async move {
             if let Some(m) = self.messages {
-                let new: HashSet<(String, String)> = m
-                    .remember(tx, self.shop, self.ids, self.now)
-                    .await?
-                    .into_iter()
+                let new = m.remember(tx, self.shop, self.ids, self.now).await?;
+                let new: HashSet<(&str, &str)> = new
+                    .iter()
+                    .map(|(s, id)| (s.as_str(), id.as_str()))
                     .collect();
                 let fresh = self
                     .ids
                     .iter()
-                    .filter(|(s, id)| new.contains(&(s.as_str().to_owned(), id.clone())))
+                    .filter(|(s, id)| new.contains(&(s.as_str(), id.as_str())))
                     .cloned()
                     .collect();
                 *self.fresh.lock().unwrap_or_else(|p| p.into_inner()) = fresh;

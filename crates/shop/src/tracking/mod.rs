@@ -77,8 +77,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres-core/0005_name_search.sql"),
 ];
 
-/// The version whose migration needs pg_trgm.
-const TRIGRAMS_FROM: usize = 5;
+/// Where a migration names pg_trgm's schema (filled in by [`trigrams`]).
+const TRGM_SCHEMA: &str = "TRGM_SCHEMA";
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -116,7 +116,8 @@ pub(crate) enum Tx<'a> {
     /// tokio-postgres' own: `BEGIN` and `COMMIT` a round trip each.
     Own(deadpool_postgres::Transaction<'a>),
     /// A connection whose caller sends `BEGIN` in the round trip of its first statements
-    /// and `COMMIT` in that of its last ([`PgStore::ingest_async`]), two round trips fewer.
+    /// and `COMMIT` in that of its last ([`PgStore::ingest_async`]) or without waiting for
+    /// its reply (reads), two round trips fewer.
     Piped(&'a deadpool_postgres::ClientWrapper),
 }
 
@@ -414,10 +415,10 @@ impl PgStore {
             }
             .into());
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-            if i + 1 == TRIGRAMS_FROM {
+        for sql in &MIGRATIONS[from as usize..] {
+            if sql.contains(TRGM_SCHEMA) {
                 let schema = trigrams(&tx).await?;
-                tx.batch_execute(&sql.replace("TRGM_SCHEMA", &schema.replace('"', "\"\"")))
+                tx.batch_execute(&sql.replace(TRGM_SCHEMA, &schema.replace('"', "\"\"")))
                     .await?;
             } else {
                 tx.batch_execute(sql).await?;
@@ -544,38 +545,25 @@ pub(crate) async fn exec(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> R<u64>
     Ok(tx.execute(&stmt, params).await?)
 }
 
-/// Stream a query's rows in chunks (a portal), so a big answer is never all in memory.
+/// Stream a query's rows as they arrive, so a big answer is never all in memory: the
+/// connection hands over one batch of messages at a time and reads on only when it is
+/// taken.
 pub(crate) async fn each_row(
     tx: &Tx<'_>,
     sql: &str,
     params: &[Param<'_>],
     mut f: impl FnMut(&Row) -> R<()>,
 ) -> R<()> {
-    const CHUNK: i32 = 512;
     let stmt = tx.prepare_cached(sql).await?;
-    let own = match tx {
-        Tx::Own(own) => own,
-        // In a piped transaction, the rows as they arrive (the connection's reader waits for
-        // each batch to be taken).
-        Tx::Piped(c) => {
-            let rows = c.query_raw(&stmt, params.iter().copied()).await?;
-            let mut rows = std::pin::pin!(rows);
-            while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-                f(&r)?;
-            }
-            return Ok(());
-        }
+    let rows = match tx {
+        Tx::Own(t) => t.query_raw(&stmt, params.iter().copied()).await?,
+        Tx::Piped(c) => c.query_raw(&stmt, params.iter().copied()).await?,
     };
-    let portal = own.bind(&stmt, params).await?;
-    loop {
-        let chunk = own.query_portal(&portal, CHUNK).await?;
-        for r in &chunk {
-            f(r)?;
-        }
-        if chunk.len() < CHUNK as usize {
-            return Ok(());
-        }
+    let mut rows = std::pin::pin!(rows);
+    while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        f(&r)?;
     }
+    Ok(())
 }
 
 /// One column, its failure a [`Fail`].

@@ -551,20 +551,19 @@ pub(super) async fn orders(tx: &Tx<'_>, q: &OrderQuery) -> R<Vec<Order>> {
             " UNION SELECT id FROM orders WHERE customer_email_lower = ?",
             Box::new(t.folded.clone()),
         );
-        arg(
-            &mut sql,
-            if t.by_trigrams() {
-                " UNION SELECT id FROM orders WHERE customer_name_lower LIKE ?"
-            } else {
-                // Too short for trigrams: the index would only be read whole.
-                " UNION SELECT id FROM orders WHERE strpos(customer_name_lower, ?) > 0"
-            },
-            Box::new(if t.by_trigrams() {
-                t.name_like()
-            } else {
-                t.folded.clone()
-            }),
-        );
+        let (name, part) = if t.by_trigrams() {
+            (
+                " UNION SELECT id FROM orders WHERE customer_name_lower LIKE ?",
+                t.name_like(),
+            )
+        } else {
+            // Too short for trigrams: the index would only be read whole.
+            (
+                " UNION SELECT id FROM orders WHERE strpos(customer_name_lower, ?) > 0",
+                t.folded.clone(),
+            )
+        };
+        arg(&mut sql, name, Box::new(part));
         arg(
             &mut sql,
             " UNION SELECT order_id FROM shipments WHERE tracking_number = ? AND NOT deleted) m

@@ -397,7 +397,8 @@ pub(super) fn page_sql(q: &OrderQuery) -> (String, Vec<Box<dyn ToSql>>) {
     if let Some(t) = &search.text {
         // An order number prefix, an e-mail, part of a name, or a tracking number: each
         // found through its index, the orders they name then read by key (CROSS JOIN keeps
-        // the matches the outer loop) and sorted.
+        // the matches the outer loop) and sorted. A `GLOB` with a literal prefix is a range
+        // on the number's index (binary collation), bound parameter or not.
         arg(
             &mut sql,
             &format!("SELECT {cols} FROM (SELECT id FROM orders WHERE order_number GLOB ?"),
