@@ -38,6 +38,7 @@ both!(
     migrations_run_once_and_a_newer_schema_is_refused,
     another_shops_ids_are_not_found,
     keys_authenticate_until_revoked_and_record_their_use,
+    a_key_revoked_on_one_replica_is_refused_on_another_within_two_seconds,
     setup_links_work_once_and_logins_need_the_password,
     one_account_per_email_address,
     bad_input_says_what_is_wrong,
@@ -232,6 +233,44 @@ async fn keys_authenticate_until_revoked_and_record_their_use(url: DbUrl) {
     // The shop's first key is untouched.
     assert!(
         db.authenticate_key(&shop.api_key, t0())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Replicas (two stores on one database) remember a key they authenticated for up to
+/// `KEY_CACHE`: the one that revokes it refuses it at once, the other within that time.
+async fn a_key_revoked_on_one_replica_is_refused_on_another_within_two_seconds(url: DbUrl) {
+    let one = open(&url).await;
+    let other = open(&url).await;
+    let shop = one
+        .create_shop("Shop", "o@shop.example", t0())
+        .await
+        .unwrap();
+    let (rec, key) = one
+        .create_key(shop.shop.id, "till", Scopes::ALL, t0())
+        .await
+        .unwrap();
+    let now = Utc::now();
+    for db in [&one, &other] {
+        assert!(db.authenticate_key(&key, now).await.unwrap().is_some());
+    }
+    one.revoke_key(shop.shop.id, rec.id, now).await.unwrap();
+    assert!(one.authenticate_key(&key, now).await.unwrap().is_none());
+    tokio::time::sleep(parceltrail_shop::db::KEY_CACHE + std::time::Duration::from_millis(100))
+        .await;
+    assert!(
+        other
+            .authenticate_key(&key, Utc::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The shop's other key was never revoked.
+    assert!(
+        other
+            .authenticate_key(&shop.api_key, Utc::now())
             .await
             .unwrap()
             .is_some()

@@ -2,6 +2,7 @@
 //! module implements them all with the same meaning, and `tests/storage.rs` runs one suite
 //! against both.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -98,9 +99,28 @@ pub(crate) fn clip(s: &str, n: usize) -> String {
     }
 }
 
-/// The shop store. Clones share the connection (SQLite) or the pool (PostgreSQL).
+/// The shop store. Clones share the connection (SQLite) or the pool (PostgreSQL), and the
+/// keys lately authenticated.
 #[derive(Clone)]
-pub struct Db(Backend);
+pub struct Db(Backend, KeyCache);
+
+/// How long an authenticated API key is taken as live without asking the database again.
+/// A key revoked through this process is refused at once; through another (a replica, or
+/// `parceltrail server key revoke` beside a running server), within this time.
+pub const KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keys lately authenticated, by their digest. Every API request authenticates its key; on
+/// PostgreSQL that was a round trip of its own, on SQLite a turn on the server file's one
+/// connection, ahead of the request's real work.
+type KeyCache = std::sync::Arc<std::sync::Mutex<Keys>>;
+
+#[derive(Default)]
+struct Keys {
+    by_digest: HashMap<Vec<u8>, (ApiKey, std::time::Instant)>,
+    /// Revocations through this process: a lookup that began before one is not remembered
+    /// (it may have read the key while it was still live).
+    revocations: u64,
+}
 
 #[derive(Clone)]
 enum Backend {
@@ -139,11 +159,11 @@ impl Db {
         match url {
             DbUrl::Sqlite(path) => {
                 let (db, m) = sqlite::SqliteDb::open(path.clone()).await?;
-                Ok((Db(Backend::Sqlite(db)), m))
+                Ok((Db(Backend::Sqlite(db), KeyCache::default()), m))
             }
             DbUrl::Postgres(url) => {
                 let (db, m) = postgres::PgDb::open(url).await?;
-                Ok((Db(Backend::Postgres(db)), m))
+                Ok((Db(Backend::Postgres(db), KeyCache::default()), m))
             }
         }
     }
@@ -333,16 +353,53 @@ impl Db {
 
     /// Revokes a key of this shop (again is harmless); another shop's key is `NotFound`.
     pub async fn revoke_key(&self, shop: ShopId, id: KeyId, now: DateTime<Utc>) -> Result<ApiKey> {
-        each!(self, db => db.revoke_key(shop, id, trunc(now)).await)
+        let revoked = each!(self, db => db.revoke_key(shop, id, trunc(now)).await)?;
+        let mut keys = self.keys_cached();
+        keys.by_digest.retain(|_, (k, _)| k.id != id);
+        keys.revocations += 1;
+        Ok(revoked)
     }
 
     /// The live key a caller presented, its use recorded (to the minute); `None` for a key
-    /// that is unknown or revoked.
+    /// that is unknown or revoked. A key this process authenticated less than [`KEY_CACHE`]
+    /// ago, and whose recorded use is still within the minute, is answered from memory.
     pub async fn authenticate_key(&self, key: &str, now: DateTime<Utc>) -> Result<Option<ApiKey>> {
         if !key.starts_with(auth::KEY_PREFIX) || key.len() > 200 {
             return Ok(None);
         }
-        each!(self, db => db.authenticate_key(auth::digest(key), trunc(now)).await)
+        let digest = auth::digest(key);
+        let now = trunc(now);
+        let revocations = {
+            let keys = self.keys_cached();
+            if let Some((k, at)) = keys.by_digest.get(&digest)
+                && at.elapsed() < KEY_CACHE
+                && k.last_used_at
+                    .is_some_and(|t| now - t < LAST_USED_GRANULARITY)
+            {
+                return Ok(Some(k.clone()));
+            }
+            keys.revocations
+        };
+        let read = std::time::Instant::now();
+        let found = each!(self, db => db.authenticate_key(digest.clone(), now).await)?;
+        let mut keys = self.keys_cached();
+        // Shops' keys come and go; entries past their time are of no use.
+        if keys.by_digest.len() > 10_000 {
+            keys.by_digest.retain(|_, (_, at)| at.elapsed() < KEY_CACHE);
+        }
+        match &found {
+            Some(k) if keys.revocations == revocations => {
+                keys.by_digest.insert(digest, (k.clone(), read));
+            }
+            _ => {
+                keys.by_digest.remove(&digest);
+            }
+        }
+        Ok(found)
+    }
+
+    fn keys_cached(&self) -> std::sync::MutexGuard<'_, Keys> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
