@@ -50,9 +50,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use deadpool_postgres::Pool;
-use parceltrail_core::domain::ShipmentId;
+use parceltrail_core::domain::{Order, OrderId, Shipment, ShipmentId};
 use parceltrail_core::poller::SharedStore;
-use parceltrail_core::store::{Change, IngestBatch, IngestReport, SqliteStore, Store};
+use parceltrail_core::store::{
+    Change, IngestBatch, IngestReport, OrderDetail, OrderQuery, SqliteStore, Store,
+};
 use tokio::sync::{oneshot, watch};
 
 use crate::db::MessagesInTx;
@@ -138,9 +140,10 @@ struct Deliveries {
 }
 
 enum Inner {
-    /// One connection: SQLite has one writer, and a shop's reads are short. The poller and
-    /// the pipeline share it (see [`ShopStore::shared`]).
-    Sqlite(Arc<Mutex<SqliteStore>>),
+    /// One connection for writes: SQLite has one writer. The poller and the pipeline share
+    /// it (see [`ShopStore::shared`]). Reads through [`ShopStore::view`] use read-only
+    /// connections of their own beside it (WAL lets them run while it writes).
+    Sqlite(Arc<Mutex<SqliteStore>>, Arc<Readers>),
     /// A pooled store: each call gets its own clone, so calls run side by side.
     Postgres(PgStore),
 }
@@ -150,6 +153,46 @@ impl std::fmt::Debug for ShopStore {
         f.debug_struct("ShopStore")
             .field("shop", &self.shop)
             .finish()
+    }
+}
+
+/// The most read-only connections a SQLite shop keeps beside its writer: enough for reads
+/// on both of a small machine's cores and one more waiting; a read that finds them all busy
+/// takes the writer's turn.
+pub const SQLITE_READERS: usize = 3;
+
+/// A SQLite shop's read-only connections, opened as reads need them.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<SqliteStore>>,
+    /// Open, idle or in use.
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Readers {
+    /// An idle reader, a new one while there are fewer than [`SQLITE_READERS`], else none.
+    fn take(&self) -> Option<SqliteStore> {
+        use std::sync::atomic::Ordering;
+        if let Some(r) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Some(r);
+        }
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < SQLITE_READERS).then_some(n + 1)
+            })
+            .ok()?;
+        match SqliteStore::open_read_only(&self.path) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.open.fetch_sub(1, Ordering::AcqRel);
+                tracing::warn!(path = %self.path.display(), error = %e, "could not open a reader; reading through the writer");
+                None
+            }
+        }
+    }
+
+    fn put(&self, r: SqliteStore) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(r);
     }
 }
 
@@ -187,10 +230,15 @@ impl Stores {
         let inner = match &self.home {
             Home::Dir(dir) => {
                 let path = dir.join(format!("{}.db", shop.0));
+                let readers = Arc::new(Readers {
+                    path: path.clone(),
+                    idle: Mutex::new(Vec::new()),
+                    open: Default::default(),
+                });
                 let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))
                     .await
                     .map_err(task_failed)??;
-                Inner::Sqlite(Arc::new(Mutex::new(store)))
+                Inner::Sqlite(Arc::new(Mutex::new(store)), readers)
             }
             Home::Pool(pool) => {
                 let pool = pool.clone();
@@ -255,6 +303,58 @@ impl ShopStore {
         tokio::task::spawn_blocking(move || me.with(f))
             .await
             .map_err(task_failed)?
+    }
+
+    /// Run `f`, which only reads, on a blocking thread, in one snapshot: on SQLite through a
+    /// read-only connection beside the writer, so reads run side by side and never wait for
+    /// a write to finish.
+    pub async fn view<T, F>(self: &Arc<Self>, f: F) -> parceltrail_core::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> parceltrail_core::Result<T> + Send + 'static,
+    {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || match &me.inner {
+            Inner::Sqlite(writer, readers) => match readers.take() {
+                Some(r) => {
+                    let out = r.snapshot(|r| f(r));
+                    readers.put(r);
+                    out
+                }
+                None => {
+                    let w = writer.lock().unwrap_or_else(|p| p.into_inner());
+                    f(&*w)
+                }
+            },
+            // Every PostgreSQL read is one transaction already.
+            Inner::Postgres(s) => f(s),
+        })
+        .await
+        .map_err(task_failed)?
+    }
+
+    /// An order with its parcels, their events and its stage log ([`Store::order_detail`]);
+    /// on PostgreSQL on this task, with no blocking thread.
+    pub async fn order_detail(
+        self: &Arc<Self>,
+        id: OrderId,
+    ) -> parceltrail_core::Result<OrderDetail> {
+        match &self.inner {
+            Inner::Postgres(s) => s.order_detail_async(id).await,
+            Inner::Sqlite(..) => self.view(move |s| s.order_detail(id)).await,
+        }
+    }
+
+    /// A page of orders and their parcels ([`Store::order_page`]); on PostgreSQL on this
+    /// task, with no blocking thread.
+    pub async fn order_page(
+        self: &Arc<Self>,
+        q: OrderQuery,
+    ) -> parceltrail_core::Result<(Vec<Order>, Vec<Shipment>)> {
+        match &self.inner {
+            Inner::Postgres(s) => s.order_page_async(q).await,
+            Inner::Sqlite(..) => self.view(move |s| s.order_page(&q)).await,
+        }
     }
 
     /// Run a write on a blocking thread, then wake whoever waits for this shop's changes.
@@ -352,7 +452,7 @@ impl ShopStore {
     /// 1,740, their groups queueing on that lock.)
     fn writers(&self) -> usize {
         match self.inner {
-            Inner::Sqlite(_) => 1,
+            Inner::Sqlite(..) => 1,
             Inner::Postgres(_) => PG_WRITERS,
         }
     }
@@ -395,7 +495,7 @@ impl ShopStore {
             // On PostgreSQL the ids are remembered in the ingest's own transaction.
             let in_tx = match &self.inner {
                 Inner::Postgres(_) => self.db.messages_in_tx(),
-                Inner::Sqlite(_) => None,
+                Inner::Sqlite(..) => None,
             };
             let after = in_tx.is_none();
             let results = match (self.lookup(&pushes).await, &self.inner) {
@@ -411,7 +511,7 @@ impl ShopStore {
                     };
                     ingest_group(resolved, &mut commit).await
                 }
-                (Ok(_), Inner::Sqlite(_)) => {
+                (Ok(_), Inner::Sqlite(..)) => {
                     let me = self.clone();
                     let handle = tokio::runtime::Handle::current();
                     match tokio::task::spawn_blocking(move || {
@@ -466,7 +566,7 @@ impl ShopStore {
     /// at once. SQLite is one process's: it claims nothing, and the lease does not apply.
     pub fn shared(&self, poll_lease: std::time::Duration) -> SharedStore {
         match &self.inner {
-            Inner::Sqlite(s) => s.clone(),
+            Inner::Sqlite(s, _) => s.clone(),
             Inner::Postgres(s) => Arc::new(Mutex::new(s.clone().with_poll_lease(poll_lease))),
         }
     }
@@ -482,7 +582,7 @@ impl ShopStore {
         f: impl FnOnce(&mut dyn Store) -> parceltrail_core::Result<T>,
     ) -> parceltrail_core::Result<T> {
         match &self.inner {
-            Inner::Sqlite(s) => f(&mut *s.lock().unwrap_or_else(|p| p.into_inner())),
+            Inner::Sqlite(s, _) => f(&mut *s.lock().unwrap_or_else(|p| p.into_inner())),
             Inner::Postgres(s) => f(&mut s.clone()),
         }
     }

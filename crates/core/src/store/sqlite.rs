@@ -196,6 +196,16 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Run `f`'s reads in one read transaction, so they see one state of the database even
+    /// while another connection commits beside them (WAL). Nothing is written: the
+    /// transaction ends by rolling back.
+    pub fn snapshot<T>(&self, f: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
+        let tx = self.conn.unchecked_transaction()?;
+        let out = f(self);
+        drop(tx);
+        out
+    }
+
     /// Whether it was opened read-only (see [`SqliteStore::open`]).
     pub fn is_read_only(&self) -> bool {
         self.read_only

@@ -86,7 +86,7 @@ pub(crate) async fn stream(
     let woken = store.subscribe();
     let after = match last {
         Some(n) => n,
-        None => store.read(|s| s.feed_head()).await?,
+        None => store.view(|s| s.feed_head()).await?,
     };
     let state = Feed {
         store,
@@ -101,7 +101,7 @@ pub(crate) async fn stream(
                 return Some((Ok(event(&entry)), st));
             }
             let after = st.after;
-            match st.store.read(move |s| s.feed(after, BATCH)).await {
+            match st.store.view(move |s| s.feed(after, BATCH)).await {
                 Ok(batch) if !batch.is_empty() => {
                     st.pending = batch.into_iter();
                     continue;

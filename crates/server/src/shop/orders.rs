@@ -525,10 +525,13 @@ fn order_body(o: Order, shipments: Vec<ShipmentBody>, raw: &[Shipment]) -> Order
 
 /// An order with every event of every parcel and its stage log.
 fn full_order(
-    store: &mut dyn parceltrail_core::store::Store,
+    store: &dyn parceltrail_core::store::Store,
     id: OrderId,
 ) -> parceltrail_core::Result<OrderBody> {
-    let detail = store.order_detail(id)?;
+    Ok(detail_body(store.order_detail(id)?))
+}
+
+fn detail_body(detail: parceltrail_core::store::OrderDetail) -> OrderBody {
     let shipments = detail.shipments;
     let bodies = shipments
         .iter()
@@ -538,7 +541,7 @@ fn full_order(
     let stages = detail.stages;
     let mut body = order_body(detail.order, bodies, &shipments);
     body.stages = Some(stages.into_iter().map(StageBody::from).collect());
-    Ok(body)
+    body
 }
 
 // ----- checking what callers send -----
@@ -727,7 +730,7 @@ pub(crate) async fn get(
     caller.require(|s| s.read, "read")?;
     let id = order_id(&id)?;
     let store = store_of(&state, &caller).await?;
-    Ok(Json(store.read(move |s| full_order(s, id)).await?))
+    Ok(Json(detail_body(store.order_detail(id).await?)))
 }
 
 /// Changes an order's fields, its customer or its stage.
@@ -968,39 +971,34 @@ pub(crate) async fn list(
     let q = order_query(params)?;
     let limit = q.limit - 1;
     let store = store_of(&state, &caller).await?;
-    let page = store
-        .read(move |s| {
-            // One read for the page and its parcels (the one beyond `limit` only tells
-            // whether there is a next page; its parcels are read along and dropped).
-            let (mut orders, shipments) = s.order_page(&q)?;
-            let more = orders.len() > limit;
-            orders.truncate(limit);
-            let mut by_order: HashMap<OrderId, Vec<Shipment>> = HashMap::new();
-            for sh in shipments {
-                by_order.entry(sh.order_id).or_default().push(sh);
-            }
-            let next_cursor = more
-                .then(|| orders.last().map(|o| o.id.to_string()))
-                .flatten();
-            let orders = orders
-                .into_iter()
-                .map(|o| {
-                    let raw = by_order.remove(&o.id).unwrap_or_default();
-                    let bodies = raw
-                        .iter()
-                        .cloned()
-                        .map(|s| shipment_body(s, None))
-                        .collect();
-                    order_body(o, bodies, &raw)
-                })
+    // One read for the page and its parcels (the one beyond `limit` only tells whether
+    // there is a next page; its parcels are read along and dropped).
+    let (mut orders, shipments) = store.order_page(q).await?;
+    let more = orders.len() > limit;
+    orders.truncate(limit);
+    let mut by_order: HashMap<OrderId, Vec<Shipment>> = HashMap::new();
+    for sh in shipments {
+        by_order.entry(sh.order_id).or_default().push(sh);
+    }
+    let next_cursor = more
+        .then(|| orders.last().map(|o| o.id.to_string()))
+        .flatten();
+    let orders = orders
+        .into_iter()
+        .map(|o| {
+            let raw = by_order.remove(&o.id).unwrap_or_default();
+            let bodies = raw
+                .iter()
+                .cloned()
+                .map(|s| shipment_body(s, None))
                 .collect();
-            Ok(OrderPage {
-                orders,
-                next_cursor,
-            })
+            order_body(o, bodies, &raw)
         })
-        .await?;
-    Ok(Json(page))
+        .collect();
+    Ok(Json(OrderPage {
+        orders,
+        next_cursor,
+    }))
 }
 
 /// Records a staff member's status update for a parcel (for carriers that send nothing),

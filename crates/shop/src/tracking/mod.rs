@@ -449,9 +449,8 @@ impl PgStore {
 
     /// Run `f` (which only reads) in one transaction on this shop's schema, piped: `BEGIN`
     /// and the search path go out with `f`'s first statement, and the `COMMIT` is sent
-    /// without waiting for its reply (a read-only transaction has nothing to make durable;
-    /// whoever takes the connection next is served after it, and the reply is dropped). So a
-    /// read is its statements' round trips only, two fewer.
+    /// without waiting for its reply ([`end_read`]). So a read is its statements' round
+    /// trips only, two fewer.
     fn read<T>(&self, f: impl AsyncFnOnce(&Tx<'_>) -> R<T>) -> parceltrail_core::Result<T> {
         self.handle
             .block_on(async {
@@ -459,9 +458,7 @@ impl PgStore {
                 let tx = Tx::Piped(&client);
                 let (begun, out) = tokio::join!(tx.batch_execute(&self.begin), f(&tx));
                 let out = begun.map_err(Fail::from).and(out);
-                let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
-                // Polled once, the request is sent; the future is then dropped.
-                let _ = futures_util::FutureExt::now_or_never(client.batch_execute(end));
+                end_read(&client, out.is_ok());
                 out
             })
             .map_err(Into::into)
@@ -950,33 +947,11 @@ impl Store for PgStore {
     }
 
     fn order_page(&self, q: &OrderQuery) -> parceltrail_core::Result<(Vec<Order>, Vec<Shipment>)> {
-        self.read(async |tx| {
-            let page = orders::orders(tx, q).await?;
-            let ids: Vec<OrderId> = page.iter().map(|o| o.id).collect();
-            let shipments = orders::shipments_of_orders(tx, &ids).await?;
-            Ok((page, shipments))
-        })
+        self.read(async |tx| order_page(tx, q).await)
     }
 
     fn order_detail(&self, id: OrderId) -> parceltrail_core::Result<OrderDetail> {
-        self.read(async |tx| {
-            // Pipelined: the three go out together, then every parcel's events together.
-            let (order, shipments, stages) = tokio::try_join!(
-                shipments::order(tx, id),
-                orders::order_shipments(tx, id),
-                orders::order_stages(tx, id),
-            )?;
-            let timelines = futures_util::future::try_join_all(
-                shipments.iter().map(|s| shipments::timeline(tx, s.id)),
-            )
-            .await?;
-            Ok(OrderDetail {
-                order,
-                shipments,
-                timelines,
-                stages,
-            })
-        })
+        self.read(async |tx| order_detail(tx, id).await)
     }
 
     fn feed(&self, after: i64, limit: usize) -> parceltrail_core::Result<Vec<FeedEntry>> {
@@ -994,4 +969,75 @@ impl Store for PgStore {
     fn backlog(&self, now: DateTime<Utc>) -> parceltrail_core::Result<Backlog> {
         self.read(async |tx| shipments::backlog(tx, now).await)
     }
+}
+
+/// A page of orders and their parcels: two round trips (the parcels' query needs the page).
+async fn order_page(tx: &Tx<'_>, q: &OrderQuery) -> R<(Vec<Order>, Vec<Shipment>)> {
+    let page = orders::orders(tx, q).await?;
+    let ids: Vec<OrderId> = page.iter().map(|o| o.id).collect();
+    let shipments = orders::shipments_of_orders(tx, &ids).await?;
+    Ok((page, shipments))
+}
+
+/// An order's page: its four statements pipelined, one round trip (an unknown or removed
+/// order is the first one's NotFound; the others then find nothing).
+async fn order_detail(tx: &Tx<'_>, id: OrderId) -> R<OrderDetail> {
+    let ids = [id];
+    let (order, shipments, stages, mut events) = tokio::try_join!(
+        shipments::order(tx, id),
+        orders::shipments_of_orders(tx, &ids),
+        orders::stages_of(tx, id),
+        shipments::timelines_of_order(tx, id),
+    )?;
+    let timelines = shipments
+        .iter()
+        .map(|s| events.remove(&s.id).unwrap_or_default())
+        .collect();
+    Ok(OrderDetail {
+        order,
+        shipments,
+        timelines,
+        stages,
+    })
+}
+
+/// The API's two hottest reads, async for a task on the runtime (as
+/// [`PgStore::ingest_async`] is): no blocking thread between the connection's replies.
+impl PgStore {
+    /// [`Store::order_detail`].
+    pub async fn order_detail_async(&self, id: OrderId) -> parceltrail_core::Result<OrderDetail> {
+        self.read_async(|tx| Box::pin(order_detail(tx, id))).await
+    }
+
+    /// [`Store::order_page`].
+    pub async fn order_page_async(
+        &self,
+        q: OrderQuery,
+    ) -> parceltrail_core::Result<(Vec<Order>, Vec<Shipment>)> {
+        self.read_async(move |tx| Box::pin(async move { order_page(tx, &q).await }))
+            .await
+    }
+
+    /// [`read`](Self::read) without the blocking thread. `f` returns a boxed, `Send`
+    /// future (an async closure's would not be provably `Send` to the caller's task).
+    async fn read_async<T>(
+        &self,
+        f: impl for<'t> FnOnce(&'t Tx<'t>) -> futures_util::future::BoxFuture<'t, R<T>>,
+    ) -> parceltrail_core::Result<T> {
+        let client = self.pool.get().await.map_err(Fail::from)?;
+        let tx = Tx::Piped(&client);
+        let (begun, out) = tokio::join!(tx.batch_execute(&self.begin), f(&tx));
+        let out = begun.map_err(Fail::from).and(out);
+        end_read(&client, out.is_ok());
+        out.map_err(Into::into)
+    }
+}
+
+/// Ends a piped read: its `COMMIT` (or `ROLLBACK`) is sent without waiting for the reply (a
+/// read-only transaction has nothing to make durable; whoever takes the connection next is
+/// served after it, and the reply is dropped).
+fn end_read(client: &deadpool_postgres::ClientWrapper, ok: bool) {
+    let end = if ok { "COMMIT" } else { "ROLLBACK" };
+    // Polled once, the request is sent; the future is then dropped.
+    let _ = futures_util::FutureExt::now_or_never(client.batch_execute(end));
 }

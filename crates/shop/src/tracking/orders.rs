@@ -429,6 +429,11 @@ pub(super) async fn set_order_stage(
 
 pub(super) async fn order_stages(tx: &Tx<'_>, id: OrderId) -> R<Vec<StageChange>> {
     load(tx, id, false).await?;
+    stages_of(tx, id).await
+}
+
+/// The stage log of an order, without looking at the order (its caller has).
+pub(super) async fn stages_of(tx: &Tx<'_>, id: OrderId) -> R<Vec<StageChange>> {
     rows(
         tx,
         "SELECT from_stage, to_stage, actor, note, changed_at FROM order_stages

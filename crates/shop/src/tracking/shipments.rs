@@ -1202,14 +1202,37 @@ pub(super) async fn timeline(tx: &Tx<'_>, id: ShipmentId) -> R<Vec<TrackingEvent
         .iter()
         .map(event_from_row)
         .collect::<R<Vec<_>>>()?;
-    // Same-instant events in journey order, as the status derivation sees them.
-    out.sort_by_key(|e| {
+    in_journey_order(&mut out);
+    Ok(out)
+}
+
+/// Same-instant events in journey order, as the status derivation sees them.
+fn in_journey_order(events: &mut [TrackingEvent]) {
+    events.sort_by_key(|e| {
         (
             e.occurred_at,
             e.status.progress_rank(),
             *e.dedupe_key.as_bytes(),
         )
     });
+}
+
+/// The timelines of an order's live parcels, by parcel, in one statement (an order's page
+/// is then one round trip, not one more per parcel).
+pub(super) async fn timelines_of_order(
+    tx: &Tx<'_>,
+    id: OrderId,
+) -> R<HashMap<ShipmentId, Vec<TrackingEvent>>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE shipment_id IN
+           (SELECT id FROM shipments WHERE order_id = $1 AND NOT deleted)"
+    );
+    let mut out: HashMap<ShipmentId, Vec<TrackingEvent>> = HashMap::new();
+    for r in rows(tx, &sql, &[&id.0]).await? {
+        let e = event_from_row(&r)?;
+        out.entry(e.shipment_id).or_default().push(e);
+    }
+    out.values_mut().for_each(|t| in_journey_order(t));
     Ok(out)
 }
 
