@@ -54,6 +54,9 @@ pub const FEED_DAYS: i64 = 30;
 const IDLE: Duration = Duration::from_secs(10);
 /// After a failed pass (the database away), the wait before the next.
 const AFTER_FAILURE: Duration = Duration::from_secs(5);
+/// How long a woken poller lets further writes gather before it reads the schedule: a busy
+/// shop's webhooks write hundreds of times a second, and one look covers them all.
+pub const WAKE_SETTLE: Duration = Duration::from_millis(50);
 /// The setting in a demo shop's store that holds its simulator's epoch: it marks the shop as
 /// a demo, which only a server started with `--demo` polls (another replica would have no
 /// simulator to ask).
@@ -173,7 +176,7 @@ async fn supervise(state: Arc<ShopState>, sources: Arc<Sources>, mut stop: watch
 async fn gauges(state: &ShopState, running: &HashMap<ShopId, ShopWork>) {
     let mut total = Backlog::default();
     for work in running.values() {
-        match work.store.read(|s| s.backlog(Utc::now())).await {
+        match work.store.view(|s| s.backlog(Utc::now())).await {
             Ok(b) => {
                 total.due_polls += b.due_polls;
                 total.pending_notifications += b.pending_notifications;
@@ -367,6 +370,11 @@ async fn poll_loop(
                 },
                 _ = tokio::time::sleep_until(until) => break,
             }
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = tokio::time::sleep(WAKE_SETTLE) => {}
+            }
+            woken.borrow_and_update();
             // A write here: new parcels through this process's API are due at once, so
             // poll now if something is due. Most writes (a webhook's events) make nothing
             // due, and a pass is not free (its housekeeping reads every parcel), so those

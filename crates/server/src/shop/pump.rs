@@ -4,11 +4,12 @@
 //! Nothing is lost and nothing sent twice: the feed is durable and ordered, the event id is
 //! the shop and the feed's `seq` (so enqueuing the same change again, after a crash or from
 //! another replica, adds no delivery), and the position reached is kept in the shop's store
-//! after the events are enqueued.
+//! after the events are enqueued: at most once a second (a commit each), and when the pump
+//! stops. A crash re-reads at most that second's changes, which enqueue nothing new.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use parceltrail_core::store::{Change, FeedEntry};
@@ -27,6 +28,10 @@ const BATCH: usize = 200;
 const POLL: Duration = Duration::from_secs(1);
 /// How often the shop list is read for shops made since the start.
 const SHOPS: Duration = Duration::from_secs(10);
+/// How long a woken pump lets further writes gather before it reads the feed.
+const SETTLE: Duration = Duration::from_millis(50);
+/// The most often the position reached is written to the shop's store.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// The event a change becomes, if any: its type and its `data`.
 pub fn event_of(entry: &FeedEntry) -> Option<(&'static str, Value)> {
@@ -97,8 +102,9 @@ async fn pump(state: Arc<ShopState>, shop: ShopId, mut stop: watch::Receiver<boo
         }
     };
     let mut woken = store.subscribe();
+    let mut cursor = None;
     loop {
-        match turn(&state, &store, shop).await {
+        match turn(&state, &store, shop, &mut cursor).await {
             // More may be waiting: go on at once.
             Ok(true) => continue,
             Ok(false) => {}
@@ -106,31 +112,88 @@ async fn pump(state: Arc<ShopState>, shop: ShopId, mut stop: watch::Receiver<boo
                 tracing::warn!(%shop, error = %e, "webhooks out: the feed's events were not enqueued")
             }
         }
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            _ = woken.changed() => {}
-            _ = tokio::time::sleep(POLL) => {}
+        let was_woken = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = woken.changed() => true,
+            _ = tokio::time::sleep(POLL) => false,
+        };
+        if was_woken {
+            // Let a busy shop's writes gather: one turn covers them all.
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                _ = tokio::time::sleep(SETTLE) => {}
+            }
+            woken.borrow_and_update();
         }
+    }
+    if let Some(c) = cursor.as_mut()
+        && let Err(e) = c.save(&store, Duration::ZERO).await
+    {
+        tracing::warn!(%shop, error = %e, "webhooks out: the feed's position was not kept");
+    }
+}
+
+/// How far this pump has turned the feed into events, and how far the store knows it has.
+struct Cursor {
+    at: i64,
+    saved: i64,
+    saved_when: Instant,
+}
+
+impl Cursor {
+    /// Keeps the position in the shop's store if it moved and the last save is `every` old.
+    async fn save(&mut self, store: &Arc<ShopStore>, every: Duration) -> Result<(), PumpError> {
+        if self.at == self.saved || self.saved_when.elapsed() < every {
+            return Ok(());
+        }
+        let at = self.at;
+        // `read`: a setting is not news for the stream.
+        store
+            .read(move |s| {
+                s.set_setting(CURSOR, &at.to_string(), Utc::now())
+                    .map(|_| ())
+            })
+            .await?;
+        self.saved = at;
+        self.saved_when = Instant::now();
+        Ok(())
     }
 }
 
 /// One batch of the feed enqueued; whether a full batch was read.
-async fn turn(state: &ShopState, store: &Arc<ShopStore>, shop: ShopId) -> Result<bool, PumpError> {
-    let (after, batch) = store
-        .read(|s| {
-            let after = match s.setting(CURSOR)? {
-                Some(v) => v.parse().unwrap_or(0),
-                None => {
-                    // The first start: events from now on, not the shop's history.
-                    let head = s.feed_head()?;
-                    s.set_setting(CURSOR, &head.to_string(), Utc::now())?;
-                    head
-                }
-            };
-            Ok((after, s.feed(after, BATCH)?))
-        })
-        .await?;
+async fn turn(
+    state: &ShopState,
+    store: &Arc<ShopStore>,
+    shop: ShopId,
+    cursor: &mut Option<Cursor>,
+) -> Result<bool, PumpError> {
+    let c = match cursor {
+        Some(c) => c,
+        None => {
+            let at = store
+                .read(|s| {
+                    Ok(match s.setting(CURSOR)? {
+                        Some(v) => v.parse().unwrap_or(0),
+                        None => {
+                            // The first start: events from now on, not the shop's history.
+                            let head = s.feed_head()?;
+                            s.set_setting(CURSOR, &head.to_string(), Utc::now())?;
+                            head
+                        }
+                    })
+                })
+                .await?;
+            cursor.insert(Cursor {
+                at,
+                saved: at,
+                saved_when: Instant::now(),
+            })
+        }
+    };
+    let after = c.at;
+    let batch = store.view(move |s| s.feed(after, BATCH)).await?;
     let Some(last) = batch.last().map(|e| e.seq) else {
+        c.save(store, SAVE_EVERY).await?;
         return Ok(false);
     };
     debug_assert!(last > after);
@@ -147,14 +210,11 @@ async fn turn(state: &ShopState, store: &Arc<ShopStore>, shop: ShopId) -> Result
             }
         }
     }
-    // Moved on only once every event of the batch is enqueued; a crash before this enqueues
-    // them again, which adds no delivery. (`read`: a setting is not news for the stream.)
-    store
-        .read(move |s| {
-            s.set_setting(CURSOR, &last.to_string(), Utc::now())
-                .map(|_| ())
-        })
-        .await?;
+    // Moved on only once every event of the batch is enqueued, and kept in the store at
+    // most every SAVE_EVERY (each save is a commit): a crash before a save enqueues those
+    // events again, which adds no delivery.
+    c.at = last;
+    c.save(store, SAVE_EVERY).await?;
     Ok(batch.len() == BATCH)
 }
 
