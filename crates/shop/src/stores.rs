@@ -8,7 +8,8 @@
 //! where the rows are, not from a filter every query must remember.
 //!
 //! The store is synchronous (SQLite is, and `PgStore` `block_on`s the runtime), so
-//! [`ShopStore::read`] and [`ShopStore::write`] run it on tokio's blocking threads.
+//! [`ShopStore::read`], [`ShopStore::view`] (reads only, beside the writer) and
+//! [`ShopStore::write`] run it on tokio's blocking threads.
 //! [`ShopStore::shared`] hands the same store to core's poller and pipeline (the shop
 //! server's background work).
 //!
@@ -305,9 +306,10 @@ impl ShopStore {
             .map_err(task_failed)?
     }
 
-    /// Run `f`, which only reads, on a blocking thread, in one snapshot: on SQLite through a
-    /// read-only connection beside the writer, so reads run side by side and never wait for
-    /// a write to finish.
+    /// Run `f`, which only reads, on a blocking thread. On SQLite through a read-only
+    /// connection beside the writer, so reads run side by side and never wait for a write
+    /// to finish, all of `f` in one snapshot; on PostgreSQL each store call `f` makes is a
+    /// transaction of its own (so one call is one snapshot).
     pub async fn view<T, F>(self: &Arc<Self>, f: F) -> parceltrail_core::Result<T>
     where
         T: Send + 'static,
@@ -326,7 +328,7 @@ impl ShopStore {
                     f(&*w)
                 }
             },
-            // Every PostgreSQL read is one transaction already.
+            // Each PostgreSQL call is a transaction already, beside any writer.
             Inner::Postgres(s) => f(s),
         })
         .await
