@@ -345,3 +345,103 @@ async fn replays_are_found_in_the_groups_transaction_on_postgres() {
         .unwrap();
     assert_eq!(events, 1);
 }
+
+/// A removed parcel takes no more webhook scans, alone or in a group, even where its number
+/// was found before (PostgreSQL remembers a number's parcel): its number is answered as one
+/// the shop does not track. Re-added, it takes them again.
+async fn a_removed_parcel_is_unknown_to_webhooks(b: Backend) {
+    let (_db, shop, _stores, store) = shop_with_parcels(&b.url, "Removed", 3).await;
+    let deliver = |parcel: usize, minute: u32, id: &str| {
+        let store = store.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            store
+                .ingest_delivery(body(parcel, &[(minute, "scan")]), &verified(&id))
+                .await
+                .unwrap()
+        })
+    };
+    let stored = |n: usize| Delivered {
+        stored: n,
+        ..Default::default()
+    };
+    let unknown = |parcel: usize| Delivered {
+        unknown: vec![number(parcel)],
+        ..Default::default()
+    };
+    for parcel in 0..3 {
+        assert_eq!(
+            deliver(parcel, 0, &format!("x-{parcel}")).await.unwrap(),
+            stored(1)
+        );
+    }
+    store
+        .write(|s| {
+            for parcel in [0, 2] {
+                let id = s.find(&number(parcel))?.id;
+                s.remove(id, Utc::now())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    // In a group: deliveries piled up behind a held table share one transaction.
+    let hold = b.hold(shop).await;
+    let first = deliver(1, 1, "y-1");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (removed, kept) = (deliver(0, 2, "y-0"), deliver(1, 3, "y-1b"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.release(hold).await;
+    assert_eq!(first.await.unwrap(), stored(1));
+    assert_eq!(removed.await.unwrap(), unknown(0));
+    assert_eq!(kept.await.unwrap(), stored(1));
+    // Alone, and once more after that.
+    assert_eq!(deliver(2, 4, "z-2").await.unwrap(), unknown(2));
+    assert_eq!(deliver(2, 5, "z-2b").await.unwrap(), unknown(2));
+
+    // Re-added (the same parcel, revived): scans are stored again.
+    store
+        .write(|s| {
+            s.add_shipments(
+                &[NewShipment {
+                    tracking_number: number(0),
+                    carrier: "ups".into(),
+                    ..Default::default()
+                }],
+                Utc::now(),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(deliver(0, 6, "w-0").await.unwrap(), stored(1));
+    let events = store
+        .read(|s| s.timeline(s.find(&number(0))?.id).map(|t| t.len()))
+        .await
+        .unwrap();
+    assert_eq!(
+        events, 1,
+        "only the scan after re-adding (a removal drops the events)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_parcel_is_unknown_to_webhooks_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::Sqlite(dir.path().join("server.db"));
+    a_removed_parcel_is_unknown_to_webhooks(Backend {
+        url,
+        _dir: Some(dir),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_parcel_is_unknown_to_webhooks_on_postgres() {
+    let url = parceltrail_shop::testing::postgres().fresh_database().await;
+    a_removed_parcel_is_unknown_to_webhooks(Backend {
+        url: url.parse().unwrap(),
+        _dir: None,
+    })
+    .await;
+}

@@ -390,6 +390,9 @@ pub struct IngestReport {
     pub duplicates: usize,
     /// The committed changes, in order.
     pub changes: Vec<Change>,
+    /// Shipments of batches that were dropped because the shipment is not there (removed
+    /// meanwhile): nothing of those batches was stored.
+    pub gone: Vec<ShipmentId>,
 }
 
 /// An order as its page shows it ([`Store::order_detail`]).

@@ -800,6 +800,7 @@ fn ingest_one(
         .optional()?;
     // A result for a parcel removed meanwhile is dropped, by design.
     let Some((before, mut d)) = loaded else {
+        report.gone.push(sid);
         return Ok(());
     };
     d.status = before;

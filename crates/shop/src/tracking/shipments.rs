@@ -432,6 +432,7 @@ pub(super) async fn ingest(
         report.inserted += one.inserted;
         report.duplicates += one.duplicates;
         report.changes.extend(one.changes);
+        report.gone.extend(one.gone);
     }
     tail.write(tx, &mut journal, &report.changes, end).await?;
     Ok(report)
@@ -470,6 +471,8 @@ pub(super) struct Ingested {
     pub(super) duplicates: usize,
     /// The batch's changes, in order.
     pub(super) changes: Vec<Change>,
+    /// The batch's shipment, when it was dropped because the shipment is not there.
+    pub(super) gone: Option<ShipmentId>,
 }
 
 fn head(r: &Row, a: usize) -> R<Option<Head>> {
@@ -631,6 +634,7 @@ pub(super) async fn ingest_in<'a>(
         let sid = batch.shipment_id;
         let mut one = Ingested::default();
         let Some(p) = state.get_mut(&sid.0) else {
+            one.gone = Some(sid);
             out.push(one);
             continue;
         };
