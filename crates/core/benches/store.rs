@@ -228,8 +228,7 @@ fn bare_rusqlite(dir: &std::path::Path, batches: &[IngestBatch]) -> Duration {
             occurred_offset INTEGER NOT NULL, status TEXT NOT NULL, raw_code TEXT,
             description TEXT NOT NULL, city TEXT, region TEXT, country TEXT, postal TEXT,
             source TEXT NOT NULL, recorded_at INTEGER NOT NULL,
-            PRIMARY KEY (shipment_id, dedupe_key)) WITHOUT ROWID;
-         CREATE INDEX events_by_time ON events (shipment_id, occurred_at);",
+            PRIMARY KEY (shipment_id, dedupe_key)) WITHOUT ROWID;",
     )
     .unwrap();
     let now = Utc::now().timestamp_millis();

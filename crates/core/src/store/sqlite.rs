@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_eta_problems_notifications.sql"),
     include_str!("../../migrations/0004_orders_feed.sql"),
     include_str!("../../migrations/0005_name_search.sql"),
+    include_str!("../../migrations/0006_events_index.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -75,6 +75,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres-core/0003_eta_problems_notifications.sql"),
     include_str!("../../migrations/postgres-core/0004_orders_feed.sql"),
     include_str!("../../migrations/postgres-core/0005_name_search.sql"),
+    include_str!("../../migrations/postgres-core/0006_events_index.sql"),
 ];
 
 /// Where a migration names pg_trgm's schema (filled in by [`trigrams`]).
