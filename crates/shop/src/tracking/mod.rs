@@ -100,6 +100,9 @@ pub const POLL_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 /// plan: 11 % of its time under webhook load), since a generic plan cannot see how short the
 /// arrays are and would join the parcels by hashing a scan of them; every statement of a
 /// group looks its rows up by key, so scans and hash joins are ruled out for it instead.
+/// A poll's ingest (`Store::ingest`) runs the same statements under the same settings: a
+/// generic plan is cached per connection and not made again when these settings change, so
+/// one made without them would otherwise serve the next group.
 const INGEST_PLANS: &str = "SET LOCAL plan_cache_mode TO force_generic_plan; \
      SET LOCAL enable_seqscan TO off; SET LOCAL enable_hashjoin TO off";
 
@@ -656,11 +659,17 @@ impl Store for PgStore {
         batches: &[IngestBatch],
         now: DateTime<Utc>,
     ) -> parceltrail_core::Result<IngestReport> {
+        // Planned as a webhook group's (see [`INGEST_PLANS`]): the same statements, cached
+        // per connection, so a plan made here is the one a group on this connection reuses.
         self.write(async |tx| {
-            shipments::ingest(tx, &self.schema, batches, now, async { Ok(()) }, async {
-                Ok(())
-            })
-            .await
+            let (plans, out) = tokio::join!(
+                tx.batch_execute(INGEST_PLANS),
+                shipments::ingest(tx, &self.schema, batches, now, async { Ok(()) }, async {
+                    Ok(())
+                })
+            );
+            plans?;
+            out
         })
     }
 
