@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_orders_feed.sql"),
     include_str!("../../migrations/0005_name_search.sql"),
     include_str!("../../migrations/0006_events_index.sql"),
+    include_str!("../../migrations/0007_name_index_pending.sql"),
 ];
 
 /// The newest schema version this build knows.

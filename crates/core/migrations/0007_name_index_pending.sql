@@ -1,0 +1,4 @@
+-- Schema 7: nothing to change on SQLite. The version is PostgreSQL's (the shop server's
+-- `crates/shop/migrations/postgres-core/0007_name_index_pending.sql`: its trigram index of
+-- customers' names stops deferring new entries), kept in step so both stores number their
+-- schemas alike. SQLite's trigram index (FTS5) writes each order's entries as it is saved.
