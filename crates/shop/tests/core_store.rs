@@ -2700,6 +2700,26 @@ fn orders_page_by_id_without_gaps_or_repeats(s: &mut dyn Store) {
             },
             with_parcels.clone(),
         ),
+        // Free text: paged on its matches' ids alone, and with an order's filter.
+        (
+            OrderQuery {
+                q: Some("001".into()),
+                ..OrderQuery::default()
+            },
+            all[3..13].to_vec(),
+        ),
+        (
+            OrderQuery {
+                q: Some("001".into()),
+                store: Some("pos".into()),
+                ..OrderQuery::default()
+            },
+            all[3..13]
+                .iter()
+                .copied()
+                .filter(|id| s.order(*id).unwrap().store.as_deref() == Some("pos"))
+                .collect(),
+        ),
     ] {
         let mut seen = Vec::new();
         let mut before = None;
@@ -2717,6 +2737,7 @@ fn orders_page_by_id_without_gaps_or_repeats(s: &mut dyn Store) {
             }
             before = page.last().map(|o| o.id);
             seen.extend(ids(&page));
+            assert!(seen.len() <= all.len(), "pages repeat: {filter:?}");
         }
         assert_eq!(seen, want, "every order once, newest first");
     }
@@ -2736,6 +2757,16 @@ fn orders_page_by_id_without_gaps_or_repeats(s: &mut dyn Store) {
         })
         .unwrap();
     assert_eq!(ids(&next), all[5..10]);
+    // A removed order keeps its number, and is not found by it.
+    s.remove_order(all[7], t(50)).unwrap();
+    let found = s
+        .orders(&OrderQuery {
+            q: Some("001".into()),
+            limit: 5,
+            ..OrderQuery::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&found), [&all[3..7], &all[8..9]].concat());
 }
 
 /// `order_detail` and `order_page` (one transaction on PostgreSQL) answer what the reads

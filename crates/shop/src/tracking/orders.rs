@@ -543,37 +543,65 @@ pub(super) async fn orders(tx: &Tx<'_>, q: &OrderQuery) -> R<Vec<Order>> {
         sql.push_str(&clause.replace('?', &format!("${}", args.len())));
     };
     let mut sql = String::new();
+    // With free text and nothing else to filter by, the page is the newest of the matching
+    // ids, taken before the orders are read.
+    let alone = search.text.is_some()
+        && search.order_number.is_none()
+        && search.email.is_none()
+        && q.status.is_none()
+        && search.carrier.is_none()
+        && search.store.is_none()
+        && q.stage.is_none()
+        && q.placed_from.is_none()
+        && q.placed_to.is_none();
     if let Some(t) = &search.text {
         // An order number prefix, an e-mail, part of a name, or a tracking number: each
-        // found through its index (the name through pg_trgm's), then the orders they name.
+        // found through its index (the name through pg_trgm's), then the orders they name,
+        // each looked up by key. Joined by merging instead, as the planner prefers (it
+        // takes a prefix to match a hundredth of the orders), the join read every order
+        // newer than the one a full number names: 46 ms at 100,000 orders, not 2.
         arg(
             &mut sql,
-            &format!("SELECT {cols} FROM (SELECT id FROM orders WHERE order_number LIKE ?"),
+            &format!(
+                "SELECT {cols} FROM (SELECT id FROM (SELECT id FROM orders
+                 WHERE order_number LIKE ? AND NOT deleted"
+            ),
             Box::new(t.number_like()),
         );
         arg(
             &mut sql,
-            " UNION SELECT id FROM orders WHERE customer_email_lower = ?",
+            " UNION SELECT id FROM orders WHERE customer_email_lower = ? AND NOT deleted",
             Box::new(t.folded.clone()),
         );
         let (name, part) = if t.by_trigrams() {
             (
-                " UNION SELECT id FROM orders WHERE customer_name_lower LIKE ?",
+                " UNION SELECT id FROM orders WHERE customer_name_lower LIKE ? AND NOT deleted",
                 t.name_like(),
             )
         } else {
             // Too short for trigrams: the index would only be read whole.
             (
-                " UNION SELECT id FROM orders WHERE strpos(customer_name_lower, ?) > 0",
+                " UNION SELECT id FROM orders WHERE strpos(customer_name_lower, ?) > 0
+                 AND NOT deleted",
                 t.folded.clone(),
             )
         };
         arg(&mut sql, name, Box::new(part));
         arg(
             &mut sql,
-            " UNION SELECT order_id FROM shipments WHERE tracking_number = ? AND NOT deleted) m
-             JOIN orders o ON o.id = m.id WHERE NOT o.deleted",
+            " UNION SELECT s.order_id FROM shipments s JOIN orders d ON d.id = s.order_id
+             WHERE s.tracking_number = ? AND NOT s.deleted AND NOT d.deleted) u",
             Box::new(t.number.clone()),
+        );
+        if alone {
+            if let Some(b) = q.before {
+                arg(&mut sql, " WHERE id < ?", Box::new(b.0));
+            }
+            arg(&mut sql, " ORDER BY id DESC LIMIT ?", Box::new(limit));
+        }
+        sql.push_str(
+            ") m CROSS JOIN LATERAL (SELECT * FROM orders x WHERE x.id = m.id OFFSET 0) o
+             WHERE NOT o.deleted",
         );
     } else {
         sql.push_str(&match by {
@@ -632,14 +660,19 @@ pub(super) async fn orders(tx: &Tx<'_>, q: &OrderQuery) -> R<Vec<Order>> {
         );
     }
     let key = if by.is_some() { "f.order_id" } else { "o.id" };
-    if let Some(b) = q.before {
-        arg(&mut sql, &format!(" AND {key} < ?"), Box::new(b.0));
+    if alone {
+        // The page's bounds were set on its ids.
+        sql.push_str(" ORDER BY o.id DESC");
+    } else {
+        if let Some(b) = q.before {
+            arg(&mut sql, &format!(" AND {key} < ?"), Box::new(b.0));
+        }
+        arg(
+            &mut sql,
+            &format!(" ORDER BY {key} DESC LIMIT ?"),
+            Box::new(limit),
+        );
     }
-    arg(
-        &mut sql,
-        &format!(" ORDER BY {key} DESC LIMIT ?"),
-        Box::new(limit),
-    );
     let params: Vec<&(dyn ToSql + Sync)> = args
         .iter()
         .map(|a| a.as_ref() as &(dyn ToSql + Sync))
