@@ -71,12 +71,19 @@ impl Env {
         (s, res.json().await.unwrap_or(Value::Null))
     }
 
-    async fn events(&self) -> Vec<Value> {
+    /// Order A-1 in full.
+    async fn order(&self) -> Value {
         let (s, o) = self.api("GET", "/orders?q=A-1", None).await;
         assert_eq!(s, 200);
         let id = o["orders"][0]["id"].as_str().unwrap().to_owned();
-        let (_, full) = self.api("GET", &format!("/orders/{id}"), None).await;
-        full["shipments"][0]["events"].as_array().unwrap().clone()
+        self.api("GET", &format!("/orders/{id}"), None).await.1
+    }
+
+    async fn events(&self) -> Vec<Value> {
+        self.order().await["shipments"][0]["events"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 }
 
@@ -211,6 +218,16 @@ async fn webhooks(db: String) {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["status"], "out_for_delivery");
     assert_eq!(events[0]["source"], "webhook");
+    // And the news is derived at once, as a poll's is: the parcel is expected today.
+    let mut estimate = Value::Null;
+    for _ in 0..100 {
+        estimate = env.order().await["shipments"][0]["estimate"].clone();
+        if estimate["source"] == "out_for_delivery" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(estimate["source"], "out_for_delivery", "{estimate}");
 
     // The same message again: refused as a replay, nothing stored twice.
     let (s, p) = env

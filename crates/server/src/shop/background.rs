@@ -1,7 +1,8 @@
 //! The shop server's background work: for every shop, core's poller asks the carriers about
 //! the shop's parcels and core's pipeline derives estimates and problems after each burst of
 //! news (as the app runs them, on the shop's own store); beside them, hourly housekeeping and
-//! the gauges of what waits.
+//! the gauges of what waits. The news is the shop's change feed, so a webhook's, a staff
+//! member's or another replica's news is derived as soon as a poll's.
 //!
 //! - **Which shops**: every shop at start, and a shop made while the server runs (by
 //!   `parceltrail server shop create` on the same database) at its first request here, or
@@ -57,6 +58,13 @@ const AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// How long a woken poller lets further writes gather before it reads the schedule: a busy
 /// shop's webhooks write hundreds of times a second, and one look covers them all.
 pub const WAKE_SETTLE: Duration = Duration::from_millis(50);
+/// How often the change feed is read for the pipeline when nothing here woke it (another
+/// replica's writes).
+const FEED_POLL: Duration = Duration::from_secs(1);
+/// Feed entries read at a time for the pipeline.
+const FEED_BATCH: usize = 500;
+/// Changes that may wait for the pipeline (more, and it re-derives every parcel instead).
+const NEWS_BUFFER: usize = 4096;
 /// The setting in a demo shop's store that holds its simulator's epoch: it marks the shop as
 /// a demo, which only a server started with `--demo` polls (another replica would have no
 /// simulator to ask).
@@ -297,7 +305,18 @@ async fn start_shop(
         stop.clone(),
     )));
     {
-        let (pipeline, changes, mut stop) = (pipeline.clone(), poller.subscribe(), stop.clone());
+        // The pipeline hears of news from the shop's change feed, not from the poller alone:
+        // webhooks, staff's status updates and other replicas' writes reach it there too.
+        let (news, changes) = broadcast::channel(NEWS_BUFFER);
+        let head = store.view(|s| s.feed_head()).await?;
+        tasks.push(tokio::spawn(follow_feed(
+            store.clone(),
+            head,
+            poller.subscribe(),
+            news,
+            stop.clone(),
+        )));
+        let (pipeline, mut stop) = (pipeline.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             // Catch up first: what a previous run left underived or unrecorded.
             if let Err(e) = pipeline.step(None).await {
@@ -388,6 +407,60 @@ async fn poll_loop(
                 Err(_) => break,
             }
         }
+    }
+}
+
+/// Pass the shop's committed changes after `after` to the pipeline (`news`), read from its
+/// change feed when this process writes to the store or its poller reports news, and at
+/// least every [`FEED_POLL`] (another process's writes). The pipeline's own changes
+/// (estimates, problems) are not passed back to it.
+async fn follow_feed(
+    store: Arc<ShopStore>,
+    mut after: i64,
+    mut polled: broadcast::Receiver<Change>,
+    news: broadcast::Sender<Change>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut woken = store.subscribe();
+    loop {
+        loop {
+            let from = after;
+            let batch = match store.view(move |s| s.feed(from, FEED_BATCH)).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the change feed for the pipeline failed");
+                    break;
+                }
+            };
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            let full = batch.len() == FEED_BATCH;
+            for entry in batch {
+                if !matches!(
+                    entry.change,
+                    Change::EstimateChanged { .. }
+                        | Change::ProblemOpened { .. }
+                        | Change::ProblemResolved { .. }
+                        | Change::NotificationsChanged
+                ) && news.send(entry.change).is_err()
+                {
+                    return;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = woken.changed() => {}
+            r = polled.recv() => if matches!(r, Err(broadcast::error::RecvError::Closed)) {
+                return;
+            },
+            _ = tokio::time::sleep(FEED_POLL) => {}
+        }
+        // Let a burst of writes land before reading.
+        tokio::time::sleep(WAKE_SETTLE).await;
     }
 }
 
