@@ -23,6 +23,7 @@ pub mod db;
 #[macro_use]
 mod domain;
 pub mod hooks;
+pub mod links;
 pub mod secrets;
 pub mod stores;
 #[cfg(feature = "testing")]

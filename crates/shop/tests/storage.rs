@@ -44,6 +44,7 @@ both!(
     bad_input_says_what_is_wrong,
     concurrent_opens_of_a_new_database_both_succeed,
     an_idempotency_key_answers_its_first_request_again,
+    tracking_links_are_voided_by_rotation_and_by_withdrawal,
 );
 
 async fn open(url: &DbUrl) -> Db {
@@ -476,4 +477,134 @@ async fn an_idempotency_key_answers_its_first_request_again(url: DbUrl) {
             .unwrap()
             >= 1
     );
+}
+
+async fn tracking_links_are_voided_by_rotation_and_by_withdrawal(url: DbUrl) {
+    use parceltrail_core::domain::OrderId;
+    use parceltrail_shop::db::LinkSettings;
+    use parceltrail_shop::links::{self, LinkClaims, LinkError, LinkScope};
+    use parceltrail_shop::secrets::SecretKey;
+
+    let db = open(&url).await;
+    let server = SecretKey::generate();
+    let a = db
+        .create_shop("A", "a@a.example", t0())
+        .await
+        .unwrap()
+        .shop
+        .id;
+    let b = db
+        .create_shop("B", "b@b.example", t0())
+        .await
+        .unwrap()
+        .shop
+        .id;
+    // Made on first use, the same on every read after, and each shop's own.
+    let pa = db.link_policy(a, &server, t0()).await.unwrap();
+    assert_eq!(
+        (pa.generation, pa.days_after_delivery, pa.show_address),
+        (1, 90, true)
+    );
+    let again = db.link_policy(a, &server, t0()).await.unwrap();
+    assert_eq!(*again.key, *pa.key);
+    let pb = db.link_policy(b, &server, t0()).await.unwrap();
+    assert_ne!(*pb.key, *pa.key);
+    // Another server key cannot open it.
+    assert!(
+        db.link_policy(a, &SecretKey::generate(), t0())
+            .await
+            .is_err()
+    );
+
+    let order = OrderId::new();
+    let claims = LinkClaims {
+        shop: a,
+        order,
+        scope: LinkScope::Link,
+        key_generation: pa.generation,
+        link_generation: db.order_link_generation(a, order).await.unwrap(),
+        expires_at: t0() + Duration::days(30),
+    };
+    let token = links::sign(&pa.key, &claims);
+    let check = |p: &links::LinkPolicy, generation: u32| {
+        links::read(&token)
+            .and_then(|u| u.verify(p, t0()))
+            .and_then(|c| links::check_order(&c, p, generation, None, t0()))
+    };
+    assert_eq!(check(&pa, 0), Ok(()));
+
+    // Withdrawing the order's links: this order only, this shop only.
+    assert_eq!(
+        db.revoke_order_links(a, order, "staff:1", t0())
+            .await
+            .unwrap(),
+        1
+    );
+    let now_a = db.order_link_generation(a, order).await.unwrap();
+    assert_eq!(check(&pa, now_a), Err(LinkError::Revoked));
+    assert_eq!(db.order_link_generation(b, order).await.unwrap(), 0);
+    assert_eq!(
+        db.revoke_order_links(a, order, "staff:1", t0())
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(matches!(
+        db.revoke_order_links(ShopId::new(), order, "x", t0()).await,
+        Err(Error::NotFound)
+    ));
+
+    // Rotation: a new key and generation; the old token no longer verifies.
+    let rotated = db.rotate_link_key(a, &server, t0()).await.unwrap();
+    assert_eq!(rotated.generation, 2);
+    assert_ne!(*rotated.key, *pa.key);
+    assert_eq!(check(&rotated, 0), Err(LinkError::Invalid));
+    assert_eq!(
+        db.link_policy(b, &server, t0()).await.unwrap().generation,
+        1
+    );
+
+    // Settings: checked, kept across rotations.
+    assert!(matches!(
+        db.set_link_settings(
+            a,
+            &server,
+            LinkSettings {
+                days_after_delivery: Some(0),
+                show_address: None
+            },
+            t0()
+        )
+        .await,
+        Err(Error::Invalid {
+            field: "days_after_delivery",
+            ..
+        })
+    ));
+    let set = db
+        .set_link_settings(
+            a,
+            &server,
+            LinkSettings {
+                days_after_delivery: Some(14),
+                show_address: Some(false),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (set.days_after_delivery, set.show_address, set.generation),
+        (14, false, 2)
+    );
+    let p = db.rotate_link_key(a, &server, t0()).await.unwrap();
+    assert_eq!(
+        (p.days_after_delivery, p.show_address, p.generation),
+        (14, false, 3)
+    );
+    // And on a shop that does not exist: nothing made.
+    assert!(matches!(
+        db.link_policy(ShopId::new(), &server, t0()).await,
+        Err(Error::NotFound)
+    ));
 }

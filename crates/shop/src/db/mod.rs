@@ -141,7 +141,9 @@ macro_rules! each {
 mod hooks;
 pub use hooks::HookSecretInfo;
 pub(crate) use hooks::MessagesInTx;
+mod links;
 mod webhooks;
+pub use links::LinkSettings;
 
 /// A schema migration's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

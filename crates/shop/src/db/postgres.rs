@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_hooks.sql"),
     include_str!("../../migrations/postgres/0003_webhooks_out.sql"),
     include_str!("../../migrations/postgres/0004_idempotency.sql"),
+    include_str!("../../migrations/postgres/0005_tracking_links.sql"),
 ];
 
 /// The advisory lock taken while migrating (any constant; "ptshop" in ASCII).
