@@ -7,7 +7,7 @@
 // $PARCELTRAIL_BIN, else $CARGO_TARGET_DIR/debug/parceltrail, else
 // ~/.cache/parceltrail/target/debug/parceltrail, else <repo>/target/debug/parceltrail.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -225,6 +225,44 @@ export async function startServer({ demo = false, speed, sim } = {}) {
     return text ? JSON.parse(text) : null;
   };
   return { url, home, call, stop: child.stop, output: child.output };
+}
+
+/**
+ * Starts `parceltrail server` (the shop server) on 127.0.0.1:0 with a fresh data folder and
+ * SQLite, after making one shop with `server shop create`. Resolves with { url, shopId, key,
+ * api(method, path, body), stop(), output() }; `api` calls /api/v1 with the shop's key and
+ * resolves { status, body }.
+ */
+export async function startShopServer({ shop = 'Trailhead Outfitters' } = {}) {
+  const bin = findBinary();
+  const home = mkdtempSync(path.join(tmpdir(), 'parceltrail-shop-'));
+  const db = `sqlite:${path.join(home, 'server.db')}`;
+  const env = { ...process.env, PARCELTRAIL_HOME: home };
+  const made = JSON.parse(
+    execFileSync(bin, ['server', '--db', db, 'shop', 'create', shop, '--admin-email', 'owner@shop.example', '--json'], { env, encoding: 'utf8' }),
+  );
+  // `timeout` is the backstop: the server ends by itself after 15 minutes.
+  const child = await spawnChild({
+    name: 'parceltrail server',
+    cmd: 'timeout',
+    args: ['--kill-after=5', '900', bin, 'server', '--db', db, '--listen', '127.0.0.1:0'],
+    cwd: home,
+    env: { PARCELTRAIL_HOME: home },
+    ready: /The shop server is at (http:\/\/[^/\s]+)\//,
+    home,
+    signal: 'SIGTERM',
+  });
+  const url = child.match[1];
+  const api = async (method, p, body) => {
+    const res = await fetch(`${url}/api/v1${p}`, {
+      method,
+      headers: { authorization: `Bearer ${made.api_key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  return { url, shopId: made.shop_id, key: made.api_key, api, stop: child.stop, output: child.output };
 }
 
 /** Debian's Chromium, headless, through playwright-core (which manages the profile). */

@@ -426,6 +426,13 @@ async fn serve(db: Db, serving: Serving) -> Result<ExitCode> {
             "Webhooks may reach loopback and private addresses (--allow-private-targets): only for tests or a network you trust."
         );
     }
+    let bound = parceltrail_server::shop::bind(listen).await?;
+    // Without a public URL, links name the address bound (its real port, when asked for 0).
+    let public_url = if links.is_some() {
+        public_url
+    } else {
+        format!("http://{}", bound.1)
+    };
     let metrics = parceltrail_server::shop::Metrics::new();
     let sender = Arc::new(Outbound::new(
         db.clone(),
@@ -454,7 +461,7 @@ async fn serve(db: Db, serving: Serving) -> Result<ExitCode> {
         eprintln!("Stopping: finishing the requests and webhook deliveries in flight.");
         let _ = stop.send(true);
     };
-    let (addr, task) = parceltrail_server::shop::serve(state.clone(), listen, shutdown).await?;
+    let (addr, task) = parceltrail_server::shop::serve(state.clone(), bound, shutdown).await?;
     println!("The shop server is at http://{addr}/ on {url} (Ctrl-C stops it).");
     if let Some(d) = &demo {
         crate::server_demo::print(d, links.as_deref().unwrap_or(&format!("http://{addr}")));

@@ -212,6 +212,11 @@ async fn isolation(db: String) {
                 if *seg == "{source}" {
                     // Not an id: a webhook source of the caller's own shop.
                     url.push_str("standard");
+                } else if *seg == "{token}" {
+                    // A tracking link is its own credential, whoever holds it: B's key or
+                    // session opens no page without one (a token of no link here).
+                    url.push_str(&"A".repeat(88));
+                    named = true;
                 } else if *seg == "{shop_id}" {
                     url.push_str(&a_shop);
                     named = true;

@@ -212,6 +212,8 @@ pub struct Limits {
     logins_by_account: DefaultKeyedRateLimiter<String>,
     key_failures: DefaultKeyedRateLimiter<IpAddr>,
     per_key: DefaultKeyedRateLimiter<KeyId>,
+    lookups_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    lookups_by_order: DefaultKeyedRateLimiter<String>,
     /// Addresses that used up their key failures, until when. Only failures are counted, so
     /// a shop's busy integration is never slowed by its own successful calls.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
@@ -266,8 +268,39 @@ impl Limits {
                         .unwrap_or(NonZeroU32::MIN),
                 ),
             ),
+            // Customers' order lookups: as many per address as sign-ins; 10 per order
+            // number every 15 minutes, whoever asks.
+            lookups_by_ip: RateLimiter::keyed(per(logins_per_minute, minute)),
+            lookups_by_order: RateLimiter::keyed(per(10, 15 * minute)),
             blocked: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Counts a customer's order lookup against the address and the order number (`order`:
+    /// the shop and the number, whether or not such an order exists).
+    pub(crate) fn lookup(&self, ip: IpAddr, order: String) -> Result<(), Problem> {
+        self.lookups_by_ip
+            .check_key(&ip)
+            .map_err(|n| Self::too_many(Self::wait(&n)))?;
+        self.lookups_by_order
+            .check_key(&order)
+            .map_err(|n| Self::too_many(Self::wait(&n)))
+    }
+
+    /// Forgets the counts of addresses, accounts and order numbers not seen for a while, so
+    /// that the throttles' memory stays bounded by recent traffic.
+    pub fn sweep(&self) {
+        self.logins_by_ip.retain_recent();
+        self.logins_by_account.retain_recent();
+        self.key_failures.retain_recent();
+        self.per_key.retain_recent();
+        self.lookups_by_ip.retain_recent();
+        self.lookups_by_order.retain_recent();
+        let now = Instant::now();
+        self.blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, until| *until > now);
     }
 
     /// Counts an attempt that costs a password hash against the address.

@@ -198,10 +198,11 @@ async fn gauges(state: &ShopState, running: &HashMap<ShopId, ShopWork>) {
 }
 
 /// Forget what is kept only for a while: change-feed entries after [`FEED_DAYS`], answers
-/// kept for `Idempotency-Key` retries, remembered webhook ids. Every replica may run it: each
-/// is a plain delete of old rows.
+/// kept for `Idempotency-Key` retries, remembered webhook ids, and the throttles' counts of
+/// callers not seen lately. Every replica may run it: each is a plain delete of old rows.
 async fn housekeep(state: &ShopState, running: &HashMap<ShopId, ShopWork>) {
     let now = Utc::now();
+    state.limits.sweep();
     for work in running.values() {
         let before = now - chrono::Duration::days(FEED_DAYS);
         if let Err(e) = work.store.write(move |s| s.prune_feed(before)).await {

@@ -16,6 +16,7 @@ mod orders;
 pub mod outbound;
 mod problem;
 pub mod pump;
+mod track;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -143,7 +144,14 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(webhooks::rotate_secret))
                 .routes(routes!(webhooks::test))
                 .routes(routes!(webhooks::deliveries))
-                .routes(routes!(webhooks::replay)),
+                .routes(routes!(webhooks::replay))
+                .routes(routes!(track::create_link, track::revoke_links))
+                .routes(routes!(track::settings, track::update_settings))
+                .routes(routes!(track::rotate))
+                .routes(routes!(track::lookup))
+                .routes(routes!(track::shop))
+                .routes(routes!(track::page))
+                .routes(routes!(track::stream)),
         )
         .split_for_parts()
 }
@@ -166,14 +174,22 @@ pub fn router(state: Arc<ShopState>) -> Router {
     )
     .route("/api/v1/{*rest}", axum::routing::any(unknown_route))
     .route("/setup", get(|| page(SETUP_PAGE)))
+    .route("/track", get(|| page(TRACK_PAGE)))
+    .route("/t/{token}", get(|| page(TRACK_PAGE)))
+    .route("/js/{file}", get(script))
+    .route(
+        "/css/map.css",
+        get(|| asset(MAP_CSS, "text/css; charset=utf-8")),
+    )
+    .route(
+        "/data/cities.json",
+        get(|| asset(CITIES, "application/json")),
+    )
+    .route("/data/land.json", get(|| asset(LAND, "application/json")))
     .route("/login", get(|| page(LOGIN_PAGE)))
     .route(
         "/css/app.css",
         get(|| asset(APP_CSS, "text/css; charset=utf-8")),
-    )
-    .route(
-        "/js/account.js",
-        get(|| asset(ACCOUNT_JS, "text/javascript; charset=utf-8")),
     )
     .fallback(|| async { Problem::not_found().detail("no such page") })
     .method_not_allowed_fallback(|| async {
@@ -220,7 +236,26 @@ async fn unknown_route() -> Problem {
 const SETUP_PAGE: &str = include_str!("../../../../ui/setup.html");
 const LOGIN_PAGE: &str = include_str!("../../../../ui/login.html");
 const APP_CSS: &str = include_str!("../../../../ui/css/app.css");
-const ACCOUNT_JS: &str = include_str!("../../../../ui/js/account.js");
+const TRACK_PAGE: &str = include_str!("../../../../ui/track.html");
+const MAP_CSS: &str = include_str!("../../../../ui/css/map.css");
+const CITIES: &str = include_str!("../../../../ui/data/cities.json");
+const LAND: &str = include_str!("../../../../ui/data/land.json");
+/// The scripts the shop server's pages load, by file name.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("account.js", include_str!("../../../../ui/js/account.js")),
+    ("track.js", include_str!("../../../../ui/js/track.js")),
+    ("i18n.js", include_str!("../../../../ui/js/i18n.js")),
+    ("dom.js", include_str!("../../../../ui/js/dom.js")),
+    ("ui.js", include_str!("../../../../ui/js/ui.js")),
+    ("map.js", include_str!("../../../../ui/js/map.js")),
+];
+
+async fn script(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match SCRIPTS.iter().find(|(name, _)| *name == file) {
+        Some((_, body)) => asset(body, "text/javascript; charset=utf-8").await,
+        None => Problem::not_found().detail("no such page").into_response(),
+    }
+}
 
 async fn page(html: &'static str) -> Response {
     asset(html, "text/html; charset=utf-8").await
@@ -302,19 +337,27 @@ pub fn guard(bound: SocketAddr, public_url: &str) -> crate::guard::Guard {
     g
 }
 
-/// Listens on `addr` and serves until `shutdown` completes, then finishes the requests in
-/// flight.
-pub async fn serve(
-    state: Arc<ShopState>,
+/// Binds `addr` (port 0: any free port), so the address is known before serving (links
+/// are built from it when no public URL is set).
+pub async fn bind(
     addr: SocketAddr,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), crate::ServeError> {
+) -> Result<(tokio::net::TcpListener, SocketAddr), crate::ServeError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| crate::ServeError::Bind { addr, source })?;
     let local = listener
         .local_addr()
         .map_err(|source| crate::ServeError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
+/// Serves on `listener` (from [`bind`]) until `shutdown` completes, then finishes the
+/// requests in flight.
+pub async fn serve(
+    state: Arc<ShopState>,
+    (listener, local): (tokio::net::TcpListener, SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), crate::ServeError> {
     let guard = guard(local, &state.public_url);
     let app = router(state).layer(guard.layer());
     let task = tokio::spawn(async move {

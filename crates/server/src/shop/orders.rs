@@ -475,10 +475,34 @@ pub(crate) struct OrderBody {
     /// The stage log, oldest first (on a single order only).
     #[serde(skip_serializing_if = "Option::is_none")]
     stages: Option<Vec<StageBody>>,
+    /// The customer's tracking page: a signed link, as notifications carry (on a single
+    /// order only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking_url: Option<String>,
+}
+
+impl OrderBody {
+    /// With the order's signed tracking link.
+    async fn linked(
+        mut self,
+        state: &ShopState,
+        shop: parceltrail_shop::ShopId,
+    ) -> Result<Self, Problem> {
+        let (token, _) = super::track::mint(
+            state,
+            shop,
+            self.id,
+            parceltrail_shop::links::LinkScope::Link,
+            None,
+        )
+        .await?;
+        self.tracking_url = Some(super::track::link_url(&state.public_url, &token));
+        Ok(self)
+    }
 }
 
 /// The order's stage as the customer should read it.
-fn progress(stage: OrderStage, shipments: &[Shipment]) -> &'static str {
+pub(crate) fn progress(stage: OrderStage, shipments: &[Shipment]) -> &'static str {
     if stage == OrderStage::Cancelled {
         return "cancelled";
     }
@@ -520,6 +544,7 @@ fn order_body(o: Order, shipments: Vec<ShipmentBody>, raw: &[Shipment]) -> Order
         updated_at: o.updated_at,
         shipments,
         stages: None,
+        tracking_url: None,
     }
 }
 
@@ -708,7 +733,10 @@ pub(crate) async fn create(
             full_order(s, saved.order.id)
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Json(body.linked(&state, caller.shop_id).await?),
+    ))
 }
 
 /// One order: its customer, its parcels with every event and estimate, its stage log.
@@ -730,7 +758,11 @@ pub(crate) async fn get(
     caller.require(|s| s.read, "read")?;
     let id = order_id(&id)?;
     let store = store_of(&state, &caller).await?;
-    Ok(Json(detail_body(store.order_detail(id).await?)))
+    Ok(Json(
+        detail_body(store.order_detail(id).await?)
+            .linked(&state, caller.shop_id)
+            .await?,
+    ))
 }
 
 /// Changes an order's fields, its customer or its stage.
@@ -774,7 +806,7 @@ pub(crate) async fn update(
             full_order(s, id)
         })
         .await?;
-    Ok(Json(body))
+    Ok(Json(body.linked(&state, caller.shop_id).await?))
 }
 
 /// Removes an order and its parcels (they stop being tracked).
@@ -855,7 +887,7 @@ pub(crate) async fn add_shipments(
             full_order(s, id)
         })
         .await?;
-    Ok(Json(body))
+    Ok(Json(body.linked(&state, caller.shop_id).await?))
 }
 
 /// Filters and the page of `GET /orders`.

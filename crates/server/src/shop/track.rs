@@ -1,0 +1,858 @@
+//! The customers' side of a shop: the tracking page's data, reached with a signed link
+//! (`/t/{token}`, `parceltrail_shop::links`) or by looking an order up with its number and the
+//! customer's email or postcode (`/track`); live updates; and the staff's handling of links
+//! (make one with an expiry, withdraw an order's links, rotate the shop's key, settings).
+//!
+//! What a customer sees is its own read model, not the staff's order: no notes, no staff or
+//! carrier errors, and the address only through a link the shop sent, when its settings say
+//! so. Every text from the shop, the customer or a carrier is sent as data; the page inserts
+//! it as text.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::{DateTime, FixedOffset, Utc};
+use futures_util::Stream;
+use parceltrail_core::domain::{OrderId, OrderStage, Stage, Status, stage_reached};
+use parceltrail_core::store::{OrderDetail, OrderQuery};
+use parceltrail_core::view::CarrierBadge;
+use parceltrail_shop::ShopId;
+use parceltrail_shop::db::LinkSettings;
+use parceltrail_shop::links::{
+    self, LinkClaims, LinkError, LinkPolicy, LinkScope, MAX_LIFETIME_DAYS,
+};
+use parceltrail_shop::stores::ShopStore;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::{Body, Caller};
+use super::orders::store_of;
+use super::problem::PROBLEM;
+use super::{Problem, ShopState};
+
+/// Every lookup answers after at least this long, found or not, so that its time tells
+/// nothing about which part was wrong.
+pub const LOOKUP_FLOOR: Duration = Duration::from_millis(250);
+/// How long the link a lookup gives lasts.
+const LOOKUP_LINK_DAYS: i64 = 30;
+/// The longest order number or email or postcode a lookup reads.
+const MAX_LOOKUP_FIELD: usize = 200;
+/// How often a page's stream reads the feed when nothing woke it (other replicas' writes).
+const STREAM_POLL: Duration = Duration::from_secs(1);
+
+// ----- links -----
+
+/// A link's absolute address.
+pub(crate) fn link_url(public_url: &str, token: &str) -> String {
+    format!("{}/t/{token}", public_url.trim_end_matches('/'))
+}
+
+/// When the links made today stop working in any case: the same all day, so an order's link
+/// is the same string however often it is asked for.
+fn default_expiry(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        + chrono::Duration::days(MAX_LIFETIME_DAYS)
+}
+
+/// A signed link to `order` of `shop`.
+pub(crate) async fn mint(
+    state: &ShopState,
+    shop: ShopId,
+    order: OrderId,
+    scope: LinkScope,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<(String, DateTime<Utc>), Problem> {
+    let now = Utc::now();
+    let policy = state.db.link_policy(shop, &state.secret_key, now).await?;
+    let link_generation = state.db.order_link_generation(shop, order).await?;
+    let expires_at = expires_at.unwrap_or_else(|| default_expiry(now));
+    let token = links::sign(
+        &policy.key,
+        &LinkClaims {
+            shop,
+            order,
+            scope,
+            key_generation: policy.generation,
+            link_generation,
+            expires_at,
+        },
+    );
+    Ok((token, expires_at))
+}
+
+/// When the order's last parcel was delivered, if every parcel is.
+fn delivered_at(detail: &OrderDetail) -> Option<DateTime<Utc>> {
+    if detail.shipments.is_empty()
+        || detail
+            .shipments
+            .iter()
+            .any(|s| s.status != Status::Delivered)
+    {
+        return None;
+    }
+    detail
+        .shipments
+        .iter()
+        .zip(&detail.timelines)
+        .map(|(s, events)| {
+            events
+                .iter()
+                .filter(|e| e.status == Status::Delivered)
+                .map(|e| e.occurred_at.with_timezone(&Utc))
+                .max()
+                .or(s.last_event_at.map(|t| t.with_timezone(&Utc)))
+                .unwrap_or(s.updated_at)
+        })
+        .max()
+}
+
+fn link_problem(e: LinkError) -> Problem {
+    match e {
+        LinkError::Invalid => Problem::new(StatusCode::NOT_FOUND, "link-invalid", "Link not valid")
+            .detail("this tracking link is not valid: look the order up with its number instead"),
+        LinkError::Expired => Problem::new(StatusCode::GONE, "link-expired", "Link expired")
+            .detail("this tracking link has expired: look the order up with its number instead"),
+        LinkError::Revoked => Problem::new(StatusCode::GONE, "link-revoked", "Link withdrawn")
+            .detail("the shop has replaced this tracking link: use the newest one it sent, or look the order up with its number"),
+    }
+}
+
+/// A checked link: its claims, the shop's policy, the order.
+struct Opened {
+    claims: LinkClaims,
+    policy: LinkPolicy,
+    store: Arc<ShopStore>,
+    detail: OrderDetail,
+}
+
+async fn open(state: &ShopState, token: &str) -> Result<Opened, Problem> {
+    let now = Utc::now();
+    let unverified = links::read(token).map_err(link_problem)?;
+    let shop = unverified.shop;
+    let invalid = || link_problem(LinkError::Invalid);
+    let policy = match state.db.link_policy(shop, &state.secret_key, now).await {
+        Ok(p) => p,
+        Err(parceltrail_shop::Error::NotFound) => return Err(invalid()),
+        Err(e) => return Err(e.into()),
+    };
+    let claims = unverified.verify(&policy, now).map_err(link_problem)?;
+    let store = state.stores.get(shop).await?;
+    let order = claims.order;
+    let detail = match store.order_detail(order).await {
+        Ok(d) => d,
+        Err(parceltrail_core::Error::NotFound(_)) => return Err(invalid()),
+        Err(e) => return Err(e.into()),
+    };
+    let current = state.db.order_link_generation(shop, order).await?;
+    links::check_order(&claims, &policy, current, delivered_at(&detail), now)
+        .map_err(link_problem)?;
+    Ok(Opened {
+        claims,
+        policy,
+        store,
+        detail,
+    })
+}
+
+// ----- what the page gets -----
+
+/// The shop, as its customers see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ShopFace {
+    #[schema(value_type = uuid::Uuid)]
+    id: ShopId,
+    name: String,
+}
+
+/// One stage of a parcel's journey.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StageView {
+    /// `ordered`, `shipped`, `in_transit`, `out_for_delivery`, `delivered`.
+    #[schema(value_type = String)]
+    stage: Stage,
+    reached: bool,
+}
+
+/// A carrier event as the customer sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EventFace {
+    #[schema(value_type = String, format = DateTime)]
+    occurred_at: DateTime<FixedOffset>,
+    #[schema(value_type = String)]
+    status: Status,
+    /// The carrier's words.
+    description: String,
+    /// Where, in words (empty when unknown).
+    place: String,
+    city: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    country: Option<String>,
+}
+
+/// Our estimate of the delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EstimateFace {
+    earliest: DateTime<Utc>,
+    likely: DateTime<Utc>,
+    latest: DateTime<Utc>,
+    /// The chance, 0 to 1, that the delivery falls in the window.
+    confidence: f64,
+    /// `carrier`, `history`, `prior`, `out_for_delivery`.
+    source: String,
+}
+
+/// The carrier, as a badge.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CarrierFace {
+    id: String,
+    name: String,
+    /// `#rrggbb`.
+    color: String,
+    /// The carrier's own page for this parcel.
+    tracking_url: Option<String>,
+}
+
+/// One parcel of the order.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ParcelFace {
+    carrier: CarrierFace,
+    tracking_number: String,
+    #[schema(value_type = String)]
+    status: Status,
+    stages: Vec<StageView>,
+    /// The exception the journey took (`failed_attempt`, `exception`, `returned`, `expired`).
+    #[schema(value_type = Option<String>)]
+    branch: Option<Status>,
+    estimate: Option<EstimateFace>,
+    delivered_at: Option<DateTime<FixedOffset>>,
+    /// Newest first.
+    events: Vec<EventFace>,
+}
+
+/// Where the order goes (only on a link the shop sent, and when its settings show it).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DeliveryFace {
+    name: Option<String>,
+    address: Option<String>,
+    postcode: Option<String>,
+}
+
+/// The order as its customer sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OrderFace {
+    order_number: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    placed_at: Option<DateTime<FixedOffset>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    promised_at: Option<DateTime<FixedOffset>>,
+    /// `received`, `in_preparation`, `shipped`, `delivered`, `cancelled`.
+    #[schema(value_type = String)]
+    stage: OrderStage,
+    /// Where the order stands for the customer: its stage, moved on by its parcels
+    /// (`received`, `in_preparation`, `shipped`, `delivered`, `cancelled`).
+    progress: &'static str,
+    items: Option<String>,
+}
+
+/// Everything the tracking page shows.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TrackingPage {
+    shop: ShopFace,
+    /// `link` (sent by the shop) or `lookup` (found by order number).
+    #[schema(value_type = String)]
+    scope: LinkScope,
+    /// When this link stops working at the latest.
+    expires_at: DateTime<Utc>,
+    order: OrderFace,
+    delivery: Option<DeliveryFace>,
+    /// The customer's first name, for the greeting (links the shop sent only).
+    first_name: Option<String>,
+    parcels: Vec<ParcelFace>,
+}
+
+fn parcel_face(
+    s: &parceltrail_core::domain::Shipment,
+    events: &[parceltrail_core::domain::TrackingEvent],
+) -> ParcelFace {
+    let reached = stage_reached(s.status, events.iter().map(|e| e.status));
+    let badge = CarrierBadge::new(&s.carrier, &s.tracking_number);
+    ParcelFace {
+        carrier: CarrierFace {
+            id: badge.id,
+            name: badge.name,
+            color: badge.color,
+            tracking_url: badge.tracking_url,
+        },
+        tracking_number: s.tracking_number.clone(),
+        status: s.status,
+        stages: Stage::ALL
+            .iter()
+            .map(|st| StageView {
+                stage: *st,
+                reached: *st <= reached,
+            })
+            .collect(),
+        branch: matches!(
+            s.status,
+            Status::FailedAttempt | Status::Exception | Status::Returned | Status::Expired
+        )
+        .then_some(s.status),
+        estimate: s
+            .estimate
+            .as_ref()
+            .filter(|_| !s.status.is_terminal())
+            .map(|e| EstimateFace {
+                earliest: e.earliest,
+                likely: e.likely,
+                latest: e.latest,
+                // Two decimals: the f32 widened as it is would print as 0.8999999761581421.
+                confidence: (f64::from(e.confidence) * 100.0).round() / 100.0,
+                source: serde_json::to_value(e.source)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            }),
+        delivered_at: (s.status == Status::Delivered)
+            .then(|| {
+                events
+                    .iter()
+                    .filter(|e| e.status == Status::Delivered)
+                    .map(|e| e.occurred_at)
+                    .max()
+            })
+            .flatten(),
+        events: events
+            .iter()
+            .rev()
+            .map(|e| EventFace {
+                occurred_at: e.occurred_at,
+                status: e.status,
+                description: e.description.clone(),
+                place: e.location.to_string(),
+                city: e.location.city.clone(),
+                country: e.location.country.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn page_of(shop: ShopFace, opened: &Opened) -> TrackingPage {
+    let o = &opened.detail.order;
+    let full = opened.claims.scope == LinkScope::Link;
+    TrackingPage {
+        shop,
+        scope: opened.claims.scope,
+        expires_at: opened.claims.expires_at,
+        order: OrderFace {
+            order_number: o.order_number.clone(),
+            placed_at: o.placed_at,
+            promised_at: o.promised_at,
+            stage: o.stage,
+            progress: super::orders::progress(o.stage, &opened.detail.shipments),
+            items: o.items.clone(),
+        },
+        delivery: (full && opened.policy.show_address).then(|| DeliveryFace {
+            name: o.customer.name.clone(),
+            address: o.customer.address.clone(),
+            postcode: o.customer.postcode.clone(),
+        }),
+        first_name: full
+            .then(|| {
+                o.customer
+                    .name
+                    .as_deref()
+                    .and_then(|n| n.split_whitespace().next())
+                    .map(str::to_owned)
+            })
+            .flatten(),
+        parcels: opened
+            .detail
+            .shipments
+            .iter()
+            .zip(&opened.detail.timelines)
+            .map(|(s, events)| parcel_face(s, events))
+            .collect(),
+    }
+}
+
+/// The tracking page's data for a signed link.
+#[utoipa::path(get, operation_id = "tracking_page", path = "/track/{token}", tag = "tracking",
+    params(("token" = String, Path, description = "The link's token: what follows /t/ in the link")),
+    responses(
+        (status = 200, description = "The order's parcels", body = TrackingPage),
+        (status = 404, description = "Not a valid link (forged, mistyped, or signed by a key the shop replaced)", body = Problem, content_type = PROBLEM),
+        (status = 410, description = "The link expired, or the shop withdrew it", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn page(
+    State(state): State<Arc<ShopState>>,
+    Path(token): Path<String>,
+) -> Result<Json<TrackingPage>, Problem> {
+    let opened = open(&state, &token).await?;
+    let shop = state.db.shop(opened.claims.shop).await?;
+    Ok(Json(page_of(
+        ShopFace {
+            id: shop.id,
+            name: shop.name,
+        },
+        &opened,
+    )))
+}
+
+/// The tracking page's live updates: an event `changed` whenever one of the order's parcels
+/// or the order itself changes (the page then reads itself again).
+#[utoipa::path(get, operation_id = "tracking_page_events", path = "/track/{token}/events", tag = "tracking",
+    params(("token" = String, Path, description = "The link's token")),
+    responses(
+        (status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String),
+        (status = 404, description = "Not a valid link", body = Problem, content_type = PROBLEM),
+        (status = 410, description = "The link expired, or the shop withdrew it", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn stream(
+    State(state): State<Arc<ShopState>>,
+    Path(token): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
+    let opened = open(&state, &token).await?;
+    let order = opened.claims.order;
+    let store = opened.store;
+    let woken = store.subscribe();
+    let after = store.view(|s| s.feed_head()).await?;
+    let stream = futures_util::stream::unfold(
+        (store, woken, after),
+        move |(store, mut woken, mut after)| async move {
+            loop {
+                let from = after;
+                match store.view(move |s| s.feed(from, 500)).await {
+                    Ok(batch) if !batch.is_empty() => {
+                        after = batch.last().map(|e| e.seq).unwrap_or(after);
+                        if batch.iter().any(|e| e.order_id == Some(order)) {
+                            let event = Event::default().event("changed").data(after.to_string());
+                            return Some((Ok(event), (store, woken, after)));
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "reading the change feed failed"),
+                }
+                let _ = tokio::time::timeout(STREAM_POLL, woken.changed()).await;
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+// ----- finding an order -----
+
+/// Which shop's page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ShopParam {
+    /// The shop (needed when the server holds several).
+    shop: Option<String>,
+}
+
+/// The shop a `/track` page is for: the one named, or the server's only shop.
+async fn which_shop(
+    state: &ShopState,
+    named: Option<&str>,
+) -> Result<parceltrail_shop::Shop, Problem> {
+    match named.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(id) => {
+            let id: ShopId = id
+                .parse()
+                .map_err(|_| Problem::not_found().detail("no such shop"))?;
+            state.db.shop(id).await.map_err(|e| match e {
+                parceltrail_shop::Error::NotFound => Problem::not_found().detail("no such shop"),
+                e => e.into(),
+            })
+        }
+        None => {
+            let mut shops = state.db.shops().await?;
+            if shops.len() == 1 {
+                Ok(shops.remove(0))
+            } else {
+                Err(Problem::not_found().detail(
+                    "this server holds several shops: use the tracking page link of yours (/track?shop=…)",
+                ))
+            }
+        }
+    }
+}
+
+/// The shop a lookup page is for: its name, for the page's heading.
+#[utoipa::path(get, operation_id = "tracking_shop", path = "/track/shop", tag = "tracking",
+    params(ShopParam),
+    responses(
+        (status = 200, description = "The shop", body = ShopFace),
+        (status = 404, description = "No such shop, or none named on a server with several", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn shop(
+    State(state): State<Arc<ShopState>>,
+    Query(q): Query<ShopParam>,
+) -> Result<Json<ShopFace>, Problem> {
+    let shop = which_shop(&state, q.shop.as_deref()).await?;
+    Ok(Json(ShopFace {
+        id: shop.id,
+        name: shop.name,
+    }))
+}
+
+/// A customer's order lookup.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LookupBody {
+    /// The shop (needed when the server holds several).
+    shop: Option<String>,
+    order_number: String,
+    /// The customer's email address or the delivery postcode.
+    email_or_postcode: String,
+}
+
+/// Where the found order's page is.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Found {
+    /// `/t/{token}`: the order's page, without the delivery address.
+    url: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// An email address or a postcode, as compared: case, spaces and dashes aside.
+fn normalised(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+type Peer = Result<ConnectInfo<SocketAddr>, axum::extract::rejection::ExtensionRejection>;
+
+fn client_ip(peer: Peer) -> IpAddr {
+    peer.map(|c| c.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// Finds an order by its number and the customer's email address or postcode. Any wrong
+/// combination gets the same answer after the same time, and lookups are throttled per
+/// address and per order number.
+#[utoipa::path(post, operation_id = "tracking_lookup", path = "/track/lookup", tag = "tracking",
+    request_body = LookupBody,
+    responses(
+        (status = 200, description = "Found: the page to open", body = Found),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No order of the shop has this number with this email or postcode", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "The body is not application/json", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A field is empty or too long", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn lookup(
+    State(state): State<Arc<ShopState>>,
+    ci: Peer,
+    Body(body): Body<LookupBody>,
+) -> Result<Json<Found>, Problem> {
+    let started = tokio::time::Instant::now();
+    let number = body.order_number.trim().to_owned();
+    let secret = normalised(&body.email_or_postcode);
+    for (field, v) in [("order_number", &number), ("email_or_postcode", &secret)] {
+        if v.is_empty() || v.len() > MAX_LOOKUP_FIELD {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+            )
+            .detail(format!("{field}: give 1 to {MAX_LOOKUP_FIELD} characters")));
+        }
+    }
+    let shop = which_shop(&state, body.shop.as_deref()).await?;
+    state.limits.lookup(
+        client_ip(ci),
+        format!("{}:{}", shop.id, normalised(&number)),
+    )?;
+    let found = find(&state, shop.id, number, secret).await;
+    // The same time for every answer (a failure of the store answers at once: it says
+    // nothing about the order).
+    tokio::time::sleep_until(started + LOOKUP_FLOOR).await;
+    match found? {
+        Some(order) => {
+            let expires = Utc::now() + chrono::Duration::days(LOOKUP_LINK_DAYS);
+            let (token, expires_at) =
+                mint(&state, shop.id, order, LinkScope::Lookup, Some(expires)).await?;
+            Ok(Json(Found {
+                url: format!("/t/{token}"),
+                expires_at,
+            }))
+        }
+        None => Err(Problem::new(StatusCode::NOT_FOUND, "no-match", "No such order").detail(
+            "no order has this number with this email address or postcode: check both against your order confirmation",
+        )),
+    }
+}
+
+/// The order with this number whose customer has this email or postcode (normalised).
+async fn find(
+    state: &ShopState,
+    shop: ShopId,
+    number: String,
+    secret: String,
+) -> Result<Option<OrderId>, Problem> {
+    let store = state.stores.get(shop).await?;
+    let (orders, _) = store
+        .read(move |s| {
+            s.order_page(&OrderQuery {
+                order_number: Some(number),
+                limit: 20,
+                ..Default::default()
+            })
+        })
+        .await?;
+    // Every candidate compared in full, in constant time: where a comparison fails says
+    // nothing.
+    let mut hit = None;
+    for o in &orders {
+        let c = &o.customer;
+        let mut matched = subtle::Choice::from(0);
+        for known in [&c.email, &c.postcode].into_iter().flatten() {
+            matched |= normalised(known).as_bytes().ct_eq(secret.as_bytes());
+        }
+        if bool::from(matched) && hit.is_none() {
+            hit = Some(o.id);
+        }
+    }
+    Ok(hit)
+}
+
+// ----- staff: links and their settings -----
+
+/// A link to make.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewLinkBody {
+    /// When it stops working (at most 400 days ahead); the default is 400 days. It also
+    /// stops working the shop's days after delivery.
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// A signed link to the order's tracking page.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LinkBody {
+    url: String,
+    expires_at: DateTime<Utc>,
+}
+
+fn order_id(raw: &str) -> Result<OrderId, Problem> {
+    raw.parse().map_err(|_| Problem::not_found())
+}
+
+/// Makes a signed link to the order's tracking page, as notifications carry (the order's
+/// `tracking_url` is one with the longest expiry).
+#[utoipa::path(post, operation_id = "create_tracking_link", path = "/orders/{id}/tracking-link", tag = "tracking",
+    security(("api_key" = []), ("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The order's id")),
+    request_body = Option<NewLinkBody>,
+    responses(
+        (status = 201, description = "The link", body = LinkBody),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope or CSRF token)", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "The shop has no order with this id", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "The expiry is past or too far ahead", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn create_link(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<LinkBody>), Problem> {
+    caller.require(|s| s.read, "read")?;
+    let id = order_id(&id)?;
+    // The body is optional: none asks for the default expiry.
+    let body: NewLinkBody = if body.iter().all(u8::is_ascii_whitespace) {
+        NewLinkBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad-body",
+                "Unreadable request body",
+            )
+            .detail(e.to_string())
+        })?
+    };
+    let expires_at = body.expires_at;
+    let now = Utc::now();
+    if let Some(at) = expires_at
+        && (at <= now || at > now + chrono::Duration::days(MAX_LIFETIME_DAYS))
+    {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Invalid request",
+        )
+        .detail(format!(
+            "expires_at: give a time in the next {MAX_LIFETIME_DAYS} days"
+        )));
+    }
+    let store = store_of(&state, &caller).await?;
+    store.read(move |s| s.order(id)).await?;
+    let (token, expires_at) = mint(&state, caller.shop_id, id, LinkScope::Link, expires_at).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(LinkBody {
+            url: link_url(&state.public_url, &token),
+            expires_at,
+        }),
+    ))
+}
+
+/// Withdraws every link to the order made so far (the ones sent to the customer included);
+/// the order's `tracking_url` is a new one from now on.
+#[utoipa::path(delete, operation_id = "revoke_tracking_links", path = "/orders/{id}/tracking-link", tag = "tracking",
+    security(("api_key" = []), ("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope or CSRF token)", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "The shop has no order with this id", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn revoke_links(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(|s| s.write, "write")?;
+    let id = order_id(&id)?;
+    let store = store_of(&state, &caller).await?;
+    store.read(move |s| s.order(id)).await?;
+    state
+        .db
+        .revoke_order_links(caller.shop_id, id, &caller.actor(), Utc::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The shop's tracking-link settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LinkSettingsBody {
+    /// Links work this many days after the order's last parcel is delivered.
+    days_after_delivery: u32,
+    /// Whether a link the shop sent shows the customer's name and delivery address (a
+    /// lookup by order number never does).
+    show_address: bool,
+    /// Bumped by each rotation of the shop's link key.
+    key_generation: u32,
+}
+
+impl From<LinkPolicy> for LinkSettingsBody {
+    fn from(p: LinkPolicy) -> Self {
+        LinkSettingsBody {
+            days_after_delivery: p.days_after_delivery,
+            show_address: p.show_address,
+            key_generation: p.generation,
+        }
+    }
+}
+
+/// Changes to the shop's tracking-link settings.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LinkSettingsPatch {
+    /// 1 to 3650.
+    days_after_delivery: Option<u32>,
+    show_address: Option<bool>,
+}
+
+/// The shop's tracking-link settings.
+#[utoipa::path(get, operation_id = "tracking_link_settings", path = "/shop/tracking-links", tag = "tracking",
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The settings", body = LinkSettingsBody),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn settings(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+) -> Result<Json<LinkSettingsBody>, Problem> {
+    caller.require(|s| s.read, "read")?;
+    let p = state
+        .db
+        .link_policy(caller.shop_id, &state.secret_key, Utc::now())
+        .await?;
+    Ok(Json(p.into()))
+}
+
+/// Changes the shop's tracking-link settings (the owner's, or a key with `write`).
+#[utoipa::path(patch, operation_id = "update_tracking_link_settings", path = "/shop/tracking-links", tag = "tracking",
+    security(("api_key" = []), ("session" = [])),
+    request_body = LinkSettingsPatch,
+    responses(
+        (status = 200, description = "The settings as they now are", body = LinkSettingsBody),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "The body is not application/json", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (role, scope or CSRF token)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A value is out of range", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn update_settings(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    Body(body): Body<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<LinkSettingsBody>, Problem> {
+    caller.require_owner()?;
+    // Read from an object only (serde would take a struct from an array too).
+    let body: LinkSettingsPatch =
+        serde_json::from_value(serde_json::Value::Object(body)).map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+            )
+            .detail(e.to_string())
+        })?;
+    let p = state
+        .db
+        .set_link_settings(
+            caller.shop_id,
+            &state.secret_key,
+            LinkSettings {
+                days_after_delivery: body.days_after_delivery,
+                show_address: body.show_address,
+            },
+            Utc::now(),
+        )
+        .await?;
+    Ok(Json(p.into()))
+}
+
+/// Replaces the shop's link key: every tracking link the shop ever sent stops working at
+/// once (after a leak, say). Orders' `tracking_url`s are new from now on.
+#[utoipa::path(post, operation_id = "rotate_tracking_link_key", path = "/shop/tracking-links/rotate", tag = "tracking",
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Rotated: the settings with the new key generation", body = LinkSettingsBody),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (role, scope or CSRF token)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn rotate(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+) -> Result<Json<LinkSettingsBody>, Problem> {
+    caller.require_owner()?;
+    let p = state
+        .db
+        .rotate_link_key(caller.shop_id, &state.secret_key, Utc::now())
+        .await?;
+    Ok(Json(p.into()))
+}

@@ -1,0 +1,215 @@
+// The customer's tracking page on the shop server (`parceltrail server`): a signed link shows
+// every parcel of the order at phone and desktop sizes, with hostile text shown as text; a new
+// event appears without a reload; the lookup by order number and email or postcode, right and
+// wrong; forged, expired and withdrawn links refused with the lookup offered; the language
+// switch. axe-core on each screen.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { DESKTOP, NUMBERS, PHONE, XSS, axeSerious, describeViolations, launchBrowser, screenshot, startShopServer } from './helpers.mjs';
+
+let server;
+let browser;
+let order;
+
+const hours = (h) => new Date(Date.now() - h * 3600e3).toISOString();
+
+before(async () => {
+  server = await startShopServer();
+  browser = await launchBrowser();
+  const made = await server.api('POST', '/orders', {
+    order_number: 'A-1001',
+    placed_at: hours(50),
+    items: `Trail shoes (42), rain jacket ${XSS}`,
+    customer: { name: `Ada ${XSS}`, email: 'ada@example.com', postcode: 'SW1A 1AA', address: `10 Downing Street ${XSS}\nLondon` },
+    shipments: [{ tracking_number: NUMBERS.ups }, { tracking_number: NUMBERS.dhl }],
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  order = made.body;
+  const [ups, dhl] = order.shipments.map((s) => s.id);
+  const events = [
+    [ups, { status: 'in_transit', description: 'Departed from facility', location: { city: 'Leipzig', country: 'DE' }, occurred_at: hours(30) }],
+    [ups, { status: 'in_transit', description: `Arrived at facility ${XSS}`, location: { city: 'Cologne', country: 'DE' }, occurred_at: hours(20) }],
+    [ups, { status: 'in_transit', description: 'Arrived at facility', location: { city: 'London', country: 'GB' }, occurred_at: hours(6) }],
+    [dhl, { status: 'info_received', description: 'Shipment information received', location: { city: 'Bonn', country: 'DE' }, occurred_at: hours(3) }],
+  ];
+  for (const [id, body] of events) {
+    const r = await server.api('POST', `/shipments/${id}/events`, body);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  const r = await server.api('GET', `/orders/${order.id}`);
+  order = r.body;
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A fresh page at `viewport` that fails the test on any dialog (an XSS would open one). */
+async function open(viewport = PHONE, { locale = 'en-GB' } = {}) {
+  const context = await browser.newContext({ viewport, locale, timezoneId: 'Europe/London' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('dialog', (d) => {
+    errors.push(`dialog: ${d.message()}`);
+    d.dismiss();
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  return { page, errors, close: () => context.close() };
+}
+
+async function noSerious(page, where) {
+  const v = await axeSerious(page);
+  assert.deepEqual(v, [], `${where}: ${describeViolations(v)}`);
+}
+
+test('a signed link shows every parcel, hostile text as text, at phone and desktop sizes', async () => {
+  for (const [viewport, name] of [
+    [PHONE, 'track-phone'],
+    [DESKTOP, 'track-desktop'],
+  ]) {
+    const { page, errors, close } = await open(viewport);
+    try {
+      await page.goto(order.tracking_url);
+      await page.getByTestId('parcel').nth(1).waitFor();
+      assert.equal(await page.getByTestId('parcel').count(), 2);
+      // Each parcel's estimate, derived from its events (a reload, if it came after the load).
+      for (let i = 0; !(await page.getByTestId('eta-window').count()) && i < 40; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        if (i % 8 === 7) await page.reload();
+      }
+      assert.match(await page.getByTestId('parcel').first().getByTestId('eta-window').textContent(), /\d/);
+      assert.equal(await page.locator('h1').textContent(), 'Order A-1001');
+      assert.equal(await page.locator('#shop-name').textContent(), 'Trailhead Outfitters');
+      assert.equal(await page.getByTestId('progress').textContent(), 'Shipped');
+      const first = page.getByTestId('parcel').first();
+      assert.equal(await first.getByTestId('tracking-number').textContent(), NUMBERS.ups);
+      assert.equal(await first.getByTestId('status').textContent(), 'In transit');
+      assert.match(await first.getByTestId('events').textContent(), /Arrived at facility <img src=x onerror=alert\(1\)>/);
+      // Every field with markup shows it literally; none became an element.
+      const text = await page.locator('main').textContent();
+      assert.ok(text.includes(`rain jacket ${XSS}`), text);
+      assert.ok(text.includes(`10 Downing Street ${XSS}`), text);
+      assert.equal(await page.locator('main img').count(), 0);
+      // Greeted by first name only; the phone and email never shown.
+      assert.match(text, /Hello Ada,/);
+      assert.ok(!text.includes('ada@example.com'));
+      // The carrier's own page, and the route once opened.
+      assert.match(await first.locator('.track-card__carrier-link a').getAttribute('href'), /^https:\/\/www\.ups\.com\//);
+      await first.locator('.track-map summary').click();
+      await first.locator('.track-map svg').first().waitFor();
+      await noSerious(page, name);
+      await screenshot(page, name, { fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await close();
+    }
+  }
+});
+
+test('a new event appears on an open page without a reload', async () => {
+  const { page, errors, close } = await open(PHONE);
+  try {
+    await page.goto(order.tracking_url);
+    const first = page.getByTestId('parcel').first();
+    await first.getByTestId('status').waitFor();
+    const ups = order.shipments[0].id;
+    const r = await server.api('POST', `/shipments/${ups}/events`, { status: 'out_for_delivery', description: 'Out for delivery', location: { city: 'London', country: 'GB' } });
+    assert.equal(r.status, 201);
+    await page.waitForFunction(() => document.querySelector('[data-testid="parcel"] [data-testid="status"]')?.textContent === 'Out for delivery', null, { timeout: 20000 });
+    // Told to screen readers too.
+    await page.waitForFunction(() => document.getElementById('announce')?.textContent === 'Updated just now.');
+    assert.match(await page.getByTestId('parcel').first().getByTestId('events').textContent(), /Out for delivery/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('the lookup: a wrong combination is refused, the right one opens the order without the address', async () => {
+  const { page, errors, close } = await open(PHONE);
+  try {
+    await page.goto(`${server.url}/track`);
+    await page.getByLabel('Order number').waitFor();
+    assert.equal(await page.locator('#shop-name').textContent(), 'Trailhead Outfitters');
+    await noSerious(page, 'lookup');
+    await page.getByLabel('Order number').fill('A-1001');
+    await page.getByLabel('Email or postcode').fill('eve@example.com');
+    await page.getByRole('button', { name: 'Track order' }).click();
+    const error = page.locator('#lookup-error');
+    await error.waitFor({ state: 'visible' });
+    assert.match(await error.textContent(), /could not find an order/);
+    await screenshot(page, 'track-lookup');
+    await page.getByLabel('Email or postcode').fill('sw1a 1aa');
+    await page.getByRole('button', { name: 'Track order' }).click();
+    await page.waitForURL(/\/t\/[A-Za-z0-9_-]+$/);
+    await page.getByTestId('parcel').nth(1).waitFor();
+    assert.equal(await page.getByTestId('delivery').count(), 0);
+    assert.ok(!(await page.locator('main').textContent()).includes('Downing Street'));
+    // The wrong combination's answer (404) is the only failed load.
+    assert.deepEqual(errors, ['Failed to load resource: the server responded with a status of 404 (Not Found)']);
+  } finally {
+    await close();
+  }
+});
+
+test('the page speaks German when asked, and remembers it', async () => {
+  const { page, errors, close } = await open(PHONE, { locale: 'de-DE' });
+  try {
+    // The browser's language first.
+    await page.goto(order.tracking_url);
+    await page.getByTestId('parcel').first().waitFor();
+    assert.equal(await page.locator('h1').textContent(), 'Bestellung A-1001');
+    assert.equal(await page.getByTestId('progress').textContent(), 'Versandt');
+    // Switched by hand, and kept after a reload.
+    await page.locator('#lang').selectOption('en');
+    await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'Order A-1001');
+    await page.reload();
+    await page.getByTestId('parcel').first().waitFor();
+    assert.equal(await page.locator('h1').textContent(), 'Order A-1001');
+    await page.locator('#lang').selectOption('de');
+    await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'Bestellung A-1001');
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'de');
+    assert.match(await page.locator('main').textContent(), /Sendungsverlauf/);
+    await noSerious(page, 'German');
+    await screenshot(page, 'track-phone-de', { fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('forged, expired and withdrawn links are refused, and the lookup is offered', async () => {
+  const { page, close } = await open(PHONE);
+  try {
+    const token = order.tracking_url.split('/t/')[1];
+    const forged = `${token.slice(0, 30)}${token[30] === 'A' ? 'B' : 'A'}${token.slice(31)}`;
+    await page.goto(`${server.url}/t/${forged}`);
+    await page.getByTestId('refused').waitFor();
+    assert.equal(await page.getByTestId('refused').getAttribute('data-reason'), 'invalid');
+    assert.equal(await page.getByLabel('Order number').count(), 1);
+    await noSerious(page, 'refused');
+
+    const soon = new Date(Date.now() + 1500).toISOString();
+    const short = await server.api('POST', `/orders/${order.id}/tracking-link`, { expires_at: soon });
+    assert.equal(short.status, 201);
+    await new Promise((r) => setTimeout(r, 2000));
+    await page.goto(short.body.url);
+    await page.getByTestId('refused').waitFor();
+    assert.equal(await page.getByTestId('refused').getAttribute('data-reason'), 'expired');
+
+    const gone = await server.api('DELETE', `/orders/${order.id}/tracking-link`);
+    assert.equal(gone.status, 204);
+    await page.goto(order.tracking_url);
+    await page.getByTestId('refused').waitFor();
+    assert.equal(await page.getByTestId('refused').getAttribute('data-reason'), 'revoked');
+    assert.match(await page.locator('h1').textContent(), /replaced this tracking link/);
+    await screenshot(page, 'track-refused');
+  } finally {
+    await close();
+  }
+});

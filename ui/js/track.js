@@ -1,0 +1,331 @@
+// The customer's tracking page, served by the shop server: `/track` finds an order by its
+// number and the email address or postcode; `/t/{token}` (a signed link, or where a lookup
+// leads) shows every parcel of the order, live. Everything from the shop, the customer or a
+// carrier is inserted as text (dom.js never parses markup).
+
+import { h, icon, safeUrl } from './dom.js';
+import { carrierBadge, tone } from './ui.js';
+import * as i18n from './i18n.js';
+
+const { t } = i18n;
+const $ = (id) => document.getElementById(id);
+const STORED_LANG = 'parceltrail.track.lang';
+const STAGES = ['ordered', 'shipped', 'in_transit', 'out_for_delivery', 'delivered'];
+
+function storedLanguage() {
+  try {
+    return localStorage.getItem(STORED_LANG);
+  } catch {
+    return null;
+  }
+}
+
+async function api(method, path, body) {
+  const res = await fetch(`/api/v1/${path}`, {
+    method,
+    headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'omit',
+  });
+  const data = await res.json().catch(() => null);
+  return { status: res.status, data, retryAfter: Number(res.headers.get('Retry-After')) || null };
+}
+
+function announce(message) {
+  const el = $('announce');
+  el.textContent = '';
+  // A change the live region notices even when the words repeat.
+  setTimeout(() => {
+    el.textContent = message;
+  }, 50);
+}
+
+function show(...children) {
+  const main = $('main');
+  main.replaceChildren(...children.filter(Boolean));
+  main.setAttribute('aria-busy', 'false');
+}
+
+// ---------------------------------------------------------------- lookup
+
+function shopParam() {
+  return new URLSearchParams(location.search).get('shop');
+}
+
+function lookupForm({ heading = true } = {}) {
+  const error = h('p', { class: 'account__error', id: 'lookup-error', role: 'alert', hidden: true });
+  const number = h('input', { id: 'order-number', name: 'order_number', type: 'text', autocomplete: 'off', required: true, spellcheck: 'false', 'aria-describedby': 'lookup-error' });
+  const secret = h('input', { id: 'email-or-postcode', name: 'email_or_postcode', type: 'text', autocomplete: 'email', required: true, spellcheck: 'false', 'aria-describedby': 'lookup-error' });
+  const submit = h('button', { class: 'btn btn--primary btn--large', type: 'submit' }, t('lookup.submit'));
+  const fail = (message) => {
+    error.textContent = message;
+    error.hidden = !message;
+  };
+  const form = h(
+    'form',
+    { class: 'account__form track-lookup', id: 'lookup-form', novalidate: true },
+    h('div', { class: 'field' }, h('label', { for: 'order-number' }, t('lookup.number')), number),
+    h('div', { class: 'field' }, h('label', { for: 'email-or-postcode' }, t('lookup.secret')), secret),
+    error,
+    submit,
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!number.value.trim() || !secret.value.trim()) return fail(t('lookup.missing'));
+    fail('');
+    submit.disabled = true;
+    submit.setAttribute('aria-busy', 'true');
+    try {
+      const body = { order_number: number.value, email_or_postcode: secret.value };
+      if (shopParam()) body.shop = shopParam();
+      const r = await api('POST', 'track/lookup', body);
+      if (r.status === 200 && r.data && typeof r.data.url === 'string' && r.data.url.startsWith('/t/')) {
+        location.assign(r.data.url + (new URLSearchParams(location.search).has('lang') ? `?lang=${i18n.language()}` : ''));
+        return;
+      }
+      if (r.status === 429) fail(t('lookup.throttled', { secs: r.retryAfter || 60 }));
+      else if (r.status === 404 && r.data && /no-match$/.test(r.data.type || '')) fail(t('lookup.nomatch'));
+      else if (r.status === 404) fail(t('lookup.noshop'));
+      else if (r.status === 422) fail(t('lookup.missing'));
+      else fail(t('error.load'));
+    } catch {
+      fail(t('error.load'));
+    } finally {
+      submit.disabled = false;
+      submit.setAttribute('aria-busy', 'false');
+    }
+  });
+  return h(
+    'section',
+    { class: 'track-card track-card--lookup', 'aria-labelledby': heading ? 'lookup-title' : null },
+    heading ? h('h1', { class: 'track-title', id: 'lookup-title' }, t('lookup.title')) : null,
+    h('p', { class: 'muted' }, t('lookup.lead')),
+    form,
+  );
+}
+
+async function lookupPage() {
+  document.title = t('page.title');
+  const q = shopParam() ? `?shop=${encodeURIComponent(shopParam())}` : '';
+  const r = await api('GET', `track/shop${q}`).catch(() => null);
+  if (r && r.status === 200 && r.data) $('shop-name').textContent = r.data.name || '';
+  show(lookupForm());
+}
+
+// ---------------------------------------------------------------- the order
+
+function stagesView(p) {
+  const current = STAGES.reduce((acc, s, i) => (p.stages.find((x) => x.stage === s && x.reached) ? i : acc), -1);
+  const branchTone = p.status === 'returned' || p.status === 'expired' ? 'danger' : 'warn';
+  return h(
+    'ol',
+    { class: 'stages track-stages', 'data-testid': 'stages' },
+    STAGES.map((s, i) => {
+      const reached = i <= current;
+      const isCurrent = i === current;
+      return h(
+        'li',
+        { class: `stage${reached ? ' stage--reached' : ''}${isCurrent ? ' stage--current' : ''}`, 'aria-current': isCurrent ? 'step' : null, dataset: { stage: s } },
+        h('span', { class: 'stage__dot' }, reached ? icon('check') : null),
+        h('span', { class: 'stage__label' }, t(`stage.${s}`), h('span', { class: 'sr-only' }, `, ${t(isCurrent ? 'stage.current' : reached ? 'stage.done' : 'stage.todo')}`)),
+        isCurrent && p.branch
+          ? h('span', { class: `stage__branch stage__branch--${branchTone}`, 'data-testid': 'branch' }, icon('warning'), t(`status.${p.branch}`))
+          : null,
+      );
+    }),
+  );
+}
+
+function etaView(p) {
+  if (p.status === 'delivered') {
+    return h(
+      'div',
+      { class: 'track-eta track-eta--ok', 'data-testid': 'eta' },
+      h('p', { class: 'track-eta__label' }, t('delivered.title')),
+      h('p', { class: 'track-eta__main' }, p.delivered_at ? i18n.dateTime(p.delivered_at) : t('status.delivered')),
+    );
+  }
+  const e = p.estimate;
+  if (!e) {
+    if (p.status === 'returned' || p.status === 'expired') return null;
+    return h('div', { class: 'track-eta', 'data-testid': 'eta' }, h('p', { class: 'track-eta__label' }, t('eta.title')), h('p', { class: 'muted' }, t('eta.none')));
+  }
+  return h(
+    'div',
+    { class: 'track-eta', 'data-testid': 'eta' },
+    h('p', { class: 'track-eta__label' }, t('eta.title')),
+    h('p', { class: 'track-eta__main', 'data-testid': 'eta-window' }, i18n.dateWindow(e.earliest, e.latest)),
+    // As precise as the window: a time within one day, a day within several.
+    h('p', { class: 'muted' }, t('eta.likely', { date: i18n.sameDay(e.earliest, e.latest) ? i18n.time(e.likely) : i18n.day(e.likely) })),
+    typeof e.confidence === 'number' ? h('p', { class: 'muted track-eta__confidence' }, t('eta.confidence', { p: i18n.percent(e.confidence) })) : null,
+  );
+}
+
+function eventsView(p) {
+  if (!p.events.length) return h('p', { class: 'muted' }, t('events.none'));
+  return h(
+    'ol',
+    { class: 'track-events', 'data-testid': 'events' },
+    p.events.map((e) =>
+      h(
+        'li',
+        { class: 'track-event', dataset: { status: e.status } },
+        h('time', { class: 'track-event__time', datetime: e.occurred_at }, i18n.dateTime(e.occurred_at)),
+        h('p', { class: 'track-event__what' }, e.description || t(`status.${e.status}`)),
+        e.place ? h('p', { class: 'track-event__where muted' }, e.place) : null,
+      ),
+    ),
+  );
+}
+
+let mapModule = null;
+function mapView(p) {
+  if (!p.events.some((e) => e.city || e.place)) return null;
+  const box = h('div', { class: 'map-box', 'data-testid': 'route-map' });
+  if (!mapModule) {
+    const css = h('link', { rel: 'stylesheet', href: '/css/map.css' });
+    document.head.appendChild(css);
+    mapModule = import('./map.js');
+  }
+  mapModule.then((m) => m.renderRouteMap(box, p.events)).catch(() => box.remove());
+  return h('details', { class: 'track-map' }, h('summary', null, t('map.title')), box);
+}
+
+function parcelView(p, i, n) {
+  const link = safeUrl(p.carrier.tracking_url);
+  return h(
+    'section',
+    { class: 'track-card', 'data-testid': 'parcel', 'aria-labelledby': `parcel-${i}` },
+    h(
+      'div',
+      { class: 'track-card__head' },
+      h('h2', { class: 'track-card__title', id: `parcel-${i}` }, n > 1 ? t('parcel.title', { i: i + 1, n }) : t('parcel.only')),
+      h('span', { class: `chip chip--${tone(p.status)}`, 'data-testid': 'status', dataset: { status: p.status } }, t(`status.${p.status}`)),
+    ),
+    h(
+      'p',
+      { class: 'track-card__carrier' },
+      carrierBadge(p.carrier),
+      h('span', { class: 'sr-only' }, `${t('parcel.number')}: `),
+      h('span', { class: 'track-card__number', 'data-testid': 'tracking-number' }, p.tracking_number),
+    ),
+    stagesView(p),
+    etaView(p),
+    h('h3', { class: 'track-card__sub' }, t('events.title')),
+    eventsView(p),
+    mapView(p),
+    link
+      ? h('p', { class: 'track-card__carrier-link' }, h('a', { href: link, rel: 'noopener noreferrer', target: '_blank' }, t('parcel.carrier', { carrier: p.carrier.name }), icon('external')))
+      : null,
+  );
+}
+
+function orderView(d) {
+  const o = d.order;
+  const facts = [
+    o.placed_at ? t('order.placed', { date: i18n.day(o.placed_at) }) : null,
+    o.promised_at && o.progress !== 'delivered' ? t('order.promised', { date: i18n.day(o.promised_at) }) : null,
+  ].filter(Boolean);
+  const delivery = d.delivery && (d.delivery.address || d.delivery.postcode);
+  return [
+    h(
+      'section',
+      { class: 'track-head', 'aria-labelledby': 'order-title' },
+      h('h1', { class: 'track-title', id: 'order-title' }, o.order_number ? t('order.title', { number: o.order_number }) : t('order.untitled')),
+      h('p', { class: 'track-head__progress' }, h('span', { class: `chip chip--${o.progress === 'delivered' ? 'ok' : o.progress === 'cancelled' ? 'danger' : 'active'}`, 'data-testid': 'progress' }, t(`progress.${o.progress}`))),
+      d.first_name ? h('p', { class: 'track-head__greeting' }, t('order.greeting', { name: d.first_name })) : null,
+      facts.length ? h('p', { class: 'muted' }, facts.join(' · ')) : null,
+      o.items ? h('p', { class: 'track-head__items' }, h('span', { class: 'muted' }, `${t('order.items')}: `), o.items) : null,
+    ),
+    d.parcels.length ? d.parcels.map((p, i) => parcelView(p, i, d.parcels.length)) : h('section', { class: 'track-card' }, h('p', null, t('order.noparcels'))),
+    delivery
+      ? h(
+          'section',
+          { class: 'track-card', 'aria-labelledby': 'delivery-title', 'data-testid': 'delivery' },
+          h('h2', { class: 'track-card__title', id: 'delivery-title' }, t('delivery.title')),
+          d.delivery.name ? h('p', null, d.delivery.name) : null,
+          d.delivery.address ? h('p', { class: 'track-address' }, d.delivery.address) : null,
+          d.delivery.postcode ? h('p', null, d.delivery.postcode) : null,
+        )
+      : null,
+    h('p', { class: 'track-foot muted' }, `${t('live.on')} ${t('link.valid', { date: i18n.day(d.expires_at) })}`),
+  ].flat();
+}
+
+function refusedView(status, type) {
+  const kind = /link-expired$/.test(type || '') ? 'expired' : /link-revoked$/.test(type || '') ? 'revoked' : status === 404 ? 'invalid' : null;
+  if (!kind) return [h('p', { class: 'account__error', role: 'alert' }, t('error.load'))];
+  return [
+    h('section', { class: 'track-card track-card--refused', 'data-testid': 'refused', dataset: { reason: kind } }, h('h1', { class: 'track-title' }, t(`link.${kind}`)), h('p', null, t('link.lookup'))),
+    lookupForm({ heading: false }),
+  ];
+}
+
+let live = null;
+
+async function orderPage(token) {
+  if (live) live.close();
+  const load = async () => {
+    const r = await api('GET', `track/${encodeURIComponent(token)}`);
+    if (r.status !== 200 || !r.data) {
+      document.title = t('page.title');
+      show(...refusedView(r.status, r.data && r.data.type));
+      return false;
+    }
+    const d = r.data;
+    $('shop-name').textContent = d.shop.name;
+    document.title = d.order.order_number ? `${t('order.title', { number: d.order.order_number })} · ${d.shop.name}` : d.shop.name;
+    // Keep what the visitor opened (the map, the history) open across a live update.
+    const open = [...document.querySelectorAll('details[open]')].map((el) => [...document.querySelectorAll('details')].indexOf(el));
+    show(...orderView(d));
+    const all = [...document.querySelectorAll('details')];
+    for (const i of open) if (all[i]) all[i].open = true;
+    return true;
+  };
+  let ok;
+  try {
+    ok = await load();
+  } catch {
+    show(h('p', { class: 'account__error', role: 'alert' }, t('error.load')));
+    return;
+  }
+  if (!ok || typeof EventSource === 'undefined') return;
+  const source = new EventSource(`/api/v1/track/${encodeURIComponent(token)}/events`);
+  live = source;
+  source.addEventListener('changed', async () => {
+    try {
+      if (await load()) announce(t('live.updated'));
+      else source.close();
+    } catch {
+      // The next change tries again.
+    }
+  });
+}
+
+// ---------------------------------------------------------------- start
+
+function languagePicker(rerender) {
+  const select = $('lang');
+  select.replaceChildren(...Object.entries(i18n.LANGUAGES).map(([code, name]) => h('option', { value: code, lang: code, selected: code === i18n.language() }, name)));
+  $('lang-label').textContent = t('lang.label');
+  select.addEventListener('change', () => {
+    i18n.setLanguage(select.value);
+    try {
+      localStorage.setItem(STORED_LANG, select.value);
+    } catch {
+      // Private windows may refuse; the choice lasts for this page.
+    }
+    $('lang-label').textContent = t('lang.label');
+    rerender();
+  });
+}
+
+function start() {
+  i18n.setLanguage(i18n.chooseLanguage(location.search, storedLanguage()));
+  const m = location.pathname.match(/^\/t\/([A-Za-z0-9_-]+)$/);
+  const render = () => (m ? orderPage(m[1]) : lookupPage());
+  languagePicker(render);
+  render();
+}
+
+start();
