@@ -73,6 +73,10 @@ const MESSAGES = {
     'live.on': 'This page updates by itself.',
     'live.updated': 'Updated just now.',
     'link.valid': 'This link works until {date}.',
+    'unsub.title': 'Stop emails about this order?',
+    'unsub.lead': 'You will get no more emails about this order. Its tracking page keeps working.',
+    'unsub.button': 'Stop emails',
+    'unsub.done': 'Done: you will get no more emails about this order.',
   },
   de: {
     'page.title': 'Bestellung verfolgen',
@@ -141,6 +145,10 @@ const MESSAGES = {
     'live.on': 'Diese Seite aktualisiert sich von selbst.',
     'live.updated': 'Gerade aktualisiert.',
     'link.valid': 'Dieser Link gilt bis {date}.',
+    'unsub.title': 'Keine E-Mails mehr zu dieser Bestellung?',
+    'unsub.lead': 'Sie erhalten dann keine E-Mails mehr zu dieser Bestellung. Die Sendungsverfolgung funktioniert weiterhin.',
+    'unsub.button': 'E-Mails abbestellen',
+    'unsub.done': 'Erledigt: Sie erhalten keine E-Mails mehr zu dieser Bestellung.',
   },
 };
 

@@ -302,6 +302,33 @@ async function orderPage(token) {
   });
 }
 
+// ---------------------------------------------------------------- unsubscribing
+
+function unsubscribePage(token) {
+  document.title = t('unsub.title');
+  const status = h('p', { role: 'status', 'data-testid': 'unsubscribed' });
+  const button = h('button', { class: 'btn btn--primary btn--large', type: 'button' }, t('unsub.button'));
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      // The same request a mail client's one-click unsubscribe sends (RFC 8058).
+      const res = await fetch(`/u/${encodeURIComponent(token)}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'List-Unsubscribe=One-Click',
+        credentials: 'omit',
+      });
+      if (!res.ok) throw new Error(String(res.status));
+      button.hidden = true;
+      status.textContent = t('unsub.done');
+    } catch {
+      button.disabled = false;
+      status.textContent = t('error.load');
+    }
+  });
+  show(h('section', { class: 'track-card track-card--lookup' }, h('h1', { class: 'track-title' }, t('unsub.title')), h('p', null, t('unsub.lead')), button, status));
+}
+
 // ---------------------------------------------------------------- start
 
 function languagePicker(rerender) {
@@ -323,7 +350,8 @@ function languagePicker(rerender) {
 function start() {
   i18n.setLanguage(i18n.chooseLanguage(location.search, storedLanguage()));
   const m = location.pathname.match(/^\/t\/([A-Za-z0-9_-]+)$/);
-  const render = () => (m ? orderPage(m[1]) : lookupPage());
+  const u = location.pathname.match(/^\/u\/([A-Za-z0-9_-]+)$/);
+  const render = () => (m ? orderPage(m[1]) : u ? unsubscribePage(u[1]) : lookupPage());
   languagePicker(render);
   render();
 }

@@ -216,7 +216,7 @@ pub enum Command {
     },
     /// The shop server: a shop's orders, webhooks, tracking pages and staff (see
     /// docs/server.md). With no subcommand, serve; the subcommands set it up.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Run the local carrier simulator (DHL Shipment Tracking – Unified API).
     Sim {
         /// Address to listen on.
@@ -551,6 +551,38 @@ pub struct ServerArgs {
     /// parcel over when it runs out (1 to 3600) [default: 120].
     #[arg(long, env = "PARCELTRAIL_SERVER_POLL_LEASE", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub poll_lease: Option<u64>,
+    /// Email customers through this SMTP relay: `smtp://HOST:PORT` (no TLS, loopback),
+    /// `smtp://HOST:PORT?tls=required` (STARTTLS) or `smtps://USER:PASSWORD@HOST:PORT` (TLS).
+    /// On for every shop when set.
+    #[arg(
+        long,
+        env = "PARCELTRAIL_SERVER_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// The address customers' email comes from (`track@shop.example`); each shop's name is
+    /// its display name.
+    #[arg(long, env = "PARCELTRAIL_SERVER_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// Twilio's API, or a Twilio-compatible provider's [default: https://api.twilio.com].
+    #[arg(long, env = "PARCELTRAIL_SERVER_TWILIO_URL", value_name = "URL")]
+    pub twilio_url: Option<String>,
+    /// The Twilio account SID (AC…): with the token and the From number, SMS is on for every
+    /// shop.
+    #[arg(long, env = "PARCELTRAIL_SERVER_TWILIO_SID", value_name = "SID")]
+    pub twilio_sid: Option<String>,
+    /// The Twilio auth token (never printed).
+    #[arg(
+        long,
+        env = "PARCELTRAIL_SERVER_TWILIO_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub twilio_token: Option<String>,
+    /// The number (E.164) or sender SMS come from.
+    #[arg(long, env = "PARCELTRAIL_SERVER_TWILIO_FROM", value_name = "NUMBER")]
+    pub twilio_from: Option<String>,
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
 }

@@ -31,7 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let read = || open_store(home.as_deref(), false);
     match cli.command {
         Command::Detect { text, json } => detect_cmd(text, json),
-        Command::Server(args) => crate::server::run(args, home.as_deref(), cli.credentials_file),
+        Command::Server(args) => crate::server::run(*args, home.as_deref(), cli.credentials_file),
         Command::Add {
             number,
             from_text,

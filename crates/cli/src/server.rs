@@ -35,6 +35,62 @@ struct FileSettings {
     sim_rate: Option<u32>,
     speed: Option<f64>,
     poll_lease: Option<u64>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    twilio_url: Option<String>,
+    twilio_sid: Option<String>,
+    twilio_token: Option<String>,
+    twilio_from: Option<String>,
+}
+
+/// The customers' channels the settings configure (flags over the file).
+fn channels(
+    args: &ServerArgs,
+    file: &FileSettings,
+) -> Result<parceltrail_server::shop::notify::Channels> {
+    use parceltrail_notifiers::{email::Mailer, sms};
+    let pick = |a: &Option<String>, f: &Option<String>| a.clone().or_else(|| f.clone());
+    let email = match (
+        pick(&args.smtp_url, &file.smtp_url),
+        pick(&args.mail_from, &file.mail_from),
+    ) {
+        (None, None) => None,
+        (Some(url), Some(from)) => Some(Mailer::new(&url, &from).context("email to customers")?),
+        (Some(_), None) => bail!(
+            "--smtp-url needs --mail-from (PARCELTRAIL_SERVER_MAIL_FROM): the address customers' email comes from"
+        ),
+        (None, Some(_)) => bail!(
+            "--mail-from needs --smtp-url (PARCELTRAIL_SERVER_SMTP_URL): the relay that sends customers' email"
+        ),
+    };
+    let sid = pick(&args.twilio_sid, &file.twilio_sid);
+    let token = pick(&args.twilio_token, &file.twilio_token);
+    let from = pick(&args.twilio_from, &file.twilio_from);
+    let sms = match (sid, token, from) {
+        (None, None, None) => None,
+        (Some(sid), Some(token), Some(from)) => {
+            let base = pick(&args.twilio_url, &file.twilio_url)
+                .unwrap_or_else(|| sms::TWILIO_API.to_owned());
+            Some(
+                sms::Twilio::new(&base, &sid, &token, &from)
+                    .map_err(|e| anyhow::anyhow!("SMS to customers: {e}"))?,
+            )
+        }
+        (sid, token, from) => bail!(
+            "SMS needs all three of --twilio-sid, --twilio-token and --twilio-from; missing: {}",
+            [
+                ("--twilio-sid", sid.is_none()),
+                ("--twilio-token", token.is_none()),
+                ("--twilio-from", from.is_none())
+            ]
+            .iter()
+            .filter(|(_, missing)| *missing)
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+        ),
+    };
+    Ok(parceltrail_server::shop::notify::Channels { email, sms })
 }
 
 /// The most a config file may be.
@@ -200,6 +256,7 @@ pub fn run(args: ServerArgs, home: Option<&Path>, credentials_file: bool) -> Res
                     .ok();
                 let links = links_given.then(|| public_url.clone());
                 let key = secret_key(key_file, home)?;
+                let channels = channels(&args, &file)?;
                 let serving = Serving {
                     listen,
                     public_url,
@@ -209,6 +266,7 @@ pub fn run(args: ServerArgs, home: Option<&Path>, credentials_file: bool) -> Res
                     outbound,
                     background,
                     links,
+                    channels,
                 };
                 serve(db, serving).await
             }
@@ -394,6 +452,7 @@ struct Serving {
     outbound: OutboundConfig,
     background: crate::server_background::Settings,
     links: Option<String>,
+    channels: parceltrail_server::shop::notify::Channels,
 }
 
 async fn serve(db: Db, serving: Serving) -> Result<ExitCode> {
@@ -406,6 +465,7 @@ async fn serve(db: Db, serving: Serving) -> Result<ExitCode> {
         outbound,
         background,
         links,
+        channels,
     } = serving;
     let stores = parceltrail_shop::stores::Stores::new(&db);
     let demo = if background.demo {
@@ -448,6 +508,7 @@ async fn serve(db: Db, serving: Serving) -> Result<ExitCode> {
         metrics,
         secret_key,
         outbound: sender.clone(),
+        channels,
     });
     // One signal stops both the HTTP server and the webhook sender.
     let (stop, stopped) = tokio::sync::watch::channel(false);

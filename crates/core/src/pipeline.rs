@@ -319,6 +319,7 @@ impl Pipeline {
                 id: n.id,
                 dedupe_key: n.dedupe_key,
                 shipment_id: n.shipment_id,
+                kind: n.kind,
                 title: n.title.clone(),
                 body: n.body.clone(),
                 link: n.link.clone(),

@@ -451,6 +451,7 @@ mod tests {
             id: uuid_from(1),
             dedupe_key: uuid_from(2),
             shipment_id: None,
+            kind: None,
             title: "Parcel <i>1Z99\0</i> & co delivered".into(),
             body: "Left <b>at</b> the door & signed".into(),
             link: parceltrail_core::notify::LIST_LINK.into(),

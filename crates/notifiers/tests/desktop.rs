@@ -21,6 +21,7 @@ fn message(n: u128, dedupe_key: u128, title: &str, body: &str, urgency: Urgency)
         id: Uuid::from_u128(n),
         dedupe_key: Uuid::from_u128(dedupe_key),
         shipment_id: None,
+        kind: None,
         title: title.into(),
         body: body.into(),
         link: LIST_LINK.into(),

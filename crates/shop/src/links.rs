@@ -46,6 +46,9 @@ pub enum LinkScope {
     /// Made for a visitor who typed the order number and the email or postcode: the
     /// parcels, never the address or phone.
     Lookup,
+    /// The one-click unsubscribe address in an email about the order: it shows nothing and
+    /// only stops the order's emails.
+    Unsubscribe,
 }
 
 impl LinkScope {
@@ -53,6 +56,7 @@ impl LinkScope {
         match self {
             LinkScope::Link => 1,
             LinkScope::Lookup => 2,
+            LinkScope::Unsubscribe => 3,
         }
     }
 
@@ -60,6 +64,7 @@ impl LinkScope {
         match b {
             1 => Some(LinkScope::Link),
             2 => Some(LinkScope::Lookup),
+            3 => Some(LinkScope::Unsubscribe),
             _ => None,
         }
     }

@@ -266,3 +266,155 @@ pub fn ups_with(body: &str) -> String {
 pub fn ups(n: u32) -> String {
     ups_with(&format!("5R89390{n:08}"))
 }
+
+/// A real SMTP server on loopback: aiosmtpd (PyPI, installed by `scripts/setup`) writing each
+/// message it receives to a Maildir. Stopped when dropped.
+pub struct Smtp {
+    child: Child,
+    /// `smtp://127.0.0.1:PORT`.
+    pub url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Smtp {
+    pub fn start() -> Smtp {
+        let python = std::path::PathBuf::from(std::env::var("HOME").unwrap())
+            .join(".cache/parceltrail/smtp/bin/python");
+        assert!(
+            python.exists(),
+            "aiosmtpd is not installed at {}: run scripts/setup",
+            python.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path().join("mail"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Smtp {
+                    child,
+                    url: format!("smtp://127.0.0.1:{port}"),
+                    dir,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    /// Every message received so far, as sent (headers and body), oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.dir.path().join("mail/new");
+        let mut files: Vec<_> = std::fs::read_dir(&new)
+            .map(|d| d.filter_map(|e| e.ok()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+        files
+            .iter()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One message a [`TwilioSink`] was asked to send.
+#[derive(Clone, Debug)]
+pub struct Texted {
+    pub to: String,
+    pub from: String,
+    pub body: String,
+    pub status_callback: Option<String>,
+}
+
+/// A local server speaking Twilio's Messages API (`POST
+/// /2010-04-01/Accounts/{Sid}/Messages.json` with basic auth and a form body, answered `201`
+/// with the message's JSON), recording what it was asked to send.
+#[derive(Clone, Default)]
+pub struct TwilioSink {
+    got: std::sync::Arc<std::sync::Mutex<Vec<Texted>>>,
+}
+
+pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const TWILIO_TOKEN: &str = "twilio-auth-token";
+
+impl TwilioSink {
+    pub async fn start() -> (TwilioSink, String) {
+        use axum::http::StatusCode;
+        async fn create(
+            axum::extract::State(sink): axum::extract::State<TwilioSink>,
+            axum::extract::Path(sid): axum::extract::Path<String>,
+            headers: axum::http::HeaderMap,
+            body: String,
+        ) -> (StatusCode, String) {
+            use base64::Engine;
+            let want = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"))
+            );
+            if sid != TWILIO_SID
+                || headers.get("authorization").map(|v| v.as_bytes()) != Some(want.as_bytes())
+            {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    r#"{"code":20003,"message":"Authenticate"}"#.into(),
+                );
+            }
+            let form: std::collections::HashMap<String, String> = url_form(&body);
+            let t = Texted {
+                to: form.get("To").cloned().unwrap_or_default(),
+                from: form.get("From").cloned().unwrap_or_default(),
+                body: form.get("Body").cloned().unwrap_or_default(),
+                status_callback: form.get("StatusCallback").cloned(),
+            };
+            let mut got = sink.got.lock().unwrap();
+            got.push(t.clone());
+            let n = got.len();
+            (
+                StatusCode::CREATED,
+                serde_json::json!({"sid": format!("SM{n:032}"), "status": "queued", "to": t.to, "from": t.from, "body": t.body}).to_string(),
+            )
+        }
+        let sink = TwilioSink::default();
+        let app = axum::Router::new()
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                axum::routing::post(create),
+            )
+            .with_state(sink.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (sink, format!("http://127.0.0.1:{port}"))
+    }
+
+    pub fn got(&self) -> Vec<Texted> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body, decoded.
+pub fn url_form(body: &str) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect()
+}

@@ -98,6 +98,9 @@ pub struct Message {
     pub dedupe_key: Uuid,
     /// Which shipment, when it is about one.
     pub shipment_id: Option<ShipmentId>,
+    /// The news it leads with (None for a summary): a channel that words messages itself
+    /// (the shop server's, in the customer's words) says this, not what happened since.
+    pub kind: Option<rules::Kind>,
     /// One line: the parcel and what happened.
     pub title: String,
     /// The rest, concise.

@@ -33,7 +33,7 @@ use chrono::Utc;
 use parceltrail_app::sources;
 use parceltrail_core::carrier::Carrier;
 use parceltrail_core::notify::rules::Prefs;
-use parceltrail_core::pipeline::{Pipeline, save_prefs};
+use parceltrail_core::pipeline::{Pipeline, PipelineConfig, save_prefs};
 use parceltrail_core::poller::Poller;
 use parceltrail_core::store::{Backlog, Change};
 use parceltrail_shop::ShopId;
@@ -252,17 +252,22 @@ async fn start_shop(
     // carrier state, the deliveries the ETA model learns from).
     let built = {
         let (store, sources) = (store.clone(), sources.clone());
+        let channels = state.channels.clone();
+        let notifiers = super::notify::notifiers(state, &store);
         tokio::task::spawn_blocking(move || -> Result<_, parceltrail_app::Error> {
             if demo.is_none() && store.with(|s| s.setting(DEMO_EPOCH_SETTING))?.is_some() {
                 return Ok(None);
             }
             let adapters = store.with(|s| {
-                if s.setting(Prefs::SETTING)?.is_none() {
-                    let none = Prefs {
-                        channels: Vec::new(),
-                        ..Prefs::default()
-                    };
-                    save_prefs(s, &none, Utc::now())?;
+                // The operator's channels, on for every shop (the shop's own quiet hours and
+                // kinds of news kept).
+                let stored = match s.setting(Prefs::SETTING)? {
+                    Some(_) => Some(parceltrail_core::pipeline::load_prefs(s)?),
+                    None => None,
+                };
+                let prefs = super::notify::shop_prefs(stored.clone(), &channels);
+                if stored.as_ref() != Some(&prefs) {
+                    save_prefs(s, &prefs, Utc::now())?;
                 }
                 let mut adapters: Vec<Arc<dyn Carrier>> = Vec::new();
                 match &demo {
@@ -284,8 +289,12 @@ async fn start_shop(
             let poller = Poller::new(store.shared(sources.poll_lease), adapters, poller_config)?;
             let pipeline = Pipeline::new(
                 store.shared(sources.poll_lease),
-                sources::pipeline_config(time_scale),
-                Vec::new(),
+                PipelineConfig {
+                    // Each message goes to one parcel's customer: never a digest of several.
+                    digest_over: usize::MAX,
+                    ..sources::pipeline_config(time_scale)
+                },
+                notifiers,
             )?;
             Ok(Some((poller, Arc::new(pipeline), batch_limit)))
         })

@@ -11,6 +11,7 @@ mod hooks;
 mod idempotency;
 mod import;
 mod keys;
+pub mod notify;
 mod observe;
 mod orders;
 pub mod outbound;
@@ -58,6 +59,8 @@ pub struct ShopState {
     pub secret_key: Arc<parceltrail_shop::secrets::SecretKey>,
     /// Webhooks out: enqueueing events and the sender.
     pub outbound: Arc<Outbound>,
+    /// Customers' email and SMS, as configured.
+    pub channels: notify::Channels,
 }
 
 /// Request bodies larger than this are refused (413), but for an import's.
@@ -176,6 +179,10 @@ pub fn router(state: Arc<ShopState>) -> Router {
     .route("/setup", get(|| page(SETUP_PAGE)))
     .route("/track", get(|| page(TRACK_PAGE)))
     .route("/t/{token}", get(|| page(TRACK_PAGE)))
+    .route(
+        "/u/{token}",
+        get(|| page(TRACK_PAGE)).post(track::unsubscribe),
+    )
     .route("/js/{file}", get(script))
     .route(
         "/css/map.css",

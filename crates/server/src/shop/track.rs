@@ -146,6 +146,11 @@ async fn open(state: &ShopState, token: &str) -> Result<Opened, Problem> {
         Err(e) => return Err(e.into()),
     };
     let claims = unverified.verify(&policy, now).map_err(link_problem)?;
+    // An email's unsubscribe address travels in its headers, to mail providers too: it
+    // opens no page.
+    if claims.scope == LinkScope::Unsubscribe {
+        return Err(invalid());
+    }
     let store = state.stores.get(shop).await?;
     let order = claims.order;
     let detail = match store.order_detail(order).await {
@@ -855,4 +860,43 @@ pub(crate) async fn rotate(
         .rotate_link_key(caller.shop_id, &state.secret_key, Utc::now())
         .await?;
     Ok(Json(p.into()))
+}
+
+// ----- unsubscribing -----
+
+/// Stops the order's emails: the one-click unsubscribe of RFC 8058 (a mail client `POST`s
+/// `List-Unsubscribe=One-Click` to the address in `List-Unsubscribe`), and the page's button.
+/// Only the link's signature and expiry are checked: an unsubscribe from an older email
+/// still works after the shop withdrew the order's tracking links.
+pub(crate) async fn unsubscribe(
+    State(state): State<Arc<ShopState>>,
+    Path(token): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let now = Utc::now();
+    let unverified = links::read(&token).map_err(link_problem)?;
+    let shop = unverified.shop;
+    let policy = match state.db.link_policy(shop, &state.secret_key, now).await {
+        Ok(p) => p,
+        Err(parceltrail_shop::Error::NotFound) => return Err(link_problem(LinkError::Invalid)),
+        Err(e) => return Err(e.into()),
+    };
+    let claims = unverified.verify(&policy, now).map_err(link_problem)?;
+    if claims.scope != LinkScope::Unsubscribe {
+        return Err(link_problem(LinkError::Invalid));
+    }
+    let store = state.stores.get(shop).await?;
+    let order = claims.order;
+    match store.read(move |s| s.order(order)).await {
+        Ok(_) => {}
+        Err(parceltrail_core::Error::NotFound(_)) => return Err(link_problem(LinkError::Invalid)),
+        Err(e) => return Err(e.into()),
+    }
+    let mut choice = state.db.contact_choice(shop, order).await?;
+    choice.email_off = true;
+    state
+        .db
+        .set_contact_choice(shop, order, choice, now)
+        .await?;
+    tracing::info!(shop = %shop, order = %order, "a customer unsubscribed from an order's emails");
+    Ok(Json(serde_json::json!({"unsubscribed": true})))
 }

@@ -382,3 +382,112 @@ impl PgDb {
         Ok(generation(row.get::<_, i32>(0).into()))
     }
 }
+
+/// What a customer asked of one order's notifications.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContactChoice {
+    /// No more email about the order.
+    pub email_off: bool,
+    /// No more SMS about the order.
+    pub sms_off: bool,
+}
+
+impl Db {
+    /// The customer's choice for the order (none made: both on).
+    pub async fn contact_choice(&self, shop: ShopId, order: OrderId) -> Result<ContactChoice> {
+        each!(self, db => db.contact_choice(shop, order).await)
+    }
+
+    /// Records the customer's choice for the order.
+    pub async fn set_contact_choice(
+        &self,
+        shop: ShopId,
+        order: OrderId,
+        choice: ContactChoice,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        each!(self, db => db.set_contact_choice(shop, order, choice, trunc(now)).await)
+    }
+}
+
+impl SqliteDb {
+    async fn contact_choice(&self, shop: ShopId, order: OrderId) -> Result<ContactChoice> {
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT email_off, sms_off FROM order_contact WHERE shop_id = ?1 AND order_id = ?2",
+                params![shop.0, order.0],
+                |r| {
+                    Ok(ContactChoice {
+                        email_off: r.get::<_, i64>(0)? != 0,
+                        sms_off: r.get::<_, i64>(1)? != 0,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn set_contact_choice(
+        &self,
+        shop: ShopId,
+        order: OrderId,
+        choice: ContactChoice,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO order_contact (shop_id, order_id, email_off, sms_off, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (shop_id, order_id) DO UPDATE SET email_off = excluded.email_off,
+                     sms_off = excluded.sms_off, updated_at = excluded.updated_at",
+                params![shop.0, order.0, choice.email_off, choice.sms_off, ms(now)],
+            )
+            .map_err(sqlite_fk)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl PgDb {
+    async fn contact_choice(&self, shop: ShopId, order: OrderId) -> Result<ContactChoice> {
+        let c = self.pool.get().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT email_off, sms_off FROM order_contact WHERE shop_id = $1 AND order_id = $2",
+            )
+            .await?;
+        Ok(c.query_opt(&stmt, &[&shop.0, &order.0])
+            .await?
+            .map(|r| ContactChoice {
+                email_off: r.get(0),
+                sms_off: r.get(1),
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_contact_choice(
+        &self,
+        shop: ShopId,
+        order: OrderId,
+        choice: ContactChoice,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let c = self.pool.get().await?;
+        let stmt = c
+            .prepare_cached(
+                "INSERT INTO order_contact (shop_id, order_id, email_off, sms_off, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (shop_id, order_id) DO UPDATE SET email_off = excluded.email_off,
+                     sms_off = excluded.sms_off, updated_at = excluded.updated_at",
+            )
+            .await?;
+        c.execute(
+            &stmt,
+            &[&shop.0, &order.0, &choice.email_off, &choice.sms_off, &now],
+        )
+        .await
+        .map_err(pg_fk)?;
+        Ok(())
+    }
+}

@@ -143,7 +143,7 @@ pub use hooks::HookSecretInfo;
 pub(crate) use hooks::MessagesInTx;
 mod links;
 mod webhooks;
-pub use links::LinkSettings;
+pub use links::{ContactChoice, LinkSettings};
 
 /// A schema migration's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

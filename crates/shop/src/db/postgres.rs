@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_webhooks_out.sql"),
     include_str!("../../migrations/postgres/0004_idempotency.sql"),
     include_str!("../../migrations/postgres/0005_tracking_links.sql"),
+    include_str!("../../migrations/postgres/0006_order_contact.sql"),
 ];
 
 /// The advisory lock taken while migrating (any constant; "ptshop" in ASCII).
