@@ -15,7 +15,10 @@ Phases, on one server and one shop:
      stored in the shop's database are counted against those the answers acknowledged.
   4. Reads at ORDERS orders: GET /api/v1/orders/{id} over random ids, and list pages with
      filters, at each of READ_CONNECTIONS.
-  5. The server's peak RSS (VmHWM).
+  5. The customers' tracking page (PHASES with `track`): the data of GET
+     /api/v1/track/{token} over 2,000 random orders' signed links, against a static file
+     (/js/dom.js) from the same server, at each of READ_CONNECTIONS.
+  6. The server's peak RSS (VmHWM).
 """
 
 import base64
@@ -419,6 +422,23 @@ def main():
                     r = wrk(base + "/", [auth], ["get", p], connections=c)
                     print(f"{label} c{c:<3} {names[name]:34} {fmt(r)}  non-2xx {r['non2xx']}",
                           flush=True)
+        if "track" in PHASES:
+            # The customers' tracking page by its signed link, against a static file from the
+            # same server in the same run.
+            ids = list_orders(base, key)
+            rnd = random.Random(2)
+            sample = rnd.sample(ids, min(len(ids), 2000))
+            tokens = [api(base, key, "GET", f"/api/v1/orders/{i}")["tracking_url"].rsplit("/t/", 1)[1]
+                      for i in sample]
+            p = os.path.join(work, "paths-track.txt")
+            write_lines(p, (f"/api/v1/track/{t}" for t in tokens))
+            print(f"  {len(tokens)} orders' tracking links", flush=True)
+            for c in READ_CONNECTIONS:
+                rs = wrk(f"{base}/js/dom.js", connections=c)
+                rt = wrk(base + "/", (), ["get", p], connections=c)
+                print(f"{label} c{c:<3} GET /js/dom.js (static)           {fmt(rs)}  non-2xx {rs['non2xx']}")
+                print(f"{label} c{c:<3} GET /api/v1/track/{{token}} (random) {fmt(rt)}  non-2xx {rt['non2xx']}"
+                      f"  ({rt['rps'] / rs['rps']:.2f}x the static file)", flush=True)
         print(f"{label} peak RSS {proc_status(server.pid, 'VmHWM'):.1f} MiB", flush=True)
     finally:
         server.terminate()

@@ -233,7 +233,7 @@ export async function startServer({ demo = false, speed, sim } = {}) {
  * api(method, path, body), stop(), output() }; `api` calls /api/v1 with the shop's key and
  * resolves { status, body }.
  */
-export async function startShopServer({ shop = 'Trailhead Outfitters' } = {}) {
+export async function startShopServer({ shop = 'Trailhead Outfitters', env: extra = {} } = {}) {
   const bin = findBinary();
   const home = mkdtempSync(path.join(tmpdir(), 'parceltrail-shop-'));
   const db = `sqlite:${path.join(home, 'server.db')}`;
@@ -247,7 +247,7 @@ export async function startShopServer({ shop = 'Trailhead Outfitters' } = {}) {
     cmd: 'timeout',
     args: ['--kill-after=5', '900', bin, 'server', '--db', db, '--listen', '127.0.0.1:0'],
     cwd: home,
-    env: { PARCELTRAIL_HOME: home },
+    env: { PARCELTRAIL_HOME: home, ...extra },
     ready: /The shop server is at (http:\/\/[^/\s]+)\//,
     home,
     signal: 'SIGTERM',

@@ -15,7 +15,8 @@ let order;
 const hours = (h) => new Date(Date.now() - h * 3600e3).toISOString();
 
 before(async () => {
-  server = await startShopServer();
+  // Email on (to a relay that is not there: nothing is delivered, the page offers the choice).
+  server = await startShopServer({ env: { PARCELTRAIL_SERVER_SMTP_URL: 'smtp://127.0.0.1:9', PARCELTRAIL_SERVER_MAIL_FROM: 'track@trailhead.example' } });
   browser = await launchBrowser();
   const made = await server.api('POST', '/orders', {
     order_number: 'A-1001',
@@ -108,6 +109,28 @@ test('a signed link shows every parcel, hostile text as text, at phone and deskt
     } finally {
       await close();
     }
+  }
+});
+
+test('the customer turns the order\'s email off and on, and the choice stays', async () => {
+  const { page, errors, close } = await open(PHONE);
+  try {
+    await page.goto(order.tracking_url);
+    const box = page.getByLabel('By email');
+    await box.waitFor();
+    assert.equal(await box.isChecked(), true);
+    // No phone number on the order: no SMS to offer.
+    assert.equal(await page.getByLabel('By text message (SMS)').count(), 0);
+    await box.uncheck();
+    await page.getByTestId('notify-status').getByText('Saved.').waitFor();
+    await page.reload();
+    await page.getByLabel('By email').waitFor();
+    assert.equal(await page.getByLabel('By email').isChecked(), false);
+    await page.getByLabel('By email').check();
+    await page.getByTestId('notify-status').getByText('Saved.').waitFor();
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
   }
 });
 

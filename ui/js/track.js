@@ -220,7 +220,7 @@ function parcelView(p, i, n) {
   );
 }
 
-function orderView(d) {
+function orderView(d, token) {
   const o = d.order;
   const facts = [
     o.placed_at ? t('order.placed', { date: i18n.day(o.placed_at) }) : null,
@@ -248,8 +248,40 @@ function orderView(d) {
           d.delivery.postcode ? h('p', null, d.delivery.postcode) : null,
         )
       : null,
+    notificationsView(token, d.notifications),
     h('p', { class: 'track-foot muted' }, `${t('live.on')} ${t('link.valid', { date: i18n.day(d.expires_at) })}`),
   ].flat();
+}
+
+function notificationsView(token, n) {
+  const channels = ['email', 'sms'].filter((c) => n && n[c] && n[c].available);
+  if (!channels.length) return null;
+  const status = h('p', { class: 'muted', role: 'status', 'data-testid': 'notify-status' });
+  const boxes = channels.map((c) => {
+    const box = h('input', { type: 'checkbox', id: `notify-${c}`, checked: n[c].on, dataset: { channel: c } });
+    box.addEventListener('change', async () => {
+      box.disabled = true;
+      try {
+        const r = await api('PUT', `track/${encodeURIComponent(token)}/notifications`, { [c]: box.checked });
+        if (r.status !== 200) throw new Error(String(r.status));
+        status.textContent = t('notify.saved');
+      } catch {
+        box.checked = !box.checked;
+        status.textContent = t('error.load');
+      } finally {
+        box.disabled = false;
+      }
+    });
+    return h('div', { class: 'field field--check' }, box, h('label', { for: `notify-${c}` }, t(`notify.${c}`)));
+  });
+  return h(
+    'section',
+    { class: 'track-card', 'aria-labelledby': 'notify-title', 'data-testid': 'notifications' },
+    h('h2', { class: 'track-card__title', id: 'notify-title' }, t('notify.title')),
+    h('p', { class: 'muted' }, t('notify.lead')),
+    boxes,
+    status,
+  );
 }
 
 function refusedView(status, type) {
@@ -277,7 +309,7 @@ async function orderPage(token) {
     document.title = d.order.order_number ? `${t('order.title', { number: d.order.order_number })} · ${d.shop.name}` : d.shop.name;
     // Keep what the visitor opened (the map, the history) open across a live update.
     const open = [...document.querySelectorAll('details[open]')].map((el) => [...document.querySelectorAll('details')].indexOf(el));
-    show(...orderView(d));
+    show(...orderView(d, token));
     const all = [...document.querySelectorAll('details')];
     for (const i of open) if (all[i]) all[i].open = true;
     return true;

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 const UPS: &str = "1Z999AA10123456784";
 const DHL: &str = "3318810025";
+const THIRD: &str = "1Z5R89390357567127";
 
 fn bin(home: &Path, db: &str, smtp: &Smtp, twilio: &str) -> Command {
     let mut c = server_cmd(home);
@@ -40,6 +41,28 @@ async fn call(
     let mut r = c
         .request(method.parse().unwrap(), format!("{base}/api/v1{path}"))
         .bearer_auth(key);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await.unwrap();
+    let s = res.status().as_u16();
+    (s, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The tracking page's notification choice, by the page's own API (`method` GET: the page).
+async fn page_call(
+    c: &reqwest::Client,
+    base: &str,
+    method: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let path = if method == "GET" {
+        format!("{base}/api/v1/track/{token}")
+    } else {
+        format!("{base}/api/v1/track/{token}/notifications")
+    };
+    let mut r = c.request(method.parse().unwrap(), path);
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -314,6 +337,51 @@ async fn notifications(db: String, replicas: usize) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.messages().len(), 2, "an email after the unsubscribe");
     assert_eq!(twilio.got().len(), 3);
+
+    // The tracking page shows the choice, and turns SMS off too: a third parcel's delivery
+    // sends nothing.
+    let page_token = link.to_owned();
+    let (s, page) = page_call(&c, &base, "GET", &page_token, None).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(
+        page["notifications"],
+        json!({"email": {"available": true, "on": false}, "sms": {"available": true, "on": true}})
+    );
+    let (s, now) = page_call(&c, &base, "PUT", &page_token, Some(json!({"sms": false}))).await;
+    assert_eq!((s, &now["sms"]["on"]), (200, &json!(false)), "{now}");
+    let (s, bad) = page_call(&c, &base, "PUT", &page_token, Some(json!(["sms"]))).await;
+    assert_eq!(s, 422, "{bad}");
+    let (s, more) = call(
+        &c,
+        &base,
+        &key,
+        "POST",
+        &format!("/orders/{id}/shipments"),
+        Some(json!({"shipments": [{"tracking_number": THIRD}]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{more}");
+    let third = more["shipments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["tracking_number"] == THIRD)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _) = call(
+        &c,
+        &base,
+        &key,
+        "POST",
+        &format!("/shipments/{third}/events"),
+        Some(json!({"status": "delivered", "description": "Delivered"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!((smtp.messages().len(), twilio.got().len()), (2, 3));
     drop(servers);
 }
 

@@ -154,7 +154,8 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(track::lookup))
                 .routes(routes!(track::shop))
                 .routes(routes!(track::page))
-                .routes(routes!(track::stream)),
+                .routes(routes!(track::stream))
+                .routes(routes!(track::set_notifications)),
         )
         .split_for_parts()
 }

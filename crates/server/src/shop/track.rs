@@ -23,7 +23,7 @@ use parceltrail_core::domain::{OrderId, OrderStage, Stage, Status, stage_reached
 use parceltrail_core::store::{OrderDetail, OrderQuery};
 use parceltrail_core::view::CarrierBadge;
 use parceltrail_shop::ShopId;
-use parceltrail_shop::db::LinkSettings;
+use parceltrail_shop::db::{ContactChoice, LinkSettings};
 use parceltrail_shop::links::{
     self, LinkClaims, LinkError, LinkPolicy, LinkScope, MAX_LIFETIME_DAYS,
 };
@@ -283,6 +283,42 @@ pub(crate) struct TrackingPage {
     /// The customer's first name, for the greeting (links the shop sent only).
     first_name: Option<String>,
     parcels: Vec<ParcelFace>,
+    /// How the customer hears of news about the order.
+    notifications: NotificationsFace,
+}
+
+/// One channel as the customer may choose it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChannelFace {
+    /// The shop sends it, and the order has the address or number it needs.
+    available: bool,
+    /// The customer gets it (unless they turned it off).
+    on: bool,
+}
+
+/// The customer's channels for this order.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NotificationsFace {
+    email: ChannelFace,
+    sms: ChannelFace,
+}
+
+fn notifications_face(
+    state: &ShopState,
+    order: &parceltrail_core::domain::Order,
+    choice: ContactChoice,
+) -> NotificationsFace {
+    let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    NotificationsFace {
+        email: ChannelFace {
+            available: state.channels.email.is_some() && has(&order.customer.email),
+            on: !choice.email_off,
+        },
+        sms: ChannelFace {
+            available: state.channels.sms.is_some() && has(&order.customer.phone),
+            on: !choice.sms_off,
+        },
+    }
 }
 
 fn parcel_face(
@@ -351,7 +387,7 @@ fn parcel_face(
     }
 }
 
-fn page_of(shop: ShopFace, opened: &Opened) -> TrackingPage {
+fn page_of(shop: ShopFace, opened: &Opened, notifications: NotificationsFace) -> TrackingPage {
     let o = &opened.detail.order;
     let full = opened.claims.scope == LinkScope::Link;
     TrackingPage {
@@ -387,6 +423,7 @@ fn page_of(shop: ShopFace, opened: &Opened) -> TrackingPage {
             .zip(&opened.detail.timelines)
             .map(|(s, events)| parcel_face(s, events))
             .collect(),
+        notifications,
     }
 }
 
@@ -404,12 +441,72 @@ pub(crate) async fn page(
 ) -> Result<Json<TrackingPage>, Problem> {
     let opened = open(&state, &token).await?;
     let shop = state.db.shop(opened.claims.shop).await?;
+    let choice = state
+        .db
+        .contact_choice(opened.claims.shop, opened.claims.order)
+        .await?;
+    let notifications = notifications_face(&state, &opened.detail.order, choice);
     Ok(Json(page_of(
         ShopFace {
             id: shop.id,
             name: shop.name,
         },
         &opened,
+        notifications,
+    )))
+}
+
+/// The customer's choice of channels for the order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotificationsPatch {
+    email: Option<bool>,
+    sms: Option<bool>,
+}
+
+/// Turns the order's email or SMS on or off, as its customer chooses on the tracking page.
+#[utoipa::path(put, operation_id = "tracking_page_notifications", path = "/track/{token}/notifications", tag = "tracking",
+    params(("token" = String, Path, description = "The link's token")),
+    request_body = NotificationsPatch,
+    responses(
+        (status = 200, description = "The channels as they now are", body = NotificationsFace),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "Not a valid link", body = Problem, content_type = PROBLEM),
+        (status = 410, description = "The link expired, or the shop withdrew it", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "The body is not application/json", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "The body is not an object of booleans", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn set_notifications(
+    State(state): State<Arc<ShopState>>,
+    Path(token): Path<String>,
+    Body(body): Body<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<NotificationsFace>, Problem> {
+    let opened = open(&state, &token).await?;
+    let patch: NotificationsPatch = serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+            )
+            .detail(e.to_string())
+        })?;
+    let (shop, order) = (opened.claims.shop, opened.claims.order);
+    let mut choice = state.db.contact_choice(shop, order).await?;
+    if let Some(on) = patch.email {
+        choice.email_off = !on;
+    }
+    if let Some(on) = patch.sms {
+        choice.sms_off = !on;
+    }
+    state
+        .db
+        .set_contact_choice(shop, order, choice, Utc::now())
+        .await?;
+    Ok(Json(notifications_face(
+        &state,
+        &opened.detail.order,
+        choice,
     )))
 }
 
