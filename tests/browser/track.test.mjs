@@ -5,6 +5,7 @@
 // switch. axe-core on each screen.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { DESKTOP, NUMBERS, PHONE, XSS, axeSerious, describeViolations, launchBrowser, screenshot, startShopServer } from './helpers.mjs';
 
@@ -40,6 +41,9 @@ before(async () => {
   }
   const r = await server.api('GET', `/orders/${order.id}`);
   order = r.body;
+  const logo = readFileSync(new URL('../../icons/128x128.png', import.meta.url)).toString('base64');
+  const b = await server.api('PUT', '/shop/branding', { color: '#0b6e4f', logo: `data:image/png;base64,${logo}` });
+  assert.equal(b.status, 200, JSON.stringify(b.body));
 });
 
 after(async () => {
@@ -86,6 +90,9 @@ test('a signed link shows every parcel, hostile text as text, at phone and deskt
       assert.match(await page.getByTestId('parcel').first().getByTestId('eta-window').textContent(), /\d/);
       assert.equal(await page.locator('h1').textContent(), 'Order A-1001');
       assert.equal(await page.locator('#shop-name').textContent(), 'Trailhead Outfitters');
+      // The shop's logo and colour.
+      assert.match(await page.locator('#shop-name img').getAttribute('src'), /^data:image\/png;base64,/);
+      assert.equal(await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()), '#0b6e4f');
       assert.equal(await page.getByTestId('progress').textContent(), 'Shipped');
       const first = page.getByTestId('parcel').first();
       assert.equal(await first.getByTestId('tracking-number').textContent(), NUMBERS.ups);

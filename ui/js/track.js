@@ -4,7 +4,7 @@
 // carrier is inserted as text (dom.js never parses markup).
 
 import { h, icon, safeUrl } from './dom.js';
-import { carrierBadge, tone } from './ui.js';
+import { carrierBadge, inkFor, tone } from './ui.js';
 import * as i18n from './i18n.js';
 
 const { t } = i18n;
@@ -44,6 +44,22 @@ function show(...children) {
   const main = $('main');
   main.replaceChildren(...children.filter(Boolean));
   main.setAttribute('aria-busy', 'false');
+}
+
+/** The shop's name, logo and colour in the page's header and accents. */
+function brand(shop) {
+  if (!shop) return;
+  const name = $('shop-name');
+  const logo = typeof shop.logo === 'string' && /^data:image\/(png|jpeg|webp);base64,/.test(shop.logo) ? shop.logo : null;
+  name.replaceChildren(...[logo ? h('img', { class: 'track-top__logo', src: logo, alt: '' }) : null, h('span', null, shop.name || '')].filter(Boolean));
+  const root = document.documentElement.style;
+  if (typeof shop.color === 'string' && /^#[0-9a-f]{6}$/i.test(shop.color)) {
+    root.setProperty('--accent', shop.color);
+    root.setProperty('--on-accent', inkFor(shop.color) === 'light' ? '#ffffff' : '#000000');
+  } else {
+    root.removeProperty('--accent');
+    root.removeProperty('--on-accent');
+  }
 }
 
 // ---------------------------------------------------------------- lookup
@@ -108,7 +124,7 @@ async function lookupPage() {
   document.title = t('page.title');
   const q = shopParam() ? `?shop=${encodeURIComponent(shopParam())}` : '';
   const r = await api('GET', `track/shop${q}`).catch(() => null);
-  if (r && r.status === 200 && r.data) $('shop-name').textContent = r.data.name || '';
+  if (r && r.status === 200 && r.data) brand(r.data);
   show(lookupForm());
 }
 
@@ -305,7 +321,7 @@ async function orderPage(token) {
       return false;
     }
     const d = r.data;
-    $('shop-name').textContent = d.shop.name;
+    brand(d.shop);
     document.title = d.order.order_number ? `${t('order.title', { number: d.order.order_number })} · ${d.shop.name}` : d.shop.name;
     // Keep what the visitor opened (the map, the history) open across a live update.
     const open = [...document.querySelectorAll('details[open]')].map((el) => [...document.querySelectorAll('details')].indexOf(el));

@@ -15,6 +15,11 @@ use serde_json::{Value, json};
 
 const NUMBER: &str = "1Z999AA10123456784";
 
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn bin(home: &Path, db: &str) -> Command {
     let mut c = server_cmd(home);
     c.args(["--db", db]);
@@ -164,6 +169,42 @@ async fn tracking_page(db: String) {
     assert!(
         !page.to_string().contains("Ada@Example.com"),
         "nor the email: {page}"
+    );
+
+    // Branding: checked, then on the page (the logo a data URL of the image's own type).
+    let (s, p) = env
+        .call(
+            Some(&key),
+            "PUT",
+            "/api/v1/shop/branding",
+            Some(json!({"color": "green"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    let not_an_image = format!(
+        "data:image/png;base64,{}",
+        base64_of(b"<svg onload=alert(1)>")
+    );
+    let (s, p) = env
+        .call(
+            Some(&key),
+            "PUT",
+            "/api/v1/shop/branding",
+            Some(json!({"logo": not_an_image})),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    let png =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../icons/32x32.png")).unwrap();
+    let (s, b) = env
+        .call(Some(&key), "PUT", "/api/v1/shop/branding", Some(json!({"color": "#0B6E4F", "logo": format!("data:image/jpeg;base64,{}", base64_of(&png))})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, page) = env.page(&link).await;
+    assert_eq!(page["shop"]["color"], "#0b6e4f");
+    assert_eq!(
+        page["shop"]["logo"],
+        format!("data:image/png;base64,{}", base64_of(&png))
     );
 
     // The shop can hide the address from its links.

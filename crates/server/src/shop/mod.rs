@@ -151,6 +151,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(track::create_link, track::revoke_links))
                 .routes(routes!(track::settings, track::update_settings))
                 .routes(routes!(track::rotate))
+                .routes(routes!(track::branding, track::set_branding))
                 .routes(routes!(track::lookup))
                 .routes(routes!(track::shop))
                 .routes(routes!(track::page))

@@ -177,6 +177,27 @@ pub(crate) struct ShopFace {
     #[schema(value_type = uuid::Uuid)]
     id: ShopId,
     name: String,
+    /// The shop's colour, `#rrggbb`.
+    color: Option<String>,
+    /// The shop's logo as a `data:` URL.
+    logo: Option<String>,
+}
+
+/// The shop's face: its name and branding.
+async fn shop_face(state: &ShopState, shop: parceltrail_shop::Shop) -> Result<ShopFace, Problem> {
+    let b = state.db.branding(shop.id).await?;
+    Ok(ShopFace {
+        id: shop.id,
+        name: shop.name,
+        color: b.color,
+        logo: b.logo.map(|(bytes, t)| {
+            use base64::Engine;
+            format!(
+                "data:{t};base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            )
+        }),
+    })
 }
 
 /// One stage of a parcel's journey.
@@ -447,10 +468,7 @@ pub(crate) async fn page(
         .await?;
     let notifications = notifications_face(&state, &opened.detail.order, choice);
     Ok(Json(page_of(
-        ShopFace {
-            id: shop.id,
-            name: shop.name,
-        },
+        shop_face(&state, shop).await?,
         &opened,
         notifications,
     )))
@@ -602,10 +620,7 @@ pub(crate) async fn shop(
     Query(q): Query<ShopParam>,
 ) -> Result<Json<ShopFace>, Problem> {
     let shop = which_shop(&state, q.shop.as_deref()).await?;
-    Ok(Json(ShopFace {
-        id: shop.id,
-        name: shop.name,
-    }))
+    Ok(Json(shop_face(&state, shop).await?))
 }
 
 /// A customer's order lookup.
@@ -996,4 +1011,117 @@ pub(crate) async fn unsubscribe(
         .await?;
     tracing::info!(shop = %shop, order = %order, "a customer unsubscribed from an order's emails");
     Ok(Json(serde_json::json!({"unsubscribed": true})))
+}
+
+// ----- staff: the page's branding -----
+
+/// How the shop's tracking page looks.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BrandingBody {
+    /// `#rrggbb`, or none (the default blue).
+    color: Option<String>,
+    /// The logo as a `data:` URL, or none.
+    logo: Option<String>,
+}
+
+/// New branding: both fields as they should be (`null` or absent: none).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BrandingPut {
+    /// `#rrggbb`.
+    color: Option<String>,
+    /// `data:image/png;base64,…` (or JPEG, WebP), at most 100 KiB of image.
+    logo: Option<String>,
+}
+
+fn branding_body(b: parceltrail_shop::db::Branding) -> BrandingBody {
+    use base64::Engine;
+    BrandingBody {
+        color: b.color,
+        logo: b.logo.map(|(bytes, t)| {
+            format!(
+                "data:{t};base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            )
+        }),
+    }
+}
+
+/// The shop's tracking-page branding.
+#[utoipa::path(get, operation_id = "branding", path = "/shop/branding", tag = "tracking",
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The branding", body = BrandingBody),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn branding(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+) -> Result<Json<BrandingBody>, Problem> {
+    caller.require(|s| s.read, "read")?;
+    Ok(Json(branding_body(
+        state.db.branding(caller.shop_id).await?,
+    )))
+}
+
+/// Sets the shop's colour and logo on its tracking page (the owner's, or a key with `write`).
+#[utoipa::path(put, operation_id = "set_branding", path = "/shop/branding", tag = "tracking",
+    security(("api_key" = []), ("session" = [])),
+    request_body = BrandingPut,
+    responses(
+        (status = 200, description = "The branding as it now is", body = BrandingBody),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (role, scope or CSRF token)", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "The body is too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "The body is not application/json", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not a colour, or not a PNG, JPEG or WebP image of at most 100 KiB", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn set_branding(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    Body(body): Body<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<BrandingBody>, Problem> {
+    use base64::Engine;
+    caller.require_owner()?;
+    let invalid = |d: String| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Invalid request",
+        )
+        .detail(d)
+    };
+    let body: BrandingPut = serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| invalid(e.to_string()))?;
+    let logo = match body
+        .logo
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(url) => {
+            let data = url
+                .split_once(";base64,")
+                .filter(|(head, _)| head.starts_with("data:image/"))
+                .map(|(_, data)| data)
+                .ok_or_else(|| invalid("logo: give a data:image/…;base64,… URL".into()))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .map_err(|e| invalid(format!("logo: the base64 is unreadable: {e}")))?;
+            Some((bytes, String::new()))
+        }
+    };
+    let b = parceltrail_shop::db::Branding {
+        color: body.color.filter(|c| !c.trim().is_empty()),
+        logo,
+    };
+    state.db.set_branding(caller.shop_id, b, Utc::now()).await?;
+    Ok(Json(branding_body(
+        state.db.branding(caller.shop_id).await?,
+    )))
 }

@@ -491,3 +491,140 @@ impl PgDb {
         Ok(())
     }
 }
+
+/// How a shop's tracking page looks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Branding {
+    /// `#rrggbb`.
+    pub color: Option<String>,
+    /// The logo's bytes and media type (`image/png`, `image/jpeg`, `image/webp`).
+    pub logo: Option<(Vec<u8>, String)>,
+}
+
+/// The largest logo kept.
+pub const MAX_LOGO: usize = 100 * 1024;
+
+/// The media type of a logo's bytes, by their signature (what the bytes are, not what a
+/// caller says they are).
+pub fn logo_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+impl Db {
+    /// The shop's branding (none set: the defaults).
+    pub async fn branding(&self, shop: ShopId) -> Result<Branding> {
+        each!(self, db => db.branding(shop).await)
+    }
+
+    /// Sets the shop's branding, checked: a colour `#rrggbb`, a logo of at most 100 KiB that
+    /// is a PNG, JPEG or WebP image.
+    pub async fn set_branding(&self, shop: ShopId, b: Branding, now: DateTime<Utc>) -> Result<()> {
+        if let Some(c) = &b.color
+            && !(c.len() == 7
+                && c.starts_with('#')
+                && c[1..].bytes().all(|x| x.is_ascii_hexdigit()))
+        {
+            return Err(Error::invalid("color", "use #rrggbb, for example #1f5fd1"));
+        }
+        if let Some((bytes, _)) = &b.logo {
+            if bytes.len() > MAX_LOGO {
+                return Err(Error::invalid(
+                    "logo",
+                    format!("at most {} KiB", MAX_LOGO / 1024),
+                ));
+            }
+            if logo_type(bytes).is_none() {
+                return Err(Error::invalid("logo", "a PNG, JPEG or WebP image"));
+            }
+        }
+        let b = Branding {
+            color: b.color.map(|c| c.to_ascii_lowercase()),
+            logo: b.logo.map(|(bytes, _)| {
+                let t = logo_type(&bytes).unwrap_or("image/png").to_owned();
+                (bytes, t)
+            }),
+        };
+        each!(self, db => db.set_branding(shop, b, trunc(now)).await)
+    }
+}
+
+impl SqliteDb {
+    async fn branding(&self, shop: ShopId) -> Result<Branding> {
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT color, logo, logo_type FROM shop_branding WHERE shop_id = ?1",
+                [shop.0],
+                |r| {
+                    let logo: Option<Vec<u8>> = r.get(1)?;
+                    let t: Option<String> = r.get(2)?;
+                    Ok(Branding {
+                        color: r.get(0)?,
+                        logo: logo.zip(t),
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn set_branding(&self, shop: ShopId, b: Branding, now: DateTime<Utc>) -> Result<()> {
+        self.run(move |c| {
+            let (logo, t) = b.logo.map_or((None, None), |(l, t)| (Some(l), Some(t)));
+            c.execute(
+                "INSERT INTO shop_branding (shop_id, color, logo, logo_type, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (shop_id) DO UPDATE SET color = excluded.color, logo = excluded.logo,
+                     logo_type = excluded.logo_type, updated_at = excluded.updated_at",
+                params![shop.0, b.color, logo, t, ms(now)],
+            )
+            .map_err(sqlite_fk)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl PgDb {
+    async fn branding(&self, shop: ShopId) -> Result<Branding> {
+        let c = self.pool.get().await?;
+        let stmt = c
+            .prepare_cached("SELECT color, logo, logo_type FROM shop_branding WHERE shop_id = $1")
+            .await?;
+        Ok(c.query_opt(&stmt, &[&shop.0])
+            .await?
+            .map(|r| {
+                let logo: Option<Vec<u8>> = r.get(1);
+                let t: Option<String> = r.get(2);
+                Branding {
+                    color: r.get(0),
+                    logo: logo.zip(t),
+                }
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_branding(&self, shop: ShopId, b: Branding, now: DateTime<Utc>) -> Result<()> {
+        let c = self.pool.get().await?;
+        let (logo, t) = b.logo.map_or((None, None), |(l, t)| (Some(l), Some(t)));
+        let stmt = c
+            .prepare_cached(
+                "INSERT INTO shop_branding (shop_id, color, logo, logo_type, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (shop_id) DO UPDATE SET color = excluded.color, logo = excluded.logo,
+                     logo_type = excluded.logo_type, updated_at = excluded.updated_at",
+            )
+            .await?;
+        c.execute(&stmt, &[&shop.0, &b.color, &logo, &t, &now])
+            .await
+            .map_err(pg_fk)?;
+        Ok(())
+    }
+}

@@ -143,7 +143,7 @@ pub use hooks::HookSecretInfo;
 pub(crate) use hooks::MessagesInTx;
 mod links;
 mod webhooks;
-pub use links::{ContactChoice, LinkSettings};
+pub use links::{Branding, ContactChoice, LinkSettings, MAX_LOGO, logo_type};
 
 /// A schema migration's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
