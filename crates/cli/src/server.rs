@@ -509,6 +509,7 @@ async fn serve(db: Db, serving: Serving) -> Result<ExitCode> {
         secret_key,
         outbound: sender.clone(),
         channels,
+        shop_cache: Default::default(),
     });
     // One signal stops both the HTTP server and the webhook sender.
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -17,7 +17,7 @@ mod orders;
 pub mod outbound;
 mod problem;
 pub mod pump;
-mod track;
+pub mod track;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -61,6 +61,8 @@ pub struct ShopState {
     pub outbound: Arc<Outbound>,
     /// Customers' email and SMS, as configured.
     pub channels: notify::Channels,
+    /// What the tracking pages read of each shop, kept a moment.
+    pub shop_cache: track::ShopCache,
 }
 
 /// Request bodies larger than this are refused (413), but for an import's.

@@ -47,6 +47,65 @@ const MAX_LOOKUP_FIELD: usize = 200;
 /// How often a page's stream reads the feed when nothing woke it (other replicas' writes).
 const STREAM_POLL: Duration = Duration::from_secs(1);
 
+// ----- the shop's side of every page, kept a moment -----
+
+/// How long a process trusts what it read of a shop's link key, name and branding: every
+/// page view needs them. A change made through this process is seen at once; one made
+/// through another replica within this time (as for API keys).
+const SHOP_CACHE: Duration = Duration::from_secs(2);
+
+/// A shop's link key and settings, name and branding, as read at one moment.
+pub(crate) struct ShopSide {
+    policy: LinkPolicy,
+    shop: parceltrail_shop::Shop,
+    branding: parceltrail_shop::db::Branding,
+}
+
+type Sides = std::collections::HashMap<ShopId, (std::time::Instant, Arc<ShopSide>)>;
+
+/// What [`shop_side`] read, by shop.
+#[derive(Default)]
+pub struct ShopCache(std::sync::Mutex<Sides>);
+
+impl ShopCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sides> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets the shop's entry (its settings changed here).
+    fn forget(&self, shop: ShopId) {
+        self.lock().remove(&shop);
+    }
+}
+
+async fn shop_side(
+    state: &ShopState,
+    shop: ShopId,
+) -> Result<Arc<ShopSide>, parceltrail_shop::Error> {
+    if let Some((at, side)) = state.shop_cache.lock().get(&shop)
+        && at.elapsed() < SHOP_CACHE
+    {
+        return Ok(side.clone());
+    }
+    let read = std::time::Instant::now();
+    let policy = state
+        .db
+        .link_policy(shop, &state.secret_key, Utc::now())
+        .await?;
+    let (record, branding) = tokio::try_join!(state.db.shop(shop), state.db.branding(shop))?;
+    let side = Arc::new(ShopSide {
+        policy,
+        shop: record,
+        branding,
+    });
+    let mut cache = state.shop_cache.lock();
+    if cache.len() > 10_000 {
+        cache.retain(|_, (at, _)| at.elapsed() < SHOP_CACHE);
+    }
+    cache.insert(shop, (read, side.clone()));
+    Ok(side)
+}
+
 // ----- links -----
 
 /// A link's absolute address.
@@ -73,7 +132,8 @@ pub(crate) async fn mint(
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<(String, DateTime<Utc>), Problem> {
     let now = Utc::now();
-    let policy = state.db.link_policy(shop, &state.secret_key, now).await?;
+    let side = shop_side(state, shop).await?;
+    let policy = &side.policy;
     let link_generation = state.db.order_link_generation(shop, order).await?;
     let expires_at = expires_at.unwrap_or_else(|| default_expiry(now));
     let token = links::sign(
@@ -130,7 +190,7 @@ fn link_problem(e: LinkError) -> Problem {
 /// A checked link: its claims, the shop's policy, the order.
 struct Opened {
     claims: LinkClaims,
-    policy: LinkPolicy,
+    side: Arc<ShopSide>,
     store: Arc<ShopStore>,
     detail: OrderDetail,
 }
@@ -140,12 +200,12 @@ async fn open(state: &ShopState, token: &str) -> Result<Opened, Problem> {
     let unverified = links::read(token).map_err(link_problem)?;
     let shop = unverified.shop;
     let invalid = || link_problem(LinkError::Invalid);
-    let policy = match state.db.link_policy(shop, &state.secret_key, now).await {
+    let side = match shop_side(state, shop).await {
         Ok(p) => p,
         Err(parceltrail_shop::Error::NotFound) => return Err(invalid()),
         Err(e) => return Err(e.into()),
     };
-    let claims = unverified.verify(&policy, now).map_err(link_problem)?;
+    let claims = unverified.verify(&side.policy, now).map_err(link_problem)?;
     // An email's unsubscribe address travels in its headers, to mail providers too: it
     // opens no page.
     if claims.scope == LinkScope::Unsubscribe {
@@ -159,11 +219,11 @@ async fn open(state: &ShopState, token: &str) -> Result<Opened, Problem> {
         Err(e) => return Err(e.into()),
     };
     let current = state.db.order_link_generation(shop, order).await?;
-    links::check_order(&claims, &policy, current, delivered_at(&detail), now)
+    links::check_order(&claims, &side.policy, current, delivered_at(&detail), now)
         .map_err(link_problem)?;
     Ok(Opened {
         claims,
-        policy,
+        side,
         store,
         detail,
     })
@@ -184,20 +244,20 @@ pub(crate) struct ShopFace {
 }
 
 /// The shop's face: its name and branding.
-async fn shop_face(state: &ShopState, shop: parceltrail_shop::Shop) -> Result<ShopFace, Problem> {
-    let b = state.db.branding(shop.id).await?;
-    Ok(ShopFace {
-        id: shop.id,
-        name: shop.name,
-        color: b.color,
-        logo: b.logo.map(|(bytes, t)| {
+fn shop_face(side: &ShopSide) -> ShopFace {
+    let b = &side.branding;
+    ShopFace {
+        id: side.shop.id,
+        name: side.shop.name.clone(),
+        color: b.color.clone(),
+        logo: b.logo.as_ref().map(|(bytes, t)| {
             use base64::Engine;
             format!(
                 "data:{t};base64,{}",
                 base64::engine::general_purpose::STANDARD.encode(bytes)
             )
         }),
-    })
+    }
 }
 
 /// One stage of a parcel's journey.
@@ -423,7 +483,7 @@ fn page_of(shop: ShopFace, opened: &Opened, notifications: NotificationsFace) ->
             progress: super::orders::progress(o.stage, &opened.detail.shipments),
             items: o.items.clone(),
         },
-        delivery: (full && opened.policy.show_address).then(|| DeliveryFace {
+        delivery: (full && opened.side.policy.show_address).then(|| DeliveryFace {
             name: o.customer.name.clone(),
             address: o.customer.address.clone(),
             postcode: o.customer.postcode.clone(),
@@ -461,14 +521,13 @@ pub(crate) async fn page(
     Path(token): Path<String>,
 ) -> Result<Json<TrackingPage>, Problem> {
     let opened = open(&state, &token).await?;
-    let shop = state.db.shop(opened.claims.shop).await?;
     let choice = state
         .db
         .contact_choice(opened.claims.shop, opened.claims.order)
         .await?;
     let notifications = notifications_face(&state, &opened.detail.order, choice);
     Ok(Json(page_of(
-        shop_face(&state, shop).await?,
+        shop_face(&opened.side),
         &opened,
         notifications,
     )))
@@ -620,7 +679,7 @@ pub(crate) async fn shop(
     Query(q): Query<ShopParam>,
 ) -> Result<Json<ShopFace>, Problem> {
     let shop = which_shop(&state, q.shop.as_deref()).await?;
-    Ok(Json(shop_face(&state, shop).await?))
+    Ok(Json(shop_face(&*shop_side(&state, shop.id).await?)))
 }
 
 /// A customer's order lookup.
@@ -949,6 +1008,7 @@ pub(crate) async fn update_settings(
             Utc::now(),
         )
         .await?;
+    state.shop_cache.forget(caller.shop_id);
     Ok(Json(p.into()))
 }
 
@@ -971,6 +1031,7 @@ pub(crate) async fn rotate(
         .db
         .rotate_link_key(caller.shop_id, &state.secret_key, Utc::now())
         .await?;
+    state.shop_cache.forget(caller.shop_id);
     Ok(Json(p.into()))
 }
 
@@ -987,12 +1048,12 @@ pub(crate) async fn unsubscribe(
     let now = Utc::now();
     let unverified = links::read(&token).map_err(link_problem)?;
     let shop = unverified.shop;
-    let policy = match state.db.link_policy(shop, &state.secret_key, now).await {
+    let side = match shop_side(&state, shop).await {
         Ok(p) => p,
         Err(parceltrail_shop::Error::NotFound) => return Err(link_problem(LinkError::Invalid)),
         Err(e) => return Err(e.into()),
     };
-    let claims = unverified.verify(&policy, now).map_err(link_problem)?;
+    let claims = unverified.verify(&side.policy, now).map_err(link_problem)?;
     if claims.scope != LinkScope::Unsubscribe {
         return Err(link_problem(LinkError::Invalid));
     }
@@ -1121,6 +1182,7 @@ pub(crate) async fn set_branding(
         logo,
     };
     state.db.set_branding(caller.shop_id, b, Utc::now()).await?;
+    state.shop_cache.forget(caller.shop_id);
     Ok(Json(branding_body(
         state.db.branding(caller.shop_id).await?,
     )))
