@@ -29,6 +29,9 @@ use crate::poller::SharedStore;
 use crate::problems::{self, Facts, ProblemConfig};
 use crate::store::{Active, Assessment, Change, JournalEntry, OutboxEntry, SendOutcome, Store};
 
+/// Derived rows saved a transaction at a time (each is idempotent on its own).
+const SAVE_CHUNK: usize = 256;
+
 /// Tuning.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -209,7 +212,13 @@ impl Pipeline {
                 model.learn(d);
             }
         }
-        let changes = lock(&self.store)?.save_derived(&rows, now)?;
+        // In short transactions, the store released between them: a busy shop's webhooks keep
+        // writing to the same parcels meanwhile, and one transaction locking thousands of rows
+        // held each of those writes until it committed (p99 1.6 s at 3,000 events/s).
+        let mut changes = Vec::new();
+        for chunk in rows.chunks(SAVE_CHUNK) {
+            changes.extend(lock(&self.store)?.save_derived(chunk, now)?);
+        }
         for c in &changes {
             let _ = self.changes.send(c.clone());
         }

@@ -219,11 +219,12 @@ impl MessagesInTx {
     }
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
+pub(super) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn sqlite_fk(e: rusqlite::Error) -> Error {
+/// A foreign key that names no shop: the shop is not there.
+pub(super) fn sqlite_fk(e: rusqlite::Error) -> Error {
     match &e {
         rusqlite::Error::SqliteFailure(f, _)
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
@@ -358,7 +359,8 @@ impl SqliteDb {
     }
 }
 
-fn pg_fk(e: tokio_postgres::Error) -> Error {
+/// A foreign key that names no shop: the shop is not there.
+pub(super) fn pg_fk(e: tokio_postgres::Error) -> Error {
     if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
         Error::NotFound
     } else {

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
-use tokio_postgres::error::SqlState;
 use zeroize::Zeroizing;
 
+use super::hooks::{ms, pg_fk, sqlite_fk};
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
 use super::{Backend, Db, MAX_NAME, trunc};
@@ -138,29 +138,6 @@ impl Db {
     ) -> Result<u32> {
         let by = auth::normalise_name("revoked_by", by, MAX_NAME)?;
         each!(self, db => db.revoke_order_links(shop, order, by, trunc(now)).await)
-    }
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn sqlite_fk(e: rusqlite::Error) -> Error {
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
-        {
-            Error::NotFound
-        }
-        _ => e.into(),
-    }
-}
-
-fn pg_fk(e: tokio_postgres::Error) -> Error {
-    if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
-        Error::NotFound
-    } else {
-        e.into()
     }
 }
 

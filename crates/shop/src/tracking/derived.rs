@@ -171,51 +171,92 @@ pub(super) async fn save_derived(
     lock_shipments(tx, &mut ids).await?;
     let mut journal = Journal::new(schema);
     let mut changes = Vec::new();
+    // The estimates that moved, in one statement; the first latest of those that did not.
+    let moved: Vec<&Assessment> = rows_in
+        .iter()
+        .filter(|d| !same_estimate(d.previous.as_ref(), d.estimate.as_ref()))
+        .collect();
+    let mut updated = std::collections::HashSet::new();
+    if !moved.is_empty() {
+        let col =
+            |f: &dyn Fn(&Assessment) -> Option<i64>| moved.iter().map(|d| f(d)).collect::<Vec<_>>();
+        let ids: Vec<Uuid> = moved.iter().map(|d| d.id.0).collect();
+        let earliest = col(&|d| d.estimate.map(|e| ms(e.earliest)));
+        let likely = col(&|d| d.estimate.map(|e| ms(e.likely)));
+        let latest = col(&|d| d.estimate.map(|e| ms(e.latest)));
+        let first = col(&|d| d.first_latest.map(ms));
+        let confidence: Vec<Option<f64>> = moved
+            .iter()
+            .map(|d| d.estimate.map(|e| f64::from(e.confidence)))
+            .collect();
+        let source: Vec<Option<&str>> = moved
+            .iter()
+            .map(|d| d.estimate.map(|e| e.source.as_str()))
+            .collect();
+        for r in rows(
+            tx,
+            "UPDATE shipments s SET est_earliest = v.e, est_likely = v.l, est_latest = v.la,
+                est_confidence = v.c, est_source = v.src,
+                est_first_latest = coalesce(s.est_first_latest, v.f)
+             FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[],
+                         $6::text[], $7::bigint[]) AS v (id, e, l, la, c, src, f)
+             WHERE s.id = v.id AND NOT s.deleted
+             RETURNING s.id",
+            &[
+                &ids,
+                &earliest,
+                &likely,
+                &latest,
+                &confidence,
+                &source,
+                &first,
+            ],
+        )
+        .await?
+        {
+            updated.insert(get::<Uuid>(&r, 0)?);
+        }
+    }
+    let (firsts, at): (Vec<Uuid>, Vec<i64>) = rows_in
+        .iter()
+        .filter(|d| same_estimate(d.previous.as_ref(), d.estimate.as_ref()))
+        .filter_map(|d| d.first_latest.map(|f| (d.id.0, ms(f))))
+        .unzip();
+    if !firsts.is_empty() {
+        exec(
+            tx,
+            "UPDATE shipments s SET est_first_latest = v.f
+             FROM unnest($1::uuid[], $2::bigint[]) AS v (id, f)
+             WHERE s.id = v.id AND s.est_first_latest IS NULL",
+            &[&firsts, &at],
+        )
+        .await?;
+    }
+    // Every open problem of these parcels, in one read.
+    let all: Vec<Uuid> = rows_in.iter().map(|d| d.id.0).collect();
+    let mut open: HashMap<Uuid, Vec<(i64, String, Uuid)>> = HashMap::new();
+    for r in rows(
+        tx,
+        "SELECT shipment_id, id, kind, key FROM problems
+         WHERE shipment_id = ANY($1) AND resolved_at IS NULL ORDER BY id",
+        &[&all],
+    )
+    .await?
+    {
+        open.entry(get(&r, 0)?)
+            .or_default()
+            .push((get(&r, 1)?, get(&r, 2)?, get(&r, 3)?));
+    }
     for d in rows_in {
-        if !same_estimate(d.previous.as_ref(), d.estimate.as_ref()) {
-            let e = d.estimate;
-            if exec(
-                tx,
-                "UPDATE shipments SET est_earliest = $2, est_likely = $3, est_latest = $4,
-                    est_confidence = $5, est_source = $6,
-                    est_first_latest = coalesce(est_first_latest, $7)
-                 WHERE id = $1 AND NOT deleted",
-                &[
-                    &d.id.0,
-                    &e.map(|e| ms(e.earliest)),
-                    &e.map(|e| ms(e.likely)),
-                    &e.map(|e| ms(e.latest)),
-                    &e.map(|e| f64::from(e.confidence)),
-                    &e.map(|e| e.source.as_str()),
-                    &d.first_latest.map(ms),
-                ],
-            )
-            .await?
-                == 0
-            {
-                continue; // removed meanwhile
-            }
+        if updated.contains(&d.id.0) {
             changes.push(Change::EstimateChanged {
                 shipment_id: d.id,
                 estimate: d.estimate,
             });
-        } else if let Some(f) = d.first_latest {
-            exec(
-                tx,
-                "UPDATE shipments SET est_first_latest = $2 WHERE id = $1 AND est_first_latest IS NULL",
-                &[&d.id.0, &ms(f)],
-            )
-            .await?;
+        } else if !same_estimate(d.previous.as_ref(), d.estimate.as_ref()) {
+            continue; // removed meanwhile
         }
-        let was: Vec<(i64, String, Uuid)> = rows(
-            tx,
-            "SELECT id, kind, key FROM problems WHERE shipment_id = $1 AND resolved_at IS NULL",
-            &[&d.id.0],
-        )
-        .await?
-        .iter()
-        .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?)))
-        .collect::<R<_>>()?;
+        let was = open.remove(&d.id.0).unwrap_or_default();
         let keys: HashMap<Uuid, &Problem> = d.problems.iter().map(|p| (p.key(), p)).collect();
         for (id, kind, key) in &was {
             if !keys.contains_key(key) {
