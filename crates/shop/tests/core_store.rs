@@ -3086,6 +3086,24 @@ fn every_change_is_fed_in_order_and_old_entries_prune(s: &mut dyn Store) {
     let all = fed(s, 0);
     let page = s.feed(all[2].seq, 3).unwrap();
     assert_eq!(page, all[3..6]);
+    // The heads are the same entries, each with its parcel and its change's kind.
+    let heads = s.feed_heads(all[2].seq, 3).unwrap();
+    let want: Vec<_> = page
+        .iter()
+        .map(|e| {
+            let kind = serde_json::to_value(&e.change).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (e.seq, e.shipment_id, kind)
+        })
+        .collect();
+    let got: Vec<_> = heads
+        .iter()
+        .map(|h| (h.seq, h.shipment_id, h.kind.clone()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(got.iter().all(|(_, _, k)| !k.is_empty()));
     assert!(s.feed(seen, 10).unwrap().is_empty());
     let older = all.iter().filter(|e| e.at < t(9)).count();
     assert_eq!(s.prune_feed(t(9)).unwrap(), older);

@@ -192,6 +192,27 @@ pub struct FeedEntry {
     pub change: Change,
 }
 
+/// A feed entry without its change's details: what a follower that only needs to know which
+/// parcel changed, and how, reads (the details of a parcel's new events are most of a busy
+/// feed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedHead {
+    /// Its position.
+    pub seq: i64,
+    /// The parcel it concerns, if one.
+    pub shipment_id: Option<ShipmentId>,
+    /// The change's kind, as the feed's JSON names it (`events_added`, `status_changed`, …).
+    pub kind: String,
+}
+
+/// The kind named at the start of a stored change (`{"kind":"events_added",…}`).
+pub fn change_kind(data: &str) -> String {
+    data.strip_prefix("{\"kind\":\"")
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The feed's stored form of a change: one encoding for every backend.
 pub fn encode_change(change: &Change) -> String {
     // Serialising these plain types cannot fail.
@@ -1066,6 +1087,19 @@ pub trait Store {
     }
     /// Feed entries with `seq > after`, oldest first, at most `limit`.
     fn feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>>;
+    /// Feed entries with `seq > after` as [`FeedHead`]s, oldest first, at most `limit`: the
+    /// same entries as [`feed`](Store::feed), without reading their details.
+    fn feed_heads(&self, after: i64, limit: usize) -> Result<Vec<FeedHead>> {
+        Ok(self
+            .feed(after, limit)?
+            .into_iter()
+            .map(|e| FeedHead {
+                seq: e.seq,
+                shipment_id: e.shipment_id,
+                kind: change_kind(&encode_change(&e.change)),
+            })
+            .collect())
+    }
     /// The newest `seq` (0 when the feed is empty).
     fn feed_head(&self) -> Result<i64>;
     /// Drop feed entries older than `before`; returns how many.

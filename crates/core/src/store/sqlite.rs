@@ -12,10 +12,10 @@ mod tracking;
 
 use super::{
     Active, Added, Assessment, Backlog, Breaker, CarrierState, Change, Edit, Facets, FeedEntry,
-    Group, IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder,
-    NewShipment, OnExisting, OrderPatch, OrderQuery, OutboxEntry, OutboxState, PollRecord,
-    PollTarget, SavedOrder, SendOutcome, ShipmentRecord, Store, clean_event, clean_opt,
-    clean_place, clean_text,
+    FeedHead, Group, IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery,
+    NewOrder, NewShipment, OnExisting, OrderPatch, OrderQuery, OutboxEntry, OutboxState,
+    PollRecord, PollTarget, SavedOrder, SendOutcome, ShipmentRecord, Store, change_kind,
+    clean_event, clean_opt, clean_place, clean_text,
 };
 use crate::domain::{
     CarrierEta, Customer, Order, OrderId, Place, Shipment, ShipmentId, Source, StageChange, Status,
@@ -1765,6 +1765,23 @@ impl Store for SqliteStore {
 
     fn feed(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>> {
         orders::feed(&self.conn, after, limit)
+    }
+
+    fn feed_heads(&self, after: i64, limit: usize) -> Result<Vec<FeedHead>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, shipment_id, substr(data, 1, 64) FROM feed WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = st.query_map(rusqlite::params![after, limit], |r| {
+            let id: Option<uuid::Uuid> = r.get(1)?;
+            let data: String = r.get(2)?;
+            Ok(FeedHead {
+                seq: r.get(0)?,
+                shipment_id: id.map(ShipmentId),
+                kind: change_kind(&data),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn feed_head(&self) -> Result<i64> {

@@ -435,7 +435,9 @@ async fn follow_feed(
     loop {
         loop {
             let from = after;
-            let batch = match store.view(move |s| s.feed(from, FEED_BATCH)).await {
+            // Heads only: the pipeline needs to know which parcels changed, not how (a busy
+            // feed is mostly the details of new events).
+            let batch = match store.view(move |s| s.feed_heads(from, FEED_BATCH)).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the change feed for the pipeline failed");
@@ -445,14 +447,19 @@ async fn follow_feed(
             let Some(last) = batch.last() else { break };
             after = last.seq;
             let full = batch.len() == FEED_BATCH;
-            for entry in batch {
-                if !matches!(
-                    entry.change,
-                    Change::EstimateChanged { .. }
-                        | Change::ProblemOpened { .. }
-                        | Change::ProblemResolved { .. }
-                        | Change::NotificationsChanged
-                ) && news.send(entry.change).is_err()
+            for head in batch {
+                // Not passed back: the pipeline's own output.
+                let own = matches!(
+                    head.kind.as_str(),
+                    "estimate_changed"
+                        | "problem_opened"
+                        | "problem_resolved"
+                        | "notifications_changed"
+                );
+                // The pipeline reads only which parcel a change touched; the rest it reads
+                // from the store.
+                if let (false, Some(shipment_id)) = (own, head.shipment_id)
+                    && news.send(Change::ShipmentEdited { shipment_id }).is_err()
                 {
                     return;
                 }

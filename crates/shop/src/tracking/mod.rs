@@ -57,8 +57,8 @@ use parceltrail_core::eta::Delivery;
 use parceltrail_core::notify::rules::Draft;
 use parceltrail_core::problems::OpenProblem;
 use parceltrail_core::store::{
-    Active, Added, Assessment, Backlog, CarrierState, Change, Edit, Facets, FeedEntry, Group,
-    IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder,
+    Active, Added, Assessment, Backlog, CarrierState, Change, Edit, Facets, FeedEntry, FeedHead,
+    Group, IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder,
     NewShipment, OnExisting, OrderDetail, OrderPatch, OrderQuery, OutboxEntry, PollRecord,
     PollTarget, SavedOrder, SendOutcome, ShipmentRecord, Store,
 };
@@ -991,6 +991,10 @@ impl Store for PgStore {
 
     fn feed(&self, after: i64, limit: usize) -> parceltrail_core::Result<Vec<FeedEntry>> {
         self.read(async |tx| orders::feed(tx, after, limit).await)
+    }
+
+    fn feed_heads(&self, after: i64, limit: usize) -> parceltrail_core::Result<Vec<FeedHead>> {
+        self.read(async |tx| orders::feed_heads(tx, after, limit).await)
     }
 
     fn feed_head(&self) -> parceltrail_core::Result<i64> {

@@ -7,8 +7,8 @@ use parceltrail_core::Error as CoreError;
 use parceltrail_core::domain::{Order, OrderId, OrderStage, Shipment, ShipmentId, StageChange};
 use parceltrail_core::store::orders::{Fields, ParcelIndex, Search, limit_of, qualified};
 use parceltrail_core::store::{
-    Added, Change, FeedEntry, NewOrder, OnExisting, OrderInfo, OrderPatch, OrderQuery, SavedOrder,
-    clean_opt, clean_text, decode_change,
+    Added, Change, FeedEntry, FeedHead, NewOrder, OnExisting, OrderInfo, OrderPatch, OrderQuery,
+    SavedOrder, change_kind, clean_opt, clean_text, decode_change,
 };
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -700,6 +700,24 @@ pub(super) async fn feed(tx: &Tx<'_>, after: i64, limit: usize) -> R<Vec<FeedEnt
             order_id: get::<Option<Uuid>>(r, 2)?.map(OrderId),
             shipment_id: get::<Option<Uuid>>(r, 3)?.map(ShipmentId),
             change: decode_change(get(r, 4)?).map_err(Fail::Bad)?,
+        })
+    })
+    .collect()
+}
+
+pub(super) async fn feed_heads(tx: &Tx<'_>, after: i64, limit: usize) -> R<Vec<FeedHead>> {
+    rows(
+        tx,
+        "SELECT seq, shipment_id, left(data, 64) FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2",
+        &[&after, &limit_of(limit)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(FeedHead {
+            seq: get(r, 0)?,
+            shipment_id: get::<Option<Uuid>>(r, 1)?.map(ShipmentId),
+            kind: change_kind(get(r, 2)?),
         })
     })
     .collect()
