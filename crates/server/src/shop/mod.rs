@@ -122,6 +122,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(readyz))
         .routes(routes!(observe::metrics))
         .routes(routes!(hooks::receive))
+        .routes(routes!(unsubscribe_page, track::unsubscribe))
         .nest(
             "/api/v1",
             OpenApiRouter::new()
@@ -183,10 +184,6 @@ pub fn router(state: Arc<ShopState>) -> Router {
     .route("/setup", get(|| page(SETUP_PAGE)))
     .route("/track", get(|| page(TRACK_PAGE)))
     .route("/t/{token}", get(|| page(TRACK_PAGE)))
-    .route(
-        "/u/{token}",
-        get(|| page(TRACK_PAGE)).post(track::unsubscribe),
-    )
     .route("/js/{file}", get(script))
     .route(
         "/css/map.css",
@@ -266,6 +263,15 @@ async fn script(axum::extract::Path(file): axum::extract::Path<String>) -> Respo
         Some((_, body)) => asset(body, "text/javascript; charset=utf-8").await,
         None => Problem::not_found().detail("no such page").into_response(),
     }
+}
+
+/// The page behind an email's unsubscribe link: a button that sends the one-click request
+/// (opening the link changes nothing, so link scanners do not unsubscribe anyone).
+#[utoipa::path(get, operation_id = "unsubscribe_page", path = "/u/{token}", tag = "tracking",
+    params(("token" = String, Path, description = "The unsubscribe link's token")),
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
+async fn unsubscribe_page() -> Response {
+    page(TRACK_PAGE).await
 }
 
 async fn page(html: &'static str) -> Response {

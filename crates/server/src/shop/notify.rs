@@ -133,6 +133,16 @@ fn wording(kind: Option<Kind>, status: Status) -> Wording {
     Wording { headline, short }
 }
 
+/// The customer's address or number for a channel, or why there is none.
+fn recipient(field: &Option<String>, what: &str) -> Result<String, NotifyError> {
+    field
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| NotifyError::Rejected(format!("the order has no {what}")))
+}
+
 /// Text for an HTML part.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -200,16 +210,7 @@ impl Customer {
         order: &Order,
         kind: Option<Kind>,
     ) -> Result<(), NotifyError> {
-        let Some(to) = order
-            .customer
-            .email
-            .clone()
-            .filter(|e| !e.trim().is_empty())
-        else {
-            return Err(NotifyError::Rejected(
-                "the order has no email address".into(),
-            ));
-        };
+        let to = recipient(&order.customer.email, "an email address")?;
         let link = self.link(order, LinkScope::Link).await?;
         let unsubscribe = self.link(order, LinkScope::Unsubscribe).await?;
         let shop = line(shop_name);
@@ -290,16 +291,7 @@ impl Customer {
         order: &Order,
         kind: Option<Kind>,
     ) -> Result<(), NotifyError> {
-        let Some(to) = order
-            .customer
-            .phone
-            .clone()
-            .filter(|p| !p.trim().is_empty())
-        else {
-            return Err(NotifyError::Rejected(
-                "the order has no phone number".into(),
-            ));
-        };
+        let to = recipient(&order.customer.phone, "a phone number")?;
         let link = self.link(order, LinkScope::Link).await?;
         let number = order.order_number.as_deref().map(line).unwrap_or_default();
         let w = wording(kind, shipment.status);
@@ -333,13 +325,13 @@ impl Notifier for Customer {
                 .contact_choice(shop, order.id)
                 .await
                 .map_err(|e| NotifyError::Unavailable(format!("the shop database: {e}")))?;
-            let shop_name = self
-                .state
-                .db
-                .shop(shop)
+            // The name as the tracking pages read it (kept a moment per process).
+            let shop_name = super::track::shop_side(&self.state, shop)
                 .await
                 .map_err(|e| NotifyError::Unavailable(format!("the shop database: {e}")))?
-                .name;
+                .shop
+                .name
+                .clone();
             match self.channel {
                 Channel::Email => {
                     if choice.email_off {

@@ -57,7 +57,7 @@ const SHOP_CACHE: Duration = Duration::from_secs(2);
 /// A shop's link key and settings, name and branding, as read at one moment.
 pub(crate) struct ShopSide {
     policy: LinkPolicy,
-    shop: parceltrail_shop::Shop,
+    pub(crate) shop: parceltrail_shop::Shop,
     branding: parceltrail_shop::db::Branding,
 }
 
@@ -78,7 +78,7 @@ impl ShopCache {
     }
 }
 
-async fn shop_side(
+pub(crate) async fn shop_side(
     state: &ShopState,
     shop: ShopId,
 ) -> Result<Arc<ShopSide>, parceltrail_shop::Error> {
@@ -243,6 +243,15 @@ pub(crate) struct ShopFace {
     logo: Option<String>,
 }
 
+/// A logo as the page shows it.
+fn data_url(media_type: &str, bytes: &[u8]) -> String {
+    use base64::Engine;
+    format!(
+        "data:{media_type};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 /// The shop's face: its name and branding.
 fn shop_face(side: &ShopSide) -> ShopFace {
     let b = &side.branding;
@@ -250,13 +259,7 @@ fn shop_face(side: &ShopSide) -> ShopFace {
         id: side.shop.id,
         name: side.shop.name.clone(),
         color: b.color.clone(),
-        logo: b.logo.as_ref().map(|(bytes, t)| {
-            use base64::Engine;
-            format!(
-                "data:{t};base64,{}",
-                base64::engine::general_purpose::STANDARD.encode(bytes)
-            )
-        }),
+        logo: b.logo.as_ref().map(|(bytes, t)| data_url(t, bytes)),
     }
 }
 
@@ -1041,6 +1044,13 @@ pub(crate) async fn rotate(
 /// `List-Unsubscribe=One-Click` to the address in `List-Unsubscribe`), and the page's button.
 /// Only the link's signature and expiry are checked: an unsubscribe from an older email
 /// still works after the shop withdrew the order's tracking links.
+#[utoipa::path(post, operation_id = "unsubscribe", path = "/u/{token}", tag = "tracking",
+    params(("token" = String, Path, description = "The unsubscribe link's token, from an email's List-Unsubscribe")),
+    responses(
+        (status = 200, description = "No more email about the order", body = Object),
+        (status = 404, description = "Not a valid unsubscribe link", body = Problem, content_type = PROBLEM),
+        (status = 410, description = "The link expired", body = Problem, content_type = PROBLEM),
+    ))]
 pub(crate) async fn unsubscribe(
     State(state): State<Arc<ShopState>>,
     Path(token): Path<String>,
@@ -1096,15 +1106,9 @@ pub(crate) struct BrandingPut {
 }
 
 fn branding_body(b: parceltrail_shop::db::Branding) -> BrandingBody {
-    use base64::Engine;
     BrandingBody {
         color: b.color,
-        logo: b.logo.map(|(bytes, t)| {
-            format!(
-                "data:{t};base64,{}",
-                base64::engine::general_purpose::STANDARD.encode(bytes)
-            )
-        }),
+        logo: b.logo.map(|(bytes, t)| data_url(&t, &bytes)),
     }
 }
 
