@@ -292,11 +292,13 @@ impl Default for Prefs {
     }
 }
 
-/// The system's time zone, UTC when it cannot be told.
+/// The system's time zone, UTC when it cannot be told. A `TZ` holding a zone's name
+/// (`Europe/Berlin`, `:Europe/Berlin`) wins, as it does for every other program on Unix.
 pub fn local_tz() -> Tz {
-    iana_time_zone::get_timezone()
+    std::env::var("TZ")
         .ok()
-        .and_then(|n| n.parse().ok())
+        .and_then(|v| v.trim_start_matches(':').parse().ok())
+        .or_else(|| iana_time_zone::get_timezone().ok()?.parse().ok())
         .unwrap_or(Tz::UTC)
 }
 
