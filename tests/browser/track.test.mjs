@@ -141,6 +141,71 @@ test('the customer turns the order\'s email off and on, and the choice stays', a
   }
 });
 
+test('the customer asks for a change, the shop answers, and a delivered parcel is rated', async () => {
+  const { page, errors, close } = await open(PHONE);
+  try {
+    await page.goto(order.tracking_url);
+    const card = page.getByTestId('requests');
+    await card.waitFor();
+    // The UPS parcel is moving: too late to cancel, not too late to redirect.
+    assert.equal(await page.getByLabel('Cancel the order').count(), 0);
+    await page.getByLabel('Add delivery instructions').check();
+    await page.getByLabel('Instructions for the courier').fill(`Leave it at the side door ${XSS}`);
+    await page.getByRole('button', { name: 'Send to the shop' }).click();
+    const item = card.getByTestId('request');
+    await item.filter({ hasText: 'Waiting for the shop' }).waitFor();
+    assert.match(await item.textContent(), /side door <img src=x onerror=alert\(1\)>/);
+    // One open request of a kind at a time.
+    assert.equal(await page.getByLabel('Add delivery instructions').count(), 0);
+    await noSerious(page, 'requests');
+
+    const staff = await server.api('GET', '/requests');
+    assert.equal(staff.status, 200);
+    const mine = staff.body.requests.find((r) => r.order_id === order.id);
+    assert.equal(mine.kind, 'instructions');
+    const decided = await server.api('POST', `/requests/${mine.id}/decision`, { decision: 'approve', note: `Passed on to the courier ${XSS}` });
+    assert.equal(decided.status, 200, JSON.stringify(decided.body));
+    await page.reload();
+    await item.filter({ hasText: 'Accepted' }).waitFor();
+    assert.match(await card.getByTestId('shop-note').textContent(), /Passed on to the courier <img src=x onerror=alert\(1\)>/);
+    await screenshot(page, 'track-request', { fullPage: true });
+
+    // A delivered parcel asks for a rating, once, and keeps it.
+    const made = await server.api('POST', '/orders', {
+      order_number: 'A-1002',
+      customer: { name: 'Ada Lovelace', email: 'ada@example.com' },
+      shipments: [{ tracking_number: NUMBERS.fedex }],
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const parcel = made.body.shipments[0].id;
+    for (const [status, h] of [
+      ['in_transit', 20],
+      ['delivered', 1],
+    ]) {
+      const r = await server.api('POST', `/shipments/${parcel}/events`, { status, description: status, location: { city: 'London', country: 'GB' }, occurred_at: hours(h) });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    await page.goto(`${made.body.tracking_url}#feedback`);
+    const form = page.getByTestId('feedback-form');
+    await form.waitFor();
+    await page.getByRole('button', { name: 'Send feedback' }).click();
+    await page.getByTestId('feedback-status').getByText('Please choose a rating from 1 to 5.').waitFor();
+    await form.locator('label[for$="-4"]').click();
+    await page.getByLabel('Anything to add? (optional)').fill(`Quick, thanks ${XSS}`);
+    await page.getByRole('button', { name: 'Send feedback' }).click();
+    await page.getByTestId('feedback-given').getByText('You rated this delivery 4 of 5.').waitFor();
+    await noSerious(page, 'feedback');
+    await screenshot(page, 'track-feedback');
+    const back = await server.api('GET', `/orders/${made.body.id}`);
+    assert.equal(back.body.feedback.length, 1);
+    assert.equal(back.body.feedback[0].rating, 4);
+    assert.equal(back.body.feedback[0].comment, `Quick, thanks ${XSS}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
 test('a new event appears on an open page without a reload', async () => {
   const { page, errors, close } = await open(PHONE);
   try {

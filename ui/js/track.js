@@ -207,7 +207,181 @@ function mapView(p) {
   return h('details', { class: 'track-map' }, h('summary', null, t('map.title')), box);
 }
 
-function parcelView(p, i, n) {
+// ---------------------------------------------------------------- requests and feedback
+
+// Set while the visitor fills a form: a live update then waits, so nothing typed is lost.
+let editing = false;
+
+function requestItem(token, r, reload) {
+  const shop = [...(r.history || [])].reverse().find((x) => x.by === 'shop' && x.note);
+  const tones = { open: 'active', approved: 'ok', rejected: 'danger', withdrawn: 'neutral' };
+  const withdraw =
+    r.state === 'open'
+      ? h('button', { type: 'button', class: 'btn btn--ghost', 'data-testid': 'withdraw' }, t('req.withdraw'))
+      : null;
+  if (withdraw) {
+    withdraw.addEventListener('click', async () => {
+      withdraw.disabled = true;
+      const res = await api('POST', `track/${encodeURIComponent(token)}/requests/${encodeURIComponent(r.id)}/withdraw`).catch(() => null);
+      if (res && res.status === 200) announce(t('req.withdrawn.done'));
+      await reload();
+    });
+  }
+  return h(
+    'li',
+    { class: 'track-request', 'data-testid': 'request', dataset: { state: r.state, kind: r.kind } },
+    h('p', { class: 'track-request__head' }, h('strong', null, t(`req.kind.${r.kind}`)), ' ', h('span', { class: `chip chip--${tones[r.state] || 'neutral'}` }, t(`req.state.${r.state}`))),
+    r.address ? h('p', { class: 'track-address' }, r.address) : null,
+    r.postcode ? h('p', null, r.postcode) : null,
+    r.text ? h('p', { class: 'track-address' }, r.text) : null,
+    h('p', { class: 'muted' }, t('req.asked', { date: i18n.day(r.created_at) })),
+    shop ? h('p', { 'data-testid': 'shop-note' }, t('req.shop_said', { note: shop.note })) : null,
+    withdraw,
+  );
+}
+
+function requestForm(token, allowed, reload) {
+  const status = h('p', { class: 'muted', role: 'status', 'data-testid': 'request-status' });
+  const radios = allowed.map((k, i) =>
+    h('div', { class: 'field field--check' }, h('input', { type: 'radio', name: 'req-kind', id: `req-${k}`, value: k, checked: i === 0 }), h('label', { for: `req-${k}` }, t(`req.kind.${k}`))),
+  );
+  const address = h('textarea', { id: 'req-address', rows: 3, maxlength: 500, autocomplete: 'street-address' });
+  const postcode = h('input', { id: 'req-postcode', maxlength: 20, autocomplete: 'postal-code' });
+  const text = h('textarea', { id: 'req-text', rows: 3, maxlength: 1000 });
+  const textLabel = h('label', { for: 'req-text' });
+  const addressFields = h(
+    'div',
+    null,
+    h('div', { class: 'field' }, h('label', { for: 'req-address' }, t('req.address')), address),
+    h('div', { class: 'field' }, h('label', { for: 'req-postcode' }, t('req.postcode')), postcode),
+  );
+  const form = h(
+    'form',
+    { class: 'track-form', novalidate: true, 'data-testid': 'request-form' },
+    h('fieldset', null, h('legend', null, t('req.kind')), radios),
+    addressFields,
+    h('div', { class: 'field' }, textLabel, text),
+    h('button', { type: 'submit', class: 'btn btn--primary' }, t('req.send')),
+    status,
+  );
+  const kind = () => (form.querySelector('input[name="req-kind"]:checked') || {}).value;
+  const fit = () => {
+    const k = kind();
+    addressFields.hidden = k !== 'address';
+    textLabel.textContent = k === 'instructions' ? t('req.instructions') : t('req.reason');
+  };
+  form.addEventListener('change', fit);
+  form.addEventListener('input', () => {
+    editing = true;
+  });
+  fit();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const k = kind();
+    const body = { kind: k, text: text.value.trim() || undefined };
+    if (k === 'address') {
+      body.address = address.value.trim() || undefined;
+      body.postcode = postcode.value.trim() || undefined;
+    }
+    if ((k === 'address' && !body.address) || (k === 'instructions' && !body.text)) {
+      status.textContent = t('req.missing');
+      (k === 'address' ? address : text).focus();
+      return;
+    }
+    const button = form.querySelector('button');
+    button.disabled = true;
+    const res = await api('POST', `track/${encodeURIComponent(token)}/requests`, body).catch(() => null);
+    button.disabled = false;
+    if (!res || res.status !== 201) {
+      status.textContent = (res && res.data && res.data.detail) || t('error.load');
+      return;
+    }
+    editing = false;
+    announce(t('req.sent'));
+    await reload();
+  });
+  return form;
+}
+
+function requestsView(token, req, reload, progress) {
+  if (!req) return null;
+  // A delivered order has nothing left to change: no card unless it has requests to show.
+  if (progress === 'delivered' && !req.list.length) return null;
+  const codes = Object.values(req.not_now || {});
+  const why = ['cancelled', 'out_for_delivery', 'shipped'].filter((c) => codes.includes(c)).slice(0, 1);
+  return h(
+    'section',
+    { class: 'track-card', 'aria-labelledby': 'req-title', 'data-testid': 'requests' },
+    h('h2', { class: 'track-card__title', id: 'req-title' }, t('req.title')),
+    req.list.length ? h('ul', { class: 'track-requests' }, req.list.map((r) => requestItem(token, r, reload))) : null,
+    req.allowed.length ? [h('p', { class: 'muted' }, t('req.lead')), requestForm(token, req.allowed, reload)] : null,
+    !req.allowed.length && why.length ? h('p', { class: 'muted', 'data-testid': 'request-closed' }, t('req.none', { why: t(`req.why.${why[0]}`) })) : null,
+  );
+}
+
+function feedbackView(token, p, i, reload, anchor) {
+  if (p.status !== 'delivered') return null;
+  const f = p.feedback;
+  const open = !f || new Date(f.editable_until) > new Date();
+  const status = h('p', { class: 'muted', role: 'status', 'data-testid': 'feedback-status' });
+  const stars = [1, 2, 3, 4, 5].map((n) =>
+    h(
+      'span',
+      { class: 'track-star' },
+      h('input', { type: 'radio', name: `fb-${i}`, id: `fb-${i}-${n}`, value: String(n), checked: f ? f.rating === n : false }),
+      h('label', { for: `fb-${i}-${n}`, title: t('fb.star', { n }) }, h('span', { 'aria-hidden': 'true' }, '★'), h('span', { class: 'sr-only' }, t('fb.star', { n }))),
+    ),
+  );
+  const comment = h('textarea', { id: `fb-${i}-comment`, rows: 2, maxlength: 1000 });
+  comment.value = (f && f.comment) || '';
+  const form = open
+    ? h(
+        'form',
+        { class: 'track-form', novalidate: true, 'data-testid': 'feedback-form' },
+        h('fieldset', { class: 'track-stars' }, h('legend', null, t('fb.rating')), stars),
+        h('div', { class: 'field' }, h('label', { for: `fb-${i}-comment` }, t('fb.comment')), comment),
+        h('button', { type: 'submit', class: 'btn btn--primary' }, f ? t('fb.update') : t('fb.send')),
+        status,
+      )
+    : null;
+  if (form) {
+    form.addEventListener('input', () => {
+      editing = true;
+    });
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const picked = form.querySelector(`input[name="fb-${i}"]:checked`);
+      if (!picked) {
+        status.textContent = t('fb.missing');
+        return;
+      }
+      const button = form.querySelector('button');
+      button.disabled = true;
+      const res = await api('PUT', `track/${encodeURIComponent(token)}/parcels/${encodeURIComponent(p.id)}/feedback`, {
+        rating: Number(picked.value),
+        comment: comment.value.trim() || undefined,
+      }).catch(() => null);
+      button.disabled = false;
+      if (!res || res.status !== 200) {
+        status.textContent = (res && res.data && res.data.detail) || t('error.load');
+        return;
+      }
+      editing = false;
+      announce(t('fb.thanks', { n: res.data.rating }));
+      await reload();
+    });
+  }
+  return h(
+    'div',
+    { class: 'track-feedback', id: anchor ? 'feedback' : undefined, 'data-testid': 'feedback' },
+    h('h3', { class: 'track-card__sub' }, t('fb.title')),
+    f ? h('p', { 'data-testid': 'feedback-given' }, t('fb.thanks', { n: f.rating })) : null,
+    f && open ? h('p', { class: 'muted' }, t('fb.until', { date: i18n.day(f.editable_until) })) : null,
+    form,
+  );
+}
+
+function parcelView(p, i, n, token, reload, anchor) {
   const link = safeUrl(p.carrier.tracking_url);
   return h(
     'section',
@@ -227,6 +401,7 @@ function parcelView(p, i, n) {
     ),
     stagesView(p),
     etaView(p),
+    feedbackView(token, p, i, reload, anchor),
     h('h3', { class: 'track-card__sub' }, t('events.title')),
     eventsView(p),
     mapView(p),
@@ -236,7 +411,7 @@ function parcelView(p, i, n) {
   );
 }
 
-function orderView(d, token) {
+function orderView(d, token, reload) {
   const o = d.order;
   const facts = [
     o.placed_at ? t('order.placed', { date: i18n.day(o.placed_at) }) : null,
@@ -253,7 +428,7 @@ function orderView(d, token) {
       facts.length ? h('p', { class: 'muted' }, facts.join(' · ')) : null,
       o.items ? h('p', { class: 'track-head__items' }, h('span', { class: 'muted' }, `${t('order.items')}: `), o.items) : null,
     ),
-    d.parcels.length ? d.parcels.map((p, i) => parcelView(p, i, d.parcels.length)) : h('section', { class: 'track-card' }, h('p', null, t('order.noparcels'))),
+    d.parcels.length ? d.parcels.map((p, i) => parcelView(p, i, d.parcels.length, token, reload, i === d.parcels.findIndex((x) => x.status === 'delivered'))) : h('section', { class: 'track-card' }, h('p', null, t('order.noparcels'))),
     delivery
       ? h(
           'section',
@@ -264,6 +439,7 @@ function orderView(d, token) {
           d.delivery.postcode ? h('p', null, d.delivery.postcode) : null,
         )
       : null,
+    requestsView(token, d.requests, reload, o.progress),
     notificationsView(token, d.notifications),
     h('p', { class: 'track-foot muted' }, `${t('live.on')} ${t('link.valid', { date: i18n.day(d.expires_at) })}`),
   ].flat();
@@ -325,7 +501,8 @@ async function orderPage(token) {
     document.title = d.order.order_number ? `${t('order.title', { number: d.order.order_number })} · ${d.shop.name}` : d.shop.name;
     // Keep what the visitor opened (the map, the history) open across a live update.
     const open = [...document.querySelectorAll('details[open]')].map((el) => [...document.querySelectorAll('details')].indexOf(el));
-    show(...orderView(d, token));
+    editing = false;
+    show(...orderView(d, token, load));
     const all = [...document.querySelectorAll('details')];
     for (const i of open) if (all[i]) all[i].open = true;
     return true;
@@ -333,6 +510,11 @@ async function orderPage(token) {
   let ok;
   try {
     ok = await load();
+    // An email's "rate it" link: the form is drawn after the page loaded.
+    if (ok && location.hash === '#feedback') {
+      const target = $('feedback');
+      if (target) target.scrollIntoView();
+    }
   } catch {
     show(h('p', { class: 'account__error', role: 'alert' }, t('error.load')));
     return;
@@ -341,6 +523,8 @@ async function orderPage(token) {
   const source = new EventSource(`/api/v1/track/${encodeURIComponent(token)}/events`);
   live = source;
   source.addEventListener('changed', async () => {
+    // What the visitor is typing stays; the page catches up when the form is sent.
+    if (editing) return;
     try {
       if (await load()) announce(t('live.updated'));
       else source.close();

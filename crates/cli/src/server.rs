@@ -510,6 +510,7 @@ async fn serve(db: Db, serving: Serving) -> Result<ExitCode> {
         outbound: sender.clone(),
         channels,
         shop_cache: Default::default(),
+        wakes: Default::default(),
     });
     // One signal stops both the HTTP server and the webhook sender.
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -44,6 +44,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "shipment.estimate_changed",
     "shipment.problem_opened",
     "shipment.problem_resolved",
+    "request.created",
+    "request.updated",
+    "feedback.given",
     "webhook.test",
 ];
 

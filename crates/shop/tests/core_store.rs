@@ -57,6 +57,7 @@ macro_rules! both {
 }
 
 both!(
+    queued_notifications_are_kept_once_per_news,
     adding_a_number_twice_keeps_one_shipment,
     adding_many_is_all_or_none,
     shipments_of_one_order_number_share_the_order,
@@ -3790,4 +3791,28 @@ fn postgres_answers_as_sqlite_does() {
         lists.push((rows, shipments));
     }
     assert_eq!(lists[0], lists[1]);
+}
+
+fn queued_notifications_are_kept_once_per_news(s: &mut dyn Store) {
+    // A reply that no journal entry leads to (no parcel): queued, retried, kept once.
+    let d = draft(None, "Your request was approved", Initial::Pending);
+    s.queue_notifications(std::slice::from_ref(&d), t(1))
+        .unwrap();
+    let again = Draft {
+        id: Uuid::now_v7(),
+        ..d.clone()
+    };
+    s.queue_notifications(&[again], t(1)).unwrap();
+    let due = s.due_notifications(t(2), 10).unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(
+        (due[0].id, due[0].title.as_str()),
+        (d.id, "Your request was approved")
+    );
+    assert_eq!(due[0].shipment_id, None);
+    // Held ones wait for the end of quiet hours.
+    s.queue_notifications(&[draft(None, "later", Initial::Held)], t(1))
+        .unwrap();
+    assert_eq!(s.due_notifications(t(2), 10).unwrap().len(), 1);
+    assert_eq!(s.held_notifications().unwrap().len(), 1);
 }

@@ -45,6 +45,7 @@ both!(
     concurrent_opens_of_a_new_database_both_succeed,
     an_idempotency_key_answers_its_first_request_again,
     tracking_links_are_voided_by_rotation_and_by_withdrawal,
+    requests_move_once_from_open_and_feedback_is_editable_for_a_week,
 );
 
 async fn open(url: &DbUrl) -> Db {
@@ -607,4 +608,153 @@ async fn tracking_links_are_voided_by_rotation_and_by_withdrawal(url: DbUrl) {
         db.link_policy(ShopId::new(), &server, t0()).await,
         Err(Error::NotFound)
     ));
+}
+
+async fn requests_move_once_from_open_and_feedback_is_editable_for_a_week(url: DbUrl) {
+    use parceltrail_core::domain::{OrderId, ShipmentId};
+    use parceltrail_shop::requests::{FeedbackInput, NewRequest, RequestKind, RequestState};
+    let db = open(&url).await;
+    let shop = db
+        .create_shop("Trailhead", "owner@trailhead.example", t0())
+        .await
+        .unwrap()
+        .shop
+        .id;
+    let other = db
+        .create_shop("Other", "owner@other.example", t0())
+        .await
+        .unwrap()
+        .shop
+        .id;
+    let order = OrderId(uuid::Uuid::now_v7());
+    let ask = |kind, text: Option<&str>| NewRequest {
+        kind,
+        address: None,
+        postcode: None,
+        text: text.map(str::to_owned),
+    };
+    let r = db
+        .create_request(shop, order, ask(RequestKind::Cancel, Some(" twice ")), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.state, r.text.as_deref()),
+        (RequestState::Open, Some("twice"))
+    );
+    assert_eq!(r.history.len(), 1);
+    // One open request of a kind; another kind is fine.
+    assert!(matches!(
+        db.create_request(shop, order, ask(RequestKind::Cancel, None), t0())
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    db.create_request(
+        shop,
+        order,
+        ask(RequestKind::Instructions, Some("Side door")),
+        t0(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        db.create_request(shop, order, ask(RequestKind::Instructions, None), t0())
+            .await,
+        Err(Error::Invalid { field: "text", .. })
+    ));
+    // Another shop does not see or decide it.
+    assert!(matches!(
+        db.request(other, r.id).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        db.decide_request(other, r.id, RequestState::Approved, "eve", None, t0())
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert_eq!(
+        db.requests_in(shop, RequestState::Open, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let later = t0() + Duration::hours(1);
+    let done = db
+        .decide_request(
+            shop,
+            r.id,
+            RequestState::Rejected,
+            "Sam",
+            Some("It has shipped"),
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, RequestState::Rejected);
+    assert_eq!(
+        done.history
+            .iter()
+            .map(|h| (h.state, h.by.as_str(), h.note.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (RequestState::Open, "customer", None),
+            (RequestState::Rejected, "Sam", Some("It has shipped"))
+        ]
+    );
+    assert!(matches!(
+        db.decide_request(shop, r.id, RequestState::Withdrawn, "customer", None, later)
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    // Decided, a new request of the kind may be made.
+    db.create_request(shop, order, ask(RequestKind::Cancel, None), later)
+        .await
+        .unwrap();
+    assert_eq!(db.order_requests(shop, order).await.unwrap().len(), 3);
+    assert!(db.order_requests(other, order).await.unwrap().is_empty());
+
+    // Feedback: 1 to 5, changed within the week, then kept as it is.
+    let parcel = ShipmentId(uuid::Uuid::now_v7());
+    let rate = |rating, comment: Option<&str>| FeedbackInput {
+        shipment_id: parcel,
+        order_id: order,
+        carrier: "ups".into(),
+        delivered_at: Some(t0()),
+        rating,
+        comment: comment.map(str::to_owned),
+    };
+    assert!(matches!(
+        db.set_feedback(shop, rate(0, None), t0()).await,
+        Err(Error::Invalid {
+            field: "rating",
+            ..
+        })
+    ));
+    let f = db
+        .set_feedback(shop, rate(5, Some("Great")), t0())
+        .await
+        .unwrap();
+    assert_eq!((f.rating, f.comment.as_deref()), (5, Some("Great")));
+    let f = db
+        .set_feedback(shop, rate(2, None), t0() + Duration::days(6))
+        .await
+        .unwrap();
+    assert_eq!((f.rating, f.created_at), (2, t0()));
+    assert!(matches!(
+        db.set_feedback(shop, rate(4, None), t0() + Duration::days(8))
+            .await,
+        Err(Error::Invalid {
+            field: "rating",
+            ..
+        })
+    ));
+    assert_eq!(db.order_feedback(shop, order).await.unwrap()[0].rating, 2);
+    assert!(db.order_feedback(other, order).await.unwrap().is_empty());
+    assert_eq!(db.feedback_since(shop, t0()).await.unwrap().len(), 1);
+    assert!(
+        db.feedback_since(shop, t0() + Duration::days(7))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

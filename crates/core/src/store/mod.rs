@@ -962,6 +962,10 @@ pub trait Store {
         drafts: &[Draft],
         now: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Records notifications that no journal entry leads to (a shop's reply to its
+    /// customer), in one transaction; a draft whose channel and news key are recorded
+    /// already is left out, so a retry adds nothing.
+    fn queue_notifications(&mut self, drafts: &[Draft], now: DateTime<Utc>) -> Result<()>;
     /// Pending notifications due at `now`, oldest first.
     fn due_notifications(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>>;
     /// When the next pending notification is due.

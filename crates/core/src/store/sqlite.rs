@@ -1571,6 +1571,10 @@ impl Store for SqliteStore {
         tracking::record_notifications(&mut self.conn, from, to, news, drafts, now)
     }
 
+    fn queue_notifications(&mut self, drafts: &[Draft], now: DateTime<Utc>) -> Result<()> {
+        tracking::queue_notifications(&mut self.conn, drafts, now)
+    }
+
     fn due_notifications(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>> {
         tracking::due_notifications(&self.conn, now, limit)
     }

@@ -318,6 +318,7 @@ async fn start_shop(
         // The pipeline hears of news from the shop's change feed, not from the poller alone:
         // webhooks, staff's status updates and other replicas' writes reach it there too.
         let (news, changes) = broadcast::channel(NEWS_BUFFER);
+        state.wakes.register(shop, news.clone());
         let head = store.view(|s| s.feed_head()).await?;
         tasks.push(tokio::spawn(follow_feed(
             store.clone(),

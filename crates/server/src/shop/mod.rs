@@ -17,6 +17,7 @@ mod orders;
 pub mod outbound;
 mod problem;
 pub mod pump;
+mod requests;
 pub mod track;
 mod webhooks;
 
@@ -29,7 +30,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use parceltrail_shop::Db;
+use parceltrail_shop::{Db, ShopId};
 use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -63,6 +64,52 @@ pub struct ShopState {
     pub channels: notify::Channels,
     /// What the tracking pages read of each shop, kept a moment.
     pub shop_cache: track::ShopCache,
+    /// The shops' pipelines running here, to wake for a message queued outside them.
+    pub wakes: Wakes,
+}
+
+/// Each shop pipeline running in this process, by the door that wakes it.
+#[derive(Default)]
+pub struct Wakes(
+    std::sync::Mutex<
+        std::collections::HashMap<
+            ShopId,
+            tokio::sync::broadcast::Sender<parceltrail_core::store::Change>,
+        >,
+    >,
+);
+
+impl Wakes {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<
+            ShopId,
+            tokio::sync::broadcast::Sender<parceltrail_core::store::Change>,
+        >,
+    > {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shop's pipeline hears from `door` (it replaces an earlier one).
+    pub(crate) fn register(
+        &self,
+        shop: ShopId,
+        door: tokio::sync::broadcast::Sender<parceltrail_core::store::Change>,
+    ) {
+        self.lock().insert(shop, door);
+    }
+}
+
+impl ShopState {
+    /// Wakes the shop's pipeline, when it runs here, to send what was queued; otherwise
+    /// whichever replica runs it sends it at its next tick.
+    pub fn wake_pipeline(&self, shop: ShopId) {
+        if let Some(door) = self.wakes.lock().get(&shop) {
+            let _ = door.send(parceltrail_core::store::Change::NotificationsChanged);
+        }
+    }
 }
 
 /// Request bodies larger than this are refused (413), but for an import's.
@@ -159,7 +206,14 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(track::shop))
                 .routes(routes!(track::page))
                 .routes(routes!(track::stream))
-                .routes(routes!(track::set_notifications)),
+                .routes(routes!(track::set_notifications))
+                .routes(routes!(requests::create))
+                .routes(routes!(requests::withdraw))
+                .routes(routes!(requests::feedback))
+                .routes(routes!(requests::list))
+                .routes(routes!(requests::decide_route))
+                .routes(routes!(requests::of_order))
+                .routes(routes!(requests::list_feedback)),
         )
         .split_for_parts()
 }

@@ -15,6 +15,7 @@ use parceltrail_notifiers::email::{Email, Mailer};
 use parceltrail_notifiers::sms::Twilio;
 use parceltrail_shop::ShopId;
 use parceltrail_shop::links::LinkScope;
+use parceltrail_shop::requests::{Request, RequestKind, RequestState};
 use parceltrail_shop::stores::ShopStore;
 
 use super::ShopState;
@@ -245,6 +246,11 @@ impl Customer {
         if let Some(e) = &estimate {
             text.push_str(&format!("Expected: {e}\n"));
         }
+        // The one ask for feedback: with the delivery's news.
+        let rate = (kind == Some(Kind::Delivered)).then(|| format!("{link}#feedback"));
+        if let Some(r) = &rate {
+            text.push_str(&format!("\nHow did the delivery go? Rate it: {r}\n"));
+        }
         text.push_str(&format!(
             "\nTrack your order: {link}\n\n{shop}\n\n--\nYou get this email about an order you placed with {shop}. Stop emails about this order: {unsubscribe}\n"
         ));
@@ -252,7 +258,7 @@ impl Customer {
             concat!(
                 "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\">",
                 "<p>{greeting}</p><p><strong>{order_words} {headline}.</strong></p>",
-                "<p>Parcel: {carrier} <code>{number}</code>{estimate}</p>",
+                "<p>Parcel: {carrier} <code>{number}</code>{estimate}</p>{rate}",
                 "<p><a href=\"{link}\" style=\"display:inline-block;padding:10px 18px;background:#1f5fd1;color:#fff;border-radius:8px;text-decoration:none\">Track your order</a></p>",
                 "<p>{shop}</p><hr><p style=\"font-size:12px;color:#55606d\">You get this email about an order you placed with {shop}. ",
                 "<a href=\"{unsubscribe}\">Stop emails about this order</a>.</p></body></html>"
@@ -264,6 +270,12 @@ impl Customer {
             number = esc(&shipment.tracking_number),
             estimate = estimate
                 .map(|e| format!("<br>Expected: {}", esc(&e)))
+                .unwrap_or_default(),
+            rate = rate
+                .map(|r| format!(
+                    "<p>How did the delivery go? <a href=\"{}\">Rate it</a></p>",
+                    esc(&r)
+                ))
                 .unwrap_or_default(),
             link = esc(&link),
             shop = esc(&shop),
@@ -307,6 +319,151 @@ impl Customer {
     }
 }
 
+/// The words for a decided request: (subject's end, the first line).
+fn decision_words(r: &Request) -> (&'static str, &'static str) {
+    use RequestKind::*;
+    use RequestState::*;
+    match (r.kind, r.state) {
+        (Address, Approved) => (
+            "new delivery address confirmed",
+            "We have changed the delivery address of your order, as you asked.",
+        ),
+        (Address, _) => (
+            "delivery address unchanged",
+            "We could not change the delivery address of your order.",
+        ),
+        (Instructions, Approved) => (
+            "delivery instructions passed on",
+            "We have passed your delivery instructions on.",
+        ),
+        (Instructions, _) => (
+            "delivery instructions not passed on",
+            "We could not pass your delivery instructions on.",
+        ),
+        (Cancel, Approved) => (
+            "order cancelled",
+            "We have cancelled your order, as you asked.",
+        ),
+        (Cancel, _) => (
+            "order not cancelled",
+            "We could not cancel your order: it is on its way to you.",
+        ),
+    }
+}
+
+impl Customer {
+    /// The email telling a customer what the shop decided on their request.
+    async fn send_decision(&self, id: &str) -> Result<(), NotifyError> {
+        if self.channel != Channel::Email {
+            return Err(NotifyError::Rejected(
+                "a request's decision goes by email".into(),
+            ));
+        }
+        let Some(mailer) = &self.state.channels.email else {
+            return Err(NotifyError::Unavailable("email is not configured".into()));
+        };
+        let id: uuid::Uuid = id
+            .parse()
+            .map_err(|_| NotifyError::Rejected("not a request's id".into()))?;
+        let shop = self.store.shop();
+        let db = |e: parceltrail_shop::Error| match e {
+            parceltrail_shop::Error::NotFound => NotifyError::Rejected("no such request".into()),
+            e => NotifyError::Unavailable(format!("the shop database: {e}")),
+        };
+        let request = self.state.db.request(shop, id).await.map_err(db)?;
+        if request.state == RequestState::Withdrawn || request.state == RequestState::Open {
+            return Err(NotifyError::Rejected(
+                "the customer withdrew the request: nothing to tell".into(),
+            ));
+        }
+        let order_id = request.order_id;
+        let order = self
+            .store
+            .read(move |s| s.order(order_id))
+            .await
+            .map_err(|e| match e {
+                parceltrail_core::Error::NotFound(_) => {
+                    NotifyError::Rejected("the order was removed".into())
+                }
+                e => NotifyError::Unavailable(format!("the shop's store: {e}")),
+            })?;
+        let choice = self
+            .state
+            .db
+            .contact_choice(shop, order.id)
+            .await
+            .map_err(db)?;
+        if choice.email_off {
+            return Err(NotifyError::Rejected(
+                "the customer unsubscribed from this order's emails".into(),
+            ));
+        }
+        let to = recipient(&order.customer.email, "an email address")?;
+        let shop_name = super::track::shop_side(&self.state, shop)
+            .await
+            .map_err(db)?
+            .shop
+            .name
+            .clone();
+        let shop_name = line(&shop_name);
+        let link = self.link(&order, LinkScope::Link).await?;
+        let unsubscribe = self.link(&order, LinkScope::Unsubscribe).await?;
+        let number = order.order_number.as_deref().map(line).unwrap_or_default();
+        let (subject_end, first_line) = decision_words(&request);
+        let note = request.history.last().and_then(|h| h.note.clone());
+        let greeting = order
+            .customer
+            .name
+            .as_deref()
+            .and_then(|n| n.split_whitespace().next())
+            .map(line)
+            .map_or_else(|| "Hello,".to_owned(), |n| format!("Hello {n},"));
+        let mut text = format!("{greeting}\n\n{first_line}\n");
+        if let Some(n) = &note {
+            text.push_str(&format!("\n{shop_name}: \u{201c}{n}\u{201d}\n"));
+        }
+        text.push_str(&format!(
+            "\nYour order: {link}\n\n{shop_name}\n\n--\nYou get this email about an order you placed with {shop_name}. Stop emails about this order: {unsubscribe}\n"
+        ));
+        let html = format!(
+            concat!(
+                "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\">",
+                "<p>{greeting}</p><p><strong>{first}</strong></p>{note}",
+                "<p><a href=\"{link}\" style=\"display:inline-block;padding:10px 18px;background:#1f5fd1;color:#fff;border-radius:8px;text-decoration:none\">See your order</a></p>",
+                "<p>{shop}</p><hr><p style=\"font-size:12px;color:#55606d\">You get this email about an order you placed with {shop}. ",
+                "<a href=\"{unsubscribe}\">Stop emails about this order</a>.</p></body></html>"
+            ),
+            greeting = esc(&greeting),
+            first = esc(first_line),
+            note = note
+                .map(|n| format!(
+                    "<blockquote style=\"white-space:pre-line\">{}</blockquote>",
+                    esc(&n)
+                ))
+                .unwrap_or_default(),
+            link = esc(&link),
+            shop = esc(&shop_name),
+            unsubscribe = esc(&unsubscribe),
+        );
+        let order_words = if number.is_empty() {
+            "your order".to_owned()
+        } else {
+            format!("order {number}")
+        };
+        mailer
+            .send(&Email {
+                to,
+                to_name: order.customer.name.as_deref().map(line),
+                from_name: Some(shop_name.clone()),
+                subject: clip(&format!("{shop_name}: {order_words}, {subject_end}"), 120),
+                text,
+                html,
+                unsubscribe: Some(unsubscribe),
+            })
+            .await
+    }
+}
+
 impl Notifier for Customer {
     fn channel(&self) -> Channel {
         self.channel
@@ -317,6 +474,9 @@ impl Notifier for Customer {
         message: &'a Message,
     ) -> futures_util::future::BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
+            if let Some(id) = message.link.strip_prefix(super::requests::REQUEST_LINK) {
+                return self.send_decision(id).await;
+            }
             let (shipment, order) = self.parcel(message).await?;
             let shop: ShopId = self.store.shop();
             let choice = self

@@ -479,6 +479,12 @@ pub(crate) struct OrderBody {
     /// order only).
     #[serde(skip_serializing_if = "Option::is_none")]
     tracking_url: Option<String>,
+    /// The customer's requests about the order, oldest first (on a single order only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requests: Option<Vec<super::requests::RequestStaffBody>>,
+    /// What the customer said of its delivered parcels (on a single order only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feedback: Option<Vec<super::requests::FeedbackBodyOut>>,
 }
 
 impl OrderBody {
@@ -497,6 +503,22 @@ impl OrderBody {
         )
         .await?;
         self.tracking_url = Some(super::track::link_url(&state.public_url, &token));
+        let (requests, feedback) = tokio::try_join!(
+            state.db.order_requests(shop, self.id),
+            state.db.order_feedback(shop, self.id)
+        )?;
+        self.requests = Some(
+            requests
+                .into_iter()
+                .map(super::requests::staff_body)
+                .collect(),
+        );
+        self.feedback = Some(
+            feedback
+                .into_iter()
+                .map(super::requests::feedback_body)
+                .collect(),
+        );
         Ok(self)
     }
 }
@@ -545,6 +567,8 @@ fn order_body(o: Order, shipments: Vec<ShipmentBody>, raw: &[Shipment]) -> Order
         shipments,
         stages: None,
         tracking_url: None,
+        requests: None,
+        feedback: None,
     }
 }
 

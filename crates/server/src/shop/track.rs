@@ -188,14 +188,14 @@ fn link_problem(e: LinkError) -> Problem {
 }
 
 /// A checked link: its claims, the shop's policy, the order.
-struct Opened {
-    claims: LinkClaims,
+pub(crate) struct Opened {
+    pub(crate) claims: LinkClaims,
     side: Arc<ShopSide>,
     store: Arc<ShopStore>,
-    detail: OrderDetail,
+    pub(crate) detail: OrderDetail,
 }
 
-async fn open(state: &ShopState, token: &str) -> Result<Opened, Problem> {
+pub(crate) async fn open(state: &ShopState, token: &str) -> Result<Opened, Problem> {
     let now = Utc::now();
     let unverified = links::read(token).map_err(link_problem)?;
     let shop = unverified.shop;
@@ -314,6 +314,9 @@ pub(crate) struct CarrierFace {
 /// One parcel of the order.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ParcelFace {
+    /// What the page names it by (its feedback's address).
+    #[schema(value_type = uuid::Uuid)]
+    id: parceltrail_core::domain::ShipmentId,
     carrier: CarrierFace,
     tracking_number: String,
     #[schema(value_type = String)]
@@ -326,6 +329,8 @@ pub(crate) struct ParcelFace {
     delivered_at: Option<DateTime<FixedOffset>>,
     /// Newest first.
     events: Vec<EventFace>,
+    /// What the customer said of it once delivered.
+    feedback: Option<super::requests::FeedbackFace>,
 }
 
 /// Where the order goes (only on a link the shop sent, and when its settings show it).
@@ -369,6 +374,8 @@ pub(crate) struct TrackingPage {
     parcels: Vec<ParcelFace>,
     /// How the customer hears of news about the order.
     notifications: NotificationsFace,
+    /// What the customer asked of the order and may ask now (a link the shop sent only).
+    requests: Option<super::requests::RequestsFace>,
 }
 
 /// One channel as the customer may choose it.
@@ -408,10 +415,16 @@ fn notifications_face(
 fn parcel_face(
     s: &parceltrail_core::domain::Shipment,
     events: &[parceltrail_core::domain::TrackingEvent],
+    feedback: &[parceltrail_shop::requests::Feedback],
 ) -> ParcelFace {
     let reached = stage_reached(s.status, events.iter().map(|e| e.status));
     let badge = CarrierBadge::new(&s.carrier, &s.tracking_number);
     ParcelFace {
+        id: s.id,
+        feedback: feedback
+            .iter()
+            .find(|f| f.shipment_id == s.id)
+            .map(super::requests::feedback_face),
         carrier: CarrierFace {
             id: badge.id,
             name: badge.name,
@@ -471,7 +484,13 @@ fn parcel_face(
     }
 }
 
-fn page_of(shop: ShopFace, opened: &Opened, notifications: NotificationsFace) -> TrackingPage {
+fn page_of(
+    shop: ShopFace,
+    opened: &Opened,
+    notifications: NotificationsFace,
+    requests: Option<super::requests::RequestsFace>,
+    feedback: &[parceltrail_shop::requests::Feedback],
+) -> TrackingPage {
     let o = &opened.detail.order;
     let full = opened.claims.scope == LinkScope::Link;
     TrackingPage {
@@ -505,9 +524,10 @@ fn page_of(shop: ShopFace, opened: &Opened, notifications: NotificationsFace) ->
             .shipments
             .iter()
             .zip(&opened.detail.timelines)
-            .map(|(s, events)| parcel_face(s, events))
+            .map(|(s, events)| parcel_face(s, events, feedback))
             .collect(),
         notifications,
+        requests,
     }
 }
 
@@ -529,10 +549,17 @@ pub(crate) async fn page(
         .contact_choice(opened.claims.shop, opened.claims.order)
         .await?;
     let notifications = notifications_face(&state, &opened.detail.order, choice);
+    let requests = super::requests::requests_face(&state, &opened).await?;
+    let feedback = state
+        .db
+        .order_feedback(opened.claims.shop, opened.claims.order)
+        .await?;
     Ok(Json(page_of(
         shop_face(&opened.side),
         &opened,
         notifications,
+        requests,
+        &feedback,
     )))
 }
 

@@ -47,6 +47,12 @@ pub(crate) enum EventType {
     ShipmentProblemOpened,
     #[serde(rename = "shipment.problem_resolved")]
     ShipmentProblemResolved,
+    #[serde(rename = "request.created")]
+    RequestCreated,
+    #[serde(rename = "request.updated")]
+    RequestUpdated,
+    #[serde(rename = "feedback.given")]
+    FeedbackGiven,
     #[serde(rename = "webhook.test")]
     WebhookTest,
 }

@@ -142,6 +142,7 @@ mod hooks;
 pub use hooks::HookSecretInfo;
 pub(crate) use hooks::MessagesInTx;
 mod links;
+mod requests;
 mod webhooks;
 pub use links::{Branding, ContactChoice, LinkSettings, MAX_LOGO, logo_type};
 

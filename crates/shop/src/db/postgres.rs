@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_tracking_links.sql"),
     include_str!("../../migrations/postgres/0006_order_contact.sql"),
     include_str!("../../migrations/postgres/0007_branding.sql"),
+    include_str!("../../migrations/postgres/0008_requests_feedback.sql"),
 ];
 
 /// The advisory lock taken while migrating (any constant; "ptshop" in ASCII).

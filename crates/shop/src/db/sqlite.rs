@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_tracking_links.sql"),
     include_str!("../../migrations/sqlite/0006_order_contact.sql"),
     include_str!("../../migrations/sqlite/0007_branding.sql"),
+    include_str!("../../migrations/sqlite/0008_requests_feedback.sql"),
 ];
 
 #[derive(Clone)]

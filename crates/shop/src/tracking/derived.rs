@@ -486,6 +486,22 @@ pub(super) async fn record_notifications(
     Ok(true)
 }
 
+pub(super) async fn queue_notifications(
+    tx: &Tx<'_>,
+    drafts: &[Draft],
+    now: DateTime<Utc>,
+) -> R<()> {
+    let now = ms(now);
+    for d in drafts {
+        let state = match d.initial {
+            Initial::Pending => OutboxState::Pending,
+            Initial::Held => OutboxState::Held,
+        };
+        insert_draft(tx, d, state, now).await?;
+    }
+    Ok(())
+}
+
 const OUTBOX_COLUMNS: &str = "id, dedupe_key, channel, shipment_id, kind, title, body, link, \
     urgency, state, attempts, next_attempt_at, last_error, created_at, sent_at";
 

@@ -861,6 +861,14 @@ impl Store for PgStore {
         self.write(async |tx| derived::record_notifications(tx, from, to, news, drafts, now).await)
     }
 
+    fn queue_notifications(
+        &mut self,
+        drafts: &[Draft],
+        now: DateTime<Utc>,
+    ) -> parceltrail_core::Result<()> {
+        self.write(async |tx| derived::queue_notifications(tx, drafts, now).await)
+    }
+
     fn due_notifications(
         &self,
         now: DateTime<Utc>,

@@ -406,6 +406,24 @@ pub(super) fn record_notifications(
     Ok(true)
 }
 
+pub(super) fn queue_notifications(
+    conn: &mut Connection,
+    drafts: &[Draft],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let now = ms(now);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for d in drafts {
+        let state = match d.initial {
+            crate::notify::rules::Initial::Pending => OutboxState::Pending,
+            crate::notify::rules::Initial::Held => OutboxState::Held,
+        };
+        insert_draft(&tx, d, state, now)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 const OUTBOX_COLUMNS: &str = "id, dedupe_key, channel, shipment_id, kind, title, body, link, \
     urgency, state, attempts, next_attempt_at, last_error, created_at, sent_at";
 
