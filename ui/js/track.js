@@ -177,6 +177,20 @@ function etaView(p) {
   );
 }
 
+/** The order's estimate from its placing, before a parcel moves: the shop's own orders. */
+function orderEtaView(e) {
+  if (!e) return null;
+  return h(
+    'div',
+    { class: 'track-eta', 'data-testid': 'order-eta' },
+    h('p', { class: 'track-eta__label' }, t('eta.title')),
+    // Days, not hours: the shop's past orders say no more than that.
+    h('p', { class: 'track-eta__main', 'data-testid': 'eta-window' }, i18n.sameDay(e.earliest, e.latest) ? i18n.day(e.likely) : t('eta.window', { from: i18n.day(e.earliest), to: i18n.day(e.latest) })),
+    i18n.sameDay(e.earliest, e.latest) ? null : h('p', { class: 'muted' }, t('eta.likely', { date: i18n.day(e.likely) })),
+    h('p', { class: 'muted track-eta__confidence' }, t('eta.orders', { p: i18n.percent(e.confidence), n: e.orders })),
+  );
+}
+
 function eventsView(p) {
   if (!p.events.length) return h('p', { class: 'muted' }, t('events.none'));
   return h(
@@ -427,6 +441,7 @@ function orderView(d, token, reload) {
       d.first_name ? h('p', { class: 'track-head__greeting' }, t('order.greeting', { name: d.first_name })) : null,
       facts.length ? h('p', { class: 'muted' }, facts.join(' · ')) : null,
       o.items ? h('p', { class: 'track-head__items' }, h('span', { class: 'muted' }, `${t('order.items')}: `), o.items) : null,
+      orderEtaView(o.estimate),
     ),
     d.parcels.length ? d.parcels.map((p, i) => parcelView(p, i, d.parcels.length, token, reload, i === d.parcels.findIndex((x) => x.status === 'delivered'))) : h('section', { class: 'track-card' }, h('p', null, t('order.noparcels'))),
     delivery

@@ -495,3 +495,118 @@ async fn lookup_guessing_is_throttled() {
     assert_eq!(&statuses[..10], &[404; 10], "{statuses:?}");
     assert_eq!(&statuses[10..], &[429; 2], "{statuses:?}");
 }
+
+/// Before any parcel moves, the page expects the order when the shop's own orders came (from
+/// their placing); once a parcel moves, the carrier-based estimate takes over.
+async fn estimate_from_placing(db: String) {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (_, key) = shop(h, &db, "Trailhead Outfitters", "o@trailhead.example");
+    let mut cmd = bin(h, &db);
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    let server = ShopServer::start(cmd, false);
+    let env = Env {
+        c: client(),
+        base: server.base.clone(),
+    };
+    let now = chrono::Utc::now();
+    let at = |hours: i64| (now + chrono::Duration::hours(hours)).to_rfc3339();
+    let order = |number: String, placed: String, shipments: Value| json!({"order_number": number, "placed_at": placed, "customer": {"email": "ada@example.com"}, "shipments": shipments});
+    // Twelve past orders, delivered 48, 50, … 70 hours after they were placed.
+    for i in 0..12i64 {
+        let placed = -600 + i * 10;
+        // A DHL Express number: nine digits and their remainder by 7.
+        let serial = 331_881_000 + i as u64;
+        let number = format!("{serial}{}", serial % 7);
+        let (s, made) = env
+            .call(
+                Some(&key),
+                "POST",
+                "/api/v1/orders",
+                Some(order(
+                    format!("P-{i}"),
+                    at(placed),
+                    json!([{"tracking_number": number, "carrier": "dhl"}]),
+                )),
+            )
+            .await;
+        assert_eq!(s, 201, "{made}");
+        let ship = made["shipments"][0]["id"].as_str().unwrap();
+        let (s, r) = env
+            .call(
+                Some(&key),
+                "POST",
+                &format!("/api/v1/shipments/{ship}/events"),
+                Some(json!({"status": "delivered", "description": "Delivered", "occurred_at": at(placed + 48 + 2 * i)})),
+            )
+            .await;
+        assert_eq!(s, 201, "{r}");
+    }
+    // Placed an hour ago, no tracking number yet.
+    let (s, fresh) = env
+        .call(
+            Some(&key),
+            "POST",
+            "/api/v1/orders",
+            Some(order("N-1".into(), at(-1), json!([]))),
+        )
+        .await;
+    assert_eq!(s, 201, "{fresh}");
+    let link = fresh["tracking_url"].as_str().unwrap().to_owned();
+    let (s, page) = env.page(&link).await;
+    assert_eq!(s, 200, "{page}");
+    let e = &page["order"]["estimate"];
+    assert_eq!(
+        (e["source"].as_str(), e["orders"].as_u64()),
+        (Some("orders"), Some(12)),
+        "{page}"
+    );
+    let hours = |field: &str| {
+        let t: chrono::DateTime<chrono::Utc> = e[field].as_str().unwrap().parse().unwrap();
+        ((t - now).num_minutes() as f64 / 60.0).round() as i64
+    };
+    // Nearest rank over 48, 50 … 70: the 10th percentile 50, the median 58, the 90th 68.
+    assert_eq!(
+        (hours("earliest"), hours("likely"), hours("latest")),
+        (49, 57, 67),
+        "{e}"
+    );
+
+    // A label alone does not move it; a scan does, and the parcel's own estimate follows.
+    let (s, more) = env
+        .call(
+            Some(&key),
+            "POST",
+            &format!("/api/v1/orders/{}/shipments", fresh["id"].as_str().unwrap()),
+            Some(json!({"shipments": [{"tracking_number": NUMBER}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{more}");
+    let (_, page) = env.page(&link).await;
+    assert_eq!(page["order"]["estimate"]["source"], "orders", "{page}");
+    assert_eq!(page["parcels"][0]["estimate"], Value::Null);
+    let ship = more["shipments"][0]["id"].as_str().unwrap();
+    let (s, r) = env
+        .call(
+            Some(&key),
+            "POST",
+            &format!("/api/v1/shipments/{ship}/events"),
+            Some(json!({"status": "in_transit", "description": "Departed"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (_, page) = env.page(&link).await;
+    assert_eq!(page["order"]["estimate"], Value::Null, "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn estimate_from_placing_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    estimate_from_placing(format!("sqlite:{}", dir.path().join("server.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn estimate_from_placing_on_postgres() {
+    let db = parceltrail_shop::testing::postgres().fresh_database().await;
+    estimate_from_placing(db).await;
+}

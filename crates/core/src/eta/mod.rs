@@ -202,3 +202,87 @@ pub struct EtaInput<'a> {
     /// The zone whose local days count ("today", day boundaries): the destination's or user's.
     pub tz: Tz,
 }
+
+/// An order's delivery estimated from the moment it was placed, before any parcel moves:
+/// what the shop's own orders took from placing to their last delivery.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderEstimate {
+    /// The window's start (the 10th percentile of the lead times).
+    pub earliest: DateTime<Utc>,
+    /// The median.
+    pub likely: DateTime<Utc>,
+    /// The window's end (the 90th percentile).
+    pub latest: DateTime<Utc>,
+    /// The share of the orders learnt from whose lead time fell in the window.
+    pub confidence: f64,
+    /// How many orders it was learnt from.
+    pub orders: usize,
+}
+
+/// Orders a shop must have delivered before its lead times make an estimate.
+pub const MIN_ORDERS_FOR_ESTIMATE: usize = 10;
+
+/// The estimate for an order placed at `placed_at`, from the shop's past orders' (placed,
+/// delivered) times; none with fewer than [`MIN_ORDERS_FOR_ESTIMATE`], or once the window
+/// has passed at `now` (the order is late: the estimate would only mislead).
+pub fn from_orders(
+    placed_at: DateTime<Utc>,
+    past: &[(DateTime<Utc>, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Option<OrderEstimate> {
+    let mut hours: Vec<f64> = past
+        .iter()
+        .map(|(p, d)| (*d - *p).num_seconds() as f64 / 3600.0)
+        .filter(|h| h.is_finite() && *h >= 0.0)
+        .collect();
+    if hours.len() < MIN_ORDERS_FOR_ESTIMATE {
+        return None;
+    }
+    hours.sort_by(f64::total_cmp);
+    // Nearest rank, on the sorted lead times.
+    let q = |p: f64| hours[((p * hours.len() as f64).ceil() as usize).clamp(1, hours.len()) - 1];
+    let (lo, mid, hi) = (q(0.1), q(0.5), q(0.9));
+    let at = |h: f64| placed_at + chrono::Duration::seconds((h * 3600.0).round() as i64);
+    let latest = at(hi);
+    if latest < now {
+        return None;
+    }
+    let inside = hours.iter().filter(|h| **h >= lo && **h <= hi).count();
+    Some(OrderEstimate {
+        earliest: at(lo).max(placed_at),
+        likely: at(mid),
+        latest,
+        confidence: inside as f64 / hours.len() as f64,
+        orders: hours.len(),
+    })
+}
+
+#[cfg(test)]
+mod order_estimate_tests {
+    use super::*;
+
+    fn t(h: i64) -> DateTime<Utc> {
+        "2026-11-02T09:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::hours(h)
+    }
+
+    #[test]
+    fn an_order_is_expected_when_the_shops_orders_came() {
+        // Twenty orders, delivered 48 to 67 hours after they were placed.
+        let past: Vec<_> = (0..20)
+            .map(|i| (t(-500 + i), t(-500 + i + 48 + i)))
+            .collect();
+        let e = from_orders(t(0), &past, t(1)).unwrap();
+        assert_eq!(e.orders, 20);
+        assert_eq!((e.earliest, e.likely, e.latest), (t(49), t(57), t(65)));
+        assert!((e.confidence - 0.85).abs() < 1e-9, "{}", e.confidence);
+    }
+
+    #[test]
+    fn too_few_orders_or_a_window_passed_make_no_estimate() {
+        let past: Vec<_> = (0..9).map(|i| (t(-100 + i), t(-50 + i))).collect();
+        assert_eq!(from_orders(t(0), &past, t(0)), None);
+        let past: Vec<_> = (0..10).map(|i| (t(-100 + i), t(-52 + i))).collect();
+        assert!(from_orders(t(0), &past, t(1)).is_some());
+        assert_eq!(from_orders(t(0), &past, t(100)), None);
+    }
+}

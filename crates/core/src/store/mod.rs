@@ -930,6 +930,14 @@ pub trait Store {
 
     /// Stream delivered parcels, for the ETA engine to learn from.
     fn deliveries(&self, each: &mut dyn FnMut(Delivery) -> Result<()>) -> Result<()>;
+    /// For the orders placed since `since` whose every parcel is delivered, newest first (at
+    /// most `limit`): when each was placed and when its last parcel came. What a shop's own
+    /// estimate from the moment of ordering learns from.
+    fn order_lead_times(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>>;
     /// Stream the given parcels (any status), or every parcel still on its way.
     fn active(
         &self,

@@ -1528,6 +1528,14 @@ impl Store for SqliteStore {
         tracking::deliveries(&self.conn, each)
     }
 
+    fn order_lead_times(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        tracking::order_lead_times(&self.conn, since, limit)
+    }
+
     fn active(
         &self,
         ids: Option<&[ShipmentId]>,

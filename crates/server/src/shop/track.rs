@@ -63,9 +63,42 @@ pub(crate) struct ShopSide {
 
 type Sides = std::collections::HashMap<ShopId, (std::time::Instant, Arc<ShopSide>)>;
 
-/// What [`shop_side`] read, by shop.
+/// What [`shop_side`] read, by shop; and each shop's orders' lead times ([`lead_times`]).
 #[derive(Default)]
-pub struct ShopCache(std::sync::Mutex<Sides>);
+pub struct ShopCache(std::sync::Mutex<Sides>, std::sync::Mutex<Leads>);
+
+type Leads = std::collections::HashMap<ShopId, (std::time::Instant, Arc<LeadTimes>)>;
+type LeadTimes = Vec<(DateTime<Utc>, DateTime<Utc>)>;
+
+/// How long a process keeps a shop's lead times: they move by a delivery at a time.
+const LEAD_CACHE: Duration = Duration::from_secs(600);
+/// The orders the estimate from placing learns from: the newest delivered, of half a year.
+const LEAD_ORDERS: usize = 500;
+const LEAD_DAYS: i64 = 183;
+
+/// The shop's recent orders' (placed, last delivered) times, kept a while per process.
+async fn lead_times(state: &ShopState, store: &Arc<ShopStore>) -> Result<Arc<LeadTimes>, Problem> {
+    let shop = store.shop();
+    let cache = &state.shop_cache.1;
+    if let Some((at, v)) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&shop)
+        && at.elapsed() < LEAD_CACHE
+    {
+        return Ok(v.clone());
+    }
+    let since = Utc::now() - chrono::Duration::days(LEAD_DAYS);
+    let read = std::time::Instant::now();
+    let v = Arc::new(
+        store
+            .view(move |s| s.order_lead_times(since, LEAD_ORDERS))
+            .await?,
+    );
+    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if c.len() > 10_000 {
+        c.retain(|_, (at, _)| at.elapsed() < LEAD_CACHE);
+    }
+    c.insert(shop, (read, v.clone()));
+    Ok(v)
+}
 
 impl ShopCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, Sides> {
@@ -296,8 +329,12 @@ pub(crate) struct EstimateFace {
     latest: DateTime<Utc>,
     /// The chance, 0 to 1, that the delivery falls in the window.
     confidence: f64,
-    /// `carrier`, `history`, `prior`, `out_for_delivery`.
+    /// `carrier`, `history`, `prior`, `out_for_delivery`; `orders` for an order's estimate
+    /// from its placing.
     source: String,
+    /// How many of the shop's orders an estimate from placing learnt from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orders: Option<usize>,
 }
 
 /// The carrier, as a badge.
@@ -356,6 +393,9 @@ pub(crate) struct OrderFace {
     /// (`received`, `in_preparation`, `shipped`, `delivered`, `cancelled`).
     progress: &'static str,
     items: Option<String>,
+    /// Before a parcel moves: when the shop's own orders came, from their placing (source
+    /// `orders`); then each parcel's estimate takes over.
+    estimate: Option<EstimateFace>,
 }
 
 /// Everything the tracking page shows.
@@ -416,6 +456,7 @@ fn parcel_face(
     s: &parceltrail_core::domain::Shipment,
     events: &[parceltrail_core::domain::TrackingEvent],
     feedback: &[parceltrail_shop::requests::Feedback],
+    order_estimated: bool,
 ) -> ParcelFace {
     let reached = stage_reached(s.status, events.iter().map(|e| e.status));
     let badge = CarrierBadge::new(&s.carrier, &s.tracking_number);
@@ -448,7 +489,8 @@ fn parcel_face(
         estimate: s
             .estimate
             .as_ref()
-            .filter(|_| !s.status.is_terminal())
+            // Before it moves, the order's estimate from its placing stands for it.
+            .filter(|_| !s.status.is_terminal() && (!order_estimated || moved(s.status)))
             .map(|e| EstimateFace {
                 earliest: e.earliest,
                 likely: e.likely,
@@ -459,6 +501,7 @@ fn parcel_face(
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
+                orders: None,
             }),
         delivered_at: (s.status == Status::Delivered)
             .then(|| {
@@ -484,13 +527,48 @@ fn parcel_face(
     }
 }
 
+/// Whether the carrier has the parcel moving (or further).
+fn moved(s: Status) -> bool {
+    !matches!(s, Status::Pending | Status::InfoReceived | Status::Unknown)
+}
+
+/// Before any parcel of the order moves: when it should come, from the shop's own orders.
+async fn order_estimate(
+    state: &ShopState,
+    opened: &Opened,
+) -> Result<Option<EstimateFace>, Problem> {
+    let o = &opened.detail.order;
+    let (Some(placed), false) = (
+        o.placed_at,
+        o.stage == OrderStage::Cancelled || opened.detail.shipments.iter().any(|s| moved(s.status)),
+    ) else {
+        return Ok(None);
+    };
+    let past = lead_times(state, &opened.store).await?;
+    let now = Utc::now();
+    Ok(
+        parceltrail_core::eta::from_orders(placed.with_timezone(&Utc), &past, now).map(|e| {
+            EstimateFace {
+                earliest: e.earliest.max(now),
+                likely: e.likely.max(now),
+                latest: e.latest,
+                confidence: (e.confidence * 100.0).round() / 100.0,
+                source: "orders".into(),
+                orders: Some(e.orders),
+            }
+        }),
+    )
+}
+
 fn page_of(
     shop: ShopFace,
     opened: &Opened,
     notifications: NotificationsFace,
     requests: Option<super::requests::RequestsFace>,
     feedback: &[parceltrail_shop::requests::Feedback],
+    estimate: Option<EstimateFace>,
 ) -> TrackingPage {
+    let order_estimated = estimate.is_some();
     let o = &opened.detail.order;
     let full = opened.claims.scope == LinkScope::Link;
     TrackingPage {
@@ -504,6 +582,7 @@ fn page_of(
             stage: o.stage,
             progress: super::orders::progress(o.stage, &opened.detail.shipments),
             items: o.items.clone(),
+            estimate,
         },
         delivery: (full && opened.side.policy.show_address).then(|| DeliveryFace {
             name: o.customer.name.clone(),
@@ -524,7 +603,7 @@ fn page_of(
             .shipments
             .iter()
             .zip(&opened.detail.timelines)
-            .map(|(s, events)| parcel_face(s, events, feedback))
+            .map(|(s, events)| parcel_face(s, events, feedback, order_estimated))
             .collect(),
         notifications,
         requests,
@@ -554,12 +633,14 @@ pub(crate) async fn page(
         .db
         .order_feedback(opened.claims.shop, opened.claims.order)
         .await?;
+    let estimate = order_estimate(&state, &opened).await?;
     Ok(Json(page_of(
         shop_face(&opened.side),
         &opened,
         notifications,
         requests,
         &feedback,
+        estimate,
     )))
 }
 

@@ -21,6 +21,32 @@ use super::{
     Fail, R, Tx, count, each_row, exec, get, ms, one, opt, opt_utc, parse, rows, status, utc,
 };
 
+pub(super) async fn order_lead_times(
+    tx: &Tx<'_>,
+    since: DateTime<Utc>,
+    limit: usize,
+) -> R<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    let found = rows(
+        tx,
+        "SELECT o.placed_at, max(s.status_at)
+         FROM orders o JOIN shipments s ON s.order_id = o.id AND NOT s.deleted
+         WHERE NOT o.deleted AND o.placed_at >= $1
+         GROUP BY o.id
+         HAVING bool_and(s.status = 'delivered') AND count(s.status_at) = count(*)
+         ORDER BY o.placed_at DESC LIMIT $2",
+        &[&ms(since), &(limit as i64)],
+    )
+    .await?;
+    let mut out = Vec::with_capacity(found.len());
+    for r in &found {
+        let (placed, delivered) = (utc(get(r, 0)?)?, utc(get(r, 1)?)?);
+        if delivered >= placed {
+            out.push((placed, delivered));
+        }
+    }
+    Ok(out)
+}
+
 pub(super) async fn deliveries(
     tx: &Tx<'_>,
     each: &mut dyn FnMut(Delivery) -> parceltrail_core::Result<()>,

@@ -814,6 +814,14 @@ impl Store for PgStore {
         self.read(async |tx| derived::deliveries(tx, each).await)
     }
 
+    fn order_lead_times(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> parceltrail_core::Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        self.read(async |tx| derived::order_lead_times(tx, since, limit).await)
+    }
+
     fn active(
         &self,
         ids: Option<&[ShipmentId]>,

@@ -19,6 +19,30 @@ use crate::notify::{Channel, Urgency};
 use crate::problems::{OpenProblem, Problem, ProblemKind};
 use crate::store::same_estimate;
 
+pub(super) fn order_lead_times(
+    conn: &Connection,
+    since: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.placed_at, max(s.status_at)
+         FROM orders o JOIN shipments s ON s.order_id = o.id AND s.deleted = 0
+         WHERE o.deleted = 0 AND o.placed_at >= ?1
+         GROUP BY o.id
+         HAVING min(s.status = 'delivered') = 1 AND count(s.status_at) = count(*)
+         ORDER BY o.placed_at DESC LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![ms(since), limit as i64])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (placed, delivered) = (utc(r.get(0)?)?, utc(r.get(1)?)?);
+        if delivered >= placed {
+            out.push((placed, delivered));
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn deliveries(
     conn: &Connection,
     each: &mut dyn FnMut(Delivery) -> Result<()>,
