@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 const UPS: &str = "1Z999AA10123456784";
 const DHL: &str = "3318810025";
 const THIRD: &str = "1Z5R89390357567127";
+const FOURTH: &str = "3318810106";
+const FIFTH: &str = "3318810110";
 
 fn bin(home: &Path, db: &str, smtp: &Smtp, twilio: &str) -> Command {
     let mut c = server_cmd(home);
@@ -278,10 +280,15 @@ async fn notifications(db: String, replicas: usize) {
         header(m, "List-Unsubscribe-Post").unwrap(),
         "List-Unsubscribe=One-Click"
     );
-    // The link in both parts, and no carrier markup.
+    // The link in both parts, and again in each to rate the delivery; no carrier markup.
     let body = qp(m);
     let link = link.rsplit_once("/t/").unwrap().1;
-    assert_eq!(body.matches(link).count(), 2, "{body}");
+    assert_eq!(body.matches(link).count(), 4, "{body}");
+    assert_eq!(
+        body.matches(&format!("{link}#feedback")).count(),
+        2,
+        "{body}"
+    );
     assert!(body.contains("Hello Ada,"), "{body}");
     assert!(!body.contains("scan"), "{body}");
 
@@ -298,7 +305,44 @@ async fn notifications(db: String, replicas: usize) {
         t.body
     );
     assert!(t.body.ends_with(link), "{}", t.body);
-    assert_eq!(t.status_callback, None);
+
+    // Twilio's reports, signed: a forged one refused, a late one not moving the message back.
+    let cb = t.status_callback.clone().expect("a status callback");
+    assert!(
+        cb.starts_with("http://127.0.0.1:") && cb.ends_with("/twilio/status"),
+        "{cb}"
+    );
+    let report = |status: &str| {
+        vec![
+            ("AccountSid", TWILIO_SID.to_owned()),
+            ("MessageSid", t.sid.clone()),
+            ("MessageStatus", status.to_owned()),
+            ("To", t.to.clone()),
+        ]
+    };
+    assert_eq!(
+        twilio_post(&c, &cb, &report("delivered"), Some("forged"))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        twilio_post(&c, &cb, &report("delivered"), None).await.0,
+        204
+    );
+    assert_eq!(twilio_post(&c, &cb, &report("sent"), None).await.0, 204);
+    let (s, o) = call(&c, &base, &key, "GET", &format!("/orders/{id}"), None).await;
+    assert_eq!(s, 200);
+    let sms: Vec<&Value> = o["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["channel"] == "sms")
+        .collect();
+    assert_eq!(sms.len(), 2, "{o}");
+    assert_eq!(sms[0]["kind"], "delivered");
+    assert_eq!(sms[0]["state"], "sent");
+    assert_eq!(sms[0]["delivery"]["status"], "delivered", "{o}");
 
     // A restart (every replica) sends nothing again.
     for s in servers.drain(..) {
@@ -359,7 +403,87 @@ async fn notifications(db: String, replicas: usize) {
     deliver_another(&c, &base, &key, &id, THIRD).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!((smtp.messages().len(), twilio.got().len()), (2, 3));
+
+    // SMS back on, then the customer replies STOP: no SMS, and the order says why; START
+    // brings them back.
+    let (s, _) = page_call(&c, &base, "PUT", &page_token, Some(json!({"sms": true}))).await;
+    assert_eq!(s, 200);
+    let inbound = format!("{base}/twilio/inbound");
+    let reply = |body: &str| {
+        vec![
+            ("AccountSid", TWILIO_SID.to_owned()),
+            ("From", "+447700900123".to_owned()),
+            ("To", "+15005550006".to_owned()),
+            ("Body", body.to_owned()),
+        ]
+    };
+    assert_eq!(
+        twilio_post(&c, &inbound, &reply("STOP"), Some("forged"))
+            .await
+            .0,
+        403
+    );
+    let (s, answer) = twilio_post(&c, &inbound, &reply("Stop"), None).await;
+    assert_eq!(
+        (s, answer.as_str()),
+        (200, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
+    );
+    deliver_another(&c, &base, &key, &id, FOURTH).await;
+    let why = || async {
+        let (_, o) = call(&c, &base, &key, "GET", &format!("/orders/{id}"), None).await;
+        o["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["channel"] == "sms" && n["state"] == "failed")
+            .map(|n| n["last_error"].as_str().unwrap_or_default().to_owned())
+            .find(|e| e.contains("STOP"))
+    };
+    let mut failed = None;
+    for _ in 0..100 {
+        failed = why().await;
+        if failed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(failed.is_some(), "no SMS given up for the STOP");
+    assert_eq!(twilio.got().len(), 3);
+    assert_eq!(
+        twilio_post(&c, &inbound, &reply("START"), None).await.0,
+        200
+    );
+    deliver_another(&c, &base, &key, &id, FIFTH).await;
+    until("an SMS after START", || twilio.got().len() == 4).await;
     drop(servers);
+}
+
+/// A form POST to the server as Twilio makes it, signed for `url` (or with `forged`).
+async fn twilio_post(
+    c: &reqwest::Client,
+    url: &str,
+    params: &[(&str, String)],
+    forged: Option<&str>,
+) -> (u16, String) {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let signature = forged
+        .map(str::to_owned)
+        .unwrap_or_else(|| parceltrail_shop::sms::sign(TWILIO_TOKEN, url, &owned));
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(owned.iter())
+        .finish();
+    let res = c
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,7 @@ pub mod hooks;
 pub mod links;
 pub mod requests;
 pub mod secrets;
+pub mod sms;
 pub mod stores;
 #[cfg(feature = "testing")]
 pub mod testing;

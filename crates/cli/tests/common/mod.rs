@@ -343,6 +343,8 @@ pub struct Texted {
     pub from: String,
     pub body: String,
     pub status_callback: Option<String>,
+    /// The SID it was answered with.
+    pub sid: String,
 }
 
 /// A local server speaking Twilio's Messages API (`POST
@@ -380,18 +382,19 @@ impl TwilioSink {
                 );
             }
             let form: std::collections::HashMap<String, String> = url_form(&body);
+            let mut got = sink.got.lock().unwrap();
+            let n = got.len() + 1;
             let t = Texted {
+                sid: format!("SM{n:032}"),
                 to: form.get("To").cloned().unwrap_or_default(),
                 from: form.get("From").cloned().unwrap_or_default(),
                 body: form.get("Body").cloned().unwrap_or_default(),
                 status_callback: form.get("StatusCallback").cloned(),
             };
-            let mut got = sink.got.lock().unwrap();
             got.push(t.clone());
-            let n = got.len();
             (
                 StatusCode::CREATED,
-                serde_json::json!({"sid": format!("SM{n:032}"), "status": "queued", "to": t.to, "from": t.from, "body": t.body}).to_string(),
+                serde_json::json!({"sid": t.sid, "status": "queued", "to": t.to, "from": t.from, "body": t.body}).to_string(),
             )
         }
         let sink = TwilioSink::default();

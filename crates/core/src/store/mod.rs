@@ -1006,6 +1006,8 @@ pub trait Store {
     ) -> Result<()>;
     /// The notification log, newest first.
     fn notifications(&self, limit: usize) -> Result<Vec<OutboxEntry>>;
+    /// These parcels' notifications, newest first (at most `limit`).
+    fn shipment_notifications(&self, ids: &[ShipmentId], limit: usize) -> Result<Vec<OutboxEntry>>;
 
     /// A setting's value.
     fn setting(&self, key: &str) -> Result<Option<String>>;

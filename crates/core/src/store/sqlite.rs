@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_name_search.sql"),
     include_str!("../../migrations/0006_events_index.sql"),
     include_str!("../../migrations/0007_name_index_pending.sql"),
+    include_str!("../../migrations/0008_outbox_by_shipment.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -1624,6 +1625,10 @@ impl Store for SqliteStore {
 
     fn notifications(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
         tracking::notifications(&self.conn, limit)
+    }
+
+    fn shipment_notifications(&self, ids: &[ShipmentId], limit: usize) -> Result<Vec<OutboxEntry>> {
+        tracking::shipment_notifications(&self.conn, ids, limit)
     }
 
     fn setting(&self, key: &str) -> Result<Option<String>> {

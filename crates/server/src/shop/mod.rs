@@ -19,6 +19,7 @@ mod problem;
 pub mod pump;
 mod requests;
 pub mod track;
+mod twilio;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -169,6 +170,8 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(readyz))
         .routes(routes!(observe::metrics))
         .routes(routes!(hooks::receive))
+        .routes(routes!(twilio::status))
+        .routes(routes!(twilio::inbound))
         .routes(routes!(unsubscribe_page, track::unsubscribe))
         .nest(
             "/api/v1",

@@ -301,9 +301,23 @@ impl Customer {
         shop_name: &str,
         shipment: &Shipment,
         order: &Order,
-        kind: Option<Kind>,
+        message: &Message,
     ) -> Result<(), NotifyError> {
+        let kind = message.kind;
         let to = recipient(&order.customer.phone, "a phone number")?;
+        // A number that replied STOP gets nothing more (Twilio would refuse it anyway).
+        if let Some(phone) = parceltrail_shop::sms::phone_key(&to)
+            && self
+                .state
+                .db
+                .sms_opted_out(&phone)
+                .await
+                .map_err(|e| NotifyError::Unavailable(format!("the shop database: {e}")))?
+        {
+            return Err(NotifyError::Rejected(
+                "the customer replied STOP to this shop's texts".into(),
+            ));
+        }
         let link = self.link(order, LinkScope::Link).await?;
         let number = order.order_number.as_deref().map(line).unwrap_or_default();
         let w = wording(kind, shipment.status);
@@ -314,8 +328,25 @@ impl Customer {
             room,
         );
         let body = format!("{words} {link}");
-        // No status callback yet: its receiver (checking X-Twilio-Signature) is to come.
-        twilio.send(to.trim(), &body, None).await.map(|_| ())
+        let callback = super::twilio::status_url(&self.state.public_url);
+        let sid = twilio.send(to.trim(), &body, Some(&callback)).await?;
+        // Kept for Twilio's reports on it; a failure to keep it loses only those.
+        if let Err(e) = self
+            .state
+            .db
+            .record_sms(
+                self.store.shop(),
+                order.id,
+                message.id,
+                &sid,
+                to.trim(),
+                Utc::now(),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "recording a sent SMS failed");
+        }
+        Ok(())
     }
 }
 
@@ -514,7 +545,7 @@ impl Notifier for Customer {
                     let Some(twilio) = &self.state.channels.sms else {
                         return Err(NotifyError::Unavailable("SMS is not configured".into()));
                     };
-                    self.send_sms(twilio, &shop_name, &shipment, &order, message.kind)
+                    self.send_sms(twilio, &shop_name, &shipment, &order, message)
                         .await
                 }
                 other => Err(NotifyError::Rejected(format!(

@@ -479,12 +479,46 @@ pub(crate) struct OrderBody {
     /// order only).
     #[serde(skip_serializing_if = "Option::is_none")]
     tracking_url: Option<String>,
-    /// The customer's requests about the order, oldest first (on a single order only).
+    /// The customer's requests about the order, oldest first (`GET` of one order only).
     #[serde(skip_serializing_if = "Option::is_none")]
     requests: Option<Vec<super::requests::RequestStaffBody>>,
-    /// What the customer said of its delivered parcels (on a single order only).
+    /// What the customer said of its delivered parcels (`GET` of one order only).
     #[serde(skip_serializing_if = "Option::is_none")]
     feedback: Option<Vec<super::requests::FeedbackBodyOut>>,
+    /// What the customer was sent about the order's parcels, newest first, with each
+    /// failure's reason and, for an SMS, the carrier's report (`GET` of one order only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notifications: Option<Vec<NotificationBody>>,
+}
+
+/// One message to the customer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct NotificationBody {
+    id: uuid::Uuid,
+    /// `email` or `sms`.
+    channel: String,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    shipment_id: Option<ShipmentId>,
+    /// The news it carried (`delivered`, `out_for_delivery`, …).
+    kind: Option<String>,
+    /// `pending` (or being retried), `sent`, `failed` (given up: `last_error` says why),
+    /// `held` (quiet hours), `summarized`.
+    state: &'static str,
+    attempts: u32,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    /// For an SMS: Twilio's latest report (`queued`, `sent`, `delivered`, `undelivered`,
+    /// `failed`) and its error code.
+    delivery: Option<DeliveryReport>,
+}
+
+/// A carrier's report on a message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct DeliveryReport {
+    status: String,
+    error_code: Option<i32>,
+    at: DateTime<Utc>,
 }
 
 impl OrderBody {
@@ -503,6 +537,25 @@ impl OrderBody {
         )
         .await?;
         self.tracking_url = Some(super::track::link_url(&state.public_url, &token));
+        Ok(self)
+    }
+
+    /// With the link and what the customer asked, said and was sent (a single order's read).
+    async fn detailed(
+        self,
+        state: &ShopState,
+        shop: parceltrail_shop::ShopId,
+    ) -> Result<Self, Problem> {
+        let mut this = self.linked(state, shop).await?;
+        this.add_customer_side(state, shop).await?;
+        Ok(this)
+    }
+
+    async fn add_customer_side(
+        &mut self,
+        state: &ShopState,
+        shop: parceltrail_shop::ShopId,
+    ) -> Result<(), Problem> {
         let (requests, feedback) = tokio::try_join!(
             state.db.order_requests(shop, self.id),
             state.db.order_feedback(shop, self.id)
@@ -519,7 +572,47 @@ impl OrderBody {
                 .map(super::requests::feedback_body)
                 .collect(),
         );
-        Ok(self)
+        let ids: Vec<ShipmentId> = self.shipments.iter().map(|s| s.id).collect();
+        let store = state.stores.get(shop).await?;
+        let (sent, sms) = tokio::try_join!(
+            async {
+                store
+                    .view(move |s| s.shipment_notifications(&ids, 200))
+                    .await
+                    .map_err(Problem::from)
+            },
+            async {
+                state
+                    .db
+                    .order_sms(shop, self.id)
+                    .await
+                    .map_err(Problem::from)
+            }
+        )?;
+        self.notifications = Some(
+            sent.into_iter()
+                .map(|n| NotificationBody {
+                    id: n.id,
+                    channel: n.channel.as_str().to_owned(),
+                    shipment_id: n.shipment_id,
+                    kind: n.kind.map(|k| k.as_str().to_owned()),
+                    state: n.state.as_str(),
+                    attempts: n.attempts,
+                    last_error: n.last_error,
+                    created_at: n.created_at,
+                    sent_at: n.sent_at,
+                    delivery: sms
+                        .iter()
+                        .find(|m| m.outbox_id == n.id)
+                        .map(|m| DeliveryReport {
+                            status: m.status.clone(),
+                            error_code: m.error_code,
+                            at: m.updated_at,
+                        }),
+                })
+                .collect(),
+        );
+        Ok(())
     }
 }
 
@@ -569,6 +662,7 @@ fn order_body(o: Order, shipments: Vec<ShipmentBody>, raw: &[Shipment]) -> Order
         tracking_url: None,
         requests: None,
         feedback: None,
+        notifications: None,
     }
 }
 
@@ -784,7 +878,7 @@ pub(crate) async fn get(
     let store = store_of(&state, &caller).await?;
     Ok(Json(
         detail_body(store.order_detail(id).await?)
-            .linked(&state, caller.shop_id)
+            .detailed(&state, caller.shop_id)
             .await?,
     ))
 }

@@ -143,6 +143,8 @@ pub use hooks::HookSecretInfo;
 pub(crate) use hooks::MessagesInTx;
 mod links;
 mod requests;
+mod sms;
+pub use sms::SmsMessage;
 mod webhooks;
 pub use links::{Branding, ContactChoice, LinkSettings, MAX_LOGO, logo_type};
 

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_order_contact.sql"),
     include_str!("../../migrations/postgres/0007_branding.sql"),
     include_str!("../../migrations/postgres/0008_requests_feedback.sql"),
+    include_str!("../../migrations/postgres/0009_sms.sql"),
 ];
 
 /// The advisory lock taken while migrating (any constant; "ptshop" in ASCII).

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_order_contact.sql"),
     include_str!("../../migrations/sqlite/0007_branding.sql"),
     include_str!("../../migrations/sqlite/0008_requests_feedback.sql"),
+    include_str!("../../migrations/sqlite/0009_sms.sql"),
 ];
 
 #[derive(Clone)]

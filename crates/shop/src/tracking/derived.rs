@@ -695,6 +695,23 @@ pub(super) async fn notifications(tx: &Tx<'_>, limit: usize) -> R<Vec<OutboxEntr
         .collect()
 }
 
+pub(super) async fn shipment_notifications(
+    tx: &Tx<'_>,
+    ids: &[ShipmentId],
+    limit: usize,
+) -> R<Vec<OutboxEntry>> {
+    let ids: Vec<Uuid> = ids.iter().map(|s| s.0).collect();
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE shipment_id = ANY($1)
+         ORDER BY created_at DESC, id DESC LIMIT $2"
+    );
+    rows(tx, &sql, &[&ids, &(limit.min(i64::MAX as usize) as i64)])
+        .await?
+        .iter()
+        .map(outbox_from_row)
+        .collect()
+}
+
 pub(super) async fn setting(tx: &Tx<'_>, key: &str) -> R<Option<String>> {
     opt(
         tx,

@@ -77,6 +77,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres-core/0005_name_search.sql"),
     include_str!("../../migrations/postgres-core/0006_events_index.sql"),
     include_str!("../../migrations/postgres-core/0007_name_index_pending.sql"),
+    include_str!("../../migrations/postgres-core/0008_outbox_by_shipment.sql"),
 ];
 
 /// Where a migration names pg_trgm's schema (filled in by [`trigrams`]).
@@ -883,6 +884,14 @@ impl Store for PgStore {
         limit: usize,
     ) -> parceltrail_core::Result<Vec<OutboxEntry>> {
         self.read(async |tx| derived::due_notifications(tx, now, limit).await)
+    }
+
+    fn shipment_notifications(
+        &self,
+        ids: &[ShipmentId],
+        limit: usize,
+    ) -> parceltrail_core::Result<Vec<OutboxEntry>> {
+        self.read(async |tx| derived::shipment_notifications(tx, ids, limit).await)
     }
 
     fn next_notification_due(&self) -> parceltrail_core::Result<Option<DateTime<Utc>>> {

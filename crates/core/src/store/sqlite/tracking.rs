@@ -598,6 +598,27 @@ pub(super) fn notifications(conn: &Connection, limit: usize) -> Result<Vec<Outbo
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+pub(super) fn shipment_notifications(
+    conn: &Connection,
+    ids: &[ShipmentId],
+    limit: usize,
+) -> Result<Vec<OutboxEntry>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE shipment_id = ?1
+         ORDER BY created_at DESC, id DESC LIMIT ?2"
+    ))?;
+    let mut out = Vec::new();
+    for id in ids {
+        let rows = stmt.query_map(params![id.0, limit as i64], outbox_from_row)?;
+        for r in rows {
+            out.push(r?);
+        }
+    }
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    out.truncate(limit);
+    Ok(out)
+}
+
 pub(super) fn setting(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
