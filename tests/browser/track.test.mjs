@@ -206,6 +206,34 @@ test('the customer asks for a change, the shop answers, and a delivered parcel i
   }
 });
 
+test('"in this browser": the service worker registers, and a refused permission is said plainly', async () => {
+  // A server offering Web Push; the browser here has no push service, and refuses
+  // notifications unless granted, as a visitor may.
+  const pushing = await startShopServer({ env: { PARCELTRAIL_SERVER_WEB_PUSH: 'true' } });
+  const { page, errors, close } = await open(PHONE);
+  try {
+    const made = await pushing.api('POST', '/orders', { order_number: 'W-1', customer: { email: 'ada@example.com' }, shipments: [{ tracking_number: NUMBERS.ups }] });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    await page.goto(made.body.tracking_url);
+    const box = page.getByLabel('In this browser');
+    await box.waitFor();
+    assert.equal(await box.isChecked(), false);
+    const worker = await page.evaluate(async () => (await navigator.serviceWorker.ready).active.scriptURL);
+    assert.equal(new URL(worker).pathname, '/sw.js');
+    // The new order's estimate arrives live and redraws the page: after it, the switch.
+    await page.getByTestId('eta-window').waitFor();
+    await page.waitForTimeout(1500);
+    await page.getByLabel('In this browser').check({ force: true }).catch(() => {});
+    await page.getByTestId('notify-status').getByText('Notifications are blocked for this page in your browser\'s settings.').waitFor();
+    assert.equal(await page.getByLabel('In this browser').isChecked(), false);
+    await noSerious(page, 'push switch');
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+    await pushing.stop();
+  }
+});
+
 test('a new event appears on an open page without a reload', async () => {
   const { page, errors, close } = await open(PHONE);
   try {

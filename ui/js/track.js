@@ -460,10 +460,59 @@ function orderView(d, token, reload) {
   ].flat();
 }
 
+/** The VAPID key as `applicationServerKey` wants it. */
+function keyBytes(b64url) {
+  const b64 = b64url.replace(/-/g, '+').replace(/_/g, '/');
+  const raw = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+/** "Notify me in this browser": Web Push, where the browser can and the shop offers it. */
+function pushSwitch(token, status) {
+  if (!('serviceWorker' in navigator) || !('PushManager' in window) || !window.isSecureContext) return null;
+  const box = h('input', { type: 'checkbox', id: 'notify-push', dataset: { channel: 'push' } });
+  const path = `track/${encodeURIComponent(token)}/push`;
+  const registration = () => navigator.serviceWorker.register('/sw.js').then(() => navigator.serviceWorker.ready);
+  registration()
+    .then((reg) => reg.pushManager.getSubscription())
+    .then((sub) => {
+      box.checked = Boolean(sub);
+    })
+    .catch(() => {});
+  box.addEventListener('change', async () => {
+    box.disabled = true;
+    try {
+      const reg = await registration();
+      if (box.checked) {
+        if ((await Notification.requestPermission()) !== 'granted') throw new Error('blocked');
+        const key = await api('GET', 'push/key');
+        if (key.status !== 200) throw new Error(String(key.status));
+        const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key.data.public_key) });
+        const r = await api('PUT', path, sub.toJSON());
+        if (r.status !== 204) throw new Error(String(r.status));
+      } else {
+        const sub = await reg.pushManager.getSubscription();
+        if (sub) {
+          await api('DELETE', path, { endpoint: sub.endpoint });
+          await sub.unsubscribe();
+        }
+      }
+      status.textContent = t('notify.saved');
+    } catch (e) {
+      box.checked = !box.checked;
+      status.textContent = e && e.message === 'blocked' ? t('notify.push.blocked') : t('notify.push.failed');
+    } finally {
+      box.disabled = false;
+    }
+  });
+  return h('div', { class: 'field field--check' }, box, h('label', { for: 'notify-push' }, t('notify.push')));
+}
+
 function notificationsView(token, n) {
   const channels = ['email', 'sms'].filter((c) => n && n[c] && n[c].available);
-  if (!channels.length) return null;
   const status = h('p', { class: 'muted', role: 'status', 'data-testid': 'notify-status' });
+  const push = n && n.push && n.push.available ? pushSwitch(token, status) : null;
+  if (!channels.length && !push) return null;
   const boxes = channels.map((c) => {
     const box = h('input', { type: 'checkbox', id: `notify-${c}`, checked: n[c].on, dataset: { channel: c } });
     box.addEventListener('change', async () => {
@@ -487,6 +536,7 @@ function notificationsView(token, n) {
     h('h2', { class: 'track-card__title', id: 'notify-title' }, t('notify.title')),
     h('p', { class: 'muted' }, t('notify.lead')),
     boxes,
+    push,
     status,
   );
 }

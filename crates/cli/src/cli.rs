@@ -583,6 +583,19 @@ pub struct ServerArgs {
     /// The number (E.164) or sender SMS come from.
     #[arg(long, env = "PARCELTRAIL_SERVER_TWILIO_FROM", value_name = "NUMBER")]
     pub twilio_from: Option<String>,
+    /// Offer "notify me in this browser" (Web Push) on the tracking page, for every shop.
+    /// Browsers allow it only on a page served over HTTPS (a `--public-url` of https://), or
+    /// from localhost: `--web-push` or `=true`/`=false` [default: false].
+    #[arg(
+        long,
+        env = "PARCELTRAIL_SERVER_WEB_PUSH",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub web_push: Option<bool>,
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
 }

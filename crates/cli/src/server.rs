@@ -41,6 +41,7 @@ struct FileSettings {
     twilio_sid: Option<String>,
     twilio_token: Option<String>,
     twilio_from: Option<String>,
+    web_push: Option<bool>,
 }
 
 /// The customers' channels the settings configure (flags over the file).
@@ -90,7 +91,8 @@ fn channels(
             .join(", ")
         ),
     };
-    Ok(parceltrail_server::shop::notify::Channels { email, sms })
+    let push = args.web_push.or(file.web_push).unwrap_or(false);
+    Ok(parceltrail_server::shop::notify::Channels { email, sms, push })
 }
 
 /// The most a config file may be.

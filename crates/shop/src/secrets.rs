@@ -112,6 +112,18 @@ impl SecretKey {
         Ok(SecretKey(Zeroizing::new(k)))
     }
 
+    /// 32 bytes for one purpose, derived from this key (HMAC-SHA256 of the purpose's label):
+    /// a key of its own for each use, the same on every replica sharing this key, and
+    /// telling nothing of this key or of another purpose's.
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.0[..])
+            .expect("HMAC takes a key of any length");
+        mac.update(b"parceltrail derived key\0");
+        mac.update(label.as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
     /// A key as configuration gives it: 64 hex characters, else base64 of 32 bytes.
     pub fn parse(s: &str) -> Result<Self, SecretError> {
         let t = s.trim();

@@ -30,15 +30,18 @@ pub enum Channel {
     Email,
     /// SMS (shop server): at most 160 characters.
     Sms,
+    /// Web Push to a customer's browser (shop server).
+    Push,
 }
 
 impl Channel {
     /// Every channel.
-    pub const ALL: [Channel; 4] = [
+    pub const ALL: [Channel; 5] = [
         Channel::Desktop,
         Channel::Mobile,
         Channel::Email,
         Channel::Sms,
+        Channel::Push,
     ];
 
     /// Stable name.
@@ -48,13 +51,14 @@ impl Channel {
             Channel::Mobile => "mobile",
             Channel::Email => "email",
             Channel::Sms => "sms",
+            Channel::Push => "push",
         }
     }
 
     /// The longest body this channel takes (SMS-like channels: 160 characters).
     pub fn max_chars(self) -> usize {
         match self {
-            Channel::Sms | Channel::Mobile | Channel::Desktop => 160,
+            Channel::Sms | Channel::Mobile | Channel::Desktop | Channel::Push => 160,
             Channel::Email => 2000,
         }
     }
@@ -72,7 +76,9 @@ impl FromStr for Channel {
         Channel::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown channel {s:?}: use desktop, mobile, email or sms"))
+            .ok_or_else(|| {
+                format!("unknown channel {s:?}: use desktop, mobile, email, sms or push")
+            })
     }
 }
 

@@ -17,6 +17,7 @@ mod orders;
 pub mod outbound;
 mod problem;
 pub mod pump;
+mod push;
 mod requests;
 pub mod track;
 mod twilio;
@@ -210,6 +211,8 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(track::page))
                 .routes(routes!(track::stream))
                 .routes(routes!(track::set_notifications))
+                .routes(routes!(push::key))
+                .routes(routes!(push::subscribe, push::unsubscribe))
                 .routes(routes!(requests::create))
                 .routes(routes!(requests::withdraw))
                 .routes(routes!(requests::feedback))
@@ -241,6 +244,11 @@ pub fn router(state: Arc<ShopState>) -> Router {
     .route("/setup", get(|| page(SETUP_PAGE)))
     .route("/track", get(|| page(TRACK_PAGE)))
     .route("/t/{token}", get(|| page(TRACK_PAGE)))
+    // At the root, so its scope covers the tracking pages.
+    .route(
+        "/sw.js",
+        get(|| asset(SERVICE_WORKER, "text/javascript; charset=utf-8")),
+    )
     .route("/js/{file}", get(script))
     .route(
         "/css/map.css",
@@ -302,6 +310,7 @@ const SETUP_PAGE: &str = include_str!("../../../../ui/setup.html");
 const LOGIN_PAGE: &str = include_str!("../../../../ui/login.html");
 const APP_CSS: &str = include_str!("../../../../ui/css/app.css");
 const TRACK_PAGE: &str = include_str!("../../../../ui/track.html");
+const SERVICE_WORKER: &str = include_str!("../../../../ui/sw.js");
 const MAP_CSS: &str = include_str!("../../../../ui/css/map.css");
 const CITIES: &str = include_str!("../../../../ui/data/cities.json");
 const LAND: &str = include_str!("../../../../ui/data/land.json");

@@ -28,6 +28,8 @@ pub struct Channels {
     pub email: Option<Mailer>,
     /// SMS, when a Twilio account is set.
     pub sms: Option<Twilio>,
+    /// Web Push to the browsers that ask, when the operator offers it.
+    pub push: bool,
 }
 
 impl Channels {
@@ -39,6 +41,9 @@ impl Channels {
         }
         if self.sms.is_some() {
             c.push(Channel::Sms);
+        }
+        if self.push {
+            c.push(Channel::Push);
         }
         c
     }
@@ -547,6 +552,38 @@ impl Notifier for Customer {
                     };
                     self.send_sms(twilio, &shop_name, &shipment, &order, message)
                         .await
+                }
+                Channel::Push => {
+                    let subs = self
+                        .state
+                        .db
+                        .order_push(shop, order.id)
+                        .await
+                        .map_err(|e| NotifyError::Unavailable(format!("the shop database: {e}")))?;
+                    if subs.is_empty() {
+                        return Err(NotifyError::Rejected(
+                            "no browser asked for notifications about this order".into(),
+                        ));
+                    }
+                    let link = self.link(&order, LinkScope::Link).await?;
+                    let number = order.order_number.as_deref().map(line).unwrap_or_default();
+                    let w = wording(message.kind, shipment.status);
+                    let body = if number.is_empty() {
+                        format!("Your order {}.", w.headline)
+                    } else {
+                        format!("Your order {number} {}.", w.headline)
+                    };
+                    super::push::send(
+                        &self.state,
+                        &subs,
+                        &super::push::Payload {
+                            title: &line(&shop_name),
+                            body: &body,
+                            url: &link,
+                            tag: message.dedupe_key.to_string(),
+                        },
+                    )
+                    .await
                 }
                 other => Err(NotifyError::Rejected(format!(
                     "the shop server does not send {other} notifications"

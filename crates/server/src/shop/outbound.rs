@@ -137,6 +137,12 @@ impl Outbound {
         }
     }
 
+    /// The client for addresses from outside (public ones only, unless allowed otherwise;
+    /// no redirects, no proxy): webhooks' and push services'.
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Whether private and loopback targets are allowed.
     pub fn allow_private_targets(&self) -> bool {
         self.config.allow_private_targets

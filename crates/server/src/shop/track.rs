@@ -432,6 +432,9 @@ pub(crate) struct ChannelFace {
 pub(crate) struct NotificationsFace {
     email: ChannelFace,
     sms: ChannelFace,
+    /// "Notify me in this browser": `available` when the server offers Web Push (the page
+    /// knows whether this browser subscribed).
+    push: ChannelFace,
 }
 
 fn notifications_face(
@@ -448,6 +451,10 @@ fn notifications_face(
         sms: ChannelFace {
             available: state.channels.sms.is_some() && has(&order.customer.phone),
             on: !choice.sms_off,
+        },
+        push: ChannelFace {
+            available: state.channels.push,
+            on: false,
         },
     }
 }

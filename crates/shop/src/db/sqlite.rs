@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_branding.sql"),
     include_str!("../../migrations/sqlite/0008_requests_feedback.sql"),
     include_str!("../../migrations/sqlite/0009_sms.sql"),
+    include_str!("../../migrations/sqlite/0010_push.sql"),
 ];
 
 #[derive(Clone)]
