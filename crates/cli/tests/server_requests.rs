@@ -148,6 +148,54 @@ async fn requests_and_feedback(db: String, replicas: usize) {
         "{r}"
     );
 
+    // The shop words its "on its way" email itself; a mistake is refused with where it is.
+    let (s, bad) = call(
+        &c,
+        &a,
+        k,
+        "PUT",
+        "/shop/templates/shipped",
+        Some(json!({"subject": "{{ shop }}", "text": "Hi {{ frist_name }}"})),
+    )
+    .await;
+    assert_eq!(s, 422, "{bad}");
+    assert!(
+        bad["detail"].as_str().unwrap().starts_with("text, line 1"),
+        "{bad}"
+    );
+    let (s, _) = call(
+        &c,
+        &a,
+        k,
+        "PUT",
+        "/shop/templates/teleported",
+        Some(json!({"subject": "s", "text": "t"})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let template = json!({
+        "subject": "{{ shop }} ships {{ order_number }}",
+        "text": "Hi {{ first_name }}, your parcel {{ status }}.\nFollow it: {{ tracking_url }}",
+        "html": "<p>Hi {{ first_name }}, your parcel <b>{{ status }}</b>.</p>"
+    });
+    let (s, preview) = call(
+        &c,
+        &a,
+        k,
+        "POST",
+        "/shop/templates/preview",
+        Some(template.clone()),
+    )
+    .await;
+    assert_eq!(s, 200, "{preview}");
+    assert_eq!(preview["subject"], "Trailhead Outfitters ships A-1001");
+    let (s, kept) = call(&c, &b, k, "PUT", "/shop/templates/shipped", Some(template)).await;
+    assert_eq!((s, &kept["kind"]), (200, &json!("shipped")), "{kept}");
+    let (_, listed) = call(&c, &a, k, "GET", "/shop/templates", None).await;
+    assert_eq!(listed["templates"].as_array().unwrap().len(), 1, "{listed}");
+    let (_, theirs) = call(&c, &a, Some(&other), "GET", "/shop/templates", None).await;
+    assert_eq!(theirs["templates"], json!([]));
+
     // Moving: too late to cancel.
     let (s, r) = call(
         &c,
@@ -160,6 +208,16 @@ async fn requests_and_feedback(db: String, replicas: usize) {
     .await;
     assert_eq!(s, 201, "{r}");
     until("the on-its-way email", || smtp.messages().len() == 1).await;
+    let first = smtp.messages()[0].clone();
+    assert_eq!(subject(&first), "Trailhead Outfitters ships A-1001");
+    let words = unfolded(&first);
+    assert!(
+        words.contains("Hi Ada, your parcel is on its way."),
+        "{words}"
+    );
+    assert!(words.contains("<b>is on its way</b>"), "{words}");
+    // Whatever the template, the unsubscribe line.
+    assert!(words.contains("Stop emails about this order"), "{words}");
     let rq = format!("/track/{token}/requests");
     let (s, r) = call(&c, &a, None, "POST", &rq, Some(json!({"kind": "cancel"}))).await;
     assert_eq!(

@@ -19,6 +19,7 @@ mod problem;
 pub mod pump;
 mod push;
 mod requests;
+mod templates;
 pub mod track;
 mod twilio;
 mod webhooks;
@@ -211,6 +212,9 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(track::page))
                 .routes(routes!(track::stream))
                 .routes(routes!(track::set_notifications))
+                .routes(routes!(templates::list))
+                .routes(routes!(templates::preview))
+                .routes(routes!(templates::set, templates::remove))
                 .routes(routes!(push::key))
                 .routes(routes!(push::subscribe, push::unsubscribe))
                 .routes(routes!(requests::create))

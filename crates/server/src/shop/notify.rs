@@ -274,19 +274,61 @@ impl Customer {
             carrier = esc(&carrier),
             number = esc(&shipment.tracking_number),
             estimate = estimate
-                .map(|e| format!("<br>Expected: {}", esc(&e)))
+                .as_ref()
+                .map(|e| format!("<br>Expected: {}", esc(e)))
                 .unwrap_or_default(),
             rate = rate
+                .as_ref()
                 .map(|r| format!(
                     "<p>How did the delivery go? <a href=\"{}\">Rate it</a></p>",
-                    esc(&r)
+                    esc(r)
                 ))
                 .unwrap_or_default(),
             link = esc(&link),
             shop = esc(&shop),
             unsubscribe = esc(&unsubscribe),
         );
-        let subject = clip(&format!("{shop}: {order_words} {}", w.headline), 120);
+        let mut subject = clip(&format!("{shop}: {order_words} {}", w.headline), 120);
+        let (mut text, mut html) = (text, html);
+        // The shop's own wording, when it has one for this news (or a default one).
+        if let Some(t) = self.template(kind).await? {
+            let fields = super::templates::Fields {
+                shop: shop.clone(),
+                first_name: first.clone().unwrap_or_default(),
+                order_number: number.clone(),
+                carrier: carrier.to_string(),
+                tracking_number: shipment.tracking_number.clone(),
+                status: w.headline.to_owned(),
+                estimate: estimate.clone().unwrap_or_default(),
+                tracking_url: link.clone(),
+                feedback_url: rate.clone().unwrap_or_default(),
+            };
+            match super::templates::render(&t, &fields) {
+                Ok(r) => {
+                    subject = clip(&r.subject, 200);
+                    text = format!(
+                        "{}\n\n--\nYou get this email about an order you placed with {shop}. Stop emails about this order: {unsubscribe}\n",
+                        r.text.trim_end()
+                    );
+                    let footer = format!(
+                        "<hr><p style=\"font-size:12px;color:#55606d\">You get this email about an order you placed with {}. <a href=\"{}\">Stop emails about this order</a>.</p>",
+                        esc(&shop),
+                        esc(&unsubscribe)
+                    );
+                    html = match r.html.rfind("</body>") {
+                        Some(at) => format!("{}{footer}{}", &r.html[..at], &r.html[at..]),
+                        None => format!(
+                            "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\">{}{footer}</body></html>",
+                            r.html
+                        ),
+                    };
+                }
+                // A template that no longer renders (a field gone): the server's wording.
+                Err(e) => {
+                    tracing::warn!(shop = %self.store.shop(), error = %e, "the shop's email template did not render")
+                }
+            }
+        }
         mailer
             .send(&Email {
                 to,
@@ -497,6 +539,25 @@ impl Customer {
                 unsubscribe: Some(unsubscribe),
             })
             .await
+    }
+}
+
+impl Customer {
+    /// The shop's template for the news, else its default one.
+    async fn template(
+        &self,
+        kind: Option<Kind>,
+    ) -> Result<Option<parceltrail_shop::db::Template>, NotifyError> {
+        let shop = self.store.shop();
+        let db = |e: parceltrail_shop::Error| {
+            NotifyError::Unavailable(format!("the shop database: {e}"))
+        };
+        if let Some(k) = kind
+            && let Some(t) = self.state.db.template(shop, k.as_str()).await.map_err(db)?
+        {
+            return Ok(Some(t));
+        }
+        self.state.db.template(shop, "default").await.map_err(db)
     }
 }
 

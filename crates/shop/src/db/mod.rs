@@ -143,6 +143,8 @@ pub use hooks::HookSecretInfo;
 pub(crate) use hooks::MessagesInTx;
 mod links;
 mod push;
+mod templates;
+pub use templates::Template;
 mod requests;
 mod sms;
 pub use push::{MAX_PUSH_PER_ORDER, PushSubscription};

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_requests_feedback.sql"),
     include_str!("../../migrations/sqlite/0009_sms.sql"),
     include_str!("../../migrations/sqlite/0010_push.sql"),
+    include_str!("../../migrations/sqlite/0011_templates.sql"),
 ];
 
 #[derive(Clone)]
