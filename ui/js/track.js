@@ -493,7 +493,7 @@ function pushSwitch(token, status) {
       } else {
         const sub = await reg.pushManager.getSubscription();
         if (sub) {
-          await api('DELETE', path, { endpoint: sub.endpoint });
+          await api('DELETE', `${path}?endpoint=${encodeURIComponent(sub.endpoint)}`);
           await sub.unsubscribe();
         }
       }

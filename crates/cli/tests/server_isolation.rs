@@ -85,6 +85,8 @@ async fn call(c: &reqwest::Client, method: &str, url: &str, who: &As<'_>) -> (u1
             json!({"shipments": [{"tracking_number": "1Z5R89390000000019"}]})
         } else if url.ends_with("/events") {
             json!({"status": "delivered"})
+        } else if url.ends_with("/decision") {
+            json!({"decision": "approve"})
         } else {
             json!({})
         };
@@ -175,7 +177,27 @@ async fn isolation(db: String) {
         .await
         .unwrap();
     let a_delivery_id = delivery["id"].as_str().unwrap().to_owned();
+    // A customer's request about A's order, through its link.
+    let token = order["tracking_url"]
+        .as_str()
+        .unwrap()
+        .rsplit_once("/t/")
+        .unwrap()
+        .1
+        .to_owned();
+    let request: Value = c
+        .post(format!("{base}/api/v1/track/{token}/requests"))
+        .json(&json!({"kind": "instructions", "text": "Side door"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a_request = request["id"].as_str().unwrap().to_owned();
     let fixtures: HashMap<&str, String> = HashMap::from([
+        ("requests", a_request.clone()),
+        ("parcels", a_shipment.clone()),
         ("keys", a_key_id.clone()),
         ("orders", a_order.clone()),
         ("shipments", a_shipment.clone()),
@@ -189,6 +211,7 @@ async fn isolation(db: String) {
         a_shipment.clone(),
         a_hook_id.clone(),
         a_delivery_id.clone(),
+        a_request.clone(),
     ];
 
     let doc: Value = c
@@ -215,6 +238,9 @@ async fn isolation(db: String) {
                 if *seg == "{source}" {
                     // Not an id: a webhook source of the caller's own shop.
                     url.push_str("standard");
+                } else if *seg == "{kind}" {
+                    // Not an id: a kind of news, of the caller's own templates.
+                    url.push_str("default");
                 } else if *seg == "{token}" {
                     // A tracking link is its own credential, whoever holds it: B's key or
                     // session opens no page without one (a token of no link here).
@@ -280,6 +306,17 @@ async fn isolation(db: String) {
     assert_eq!(now["shipments"].as_array().unwrap().len(), 1, "{now}");
     assert_eq!(now["shipments"][0]["events"], json!([]), "{now}");
     assert_eq!(now["updated_at"], order["updated_at"], "{now}");
+    // A's customer's request, which B tried to decide, is still open.
+    let r: Value = c
+        .get(format!("{base}/api/v1/orders/{a_order}/requests"))
+        .bearer_auth(key_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["requests"][0]["state"], "open", "{r}");
     // A's key, which B tried to revoke, still works.
     let r = c
         .get(format!("{base}/api/v1/shop"))

@@ -40,15 +40,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut r = c
-        .request(method.parse().unwrap(), format!("{base}/api/v1{path}"))
-        .bearer_auth(key);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.unwrap();
-    let s = res.status().as_u16();
-    (s, res.json().await.unwrap_or(Value::Null))
+    common::api(c, base, Some(key), method, path, body).await
 }
 
 /// The tracking page's notification choice, by the page's own API (`method` GET: the page).
@@ -394,7 +386,7 @@ async fn notifications(db: String, replicas: usize) {
     assert_eq!(s, 200, "{page}");
     assert_eq!(
         page["notifications"],
-        json!({"email": {"available": true, "on": false}, "sms": {"available": true, "on": true}})
+        json!({"email": {"available": true, "on": false}, "sms": {"available": true, "on": true}, "push": {"available": false, "on": false}})
     );
     let (s, now) = page_call(&c, &base, "PUT", &page_token, Some(json!({"sms": false}))).await;
     assert_eq!((s, &now["sms"]["on"]), (200, &json!(false)), "{now}");

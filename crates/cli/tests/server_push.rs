@@ -101,19 +101,10 @@ async fn web_push(db: String) {
     let c = client();
     let (push, push_url) = PushService::start().await;
 
-    let api = |method: &str, path: &str, body: Option<Value>, auth: bool| {
-        let mut r = c.request(method.parse().unwrap(), format!("{base}/api/v1{path}"));
-        if auth {
-            r = r.bearer_auth(&key);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        async move {
-            let res = r.send().await.unwrap();
-            let s = res.status().as_u16();
-            (s, res.json::<Value>().await.unwrap_or(Value::Null))
-        }
+    let api = |method: &'static str, path: &str, body: Option<Value>, auth: bool| {
+        let (c, base, path) = (c.clone(), base.clone(), path.to_owned());
+        let key = auth.then(|| key.clone());
+        async move { common::api(&c, &base, key.as_deref(), method, &path, body).await }
     };
     let (s, order) = api(
         "POST",

@@ -51,16 +51,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut r = c.request(method.parse().unwrap(), format!("{base}/api/v1{path}"));
-    if let Some(k) = key {
-        r = r.bearer_auth(k);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.unwrap();
-    let s = res.status().as_u16();
-    (s, res.json().await.unwrap_or(Value::Null))
+    common::api(c, base, key, method, path, body).await
 }
 
 async fn until(what: &str, mut f: impl FnMut() -> bool) {

@@ -169,6 +169,29 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// A call to the shop server's API (`path` after `/api/v1`), with a key or without (the
+/// public tracking API): the status and the JSON answer (null when there is none).
+#[allow(dead_code)] // Not every test file calls the API this way.
+pub async fn api(
+    c: &reqwest::Client,
+    base: &str,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut r = c.request(method.parse().unwrap(), format!("{base}/api/v1{path}"));
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await.unwrap();
+    let s = res.status().as_u16();
+    (s, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// One request a [`HookSink`] was sent.
 #[derive(Clone, Debug)]
 pub struct Hooked {

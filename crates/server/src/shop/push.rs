@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -22,7 +23,7 @@ use parceltrail_core::notify::NotifyError;
 use parceltrail_shop::db::PushSubscription;
 use parceltrail_shop::secrets::SecretKey;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Body;
 use super::problem::PROBLEM;
@@ -194,34 +195,34 @@ pub(crate) async fn subscribe(
 }
 
 /// The browser to forget.
-#[derive(Debug, Deserialize, ToSchema)]
-pub(crate) struct EndpointBody {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EndpointQuery {
+    /// The subscription's endpoint.
     endpoint: String,
 }
 
 /// Stops notifying this browser of the order's news.
 #[utoipa::path(delete, operation_id = "tracking_page_unpush", path = "/track/{token}/push", tag = "tracking",
-    params(("token" = String, Path, description = "The link's token")),
-    request_body = EndpointBody,
+    params(("token" = String, Path, description = "The link's token"), EndpointQuery),
     responses(
         (status = 204, description = "Forgotten (or never kept)"),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
+        (status = 400, description = "No endpoint named", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Not a valid link", body = Problem, content_type = PROBLEM),
         (status = 410, description = "The link expired, or the shop withdrew it", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "The body is not application/json", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "No endpoint", body = Problem, content_type = PROBLEM),
     ))]
 pub(crate) async fn unsubscribe(
     State(state): State<Arc<ShopState>>,
     Path(token): Path<String>,
-    Body(body): Body<serde_json::Map<String, serde_json::Value>>,
+    query: Result<Query<EndpointQuery>, QueryRejection>,
 ) -> Result<StatusCode, Problem> {
     let opened = open(&state, &token).await?;
-    let body: EndpointBody = serde_json::from_value(serde_json::Value::Object(body))
-        .map_err(|e| invalid("body", &e.to_string()))?;
+    let Query(q) = query.map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Unreadable query").detail(e.body_text())
+    })?;
     state
         .db
-        .remove_push(opened.claims.shop, opened.claims.order, &body.endpoint)
+        .remove_push(opened.claims.shop, opened.claims.order, &q.endpoint)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
