@@ -442,6 +442,10 @@ pub enum Edit {
     NotifyKinds(Option<KindSet>),
 }
 
+/// The most orders [`Store::order_lead_times`] looks at: the newest placed, so its cost is
+/// bounded however many orders a shop has.
+pub const LEAD_SCAN: usize = 5_000;
+
 /// The home-screen groups, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -931,8 +935,9 @@ pub trait Store {
     /// Stream delivered parcels, for the ETA engine to learn from.
     fn deliveries(&self, each: &mut dyn FnMut(Delivery) -> Result<()>) -> Result<()>;
     /// For the orders placed since `since` whose every parcel is delivered, newest first (at
-    /// most `limit`): when each was placed and when its last parcel came. What a shop's own
-    /// estimate from the moment of ordering learns from.
+    /// most `limit`, from the newest [`LEAD_SCAN`] orders placed): when each was placed and
+    /// when its last parcel came. What a shop's own estimate from the moment of ordering
+    /// learns from.
     fn order_lead_times(
         &self,
         since: DateTime<Utc>,

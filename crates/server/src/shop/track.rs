@@ -67,7 +67,15 @@ type Sides = std::collections::HashMap<ShopId, (std::time::Instant, Arc<ShopSide
 #[derive(Default)]
 pub struct ShopCache(std::sync::Mutex<Sides>, std::sync::Mutex<Leads>);
 
-type Leads = std::collections::HashMap<ShopId, (std::time::Instant, Arc<LeadTimes>)>;
+/// A shop's lead times as last read (none yet while the first read runs), when, and whether a
+/// read is under way.
+struct Lead {
+    at: std::time::Instant,
+    value: Option<Arc<LeadTimes>>,
+    reading: bool,
+}
+
+type Leads = std::collections::HashMap<ShopId, Lead>;
 type LeadTimes = Vec<(DateTime<Utc>, DateTime<Utc>)>;
 
 /// How long a process keeps a shop's lead times: they move by a delivery at a time.
@@ -76,28 +84,79 @@ const LEAD_CACHE: Duration = Duration::from_secs(600);
 const LEAD_ORDERS: usize = 500;
 const LEAD_DAYS: i64 = 183;
 
-/// The shop's recent orders' (placed, last delivered) times, kept a while per process.
-async fn lead_times(state: &ShopState, store: &Arc<ShopStore>) -> Result<Arc<LeadTimes>, Problem> {
+/// The shop's recent orders' (placed, last delivered) times, kept a while per process. One
+/// read at a time per shop: a stale value is served while a new one is read in the
+/// background, and the views that meet the very first read under way get none (no estimate
+/// from placing on that view) rather than a read each.
+async fn lead_times(
+    state: &Arc<ShopState>,
+    store: &Arc<ShopStore>,
+) -> Result<Arc<LeadTimes>, Problem> {
     let shop = store.shop();
-    let cache = &state.shop_cache.1;
-    if let Some((at, v)) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&shop)
-        && at.elapsed() < LEAD_CACHE
-    {
-        return Ok(v.clone());
+    let stale = {
+        let mut c = state.shop_cache.1.lock().unwrap_or_else(|p| p.into_inner());
+        if c.len() > 10_000 {
+            c.retain(|_, l| l.at.elapsed() < LEAD_CACHE);
+        }
+        match c.get_mut(&shop) {
+            Some(l) if l.at.elapsed() < LEAD_CACHE || l.reading => {
+                return Ok(l.value.clone().unwrap_or_default());
+            }
+            Some(l) => {
+                l.reading = true;
+                l.value.clone()
+            }
+            None => {
+                c.insert(
+                    shop,
+                    Lead {
+                        at: std::time::Instant::now(),
+                        value: None,
+                        reading: true,
+                    },
+                );
+                None
+            }
+        }
+    };
+    let read = {
+        let (state, store) = (state.clone(), store.clone());
+        async move {
+            let since = Utc::now() - chrono::Duration::days(LEAD_DAYS);
+            let at = std::time::Instant::now();
+            let got = store
+                .view(move |s| s.order_lead_times(since, LEAD_ORDERS))
+                .await;
+            let mut c = state.shop_cache.1.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = c.entry(shop).or_insert(Lead {
+                at,
+                value: None,
+                reading: false,
+            });
+            entry.reading = false;
+            match got {
+                Ok(v) => {
+                    let v = Arc::new(v);
+                    entry.at = at;
+                    entry.value = Some(v.clone());
+                    Ok(v)
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match stale {
+        // Served stale; the new one lands for the views after.
+        Some(v) => {
+            tokio::spawn(async move {
+                if let Err(e) = read.await {
+                    tracing::warn!(shop = %shop, error = %e, "reading the orders' lead times failed");
+                }
+            });
+            Ok(v)
+        }
+        None => Ok(read.await?),
     }
-    let since = Utc::now() - chrono::Duration::days(LEAD_DAYS);
-    let read = std::time::Instant::now();
-    let v = Arc::new(
-        store
-            .view(move |s| s.order_lead_times(since, LEAD_ORDERS))
-            .await?,
-    );
-    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-    if c.len() > 10_000 {
-        c.retain(|_, (at, _)| at.elapsed() < LEAD_CACHE);
-    }
-    c.insert(shop, (read, v.clone()));
-    Ok(v)
 }
 
 impl ShopCache {
@@ -541,7 +600,7 @@ fn moved(s: Status) -> bool {
 
 /// Before any parcel of the order moves: when it should come, from the shop's own orders.
 async fn order_estimate(
-    state: &ShopState,
+    state: &Arc<ShopState>,
     opened: &Opened,
 ) -> Result<Option<EstimateFace>, Problem> {
     let o = &opened.detail.order;
@@ -640,7 +699,11 @@ pub(crate) async fn page(
         .db
         .order_feedback(opened.claims.shop, opened.claims.order)
         .await?;
-    let estimate = order_estimate(&state, &opened).await?;
+    // The estimate from placing is a nicety: the page goes on without it.
+    let estimate = order_estimate(&state, &opened).await.unwrap_or_else(|p| {
+        tracing::warn!(shop = %opened.claims.shop, problem = %p.title, "the estimate from placing failed");
+        None
+    });
     Ok(Json(page_of(
         shop_face(&opened.side),
         &opened,

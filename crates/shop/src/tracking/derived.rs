@@ -29,12 +29,17 @@ pub(super) async fn order_lead_times(
     let found = rows(
         tx,
         "SELECT o.placed_at, max(s.status_at)
-         FROM orders o JOIN shipments s ON s.order_id = o.id AND NOT s.deleted
-         WHERE NOT o.deleted AND o.placed_at >= $1
-         GROUP BY o.id
+         FROM (SELECT id, placed_at FROM orders WHERE NOT deleted AND placed_at >= $1
+               ORDER BY placed_at DESC LIMIT $3) o
+         JOIN shipments s ON s.order_id = o.id AND NOT s.deleted
+         GROUP BY o.id, o.placed_at
          HAVING bool_and(s.status = 'delivered') AND count(s.status_at) = count(*)
          ORDER BY o.placed_at DESC LIMIT $2",
-        &[&ms(since), &(limit as i64)],
+        &[
+            &ms(since),
+            &(limit as i64),
+            &(parceltrail_core::store::LEAD_SCAN as i64),
+        ],
     )
     .await?;
     let mut out = Vec::with_capacity(found.len());

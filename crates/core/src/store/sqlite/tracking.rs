@@ -17,7 +17,7 @@ use crate::eta::Delivery;
 use crate::notify::rules::Draft;
 use crate::notify::{Channel, Urgency};
 use crate::problems::{OpenProblem, Problem, ProblemKind};
-use crate::store::same_estimate;
+use crate::store::{LEAD_SCAN, same_estimate};
 
 pub(super) fn order_lead_times(
     conn: &Connection,
@@ -26,13 +26,14 @@ pub(super) fn order_lead_times(
 ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT o.placed_at, max(s.status_at)
-         FROM orders o JOIN shipments s ON s.order_id = o.id AND s.deleted = 0
-         WHERE o.deleted = 0 AND o.placed_at >= ?1
-         GROUP BY o.id
+         FROM (SELECT id, placed_at FROM orders WHERE deleted = 0 AND placed_at >= ?1
+               ORDER BY placed_at DESC LIMIT ?3) o
+         JOIN shipments s ON s.order_id = o.id AND s.deleted = 0
+         GROUP BY o.id, o.placed_at
          HAVING min(s.status = 'delivered') = 1 AND count(s.status_at) = count(*)
          ORDER BY o.placed_at DESC LIMIT ?2",
     )?;
-    let mut rows = stmt.query(params![ms(since), limit as i64])?;
+    let mut rows = stmt.query(params![ms(since), limit as i64, LEAD_SCAN as i64])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let (placed, delivered) = (utc(r.get(0)?)?, utc(r.get(1)?)?);
