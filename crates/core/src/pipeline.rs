@@ -346,6 +346,14 @@ impl Pipeline {
                     report.failed += 1;
                     SendOutcome::Failed { error: e }
                 }
+                Err(NotifyError::NotWanted(e)) => {
+                    // Recorded with its reason; no failure to warn of.
+                    blocking(&self.store, move |s| {
+                        s.mark_notification(id, &SendOutcome::Failed { error: e }, Utc::now())
+                    })
+                    .await?;
+                    continue;
+                }
                 Err(NotifyError::Unavailable(e)) if n.attempts + 1 >= self.config.max_attempts => {
                     report.failed += 1;
                     SendOutcome::Failed { error: e }

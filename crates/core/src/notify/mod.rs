@@ -126,6 +126,10 @@ pub enum NotifyError {
     /// The channel refused this message for good: do not retry.
     #[error("notification refused: {0}")]
     Rejected(String),
+    /// Nobody asked for this message on this channel (no browser subscribed to the order):
+    /// kept with the reason, like a refusal, but nothing went wrong.
+    #[error("not asked for: {0}")]
+    NotWanted(String),
 }
 
 /// A notification channel (see the module docs).

@@ -622,7 +622,7 @@ impl Notifier for Customer {
                         .await
                         .map_err(|e| NotifyError::Unavailable(format!("the shop database: {e}")))?;
                     if subs.is_empty() {
-                        return Err(NotifyError::Rejected(
+                        return Err(NotifyError::NotWanted(
                             "no browser asked for notifications about this order".into(),
                         ));
                     }

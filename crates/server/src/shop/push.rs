@@ -253,7 +253,7 @@ pub(crate) async fn send(
         match send_one(state, &vapid, &contact, sub, &body).await {
             Ok(()) => delivered += 1,
             Err(NotifyError::Unavailable(e)) => passing = Some(e),
-            Err(NotifyError::Rejected(e)) => refused.push(e),
+            Err(NotifyError::Rejected(e) | NotifyError::NotWanted(e)) => refused.push(e),
         }
     }
     if delivered > 0 {
