@@ -185,15 +185,15 @@ async fn isolation(db: String) {
         .unwrap()
         .1
         .to_owned();
-    let request: Value = c
-        .post(format!("{base}/api/v1/track/{token}/requests"))
-        .json(&json!({"kind": "instructions", "text": "Side door"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, request) = common::api(
+        &c,
+        &base,
+        None,
+        "POST",
+        &format!("/track/{token}/requests"),
+        Some(json!({"kind": "instructions", "text": "Side door"})),
+    )
+    .await;
     let a_request = request["id"].as_str().unwrap().to_owned();
     let fixtures: HashMap<&str, String> = HashMap::from([
         ("requests", a_request.clone()),
@@ -307,15 +307,15 @@ async fn isolation(db: String) {
     assert_eq!(now["shipments"][0]["events"], json!([]), "{now}");
     assert_eq!(now["updated_at"], order["updated_at"], "{now}");
     // A's customer's request, which B tried to decide, is still open.
-    let r: Value = c
-        .get(format!("{base}/api/v1/orders/{a_order}/requests"))
-        .bearer_auth(key_a)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, r) = common::api(
+        &c,
+        &base,
+        Some(key_a),
+        "GET",
+        &format!("/orders/{a_order}/requests"),
+        None,
+    )
+    .await;
     assert_eq!(r["requests"][0]["state"], "open", "{r}");
     // A's key, which B tried to revoke, still works.
     let r = c
