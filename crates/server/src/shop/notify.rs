@@ -449,10 +449,11 @@ impl Customer {
             e => NotifyError::Unavailable(format!("the shop database: {e}")),
         };
         let request = self.state.db.request(shop, id).await.map_err(db)?;
-        if request.state == RequestState::Withdrawn || request.state == RequestState::Open {
-            return Err(NotifyError::Rejected(
-                "the customer withdrew the request: nothing to tell".into(),
-            ));
+        if matches!(request.state, RequestState::Withdrawn | RequestState::Open) {
+            return Err(NotifyError::Rejected(format!(
+                "the request is {}: no decision to tell",
+                request.state.as_str()
+            )));
         }
         let order_id = request.order_id;
         let order = self

@@ -612,10 +612,12 @@ pub(crate) async fn decide_route(
         parceltrail_shop::requests::MAX_TEXT,
     )
     .map_err(unprocessable)?;
+    // Decided first (the step that can lose a race with the customer's withdrawal), then
+    // applied: a withdrawn request never changes the order.
+    let done = decide(&state, shop, id, to, &actor, note.as_deref()).await?;
     if to == RequestState::Approved {
         apply(&state, shop, &request, &actor, note.as_deref()).await?;
     }
-    let done = decide(&state, shop, id, to, &actor, note.as_deref()).await?;
     tell_customer(&state, shop, &done).await;
     tell_staff(&state, shop, "request.updated", &done).await;
     Ok(Json(staff_body(done)))
