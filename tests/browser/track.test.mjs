@@ -141,6 +141,42 @@ test('the customer turns the order\'s email off and on, and the choice stays', a
   }
 });
 
+test('the customer picks which news they hear of; their language and time zone go with it', async () => {
+  const quiet = await server.api('PUT', '/shop/notifications', {
+    email: true, sms: true, news: ['shipped', 'out_for_delivery', 'ready_for_pickup', 'delivered', 'problems'],
+    quiet_hours: { start: '21:00', end: '07:30' }, time_zone: 'Europe/London', language: 'en',
+  });
+  assert.equal(quiet.status, 200, JSON.stringify(quiet.body));
+  const context = await browser.newContext({ viewport: PHONE, locale: 'de-DE', timezoneId: 'Asia/Tokyo' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await page.goto(order.tracking_url);
+    const news = page.getByTestId('notify-news');
+    await news.waitFor();
+    assert.equal(await page.getByLabel('unterwegs ist').isChecked(), true);
+    await page.getByTestId('notify-quiet').getByText('Keine Nachrichten zwischen 21:00 und 07:30 Uhr Ihrer Zeit').waitFor();
+    await page.getByLabel('unterwegs ist').uncheck();
+    await page.getByTestId('notify-status').getByText('Gespeichert.').waitFor();
+    await screenshot(page, 'track-news-de-phone');
+    await noSerious(page, 'the news choice');
+    // Kept for the order: the shop sees the customer's language and zone, the page the choice.
+    const staff = await server.api('GET', `/orders/${order.id}`);
+    assert.equal(staff.body.customer.language, 'de');
+    assert.equal(staff.body.customer.time_zone, 'Asia/Tokyo');
+    await page.reload();
+    await page.getByLabel('unterwegs ist').waitFor();
+    assert.equal(await page.getByLabel('unterwegs ist').isChecked(), false);
+    assert.equal(await page.getByLabel('zugestellt wurde').isChecked(), true);
+    await page.getByLabel('unterwegs ist').check();
+    await page.getByTestId('notify-status').getByText('Gespeichert.').waitFor();
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('the customer asks for a change, the shop answers, and a delivered parcel is rated', async () => {
   const { page, errors, close } = await open(PHONE);
   try {

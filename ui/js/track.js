@@ -508,28 +508,60 @@ function pushSwitch(token, status) {
   return h('div', { class: 'field field--check' }, box, h('label', { for: 'notify-push' }, t('notify.push')));
 }
 
+/** The customer's language and zone go with every choice they save: their messages are then worded and timed for them. */
+function whoIAm() {
+  let zone = null;
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+  } catch {
+    zone = null;
+  }
+  return zone ? { language: i18n.language(), time_zone: zone } : { language: i18n.language() };
+}
+
+const NEWS = ['shipped', 'out_for_delivery', 'ready_for_pickup', 'delivered', 'problems'];
+
 function notificationsView(token, n) {
   const channels = ['email', 'sms'].filter((c) => n && n[c] && n[c].available);
   const status = h('p', { class: 'muted', role: 'status', 'data-testid': 'notify-status' });
   const push = n && n.push && n.push.available ? pushSwitch(token, status) : null;
   if (!channels.length && !push) return null;
+  const save = async (box, change) => {
+    box.disabled = true;
+    try {
+      const r = await api('PUT', `track/${encodeURIComponent(token)}/notifications`, { ...change(), ...whoIAm() });
+      if (r.status !== 200) throw new Error(String(r.status));
+      status.textContent = t('notify.saved');
+    } catch {
+      box.checked = !box.checked;
+      status.textContent = t('error.load');
+    } finally {
+      box.disabled = false;
+    }
+  };
   const boxes = channels.map((c) => {
     const box = h('input', { type: 'checkbox', id: `notify-${c}`, checked: n[c].on, dataset: { channel: c } });
-    box.addEventListener('change', async () => {
-      box.disabled = true;
-      try {
-        const r = await api('PUT', `track/${encodeURIComponent(token)}/notifications`, { [c]: box.checked });
-        if (r.status !== 200) throw new Error(String(r.status));
-        status.textContent = t('notify.saved');
-      } catch {
-        box.checked = !box.checked;
-        status.textContent = t('error.load');
-      } finally {
-        box.disabled = false;
-      }
-    });
+    box.addEventListener('change', () => save(box, () => ({ [c]: box.checked })));
     return h('div', { class: 'field field--check' }, box, h('label', { for: `notify-${c}` }, t(`notify.${c}`)));
   });
+  const chosen = new Set(Array.isArray(n.news) ? n.news : NEWS);
+  const newsBoxes = NEWS.map((k) => {
+    const box = h('input', { type: 'checkbox', id: `news-${k}`, checked: chosen.has(k), dataset: { news: k } });
+    box.addEventListener('change', () =>
+      save(box, () => ({ news: NEWS.filter((x) => document.getElementById(`news-${x}`)?.checked) })),
+    );
+    return h('div', { class: 'field field--check' }, box, h('label', { for: `news-${k}` }, t(`news.${k}`)));
+  });
+  const news = h(
+    'fieldset',
+    { class: 'fieldset track-news', 'data-testid': 'notify-news' },
+    h('legend', null, t('news.title')),
+    newsBoxes,
+  );
+  const q = n.quiet_hours;
+  const quiet = q
+    ? h('p', { class: 'muted', 'data-testid': 'notify-quiet' }, t(q.delivered_through ? 'notify.quiet.delivered' : 'notify.quiet', { start: q.start, end: q.end }))
+    : null;
   return h(
     'section',
     { class: 'track-card', 'aria-labelledby': 'notify-title', 'data-testid': 'notifications' },
@@ -537,6 +569,8 @@ function notificationsView(token, n) {
     h('p', { class: 'muted' }, t('notify.lead')),
     boxes,
     push,
+    news,
+    quiet,
     status,
   );
 }

@@ -384,9 +384,15 @@ async fn notifications(db: String, replicas: usize) {
     let page_token = link.to_owned();
     let (s, page) = page_call(&c, &base, "GET", &page_token, None).await;
     assert_eq!(s, 200, "{page}");
+    let n = &page["notifications"];
     assert_eq!(
-        page["notifications"],
-        json!({"email": {"available": true, "on": false}, "sms": {"available": true, "on": true}, "push": {"available": false, "on": false}})
+        (&n["email"], &n["sms"], &n["push"]),
+        (
+            &json!({"available": true, "on": false}),
+            &json!({"available": true, "on": true}),
+            &json!({"available": false, "on": false})
+        ),
+        "{n}"
     );
     let (s, now) = page_call(&c, &base, "PUT", &page_token, Some(json!({"sms": false}))).await;
     assert_eq!((s, &now["sms"]["on"]), (200, &json!(false)), "{now}");

@@ -354,6 +354,17 @@ impl Pipeline {
                     .await?;
                     continue;
                 }
+                Err(NotifyError::Later { until, reason }) => {
+                    blocking(&self.store, move |s| {
+                        s.mark_notification(
+                            id,
+                            &SendOutcome::Deferred { reason, at: until },
+                            Utc::now(),
+                        )
+                    })
+                    .await?;
+                    continue;
+                }
                 Err(NotifyError::Unavailable(e)) if n.attempts + 1 >= self.config.max_attempts => {
                     report.failed += 1;
                     SendOutcome::Failed { error: e }
@@ -372,7 +383,7 @@ impl Pipeline {
                 }
             };
             match &outcome {
-                SendOutcome::Sent => {}
+                SendOutcome::Sent | SendOutcome::Deferred { .. } => {}
                 SendOutcome::Retry { error, at } => tracing::warn!(
                     "{} notification not shown ({error}); trying again at {}",
                     n.channel,

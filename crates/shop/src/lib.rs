@@ -24,6 +24,7 @@ pub mod db;
 mod domain;
 pub mod hooks;
 pub mod links;
+pub mod prefs;
 pub mod requests;
 pub mod secrets;
 pub mod sms;

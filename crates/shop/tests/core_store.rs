@@ -1451,6 +1451,22 @@ fn the_outbox_is_claimed_marked_held_and_released(s: &mut dyn Store) {
     s.mark_notification(a.id, &SendOutcome::Failed { error: "x".into() }, t(3))
         .unwrap();
     assert_eq!(find(s, a.id).state, OutboxState::Sent);
+    // Deferred (the recipient's quiet hours): later, and no attempt counted.
+    s.mark_notification(
+        b.id,
+        &SendOutcome::Deferred {
+            reason: "quiet hours".into(),
+            at: t(5),
+        },
+        t(2),
+    )
+    .unwrap();
+    let n = find(s, b.id);
+    assert_eq!((n.state, n.attempts), (OutboxState::Pending, 0));
+    assert_eq!(
+        (n.next_attempt_at, n.last_error.as_deref()),
+        (Some(t(5)), Some("quiet hours"))
+    );
     s.mark_notification(
         b.id,
         &SendOutcome::Failed {

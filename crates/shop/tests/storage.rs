@@ -46,6 +46,7 @@ both!(
     an_idempotency_key_answers_its_first_request_again,
     tracking_links_are_voided_by_rotation_and_by_withdrawal,
     requests_move_once_from_open_and_feedback_is_editable_for_a_week,
+    a_customers_choice_is_kept_part_by_part_over_the_shops_defaults,
 );
 
 async fn open(url: &DbUrl) -> Db {
@@ -756,5 +757,105 @@ async fn requests_move_once_from_open_and_feedback_is_editable_for_a_week(url: D
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn a_customers_choice_is_kept_part_by_part_over_the_shops_defaults(url: DbUrl) {
+    use parceltrail_core::domain::OrderId;
+    use parceltrail_core::notify::rules::Kind;
+    use parceltrail_shop::prefs::{self, ContactChoice, Language, NotifySettings};
+    let db = open(&url).await;
+    let shop = db
+        .create_shop("Trailhead", "owner@trailhead.example", t0())
+        .await
+        .unwrap()
+        .shop
+        .id;
+    let other = db
+        .create_shop("Other", "owner@other.example", t0())
+        .await
+        .unwrap()
+        .shop
+        .id;
+    let order = OrderId(uuid::Uuid::now_v7());
+
+    // Nothing set: the product's defaults, and no choice.
+    assert_eq!(
+        db.notify_settings(shop).await.unwrap(),
+        NotifySettings::default()
+    );
+    assert_eq!(
+        db.contact_choice(shop, order).await.unwrap(),
+        ContactChoice::default()
+    );
+
+    let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+    let settings = NotifySettings {
+        sms: false,
+        kinds: prefs::kinds_of("news", &["delivered".into(), "problems".into()]).unwrap(),
+        quiet: Some(prefs::quiet_hours("21:30", "07:00", true).unwrap()),
+        time_zone: berlin,
+        language: Language::De,
+        ..NotifySettings::default()
+    };
+    db.set_notify_settings(shop, settings, t0()).await.unwrap();
+    assert_eq!(db.notify_settings(shop).await.unwrap(), settings);
+    assert_eq!(
+        db.notify_settings(other).await.unwrap(),
+        NotifySettings::default()
+    );
+    let none = NotifySettings {
+        kinds: parceltrail_core::notify::rules::KindSet::NONE,
+        ..settings
+    };
+    let e = db.set_notify_settings(shop, none, t0()).await.unwrap_err();
+    assert!(matches!(e, Error::Invalid { field: "kinds", .. }), "{e}");
+
+    // Each part a customer sets is kept; a later change of another part leaves it.
+    let c = db
+        .set_contact_choice(
+            shop,
+            order,
+            ContactChoice {
+                sms: Some(true),
+                language: Some(Language::En),
+                ..ContactChoice::default()
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (c.sms, c.language, c.email),
+        (Some(true), Some(Language::En), None)
+    );
+    let c = db
+        .set_contact_choice(
+            shop,
+            order,
+            ContactChoice {
+                email: Some(false),
+                kinds: Some(prefs::kinds_of("news", &["shipped".into()]).unwrap()),
+                time_zone: Some("America/Chicago".parse().unwrap()),
+                ..ContactChoice::default()
+            },
+            t0() + Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c, db.contact_choice(shop, order).await.unwrap());
+    assert_eq!(
+        (c.email, c.sms, c.language),
+        (Some(false), Some(true), Some(Language::En))
+    );
+    let who = c.over(&db.notify_settings(shop).await.unwrap());
+    assert!(!who.email && who.sms);
+    assert!(who.kinds.contains(Kind::Shipped) && !who.kinds.contains(Kind::Delivered));
+    assert_eq!(who.time_zone.name(), "America/Chicago");
+    assert_eq!(who.quiet, settings.quiet);
+    // Another shop's order of the same id has no choice.
+    assert_eq!(
+        db.contact_choice(other, order).await.unwrap(),
+        ContactChoice::default()
     );
 }

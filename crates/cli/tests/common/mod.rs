@@ -290,6 +290,15 @@ pub fn ups(n: u32) -> String {
     ups_with(&format!("5R89390{n:08}"))
 }
 
+/// A loopback port nothing listens on (now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A real SMTP server on loopback: aiosmtpd (PyPI, installed by `scripts/setup`) writing each
 /// message it receives to a Maildir. Stopped when dropped.
 pub struct Smtp {
@@ -301,6 +310,11 @@ pub struct Smtp {
 
 impl Smtp {
     pub fn start() -> Smtp {
+        Smtp::start_on(free_port())
+    }
+
+    /// On `port` (one a server was told of before anything listened there).
+    pub fn start_on(port: u16) -> Smtp {
         let python = std::path::PathBuf::from(std::env::var("HOME").unwrap())
             .join(".cache/parceltrail/smtp/bin/python");
         assert!(
@@ -308,11 +322,6 @@ impl Smtp {
             "aiosmtpd is not installed at {}: run scripts/setup",
             python.display()
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(python)
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])

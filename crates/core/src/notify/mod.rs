@@ -130,6 +130,14 @@ pub enum NotifyError {
     /// kept with the reason, like a refusal, but nothing went wrong.
     #[error("not asked for: {0}")]
     NotWanted(String),
+    /// Not now (the recipient's quiet hours): send at `until`, no attempt counted.
+    #[error("held until {until}: {reason}")]
+    Later {
+        /// When to send.
+        until: chrono::DateTime<chrono::Utc>,
+        /// Why it waits.
+        reason: String,
+    },
 }
 
 /// A notification channel (see the module docs).

@@ -543,6 +543,39 @@ async fn failures_retry_with_backoff_and_rejections_stop() {
 }
 
 #[tokio::test]
+async fn a_message_held_for_later_waits_without_counting_an_attempt() {
+    let s = setup();
+    let a = add(&s, "JJD000000000000000003", Some("Lamp"));
+    ingest(&s, a, vec![ev(t0(), Status::InTransit, "Picked up")], t0());
+    let until = Utc::now() + Duration::hours(3);
+    *s.recorder.fail.lock().unwrap() = Some(NotifyError::Later {
+        until,
+        reason: "the customer's quiet hours".into(),
+    });
+    let r = pass(&s, &[a], t0()).await;
+    assert_eq!((r.sent, r.failed, r.retrying), (0, 0, 0));
+    let n = s.store.lock().unwrap().notifications(1).unwrap().remove(0);
+    assert_eq!((n.state, n.attempts), (OutboxState::Pending, 0));
+    assert_eq!(
+        n.next_attempt_at.map(|t| t.timestamp_millis()),
+        Some(until.timestamp_millis())
+    );
+    assert_eq!(n.last_error.as_deref(), Some("the customer's quiet hours"));
+    // Before its time nothing goes; at it, the message does, once.
+    *s.recorder.fail.lock().unwrap() = None;
+    assert_eq!(
+        s.pipeline
+            .dispatch(until - Duration::minutes(1))
+            .await
+            .unwrap()
+            .sent,
+        0
+    );
+    assert_eq!(s.pipeline.dispatch(until).await.unwrap().sent, 1);
+    assert_eq!(s.recorder.titles(), ["Lamp · Shipped"]);
+}
+
+#[tokio::test]
 async fn a_crash_between_recorded_and_sent_sends_exactly_once_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("parceltrail.db");

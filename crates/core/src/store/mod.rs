@@ -867,6 +867,13 @@ pub enum SendOutcome {
         /// What went wrong.
         error: String,
     },
+    /// Not sent yet, and not an attempt: it waits until `at` (the recipient's quiet hours).
+    Deferred {
+        /// Why it waits.
+        reason: String,
+        /// When to send.
+        at: DateTime<Utc>,
+    },
 }
 
 /// The storage boundary (see the module docs).

@@ -259,13 +259,13 @@ async fn start_shop(
                 return Ok(None);
             }
             let adapters = store.with(|s| {
-                // The operator's channels, on for every shop (the shop's own quiet hours and
-                // kinds of news kept).
+                // The operator's channels, on for every shop (each customer's choice is
+                // applied as a message is sent).
                 let stored = match s.setting(Prefs::SETTING)? {
                     Some(_) => Some(parceltrail_core::pipeline::load_prefs(s)?),
                     None => None,
                 };
-                let prefs = super::notify::shop_prefs(stored.clone(), &channels);
+                let prefs = super::notify::shop_prefs(&channels);
                 if stored.as_ref() != Some(&prefs) {
                     save_prefs(s, &prefs, Utc::now())?;
                 }

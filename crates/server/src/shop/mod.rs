@@ -15,6 +15,7 @@ pub mod notify;
 mod observe;
 mod orders;
 pub mod outbound;
+mod preferences;
 mod problem;
 pub mod pump;
 mod push;
@@ -23,6 +24,7 @@ mod templates;
 pub mod track;
 mod twilio;
 mod webhooks;
+mod words;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -212,6 +214,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(track::page))
                 .routes(routes!(track::stream))
                 .routes(routes!(track::set_notifications))
+                .routes(routes!(preferences::get, preferences::set))
                 .routes(routes!(templates::list))
                 .routes(routes!(templates::preview))
                 .routes(routes!(templates::set, templates::remove))

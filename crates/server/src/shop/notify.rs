@@ -7,19 +7,20 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use parceltrail_core::domain::{Order, Shipment, Status};
+use parceltrail_core::domain::{Order, Shipment};
 use parceltrail_core::notify::rules::{ChannelPrefs, Kind, KindSet, Prefs, clip};
 use parceltrail_core::notify::{Channel, Message, Notifier, NotifyError};
-use parceltrail_core::problems::ProblemKind;
+use parceltrail_core::store::OutboxState;
 use parceltrail_notifiers::email::{Email, Mailer};
 use parceltrail_notifiers::sms::Twilio;
 use parceltrail_shop::ShopId;
 use parceltrail_shop::links::LinkScope;
-use parceltrail_shop::requests::{Request, RequestKind, RequestState};
+use parceltrail_shop::prefs::Effective;
+use parceltrail_shop::requests::RequestState;
 use parceltrail_shop::stores::ShopStore;
 
-use super::ShopState;
 use super::track::{link_url, mint};
+use super::{ShopState, words};
 
 /// The channels the operator configured: each is on for every shop.
 #[derive(Debug, Clone, Default)]
@@ -49,32 +50,24 @@ impl Channels {
     }
 }
 
-/// A shop's notification settings with the configured channels on (each keeps the kinds of
-/// news it had; a new one gets the defaults). Quiet hours stay as the shop set them (none
-/// until it does).
-pub fn shop_prefs(stored: Option<Prefs>, channels: &Channels) -> Prefs {
-    let stored = stored.unwrap_or(Prefs {
-        channels: Vec::new(),
-        quiet: None,
-        tz: chrono_tz::Tz::UTC,
-    });
-    let channels = channels
-        .configured()
-        .into_iter()
-        .map(|channel| {
-            let kinds = stored
-                .channels
-                .iter()
-                .find(|p| p.channel == channel)
-                .map_or_else(KindSet::default_kinds, |p| p.kinds);
-            ChannelPrefs {
+/// The pipeline's settings for a shop: every configured channel on, for every kind of news.
+/// Whom each message reaches, which news and when is the customer's (over the shop's
+/// defaults), decided as it is sent: quiet hours are read in each customer's zone, not the
+/// store's, so the pipeline holds nothing itself.
+pub fn shop_prefs(channels: &Channels) -> Prefs {
+    Prefs {
+        channels: channels
+            .configured()
+            .into_iter()
+            .map(|channel| ChannelPrefs {
                 channel,
                 enabled: true,
-                kinds,
-            }
-        })
-        .collect();
-    Prefs { channels, ..stored }
+                kinds: KindSet::all(),
+            })
+            .collect(),
+        quiet: None,
+        tz: chrono_tz::Tz::UTC,
+    }
 }
 
 /// The notifiers for one shop's pipeline.
@@ -98,45 +91,6 @@ struct Customer {
     channel: Channel,
     state: Arc<ShopState>,
     store: Arc<ShopStore>,
-}
-
-/// What a message about a parcel says, in the customer's words.
-struct Wording {
-    /// "has been delivered".
-    headline: &'static str,
-    /// For SMS: "delivered".
-    short: &'static str,
-}
-
-/// The words for the news a message leads with (or, for one without, the parcel's status).
-fn wording(kind: Option<Kind>, status: Status) -> Wording {
-    let (headline, short) = match kind {
-        Some(Kind::Delivered) => ("has been delivered", "delivered"),
-        Some(Kind::OutForDelivery) => ("is out for delivery today", "out for delivery today"),
-        Some(Kind::ReadyForPickup) => ("is ready for pickup", "ready for pickup"),
-        Some(Kind::Shipped) => ("is on its way", "on its way"),
-        Some(Kind::Problem(p)) => match p {
-            ProblemKind::FailedAttempt => (
-                "could not be delivered: the carrier will try again or leave a note",
-                "delivery attempt failed",
-            ),
-            ProblemKind::Late => ("is running late", "running late"),
-            ProblemKind::Stuck => ("is taking longer than usual", "taking longer than usual"),
-            ProblemKind::CustomsHold => ("is held in customs", "held in customs"),
-            ProblemKind::Returned => ("is on its way back to us", "returned to the shop"),
-            ProblemKind::Expired => (
-                "has had no news from the carrier for a long time",
-                "no news from the carrier",
-            ),
-            ProblemKind::Exception => ("is delayed: the carrier reports a problem", "delayed"),
-        },
-        None => match status {
-            Status::Delivered => ("has been delivered", "delivered"),
-            Status::OutForDelivery => ("is out for delivery today", "out for delivery today"),
-            _ => ("has news", "has news"),
-        },
-    };
-    Wording { headline, short }
 }
 
 /// The customer's address or number for a channel, or why there is none.
@@ -171,6 +125,37 @@ fn line(s: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The customer's first name, on one line.
+fn first_name(order: &Order) -> Option<String> {
+    order
+        .customer
+        .name
+        .as_deref()
+        .and_then(|n| n.split_whitespace().next())
+        .map(line)
+}
+
+/// The footer every email ends with: why it came, and the one-click way to stop them.
+fn footer_html(p: &words::Phrases, shop: &str, unsubscribe: &str) -> String {
+    format!(
+        "<hr><p style=\"font-size:12px;color:#55606d\">{} <a href=\"{}\">{}</a>.</p>",
+        esc(&p.why(shop)),
+        esc(unsubscribe),
+        esc(p.stop)
+    )
+}
+
+/// A message that waits for the customer's quiet hours to end.
+fn quiet(until: chrono::DateTime<Utc>) -> NotifyError {
+    NotifyError::Later {
+        until,
+        reason: format!(
+            "waiting for the end of the customer's quiet hours ({})",
+            until.format("%Y-%m-%d %H:%M UTC")
+        ),
+    }
 }
 
 impl Customer {
@@ -215,78 +200,75 @@ impl Customer {
         shipment: &Shipment,
         order: &Order,
         kind: Option<Kind>,
+        who: &Effective,
     ) -> Result<(), NotifyError> {
         let to = recipient(&order.customer.email, "an email address")?;
         let link = self.link(order, LinkScope::Link).await?;
         let unsubscribe = self.link(order, LinkScope::Unsubscribe).await?;
         let shop = line(shop_name);
         let number = order.order_number.as_deref().map(line).unwrap_or_default();
-        let first = order
-            .customer
-            .name
-            .as_deref()
-            .and_then(|n| n.split_whitespace().next())
-            .map(line);
-        let w = wording(kind, shipment.status);
+        let first = first_name(order);
+        let p = words::phrases(who.language);
+        let w = words::wording(who.language, kind, shipment.status);
         let carrier =
             parceltrail_core::view::CarrierBadge::new(&shipment.carrier, &shipment.tracking_number)
                 .name;
-        let order_words = if number.is_empty() {
-            "Your order".to_owned()
-        } else {
-            format!("Your order {number}")
-        };
+        let order_words = p.order_words(&number);
         let estimate = shipment
             .estimate
             .as_ref()
             .filter(|_| !shipment.status.is_terminal() && kind != Some(Kind::Delivered))
-            .map(|e| parceltrail_core::eta::describe(e, Utc::now(), chrono_tz::Tz::UTC));
-        let greeting = first
-            .as_deref()
-            .map_or_else(|| "Hello,".to_owned(), |n| format!("Hello {n},"));
+            .map(|e| words::estimate(who.language, e, Utc::now(), who.time_zone));
+        let greeting = p.greeting(first.as_deref());
         let mut text = format!(
-            "{greeting}\n\n{order_words} {}.\nParcel: {carrier} {}\n",
-            w.headline, shipment.tracking_number
+            "{greeting}\n\n{order_words} {}.\n{}: {carrier} {}\n",
+            w.headline, p.parcel, shipment.tracking_number
         );
         if let Some(e) = &estimate {
-            text.push_str(&format!("Expected: {e}\n"));
+            text.push_str(&format!("{}: {e}\n", p.expected));
         }
         // The one ask for feedback: with the delivery's news.
         let rate = (kind == Some(Kind::Delivered)).then(|| format!("{link}#feedback"));
         if let Some(r) = &rate {
-            text.push_str(&format!("\nHow did the delivery go? Rate it: {r}\n"));
+            text.push_str(&format!("\n{} {}: {r}\n", p.rate_question, p.rate_it));
         }
+        let why = p.why(&shop);
         text.push_str(&format!(
-            "\nTrack your order: {link}\n\n{shop}\n\n--\nYou get this email about an order you placed with {shop}. Stop emails about this order: {unsubscribe}\n"
+            "\n{}: {link}\n\n{shop}\n\n--\n{why} {}: {unsubscribe}\n",
+            p.track, p.stop
         ));
         let html = format!(
             concat!(
-                "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\">",
+                "<!doctype html><html lang=\"{lang}\"><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\">",
                 "<p>{greeting}</p><p><strong>{order_words} {headline}.</strong></p>",
-                "<p>Parcel: {carrier} <code>{number}</code>{estimate}</p>{rate}",
-                "<p><a href=\"{link}\" style=\"display:inline-block;padding:10px 18px;background:#1f5fd1;color:#fff;border-radius:8px;text-decoration:none\">Track your order</a></p>",
-                "<p>{shop}</p><hr><p style=\"font-size:12px;color:#55606d\">You get this email about an order you placed with {shop}. ",
-                "<a href=\"{unsubscribe}\">Stop emails about this order</a>.</p></body></html>"
+                "<p>{parcel}: {carrier} <code>{number}</code>{estimate}</p>{rate}",
+                "<p><a href=\"{link}\" style=\"display:inline-block;padding:10px 18px;background:#1f5fd1;color:#fff;border-radius:8px;text-decoration:none\">{track}</a></p>",
+                "<p>{shop}</p>{footer}</body></html>"
             ),
+            lang = who.language.code(),
             greeting = esc(&greeting),
             order_words = esc(&order_words),
             headline = esc(w.headline),
+            parcel = esc(p.parcel),
             carrier = esc(&carrier),
             number = esc(&shipment.tracking_number),
             estimate = estimate
                 .as_ref()
-                .map(|e| format!("<br>Expected: {}", esc(e)))
+                .map(|e| format!("<br>{}: {}", esc(p.expected), esc(e)))
                 .unwrap_or_default(),
             rate = rate
                 .as_ref()
                 .map(|r| format!(
-                    "<p>How did the delivery go? <a href=\"{}\">Rate it</a></p>",
-                    esc(r)
+                    "<p>{} <a href=\"{}\">{}</a></p>",
+                    esc(p.rate_question),
+                    esc(r),
+                    esc(p.rate_it)
                 ))
                 .unwrap_or_default(),
             link = esc(&link),
+            track = esc(p.track),
             shop = esc(&shop),
-            unsubscribe = esc(&unsubscribe),
+            footer = footer_html(p, &shop, &unsubscribe),
         );
         let mut subject = clip(&format!("{shop}: {order_words} {}", w.headline), 120);
         let (mut text, mut html) = (text, html);
@@ -307,14 +289,11 @@ impl Customer {
                 Ok(r) => {
                     subject = clip(&r.subject, 200);
                     text = format!(
-                        "{}\n\n--\nYou get this email about an order you placed with {shop}. Stop emails about this order: {unsubscribe}\n",
-                        r.text.trim_end()
+                        "{}\n\n--\n{why} {}: {unsubscribe}\n",
+                        r.text.trim_end(),
+                        p.stop
                     );
-                    let footer = format!(
-                        "<hr><p style=\"font-size:12px;color:#55606d\">You get this email about an order you placed with {}. <a href=\"{}\">Stop emails about this order</a>.</p>",
-                        esc(&shop),
-                        esc(&unsubscribe)
-                    );
+                    let footer = footer_html(p, &shop, &unsubscribe);
                     html = match r.html.rfind("</body>") {
                         Some(at) => format!("{}{footer}{}", &r.html[..at], &r.html[at..]),
                         None => format!(
@@ -349,6 +328,7 @@ impl Customer {
         shipment: &Shipment,
         order: &Order,
         message: &Message,
+        who: &Effective,
     ) -> Result<(), NotifyError> {
         let kind = message.kind;
         let to = recipient(&order.customer.phone, "a phone number")?;
@@ -367,11 +347,19 @@ impl Customer {
         }
         let link = self.link(order, LinkScope::Link).await?;
         let number = order.order_number.as_deref().map(line).unwrap_or_default();
-        let w = wording(kind, shipment.status);
-        // At most 160 characters, the link whole: the words give way.
+        let w = words::wording(who.language, kind, shipment.status);
+        // At most 160 characters, the link whole: the words give way. (The German words
+        // stay within GSM-7, so 160 characters are one message there too.)
         let room = 160usize.saturating_sub(link.chars().count() + 1);
+        let order_words = if number.is_empty() {
+            words::phrases(who.language).subject_order.to_owned()
+        } else {
+            words::phrases(who.language)
+                .order_number
+                .replace("{number}", &number)
+        };
         let words = clip(
-            &format!("{}: order {number} {}.", line(shop_name), w.short),
+            &format!("{}: {order_words} {}.", line(shop_name), w.short),
             room,
         );
         let body = format!("{words} {link}");
@@ -394,38 +382,6 @@ impl Customer {
             tracing::warn!(error = %e, "recording a sent SMS failed");
         }
         Ok(())
-    }
-}
-
-/// The words for a decided request: (subject's end, the first line).
-fn decision_words(r: &Request) -> (&'static str, &'static str) {
-    use RequestKind::*;
-    use RequestState::*;
-    match (r.kind, r.state) {
-        (Address, Approved) => (
-            "new delivery address confirmed",
-            "We have changed the delivery address of your order, as you asked.",
-        ),
-        (Address, _) => (
-            "delivery address unchanged",
-            "We could not change the delivery address of your order.",
-        ),
-        (Instructions, Approved) => (
-            "delivery instructions passed on",
-            "We have passed your delivery instructions on.",
-        ),
-        (Instructions, _) => (
-            "delivery instructions not passed on",
-            "We could not pass your delivery instructions on.",
-        ),
-        (Cancel, Approved) => (
-            "order cancelled",
-            "We have cancelled your order, as you asked.",
-        ),
-        (Cancel, _) => (
-            "order not cancelled",
-            "We could not cancel your order: it is on its way to you.",
-        ),
     }
 }
 
@@ -466,16 +422,14 @@ impl Customer {
                 }
                 e => NotifyError::Unavailable(format!("the shop's store: {e}")),
             })?;
-        let choice = self
-            .state
-            .db
-            .contact_choice(shop, order.id)
-            .await
-            .map_err(db)?;
-        if choice.email_off {
+        let who = self.who(order.id).await?;
+        if !who.email {
             return Err(NotifyError::Rejected(
                 "the customer unsubscribed from this order's emails".into(),
             ));
+        }
+        if let Some(until) = who.quiet_until(None, Utc::now()) {
+            return Err(quiet(until));
         }
         let to = recipient(&order.customer.email, "an email address")?;
         let shop_name = super::track::shop_side(&self.state, shop)
@@ -488,30 +442,28 @@ impl Customer {
         let link = self.link(&order, LinkScope::Link).await?;
         let unsubscribe = self.link(&order, LinkScope::Unsubscribe).await?;
         let number = order.order_number.as_deref().map(line).unwrap_or_default();
-        let (subject_end, first_line) = decision_words(&request);
+        let p = words::phrases(who.language);
+        let (subject_end, first_line) = words::decision(who.language, request.kind, request.state);
         let note = request.history.last().and_then(|h| h.note.clone());
-        let greeting = order
-            .customer
-            .name
-            .as_deref()
-            .and_then(|n| n.split_whitespace().next())
-            .map(line)
-            .map_or_else(|| "Hello,".to_owned(), |n| format!("Hello {n},"));
+        let greeting = p.greeting(first_name(&order).as_deref());
         let mut text = format!("{greeting}\n\n{first_line}\n");
         if let Some(n) = &note {
             text.push_str(&format!("\n{shop_name}: \u{201c}{n}\u{201d}\n"));
         }
         text.push_str(&format!(
-            "\nYour order: {link}\n\n{shop_name}\n\n--\nYou get this email about an order you placed with {shop_name}. Stop emails about this order: {unsubscribe}\n"
+            "\n{}: {link}\n\n{shop_name}\n\n--\n{} {}: {unsubscribe}\n",
+            p.see_order,
+            p.why(&shop_name),
+            p.stop
         ));
         let html = format!(
             concat!(
-                "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\">",
+                "<!doctype html><html lang=\"{lang}\"><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\">",
                 "<p>{greeting}</p><p><strong>{first}</strong></p>{note}",
-                "<p><a href=\"{link}\" style=\"display:inline-block;padding:10px 18px;background:#1f5fd1;color:#fff;border-radius:8px;text-decoration:none\">See your order</a></p>",
-                "<p>{shop}</p><hr><p style=\"font-size:12px;color:#55606d\">You get this email about an order you placed with {shop}. ",
-                "<a href=\"{unsubscribe}\">Stop emails about this order</a>.</p></body></html>"
+                "<p><a href=\"{link}\" style=\"display:inline-block;padding:10px 18px;background:#1f5fd1;color:#fff;border-radius:8px;text-decoration:none\">{see}</a></p>",
+                "<p>{shop}</p>{footer}</body></html>"
             ),
+            lang = who.language.code(),
             greeting = esc(&greeting),
             first = esc(first_line),
             note = note
@@ -521,13 +473,14 @@ impl Customer {
                 ))
                 .unwrap_or_default(),
             link = esc(&link),
+            see = esc(p.see_order),
             shop = esc(&shop_name),
-            unsubscribe = esc(&unsubscribe),
+            footer = footer_html(p, &shop_name, &unsubscribe),
         );
         let order_words = if number.is_empty() {
-            "your order".to_owned()
+            p.subject_order.to_owned()
         } else {
-            format!("order {number}")
+            p.order_number.replace("{number}", &number)
         };
         mailer
             .send(&Email {
@@ -544,6 +497,48 @@ impl Customer {
 }
 
 impl Customer {
+    /// The order's customer's notifications: their choice over the shop's defaults.
+    async fn who(
+        &self,
+        order: parceltrail_core::domain::OrderId,
+    ) -> Result<Effective, NotifyError> {
+        let shop = self.store.shop();
+        let db = |e: parceltrail_shop::Error| {
+            NotifyError::Unavailable(format!("the shop database: {e}"))
+        };
+        let settings = self.state.db.notify_settings(shop).await.map_err(db)?;
+        let choice = self
+            .state
+            .db
+            .contact_choice(shop, order)
+            .await
+            .map_err(db)?;
+        Ok(choice.over(&settings))
+    }
+
+    /// Whether later news about the parcel, that the customer wants on this channel, was
+    /// already sent or is waiting to be: this message would then tell them less than it,
+    /// after it (a delivery let through quiet hours, before the "out for delivery" they held).
+    async fn superseded(&self, message: &Message, who: &Effective) -> Result<bool, NotifyError> {
+        let Some(id) = message.shipment_id else {
+            return Ok(false);
+        };
+        let log = self
+            .store
+            .read(move |s| s.shipment_notifications(&[id], 50))
+            .await
+            .map_err(|e| NotifyError::Unavailable(format!("the shop's store: {e}")))?;
+        Ok(log.iter().any(|n| {
+            n.id > message.id
+                && n.channel == self.channel
+                && matches!(
+                    n.state,
+                    OutboxState::Pending | OutboxState::Sent | OutboxState::Held
+                )
+                && n.kind.is_some_and(|k| who.kinds.contains(k))
+        }))
+    }
+
     /// The shop's template for the news, else its default one.
     async fn template(
         &self,
@@ -577,12 +572,33 @@ impl Notifier for Customer {
             }
             let (shipment, order) = self.parcel(message).await?;
             let shop: ShopId = self.store.shop();
-            let choice = self
-                .state
-                .db
-                .contact_choice(shop, order.id)
-                .await
-                .map_err(|e| NotifyError::Unavailable(format!("the shop database: {e}")))?;
+            let who = self.who(order.id).await?;
+            let on = match self.channel {
+                Channel::Email => who.email,
+                Channel::Sms => who.sms,
+                _ => true,
+            };
+            if !on {
+                return Err(NotifyError::NotWanted(format!(
+                    "the customer has {} off for this order",
+                    self.channel
+                )));
+            }
+            if let Some(kind) = message.kind
+                && !who.kinds.contains(kind)
+            {
+                return Err(NotifyError::NotWanted(format!(
+                    "the customer chose not to hear of {kind}"
+                )));
+            }
+            if let Some(until) = who.quiet_until(message.kind, Utc::now()) {
+                return Err(quiet(until));
+            }
+            if self.superseded(message, &who).await? {
+                return Err(NotifyError::NotWanted(
+                    "later news about the parcel went to the customer instead".into(),
+                ));
+            }
             // The name as the tracking pages read it (kept a moment per process).
             let shop_name = super::track::shop_side(&self.state, shop)
                 .await
@@ -592,27 +608,17 @@ impl Notifier for Customer {
                 .clone();
             match self.channel {
                 Channel::Email => {
-                    if choice.email_off {
-                        return Err(NotifyError::Rejected(
-                            "the customer unsubscribed from this order's emails".into(),
-                        ));
-                    }
                     let Some(mailer) = &self.state.channels.email else {
                         return Err(NotifyError::Unavailable("email is not configured".into()));
                     };
-                    self.send_email(mailer, &shop_name, &shipment, &order, message.kind)
+                    self.send_email(mailer, &shop_name, &shipment, &order, message.kind, &who)
                         .await
                 }
                 Channel::Sms => {
-                    if choice.sms_off {
-                        return Err(NotifyError::Rejected(
-                            "the customer asked for no more SMS about this order".into(),
-                        ));
-                    }
                     let Some(twilio) = &self.state.channels.sms else {
                         return Err(NotifyError::Unavailable("SMS is not configured".into()));
                     };
-                    self.send_sms(twilio, &shop_name, &shipment, &order, message)
+                    self.send_sms(twilio, &shop_name, &shipment, &order, message, &who)
                         .await
                 }
                 Channel::Push => {
@@ -629,12 +635,12 @@ impl Notifier for Customer {
                     }
                     let link = self.link(&order, LinkScope::Link).await?;
                     let number = order.order_number.as_deref().map(line).unwrap_or_default();
-                    let w = wording(message.kind, shipment.status);
-                    let body = if number.is_empty() {
-                        format!("Your order {}.", w.headline)
-                    } else {
-                        format!("Your order {number} {}.", w.headline)
-                    };
+                    let w = words::wording(who.language, message.kind, shipment.status);
+                    let body = format!(
+                        "{} {}.",
+                        words::phrases(who.language).order_words(&number),
+                        w.headline
+                    );
                     super::push::send(
                         &self.state,
                         &subs,

@@ -26,6 +26,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{Body, Caller};
 use super::problem::PROBLEM;
 use super::{Problem, ShopState};
+use parceltrail_shop::db::ContactChoice;
 
 /// Most parcels one order may have.
 pub const MAX_SHIPMENTS: usize = 50;
@@ -86,6 +87,16 @@ pub(crate) struct CustomerBody {
     /// Delivery address (may span lines).
     #[schema(max_length = 2000)]
     address: Option<String>,
+    /// The language the customer's messages are written in: a tag such as `de` or `de-AT`
+    /// (messages come in `en` or `de`). Read back on a single order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 35, example = "de")]
+    language: Option<String>,
+    /// The customer's time zone, an IANA name: quiet hours and dates in messages are read in
+    /// it. Read back on a single order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64, example = "Europe/Berlin")]
+    time_zone: Option<String>,
 }
 
 /// A parcel to track with an order.
@@ -263,6 +274,10 @@ pub(crate) struct CustomerPatchBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     address: Option<Option<String>>,
+    /// The customer's language, as above (kept until changed).
+    language: Option<String>,
+    /// The customer's time zone, as above (kept until changed).
+    time_zone: Option<String>,
 }
 
 /// Parcels to add to an order.
@@ -505,7 +520,10 @@ pub(crate) struct NotificationBody {
     /// `held` (quiet hours), `summarized`.
     state: &'static str,
     attempts: u32,
+    /// Why the last try failed, or why it waits (the customer's quiet hours).
     last_error: Option<String>,
+    /// When a pending message goes next: a retry, or the end of the customer's quiet hours.
+    next_attempt_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
     /// For an SMS: Twilio's latest report (`queued`, `sent`, `delivered`, `undelivered`,
@@ -537,6 +555,9 @@ impl OrderBody {
         )
         .await?;
         self.tracking_url = Some(super::track::link_url(&state.public_url, &token));
+        let choice = state.db.contact_choice(shop, self.id).await?;
+        self.customer.language = choice.language.map(|l| l.code().to_owned());
+        self.customer.time_zone = choice.time_zone.map(|z| z.name().to_owned());
         Ok(self)
     }
 
@@ -599,6 +620,7 @@ impl OrderBody {
                     state: n.state.as_str(),
                     attempts: n.attempts,
                     last_error: n.last_error,
+                    next_attempt_at: n.next_attempt_at,
                     created_at: n.created_at,
                     sent_at: n.sent_at,
                     delivery: sms
@@ -654,6 +676,8 @@ fn order_body(o: Order, shipments: Vec<ShipmentBody>, raw: &[Shipment]) -> Order
             phone: o.customer.phone,
             postcode: o.customer.postcode,
             address: o.customer.address,
+            language: None,
+            time_zone: None,
         },
         created_at: o.created_at,
         updated_at: o.updated_at,
@@ -715,6 +739,27 @@ fn date(field: &str, v: Option<String>) -> Result<Option<DateTime<FixedOffset>>,
         None => Ok(None),
         Some(raw) => import::parse_date(field, &raw).map(Some).map_err(invalid),
     }
+}
+
+/// The customer's language and zone, as given with the order (kept shop-side with what the
+/// customer chooses on the tracking page).
+fn contact_of(
+    language: Option<&str>,
+    time_zone: Option<&str>,
+) -> Result<Option<ContactChoice>, Problem> {
+    use parceltrail_shop::prefs;
+    if language.is_none() && time_zone.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(ContactChoice {
+        language: language
+            .map(|l| prefs::Language::parse("customer.language", l))
+            .transpose()?,
+        time_zone: time_zone
+            .map(|z| prefs::parse_zone("customer.time_zone", z))
+            .transpose()?,
+        ..ContactChoice::default()
+    }))
 }
 
 fn customer(c: CustomerBody, at: &str) -> Result<Customer, Problem> {
@@ -843,6 +888,10 @@ pub(crate) async fn create(
     Body(body): Body<NewOrderBody>,
 ) -> Result<(StatusCode, Json<OrderBody>), Problem> {
     caller.require(|s| s.write, "write")?;
+    let contact = contact_of(
+        body.customer.language.as_deref(),
+        body.customer.time_zone.as_deref(),
+    )?;
     let new = new_order(body, caller.actor())?;
     let store = store_of(&state, &caller).await?;
     let body = store
@@ -851,6 +900,12 @@ pub(crate) async fn create(
             full_order(s, saved.order.id)
         })
         .await?;
+    if let Some(c) = contact {
+        state
+            .db
+            .set_contact_choice(caller.shop_id, body.id, c, Utc::now())
+            .await?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(body.linked(&state, caller.shop_id).await?),
@@ -909,6 +964,10 @@ pub(crate) async fn update(
     let id = order_id(&id)?;
     let stage = body.stage;
     let note = text("stage_note", body.stage_note.clone(), MAX_FIELD, true)?;
+    let contact = match &body.customer {
+        Some(c) => contact_of(c.language.as_deref(), c.time_zone.as_deref())?,
+        None => None,
+    };
     let fields = order_patch(body)?;
     let actor = caller.actor();
     let store = store_of(&state, &caller).await?;
@@ -924,6 +983,12 @@ pub(crate) async fn update(
             full_order(s, id)
         })
         .await?;
+    if let Some(c) = contact {
+        state
+            .db
+            .set_contact_choice(caller.shop_id, id, c, Utc::now())
+            .await?;
+    }
     Ok(Json(body.linked(&state, caller.shop_id).await?))
 }
 

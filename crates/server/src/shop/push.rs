@@ -252,7 +252,9 @@ pub(crate) async fn send(
     for sub in subs {
         match send_one(state, &vapid, &contact, sub, &body).await {
             Ok(()) => delivered += 1,
-            Err(NotifyError::Unavailable(e)) => passing = Some(e),
+            Err(NotifyError::Unavailable(e) | NotifyError::Later { reason: e, .. }) => {
+                passing = Some(e)
+            }
             Err(NotifyError::Rejected(e) | NotifyError::NotWanted(e)) => refused.push(e),
         }
     }

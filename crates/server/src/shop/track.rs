@@ -23,7 +23,7 @@ use parceltrail_core::domain::{OrderId, OrderStage, Stage, Status, stage_reached
 use parceltrail_core::store::{OrderDetail, OrderQuery};
 use parceltrail_core::view::CarrierBadge;
 use parceltrail_shop::ShopId;
-use parceltrail_shop::db::{ContactChoice, LinkSettings};
+use parceltrail_shop::db::{ContactChoice, LinkSettings, NotifySettings};
 use parceltrail_shop::links::{
     self, LinkClaims, LinkError, LinkPolicy, LinkScope, MAX_LIFETIME_DAYS,
 };
@@ -494,27 +494,60 @@ pub(crate) struct NotificationsFace {
     /// "Notify me in this browser": `available` when the server offers Web Push (the page
     /// knows whether this browser subscribed).
     push: ChannelFace,
+    /// The news the customer hears of: `shipped`, `out_for_delivery`, `ready_for_pickup`,
+    /// `delivered`, `problems`.
+    news: Vec<&'static str>,
+    /// The language the customer's messages are written in (`en`, `de`).
+    language: &'static str,
+    /// The customer's time zone as known (from the order, or the browser that saved a
+    /// choice); none: the shop's is used.
+    #[schema(nullable)]
+    time_zone: Option<String>,
+    /// The shop's quiet hours, in the customer's time of day: messages wait until they end.
+    #[schema(nullable)]
+    quiet_hours: Option<QuietFace>,
+}
+
+/// Quiet hours as the page shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct QuietFace {
+    /// `HH:MM`.
+    start: String,
+    /// `HH:MM`.
+    end: String,
+    /// "Delivered" goes through anyway.
+    delivered_through: bool,
 }
 
 fn notifications_face(
     state: &ShopState,
     order: &parceltrail_core::domain::Order,
     choice: ContactChoice,
+    settings: &NotifySettings,
 ) -> NotificationsFace {
     let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    let who = choice.over(settings);
     NotificationsFace {
         email: ChannelFace {
             available: state.channels.email.is_some() && has(&order.customer.email),
-            on: !choice.email_off,
+            on: who.email,
         },
         sms: ChannelFace {
             available: state.channels.sms.is_some() && has(&order.customer.phone),
-            on: !choice.sms_off,
+            on: who.sms,
         },
         push: ChannelFace {
             available: state.channels.push,
             on: false,
         },
+        news: parceltrail_shop::prefs::choices_of(who.kinds),
+        language: who.language.code(),
+        time_zone: choice.time_zone.map(|z| z.name().to_owned()),
+        quiet_hours: who.quiet.map(|q| QuietFace {
+            start: q.start.format("%H:%M").to_string(),
+            end: q.end.format("%H:%M").to_string(),
+            delivered_through: q.allow_delivered,
+        }),
     }
 }
 
@@ -693,7 +726,8 @@ pub(crate) async fn page(
         .db
         .contact_choice(opened.claims.shop, opened.claims.order)
         .await?;
-    let notifications = notifications_face(&state, &opened.detail.order, choice);
+    let settings = state.db.notify_settings(opened.claims.shop).await?;
+    let notifications = notifications_face(&state, &opened.detail.order, choice, &settings);
     let requests = super::requests::requests_face(&state, &opened).await?;
     let feedback = state
         .db
@@ -714,25 +748,58 @@ pub(crate) async fn page(
     )))
 }
 
-/// The customer's choice of channels for the order.
+/// The customer's choice for the order: each part given is kept, the others stay as they were.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NotificationsPatch {
     email: Option<bool>,
     sms: Option<bool>,
+    /// Which news: any of `shipped`, `out_for_delivery`, `ready_for_pickup`, `delivered`,
+    /// `problems`.
+    news: Option<Vec<String>>,
+    /// The customer's language (a tag such as `de-AT`; messages come in `en` or `de`).
+    language: Option<String>,
+    /// The customer's time zone, an IANA name (the browser's).
+    time_zone: Option<String>,
 }
 
-/// Turns the order's email or SMS on or off, as its customer chooses on the tracking page.
+impl NotificationsPatch {
+    fn choice(&self) -> Result<ContactChoice, parceltrail_shop::Error> {
+        use parceltrail_shop::prefs;
+        Ok(ContactChoice {
+            email: self.email,
+            sms: self.sms,
+            kinds: self
+                .news
+                .as_deref()
+                .map(|n| prefs::kinds_of("news", n))
+                .transpose()?,
+            language: self
+                .language
+                .as_deref()
+                .map(|l| prefs::Language::parse("language", l))
+                .transpose()?,
+            time_zone: self
+                .time_zone
+                .as_deref()
+                .map(|z| prefs::parse_zone("time_zone", z))
+                .transpose()?,
+        })
+    }
+}
+
+/// Sets what the order's customer hears of and how, as they choose on the tracking page:
+/// email and SMS on or off, which news, and the language and time zone messages use.
 #[utoipa::path(put, operation_id = "tracking_page_notifications", path = "/track/{token}/notifications", tag = "tracking",
     params(("token" = String, Path, description = "The link's token")),
     request_body = NotificationsPatch,
     responses(
-        (status = 200, description = "The channels as they now are", body = NotificationsFace),
+        (status = 200, description = "The choice as it now is", body = NotificationsFace),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Not a valid link", body = Problem, content_type = PROBLEM),
         (status = 410, description = "The link expired, or the shop withdrew it", body = Problem, content_type = PROBLEM),
         (status = 415, description = "The body is not application/json", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "The body is not an object of booleans", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A field is not what it should be (the detail names it)", body = Problem, content_type = PROBLEM),
     ))]
 pub(crate) async fn set_notifications(
     State(state): State<Arc<ShopState>>,
@@ -749,22 +816,18 @@ pub(crate) async fn set_notifications(
             )
             .detail(e.to_string())
         })?;
+    let choice = patch.choice()?;
     let (shop, order) = (opened.claims.shop, opened.claims.order);
-    let mut choice = state.db.contact_choice(shop, order).await?;
-    if let Some(on) = patch.email {
-        choice.email_off = !on;
-    }
-    if let Some(on) = patch.sms {
-        choice.sms_off = !on;
-    }
-    state
+    let choice = state
         .db
         .set_contact_choice(shop, order, choice, Utc::now())
         .await?;
+    let settings = state.db.notify_settings(shop).await?;
     Ok(Json(notifications_face(
         &state,
         &opened.detail.order,
         choice,
+        &settings,
     )))
 }
 
@@ -1252,12 +1315,11 @@ pub(crate) async fn unsubscribe(
         Err(parceltrail_core::Error::NotFound(_)) => return Err(link_problem(LinkError::Invalid)),
         Err(e) => return Err(e.into()),
     }
-    let mut choice = state.db.contact_choice(shop, order).await?;
-    choice.email_off = true;
-    state
-        .db
-        .set_contact_choice(shop, order, choice, now)
-        .await?;
+    let off = ContactChoice {
+        email: Some(false),
+        ..ContactChoice::default()
+    };
+    state.db.set_contact_choice(shop, order, off, now).await?;
     tracing::info!(shop = %shop, order = %order, "a customer unsubscribed from an order's emails");
     Ok(Json(serde_json::json!({"unsubscribed": true})))
 }

@@ -142,6 +142,7 @@ mod hooks;
 pub use hooks::HookSecretInfo;
 pub(crate) use hooks::MessagesInTx;
 mod links;
+mod notify;
 mod push;
 mod templates;
 pub use templates::Template;
@@ -150,7 +151,8 @@ mod sms;
 pub use push::{MAX_PUSH_PER_ORDER, PushSubscription};
 pub use sms::SmsMessage;
 mod webhooks;
-pub use links::{Branding, ContactChoice, LinkSettings, MAX_LOGO, logo_type};
+pub use crate::prefs::{ContactChoice, NotifySettings};
+pub use links::{Branding, LinkSettings, MAX_LOGO, logo_type};
 
 /// A schema migration's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

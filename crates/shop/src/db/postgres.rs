@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_sms.sql"),
     include_str!("../../migrations/postgres/0010_push.sql"),
     include_str!("../../migrations/postgres/0011_templates.sql"),
+    include_str!("../../migrations/postgres/0012_notify_settings.sql"),
 ];
 
 /// The advisory lock taken while migrating (any constant; "ptshop" in ASCII).

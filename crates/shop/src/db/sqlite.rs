@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_sms.sql"),
     include_str!("../../migrations/sqlite/0010_push.sql"),
     include_str!("../../migrations/sqlite/0011_templates.sql"),
+    include_str!("../../migrations/sqlite/0012_notify_settings.sql"),
 ];
 
 #[derive(Clone)]

@@ -637,6 +637,15 @@ pub(super) async fn mark_notification(
             )
             .await?
         }
+        SendOutcome::Deferred { reason, at } => {
+            exec(
+                tx,
+                "UPDATE outbox SET next_attempt_at = $2, last_error = $3
+                 WHERE id = $1 AND state = 'pending'",
+                &[&id, &ms(*at), &clean_text(reason)],
+            )
+            .await?
+        }
     };
     Ok(())
 }

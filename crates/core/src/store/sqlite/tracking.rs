@@ -537,6 +537,12 @@ pub(super) fn mark_notification(
                  WHERE id = ?1 AND state = 'pending'",
             )?
             .execute(params![id, clean_text(error)])?,
+        SendOutcome::Deferred { reason, at } => conn
+            .prepare_cached(
+                "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![id, ms(*at), clean_text(reason)])?,
     };
     Ok(())
 }
