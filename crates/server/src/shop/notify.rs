@@ -147,6 +147,25 @@ fn footer_html(p: &words::Phrases, shop: &str, unsubscribe: &str) -> String {
     )
 }
 
+/// Whether the parcel's `log` holds later news than message `id` on `channel`, of a kind the
+/// customer wants, that went or is going to them (ids are UUIDv7: later is greater).
+fn overtaken(
+    id: uuid::Uuid,
+    channel: Channel,
+    kinds: KindSet,
+    log: &[parceltrail_core::store::OutboxEntry],
+) -> bool {
+    log.iter().any(|n| {
+        n.id > id
+            && n.channel == channel
+            && matches!(
+                n.state,
+                OutboxState::Pending | OutboxState::Sent | OutboxState::Held
+            )
+            && n.kind.is_some_and(|k| kinds.contains(k))
+    })
+}
+
 /// A message that waits for the customer's quiet hours to end.
 fn quiet(until: chrono::DateTime<Utc>) -> NotifyError {
     NotifyError::Later {
@@ -528,15 +547,7 @@ impl Customer {
             .read(move |s| s.shipment_notifications(&[id], 50))
             .await
             .map_err(|e| NotifyError::Unavailable(format!("the shop's store: {e}")))?;
-        Ok(log.iter().any(|n| {
-            n.id > message.id
-                && n.channel == self.channel
-                && matches!(
-                    n.state,
-                    OutboxState::Pending | OutboxState::Sent | OutboxState::Held
-                )
-                && n.kind.is_some_and(|k| who.kinds.contains(k))
-        }))
+        Ok(overtaken(message.id, self.channel, who.kinds, &log))
     }
 
     /// The shop's template for the news, else its default one.
@@ -658,5 +669,82 @@ impl Notifier for Customer {
                 ))),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parceltrail_core::notify::Urgency;
+    use parceltrail_core::store::OutboxEntry;
+
+    fn entry(channel: Channel, kind: Kind, state: OutboxState) -> OutboxEntry {
+        OutboxEntry {
+            id: uuid::Uuid::now_v7(),
+            dedupe_key: uuid::Uuid::now_v7(),
+            channel,
+            shipment_id: None,
+            kind: Some(kind),
+            title: String::new(),
+            body: String::new(),
+            link: String::new(),
+            urgency: Urgency::Normal,
+            state,
+            attempts: 0,
+            next_attempt_at: None,
+            last_error: None,
+            created_at: Utc::now(),
+            sent_at: None,
+        }
+    }
+
+    #[test]
+    fn a_held_message_is_overtaken_only_by_later_wanted_news_on_its_channel() {
+        let held = entry(Channel::Email, Kind::OutForDelivery, OutboxState::Pending);
+        let all = KindSet::all();
+        // Nothing later: it goes.
+        assert!(!overtaken(
+            held.id,
+            Channel::Email,
+            all,
+            std::slice::from_ref(&held)
+        ));
+        // "Delivered", let through quiet hours and sent: the older news would come after it.
+        let delivered = entry(Channel::Email, Kind::Delivered, OutboxState::Sent);
+        assert!(overtaken(
+            held.id,
+            Channel::Email,
+            all,
+            &[held.clone(), delivered.clone()]
+        ));
+        // Not on this channel, not wanted, or given up: it still goes.
+        assert!(!overtaken(
+            held.id,
+            Channel::Sms,
+            all,
+            &[held.clone(), delivered.clone()]
+        ));
+        let only_ofd = KindSet::NONE.with(Kind::OutForDelivery);
+        assert!(!overtaken(
+            held.id,
+            Channel::Email,
+            only_ofd,
+            &[held.clone(), delivered]
+        ));
+        let failed = entry(Channel::Email, Kind::Delivered, OutboxState::Failed);
+        assert!(!overtaken(
+            held.id,
+            Channel::Email,
+            all,
+            &[held.clone(), failed]
+        ));
+        // Earlier news never overtakes.
+        let later = entry(Channel::Email, Kind::Delivered, OutboxState::Pending);
+        assert!(!overtaken(
+            later.id,
+            Channel::Email,
+            all,
+            &[held, later.clone()]
+        ));
     }
 }
