@@ -177,6 +177,22 @@ test('the customer picks which news they hear of; their language and time zone g
   }
 });
 
+test('a browser that speaks none of the page\'s languages reads the order\'s', async () => {
+  const set = (language) => server.api('PATCH', `/orders/${order.id}`, { customer: { language } });
+  assert.equal((await set('de')).status, 200);
+  const context = await browser.newContext({ viewport: PHONE, locale: 'fr-FR', timezoneId: 'Europe/Paris' });
+  const page = await context.newPage();
+  try {
+    await page.goto(order.tracking_url);
+    await page.getByRole('heading', { name: 'Nachrichten zu dieser Bestellung' }).waitFor();
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'de');
+    assert.equal(await page.locator('#lang').inputValue(), 'de');
+  } finally {
+    await context.close();
+    assert.equal((await set('en')).status, 200);
+  }
+});
+
 test('the customer asks for a change, the shop answers, and a delivered parcel is rated', async () => {
   const { page, errors, close } = await open(PHONE);
   try {

@@ -256,14 +256,15 @@ const MESSAGES = {
 
 let lang = 'en';
 
-/** The language: `?lang=`, else the one chosen before, else the browser's first we speak. */
-export function chooseLanguage(search = location.search, stored = null, preferred = navigator.languages || []) {
+/** The language: `?lang=`, else the one chosen before, else the browser's first we speak,
+ * else `fallback` (the tracking page passes null, then takes the order's when it knows it). */
+export function chooseLanguage(search = location.search, stored = null, preferred = navigator.languages || [], fallback = 'en') {
   const asked = new URLSearchParams(search).get('lang');
   for (const l of [asked, stored, ...preferred]) {
     const base = typeof l === 'string' ? l.toLowerCase().split('-')[0] : null;
     if (base && MESSAGES[base]) return base;
   }
-  return 'en';
+  return fallback;
 }
 
 export function setLanguage(l) {

@@ -596,6 +596,16 @@ async function orderPage(token) {
       return false;
     }
     const d = r.data;
+    // A browser that speaks none of the page's languages reads the order's (the shop's, or
+    // the one the customer chose before).
+    if (languageOpen && d.notifications && d.notifications.language) {
+      languageOpen = false;
+      if (d.notifications.language !== i18n.language()) {
+        i18n.setLanguage(d.notifications.language);
+        $('lang').value = i18n.language();
+        $('lang-label').textContent = t('lang.label');
+      }
+    }
     brand(d.shop);
     document.title = d.order.order_number ? `${t('order.title', { number: d.order.order_number })} · ${d.shop.name}` : d.shop.name;
     // Keep what the visitor opened (the map, the history) open across a live update.
@@ -667,6 +677,7 @@ function languagePicker(rerender) {
   select.replaceChildren(...Object.entries(i18n.LANGUAGES).map(([code, name]) => h('option', { value: code, lang: code, selected: code === i18n.language() }, name)));
   $('lang-label').textContent = t('lang.label');
   select.addEventListener('change', () => {
+    languageOpen = false;
     i18n.setLanguage(select.value);
     try {
       localStorage.setItem(STORED_LANG, select.value);
@@ -678,8 +689,13 @@ function languagePicker(rerender) {
   });
 }
 
+/** No language asked for, chosen before, or spoken by the browser: the order's may be used. */
+let languageOpen = false;
+
 function start() {
-  i18n.setLanguage(i18n.chooseLanguage(location.search, storedLanguage()));
+  const chosen = i18n.chooseLanguage(location.search, storedLanguage(), navigator.languages || [], null);
+  languageOpen = chosen === null;
+  i18n.setLanguage(chosen || 'en');
   const m = location.pathname.match(/^\/t\/([A-Za-z0-9_-]+)$/);
   const u = location.pathname.match(/^\/u\/([A-Za-z0-9_-]+)$/);
   const render = () => (m ? orderPage(m[1]) : u ? unsubscribePage(u[1]) : lookupPage());
