@@ -383,7 +383,8 @@ async fn choices(db: String) {
     drop(server);
 }
 
-/// The relay down at first: the email waits and is retried, then arrives once.
+/// The relay down at first: the email waits and is retried, then arrives once; a refusal for
+/// good is recorded on the order at once.
 async fn relay_down_then_up(db: String) {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
@@ -431,6 +432,29 @@ async fn relay_down_then_up(db: String) {
         (&json!("sent"), &json!(2)),
         "{e}"
     );
+
+    // A relay's refusal for good (550) is not retried: the order says it failed, and why.
+    let (id, ship, _) = order(
+        &base,
+        &key,
+        json!({"order_number": "R-2", "customer": {"email": "nobody@refused.example"},
+               "shipments": [{"tracking_number": "1Z5R89390357567127"}]}),
+    )
+    .await;
+    event(&base, &key, &ship, "delivered").await;
+    let mut refused = None;
+    until("the refusal on the order", 20, async || {
+        refused = log(&base, &key, &id)
+            .await
+            .into_iter()
+            .find(|n| n["channel"] == "email" && n["state"] == "failed");
+        refused.is_some()
+    })
+    .await;
+    let r = refused.unwrap();
+    assert_eq!(r["attempts"], json!(1), "{r}");
+    assert!(r["last_error"].as_str().unwrap().contains("550"), "{r}");
+    assert_eq!(smtp.messages().len(), 1);
     drop(server);
 }
 

@@ -323,9 +323,24 @@ impl Smtp {
             python.display()
         );
         let dir = tempfile::tempdir().unwrap();
+        // aiosmtpd's Mailbox, refusing for good (550) any recipient at `refused.example`.
+        std::fs::write(
+            dir.path().join("picky.py"),
+            concat!(
+                "from aiosmtpd.handlers import Mailbox\n",
+                "class Picky(Mailbox):\n",
+                "    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):\n",
+                "        if address.lower().endswith('@refused.example'):\n",
+                "            return '550 5.1.1 No such mailbox here'\n",
+                "        envelope.rcpt_tos.append(address)\n",
+                "        return '250 OK'\n",
+            ),
+        )
+        .unwrap();
         let mut child = Command::new(python)
+            .env("PYTHONPATH", dir.path())
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-c", "picky.Picky"])
             .arg(dir.path().join("mail"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
