@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{Timelike, Utc};
-use common::{ShopServer, Smtp, TWILIO_SID, TWILIO_TOKEN, TwilioSink, client, server_cmd};
+use common::{ShopServer, Smtp, TWILIO_SID, TWILIO_TOKEN, TwilioSink, client, qp, server_cmd};
 use serde_json::{Value, json};
 
 fn bin(home: &Path, db: &str, smtp_url: &str, twilio: &str) -> Command {
@@ -77,28 +77,6 @@ fn zone_at(hour: i64) -> String {
         o if o > 0 => format!("Etc/GMT-{o}"),
         o => format!("Etc/GMT+{}", -o),
     }
-}
-
-/// Quoted-printable soft breaks joined and `=XX` decoded, enough to read a message's words.
-fn qp(s: &str) -> String {
-    let s = s.replace("=\r\n", "").replace("=\n", "");
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'='
-            && i + 2 < b.len()
-            && let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The Subject header, decoded when it is an RFC 2047 UTF-8 word.

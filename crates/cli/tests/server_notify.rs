@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ShopServer, Smtp, TWILIO_SID, TWILIO_TOKEN, TwilioSink, client, server_cmd};
+use common::{ShopServer, Smtp, TWILIO_SID, TWILIO_TOKEN, TwilioSink, client, qp, server_cmd};
 use serde_json::{Value, json};
 
 const UPS: &str = "1Z999AA10123456784";
@@ -107,28 +107,6 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("waited 20 s for {what}");
-}
-
-/// Quoted-printable text decoded (soft line breaks joined, `=XX` as its byte).
-fn qp(s: &str) -> String {
-    let s = s.replace("=\r\n", "").replace("=\n", "");
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'='
-            && i + 2 < b.len()
-            && let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A header's value in a raw message (unfolded).

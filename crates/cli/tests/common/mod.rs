@@ -468,3 +468,26 @@ pub fn url_form(body: &str) -> std::collections::HashMap<String, String> {
         .into_owned()
         .collect()
 }
+
+/// Quoted-printable text decoded (soft line breaks joined, `=XX` as its byte): enough to read
+/// an email's words.
+pub fn qp(s: &str) -> String {
+    let s = s.replace("=\r\n", "").replace("=\n", "");
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'='
+            && i + 2 < b.len()
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::Utc;
 use parceltrail_shop::prefs::{self, Language, NotifySettings};
 use serde::{Deserialize, Serialize};
@@ -126,15 +125,7 @@ pub(crate) async fn set(
     Body(body): Body<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<NotificationSettings>, Problem> {
     caller.require_owner()?;
-    let body: NotificationSettings = serde_json::from_value(serde_json::Value::Object(body))
-        .map_err(|e| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Invalid request",
-            )
-            .detail(e.to_string())
-        })?;
+    let body: NotificationSettings = super::problem::from_object(body)?;
     let settings = settings_of(&body)?;
     state
         .db

@@ -31,6 +31,21 @@ pub struct Problem {
     pub retry_after: Option<u64>,
 }
 
+/// A request body's JSON object read as `T` (bodies are taken as objects first: serde would
+/// read a struct from an array too); a field that does not fit is a 422 that names it.
+pub(crate) fn from_object<T: serde::de::DeserializeOwned>(
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, Problem> {
+    serde_json::from_value(serde_json::Value::Object(body)).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Invalid request",
+        )
+        .detail(e.to_string())
+    })
+}
+
 impl Problem {
     /// A problem of this status, kind and detail.
     pub fn new(status: StatusCode, kind: &'static str, title: &'static str) -> Self {

@@ -266,8 +266,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<RequestFace>), Problem> {
     let opened = open(&state, &token).await?;
     needs_link(&opened)?;
-    let body: RequestBody =
-        serde_json::from_value(serde_json::Value::Object(body)).map_err(unprocessable)?;
+    let body: RequestBody = super::problem::from_object(body)?;
     let (shop, order) = (opened.claims.shop, opened.claims.order);
     let list = state.db.order_requests(shop, order).await?;
     if let Some((_, why)) = refusal(body.kind, &opened, &list) {
@@ -361,8 +360,7 @@ pub(crate) async fn feedback(
 ) -> Result<Json<FeedbackFace>, Problem> {
     let opened = open(&state, &token).await?;
     let id: ShipmentId = id.parse().map_err(|_| Problem::not_found())?;
-    let body: FeedbackBody =
-        serde_json::from_value(serde_json::Value::Object(body)).map_err(unprocessable)?;
+    let body: FeedbackBody = super::problem::from_object(body)?;
     let Some((i, shipment)) = opened
         .detail
         .shipments

@@ -807,15 +807,7 @@ pub(crate) async fn set_notifications(
     Body(body): Body<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<NotificationsFace>, Problem> {
     let opened = open(&state, &token).await?;
-    let patch: NotificationsPatch = serde_json::from_value(serde_json::Value::Object(body))
-        .map_err(|e| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Invalid request",
-            )
-            .detail(e.to_string())
-        })?;
+    let patch: NotificationsPatch = super::problem::from_object(body)?;
     let choice = patch.choice()?;
     let (shop, order) = (opened.claims.shop, opened.claims.order);
     let choice = state
@@ -1231,15 +1223,7 @@ pub(crate) async fn update_settings(
 ) -> Result<Json<LinkSettingsBody>, Problem> {
     caller.require_owner()?;
     // Read from an object only (serde would take a struct from an array too).
-    let body: LinkSettingsPatch =
-        serde_json::from_value(serde_json::Value::Object(body)).map_err(|e| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Invalid request",
-            )
-            .detail(e.to_string())
-        })?;
+    let body: LinkSettingsPatch = super::problem::from_object(body)?;
     let p = state
         .db
         .set_link_settings(
