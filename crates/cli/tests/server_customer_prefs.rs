@@ -26,19 +26,11 @@ fn bin(home: &Path, db: &str, smtp_url: &str, twilio: &str) -> Command {
 }
 
 fn create_shop(home: &Path, db: &str, smtp_url: &str, twilio: &str) -> String {
-    let o = bin(home, db, smtp_url, twilio)
-        .args([
-            "shop",
-            "create",
-            "Trailhead",
-            "--admin-email",
-            "o@trailhead.example",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let made: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let made = common::make_shop(
+        bin(home, db, smtp_url, twilio),
+        "Trailhead",
+        "o@trailhead.example",
+    );
     made["api_key"].as_str().unwrap().to_owned()
 }
 

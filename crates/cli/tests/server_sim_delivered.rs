@@ -53,25 +53,9 @@ async fn delivered_once(db: String, replicas: usize) {
         "--stagger",
         "0",
     ]);
-    let made = server_cmd(h)
-        .args([
-            "--db",
-            &db,
-            "shop",
-            "create",
-            "Trailhead",
-            "--admin-email",
-            "o@trailhead.example",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let key = serde_json::from_slice::<Value>(&made.stdout).unwrap()["api_key"]
+    let mut cmd = server_cmd(h);
+    cmd.args(["--db", &db]);
+    let key = common::make_shop(cmd, "Trailhead", "o@trailhead.example")["api_key"]
         .as_str()
         .unwrap()
         .to_owned();

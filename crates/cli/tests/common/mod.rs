@@ -491,3 +491,14 @@ pub fn qp(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// `shop create NAME --json` run with `cmd` (the server's command for its database): the
+/// shop's id, API key and set-up link.
+pub fn make_shop(mut cmd: Command, name: &str, admin: &str) -> serde_json::Value {
+    let o = cmd
+        .args(["shop", "create", name, "--admin-email", admin, "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
