@@ -284,6 +284,33 @@ async fn import(db: String) {
     assert_eq!(c1["customer"]["name"], "Katherine Johnson");
     assert_eq!(c1["shipments"][0]["label"], "the box");
 
+    // The customer's language and time zone, read for their messages; a bad one refuses
+    // its row and names the column.
+    let r = api
+        .csv("order_number,customer_email,customer_language,customer_time_zone\nL-1,l@example.com,de-AT,Europe/Vienna\nL-2,m@example.com,fr,UTC\nL-3,n@example.com,en,Mars/Base\n")
+        .await;
+    assert_eq!(
+        (&r["orders_created"], &r["refused"]),
+        (&json!(1), &json!(2)),
+        "{r}"
+    );
+    assert!(reason(&r, 1).starts_with("customer_language:"), "{r}");
+    assert!(reason(&r, 2).starts_with("customer_time_zone:"), "{r}");
+    let l1 = api.order("L-1").await;
+    assert_eq!(
+        (&l1["customer"]["language"], &l1["customer"]["time_zone"]),
+        (&json!("de"), &json!("Europe/Vienna")),
+        "{l1}"
+    );
+    let r = api
+        .json(json!([{"order_number": "L-4", "customer": {"language": "de", "time_zone": "Europe/Berlin"}}]))
+        .await;
+    assert_eq!(r["orders_created"], 1, "{r}");
+    assert_eq!(
+        api.order("L-4").await["customer"]["time_zone"],
+        "Europe/Berlin"
+    );
+
     // What cannot be read at all is refused whole, saying why.
     let (s, p) = api.send("text/plain", "order_number\nA-9\n").await;
     assert_eq!(s, 415, "{p}");

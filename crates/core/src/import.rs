@@ -86,6 +86,8 @@ enum Col {
     CustomerPhone,
     CustomerPostcode,
     CustomerAddress,
+    CustomerLanguage,
+    CustomerTimeZone,
     Stage,
 }
 
@@ -145,6 +147,12 @@ const HEADERS: &[(&str, Col)] = &[
     ("customer_address", Col::CustomerAddress),
     ("address", Col::CustomerAddress),
     ("shipping_address", Col::CustomerAddress),
+    ("customer_language", Col::CustomerLanguage),
+    ("language", Col::CustomerLanguage),
+    ("locale", Col::CustomerLanguage),
+    ("customer_time_zone", Col::CustomerTimeZone),
+    ("time_zone", Col::CustomerTimeZone),
+    ("timezone", Col::CustomerTimeZone),
     ("stage", Col::Stage),
     ("order_stage", Col::Stage),
 ];
@@ -512,6 +520,11 @@ pub struct OrderRow {
     pub customer: Customer,
     /// The order's stage, when given.
     pub stage: Option<OrderStage>,
+    /// The customer's language and time zone as written (`de-AT`, `Europe/Vienna`): the shop
+    /// server reads them.
+    pub language: Option<String>,
+    /// See `language`.
+    pub time_zone: Option<String>,
     /// The row's parcel.
     pub shipment: Option<NewShipment>,
 }
@@ -564,6 +577,13 @@ pub fn order_row(f: &Fields) -> std::result::Result<OrderRow, String> {
         info,
         customer,
         stage,
+        language: field("customer_language", Col::CustomerLanguage, MAX_SHORT, false)?,
+        time_zone: field(
+            "customer_time_zone",
+            Col::CustomerTimeZone,
+            MAX_SHORT,
+            false,
+        )?,
         shipment,
     })
 }

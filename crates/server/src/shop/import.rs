@@ -25,6 +25,7 @@ use super::auth::Caller;
 use super::orders::{MAX_SHIPMENTS, store_of};
 use super::problem::PROBLEM;
 use super::{Problem, ShopState};
+use parceltrail_shop::db::ContactChoice;
 
 /// The largest import body (a CSV of some 100,000 rows); larger files are split.
 pub const MAX_BODY: usize = 16 << 20;
@@ -116,6 +117,8 @@ type Outcomes = (Vec<(Group, Saved)>, Vec<(usize, String)>);
 /// One order of the file and the rows that make it.
 struct Group {
     new: NewOrder,
+    /// The customer's language and zone, from the first row to give them.
+    contact: Option<ContactChoice>,
     /// Indexes into the results, with the row's tracking number.
     rows: Vec<(usize, Option<String>)>,
 }
@@ -125,7 +128,7 @@ struct Group {
     security(("api_key" = []), ("session" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: a repeat with the same key returns the first answer")),
     request_body(
-        description = "CSV (`text/csv`) with a header row: `order_number` (or `order`, `order_id`), `tracking_number`, `carrier`, `channel`, `placed_at`, `promised_at`, `items`, `notes`, `stage`, `customer_name`, `customer_email` (or `email`), `customer_phone` (`phone`), `customer_postcode` (`postcode`, `zip`), `customer_address` (`address`), and the app's import columns. Or JSON (`application/json`): an array of orders shaped as for POST /orders, or of rows such as `{\"orderId\", \"trackingNumber\", \"carrier\"}`, or `{\"orders\": [...]}`. At most 16 MiB.",
+        description = "CSV (`text/csv`) with a header row: `order_number` (or `order`, `order_id`), `tracking_number`, `carrier`, `channel`, `placed_at`, `promised_at`, `items`, `notes`, `stage`, `customer_name`, `customer_email` (or `email`), `customer_phone` (`phone`), `customer_postcode` (`postcode`, `zip`), `customer_address` (`address`), `customer_language` (`language`: a tag such as `de-AT`), `customer_time_zone` (`time_zone`: an IANA name), and the app's import columns. Or JSON (`application/json`): an array of orders shaped as for POST /orders, or of rows such as `{\"orderId\", \"trackingNumber\", \"carrier\"}`, or `{\"orders\": [...]}`. At most 16 MiB.",
         content(
             (String = "text/csv"),
             (ImportJson = "application/json"),
@@ -181,6 +184,17 @@ pub(crate) async fn import(
             Err(reason) => results[row].reason = Some(reason),
             Ok(r) => {
                 results[row].order_number = r.info.order_number.clone();
+                let contact = match super::orders::contact_of(
+                    r.language.as_deref(),
+                    r.time_zone.as_deref(),
+                    ("customer_language", "customer_time_zone"),
+                ) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        results[row].reason = e.detail;
+                        continue;
+                    }
+                };
                 results[row].tracking_number =
                     r.shipment.as_ref().map(|s| s.tracking_number.clone());
                 let key = (
@@ -195,11 +209,14 @@ pub(crate) async fn import(
                             ..NewOrder::default()
                         },
                         rows: Vec::new(),
+                        contact: None,
                     });
                     groups.len() - 1
                 });
                 if let Err(reason) = join(&mut groups[g], row, r) {
                     results[row].reason = Some(reason);
+                } else if groups[g].contact.is_none() {
+                    groups[g].contact = contact;
                 }
             }
         }
@@ -212,6 +229,12 @@ pub(crate) async fn import(
         let chunk = std::mem::replace(&mut queue, rest);
         let (done, refused) = store.write(move |s| save(s, chunk)).await?;
         for (g, saved) in done {
+            if let Some(c) = g.contact {
+                state
+                    .db
+                    .set_contact_choice(caller.shop_id, saved.order, c, chrono::Utc::now())
+                    .await?;
+            }
             for (row, number) in &g.rows {
                 let r = &mut results[*row];
                 r.order_id = Some(saved.order);
@@ -330,6 +353,7 @@ fn join(g: &mut Group, row: usize, r: OrderRow) -> Result<(), String> {
         customer,
         stage,
         shipment,
+        ..
     } = r;
     let number = shipment.as_ref().map(|s| s.tracking_number.clone());
     if let Some(s) = shipment {

@@ -741,11 +741,15 @@ fn date(field: &str, v: Option<String>) -> Result<Option<DateTime<FixedOffset>>,
     }
 }
 
+/// The fields' names in the orders API.
+const CONTACT_FIELDS: (&str, &str) = ("customer.language", "customer.time_zone");
+
 /// The customer's language and zone, as given with the order (kept shop-side with what the
 /// customer chooses on the tracking page).
-fn contact_of(
+pub(crate) fn contact_of(
     language: Option<&str>,
     time_zone: Option<&str>,
+    fields: (&'static str, &'static str),
 ) -> Result<Option<ContactChoice>, Problem> {
     use parceltrail_shop::prefs;
     if language.is_none() && time_zone.is_none() {
@@ -753,10 +757,10 @@ fn contact_of(
     }
     Ok(Some(ContactChoice {
         language: language
-            .map(|l| prefs::Language::parse("customer.language", l))
+            .map(|l| prefs::Language::parse(fields.0, l))
             .transpose()?,
         time_zone: time_zone
-            .map(|z| prefs::parse_zone("customer.time_zone", z))
+            .map(|z| prefs::parse_zone(fields.1, z))
             .transpose()?,
         ..ContactChoice::default()
     }))
@@ -891,6 +895,7 @@ pub(crate) async fn create(
     let contact = contact_of(
         body.customer.language.as_deref(),
         body.customer.time_zone.as_deref(),
+        CONTACT_FIELDS,
     )?;
     let new = new_order(body, caller.actor())?;
     let store = store_of(&state, &caller).await?;
@@ -965,7 +970,11 @@ pub(crate) async fn update(
     let stage = body.stage;
     let note = text("stage_note", body.stage_note.clone(), MAX_FIELD, true)?;
     let contact = match &body.customer {
-        Some(c) => contact_of(c.language.as_deref(), c.time_zone.as_deref())?,
+        Some(c) => contact_of(
+            c.language.as_deref(),
+            c.time_zone.as_deref(),
+            CONTACT_FIELDS,
+        )?,
         None => None,
     };
     let fields = order_patch(body)?;
