@@ -216,8 +216,14 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(track::set_notifications))
                 .routes(routes!(preferences::get, preferences::set))
                 .routes(routes!(templates::list))
-                .routes(routes!(templates::preview))
-                .routes(routes!(templates::set, templates::remove))
+                .merge(
+                    // A template at its longest, every character JSON-escaped, is over the
+                    // usual 1 MiB.
+                    OpenApiRouter::new()
+                        .routes(routes!(templates::preview))
+                        .routes(routes!(templates::set, templates::remove))
+                        .layer(DefaultBodyLimit::max(templates::MAX_BODY)),
+                )
                 .routes(routes!(push::key))
                 .routes(routes!(push::subscribe, push::unsubscribe))
                 .routes(routes!(requests::create))

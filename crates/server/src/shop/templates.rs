@@ -153,6 +153,10 @@ fn kind_name(raw: &str) -> Result<String, Problem> {
     )))
 }
 
+/// The largest body a template route takes: a subject, text and HTML part at their longest,
+/// each character written as a JSON escape pair (12 bytes).
+pub(crate) const MAX_BODY: usize = 2 << 20;
+
 fn invalid(detail: impl Into<String>) -> Problem {
     Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -271,6 +275,7 @@ fn template_of(kind: String, body: TemplatePut) -> Result<Template, Problem> {
         (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not the owner (sessions) or no write scope (keys), or no CSRF token", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such kind of news", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "The body is larger than 2 MiB", body = Problem, content_type = PROBLEM),
         (status = 415, description = "The body is not application/json", body = Problem, content_type = PROBLEM),
         (status = 422, description = "The template does not render (`detail` says where)", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
@@ -327,6 +332,7 @@ pub(crate) async fn remove(
         (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not allowed (scope, or no CSRF token)", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "The body is larger than 2 MiB", body = Problem, content_type = PROBLEM),
         (status = 415, description = "The body is not application/json", body = Problem, content_type = PROBLEM),
         (status = 422, description = "The template does not render (`detail` says where)", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
