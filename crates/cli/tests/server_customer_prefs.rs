@@ -353,8 +353,8 @@ async fn choices(db: String) {
     drop(server);
 }
 
-/// The relay down at first: the email waits and is retried, then arrives once; a refusal for
-/// good is recorded on the order at once.
+/// The relay down at first: the emails wait and are retried, and only the latest news
+/// arrives, once; a refusal for good is recorded on the order at once.
 async fn relay_down_then_up(db: String) {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
@@ -371,12 +371,22 @@ async fn relay_down_then_up(db: String) {
                "shipments": [{"tracking_number": "1Z999AA10123456784"}]}),
     )
     .await;
-    event(&base, &key, &ship, "delivered").await;
+    let failed_once =
+        |n: &Value| n["channel"] == "email" && n["state"] == "pending" && n["attempts"] == 1;
+    // Two pieces of news while the relay is down: each tried once and waiting.
+    event(&base, &key, &ship, "in_transit").await;
     until("a failed first try", 20, async || {
+        log(&base, &key, &id).await.iter().any(failed_once)
+    })
+    .await;
+    event(&base, &key, &ship, "delivered").await;
+    until("the second news's failed first try", 20, async || {
         log(&base, &key, &id)
             .await
             .iter()
-            .any(|n| n["channel"] == "email" && n["state"] == "pending" && n["attempts"] == 1)
+            .filter(|n| failed_once(n))
+            .count()
+            == 2
     })
     .await;
     let first = log(&base, &key, &id).await;
@@ -401,6 +411,21 @@ async fn relay_down_then_up(db: String) {
         (&e["state"], &e["attempts"]),
         (&json!("sent"), &json!(2)),
         "{e}"
+    );
+    // Only the latest news went: the older one, overtaken while both waited, is kept as such.
+    assert_eq!(
+        subject(&smtp.messages()[0]),
+        "Trailhead: Your order R-1 has been delivered"
+    );
+    let older = log(&base, &key, &id)
+        .await
+        .into_iter()
+        .find(|n| n["channel"] == "email" && n["kind"] == "shipped")
+        .unwrap();
+    assert_eq!(older["state"], "failed", "{older}");
+    assert!(
+        older["last_error"].as_str().unwrap().contains("later news"),
+        "{older}"
     );
 
     // A relay's refusal for good (550) is not retried: the order says it failed, and why.
@@ -444,4 +469,10 @@ async fn customers_choices_language_and_quiet_hours_on_postgres() {
 async fn an_email_is_retried_until_the_relay_takes_it_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     relay_down_then_up(format!("sqlite:{}", dir.path().join("server.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_is_retried_until_the_relay_takes_it_on_postgres() {
+    let db = parceltrail_shop::testing::postgres().fresh_database().await;
+    relay_down_then_up(db).await;
 }

@@ -56,6 +56,12 @@ pub fn describe_likely(est: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
     )
 }
 
+/// The likely time of a window within one day, as [`describe`] writes it (`14:15`, rounded up
+/// to the quarter hour for a delivery slot, else to the hour): for other languages' wording.
+pub fn likely_clock(est: &Estimate, tz: Tz) -> String {
+    rounded_up(est.likely, tz, grain(est))
+}
+
 /// `today`, `tomorrow`, or the day.
 fn relative_day(d: NaiveDate, today: NaiveDate) -> String {
     match (d - today).num_days() {

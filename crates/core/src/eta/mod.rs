@@ -77,7 +77,7 @@ use serde::{Deserialize, Serialize};
 pub use calendar::BusinessCalendar;
 /// Time zones (the IANA database), re-exported for callers of this module.
 pub use chrono_tz::Tz;
-pub use format::{describe, describe_likely};
+pub use format::{describe, describe_likely, likely_clock};
 pub use model::{Model, ModelConfig};
 
 use crate::domain::{CarrierEta, Status};

@@ -525,14 +525,18 @@ impl Customer {
         let db = |e: parceltrail_shop::Error| {
             NotifyError::Unavailable(format!("the shop database: {e}"))
         };
-        let settings = self.state.db.notify_settings(shop).await.map_err(db)?;
+        // The defaults as the tracking pages read them (kept a moment per process).
+        let settings = &super::track::shop_side(&self.state, shop)
+            .await
+            .map_err(db)?
+            .notify;
         let choice = self
             .state
             .db
             .contact_choice(shop, order)
             .await
             .map_err(db)?;
-        Ok(choice.over(&settings))
+        Ok(choice.over(settings))
     }
 
     /// Whether later news about the parcel, that the customer wants on this channel, was

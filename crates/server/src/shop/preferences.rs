@@ -131,5 +131,8 @@ pub(crate) async fn set(
         .db
         .set_notify_settings(caller.shop_id, settings, Utc::now())
         .await?;
+    // Pages and messages on this process see the change at once; other replicas' within
+    // their cache's two seconds.
+    state.shop_cache.forget(caller.shop_id);
     Ok(Json(body_of(&settings)))
 }

@@ -49,8 +49,8 @@ const STREAM_POLL: Duration = Duration::from_secs(1);
 
 // ----- the shop's side of every page, kept a moment -----
 
-/// How long a process trusts what it read of a shop's link key, name and branding: every
-/// page view needs them. A change made through this process is seen at once; one made
+/// How long a process trusts what it read of a shop's link key, name, branding and
+/// notification defaults: every page view and every message needs them. A change made through this process is seen at once; one made
 /// through another replica within this time (as for API keys).
 const SHOP_CACHE: Duration = Duration::from_secs(2);
 
@@ -59,6 +59,8 @@ pub(crate) struct ShopSide {
     policy: LinkPolicy,
     pub(crate) shop: parceltrail_shop::Shop,
     branding: parceltrail_shop::db::Branding,
+    /// The shop's defaults for its customers' notifications.
+    pub(crate) notify: NotifySettings,
 }
 
 type Sides = std::collections::HashMap<ShopId, (std::time::Instant, Arc<ShopSide>)>;
@@ -165,7 +167,7 @@ impl ShopCache {
     }
 
     /// Forgets the shop's entry (its settings changed here).
-    fn forget(&self, shop: ShopId) {
+    pub(crate) fn forget(&self, shop: ShopId) {
         self.lock().remove(&shop);
     }
 }
@@ -184,11 +186,16 @@ pub(crate) async fn shop_side(
         .db
         .link_policy(shop, &state.secret_key, Utc::now())
         .await?;
-    let (record, branding) = tokio::try_join!(state.db.shop(shop), state.db.branding(shop))?;
+    let (record, branding, notify) = tokio::try_join!(
+        state.db.shop(shop),
+        state.db.branding(shop),
+        state.db.notify_settings(shop)
+    )?;
     let side = Arc::new(ShopSide {
         policy,
         shop: record,
         branding,
+        notify,
     });
     let mut cache = state.shop_cache.lock();
     if cache.len() > 10_000 {
@@ -726,8 +733,8 @@ pub(crate) async fn page(
         .db
         .contact_choice(opened.claims.shop, opened.claims.order)
         .await?;
-    let settings = state.db.notify_settings(opened.claims.shop).await?;
-    let notifications = notifications_face(&state, &opened.detail.order, choice, &settings);
+    let notifications =
+        notifications_face(&state, &opened.detail.order, choice, &opened.side.notify);
     let requests = super::requests::requests_face(&state, &opened).await?;
     let feedback = state
         .db
@@ -814,12 +821,11 @@ pub(crate) async fn set_notifications(
         .db
         .set_contact_choice(shop, order, choice, Utc::now())
         .await?;
-    let settings = state.db.notify_settings(shop).await?;
     Ok(Json(notifications_face(
         &state,
         &opened.detail.order,
         choice,
-        &settings,
+        &opened.side.notify,
     )))
 }
 

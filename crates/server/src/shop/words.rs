@@ -1,7 +1,7 @@
 //! The words of customers' messages (email, SMS, push), in each language messages are written
 //! in. The tracking page has its own catalogue (`ui/js/i18n.js`); these are the server's.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use parceltrail_core::domain::Status;
 use parceltrail_core::eta::Estimate;
@@ -251,13 +251,10 @@ fn german_estimate(e: &Estimate, now: DateTime<Utc>, tz: Tz) -> String {
     );
     let pct = format!("({:.0} %)", (e.confidence.clamp(0.0, 1.0) * 100.0).round());
     if first == last {
-        // The likely time, rounded up to the quarter hour, as the English wording does.
-        let t = likely + Duration::minutes(((15 - likely.minute() % 15) % 15).into());
         return format!(
-            "{}, voraussichtlich bis {:02}:{:02} Uhr {pct}",
+            "{}, voraussichtlich bis {} Uhr {pct}",
             german_day(first, today),
-            t.hour(),
-            t.minute() - t.minute() % 15
+            parceltrail_core::eta::likely_clock(e, tz)
         );
     }
     format!(
@@ -293,9 +290,9 @@ mod tests {
             "zwischen morgen und Do. 10. Dez., am wahrscheinlichsten Mi. 9. Dez. (80 %)"
         );
         let day = Estimate {
-            earliest: utc("2026-12-07T11:00:00Z"),
+            earliest: utc("2026-12-07T12:30:00Z"),
             likely: utc("2026-12-07T13:05:00Z"),
-            latest: utc("2026-12-07T15:00:00Z"),
+            latest: utc("2026-12-07T14:15:00Z"),
             ..e
         };
         assert_eq!(
