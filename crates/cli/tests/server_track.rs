@@ -294,6 +294,28 @@ async fn tracking_page(db: String) {
         )
         .await;
     assert_eq!(s, 422, "{p}");
+    // Bodies are objects: serde would read `[null]` as the fields in order, and make a link.
+    for shape in [json!([null]), json!([]), json!("soon")] {
+        let (s, p) = env
+            .call(
+                Some(&key),
+                "POST",
+                &format!("/api/v1/orders/{id}/tracking-link"),
+                Some(shape.clone()),
+            )
+            .await;
+        assert_eq!(s, 422, "{shape}: {p}");
+        assert!(p["detail"].as_str().unwrap().contains("JSON object"), "{p}");
+        let (s, p) = env
+            .call(
+                Some(&key),
+                "PATCH",
+                &format!("/api/v1/orders/{id}"),
+                Some(json!([shape])),
+            )
+            .await;
+        assert_eq!(s, 422, "{shape}: {p}");
+    }
 
     // Live: a staff update reaches the open page's stream.
     let mut live = env

@@ -195,12 +195,34 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        let unreadable = |status, detail: String| {
+            Problem::new(status, "bad-body", "Unreadable request body").detail(detail)
+        };
+        let (parts, body) = req.into_parts();
+        // Read once (within the route's body limit), so the shape can be checked after
+        // axum's own checks of the media type and the syntax.
+        let bytes = axum::body::Bytes::from_request(
+            axum::extract::Request::from_parts(parts.clone(), body),
+            state,
+        )
+        .await
+        .map_err(|e| unreadable(e.status(), e.body_text()))?;
+        let object = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
         match Json::<T>::from_request(req, state).await {
+            // Every body of this API is an object; serde would read a struct from an array
+            // of its fields in order, which no schema documents.
+            Ok(_) if !object => Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+            )
+            .detail("the body must be a JSON object")),
             Ok(Json(v)) => Ok(Body(v)),
-            Err(e) => Err(
-                Problem::new(e.status(), "bad-body", "Unreadable request body")
-                    .detail(e.body_text()),
-            ),
+            Err(e) => Err(unreadable(e.status(), e.body_text())),
         }
     }
 }

@@ -1094,14 +1094,19 @@ pub(crate) async fn create_link(
     let body: NewLinkBody = if body.iter().all(u8::is_ascii_whitespace) {
         NewLinkBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
+        let unreadable = |detail: String| {
             Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "bad-body",
                 "Unreadable request body",
             )
-            .detail(e.to_string())
-        })?
+            .detail(detail)
+        };
+        match serde_json::from_slice(&body).map_err(|e| unreadable(e.to_string()))? {
+            serde_json::Value::Null => NewLinkBody::default(),
+            serde_json::Value::Object(fields) => super::problem::from_object(fields)?,
+            _ => return Err(unreadable("the body must be a JSON object or null".into())),
+        }
     };
     let expires_at = body.expires_at;
     let now = Utc::now();
