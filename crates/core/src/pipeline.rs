@@ -246,13 +246,15 @@ impl Pipeline {
             let keys: Vec<Uuid> = by_parcel.values().flatten().map(|n| n.key).collect();
             let done: HashSet<Uuid> = store.notified(&keys)?.into_iter().collect();
             let mut drafts = Vec::new();
-            for (id, mut news) in by_parcel {
+            for news in by_parcel.values_mut() {
                 news.retain(|n| !done.contains(&n.key));
-                if news.is_empty() {
+            }
+            by_parcel.retain(|_, news| !news.is_empty());
+            let ids: Vec<ShipmentId> = by_parcel.keys().copied().collect();
+            for (s, shop) in store.shipments_with_store(&ids)? {
+                let (id, Some(news)) = (s.id, by_parcel.get(&s.id)) else {
                     continue;
-                }
-                let Ok(s) = store.shipment(id) else { continue };
-                let shop = store.order(s.order_id).ok().and_then(|o| o.store);
+                };
                 let carrier = crate::detect::carrier(&s.carrier)
                     .map(|c| c.name)
                     .unwrap_or_else(|| s.carrier.clone());
@@ -267,7 +269,7 @@ impl Pipeline {
                     muted: s.muted,
                     kinds: s.notify_kinds,
                 };
-                drafts.extend(rules::decide(&prefs, &parcel, &news, now));
+                drafts.extend(rules::decide(&prefs, &parcel, news, now));
             }
             let drafts = digest(drafts, self.config.digest_over);
             let n = drafts.len();

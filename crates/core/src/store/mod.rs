@@ -896,6 +896,19 @@ pub trait Store {
     fn find(&self, key: &str) -> Result<Shipment>;
     /// One order.
     fn order(&self, id: OrderId) -> Result<Order>;
+    /// These shipments, each with its order's store, in the order given; gone ones are left
+    /// out. What the notifier words a batch of news with (one read where a round trip
+    /// costs).
+    fn shipments_with_store(&self, ids: &[ShipmentId]) -> Result<Vec<(Shipment, Option<String>)>> {
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.shipment(*id).ok())
+            .map(|s| {
+                let store = self.order(s.order_id).ok().and_then(|o| o.store);
+                (s, store)
+            })
+            .collect())
+    }
     /// A shipment's events, oldest first.
     fn timeline(&self, id: ShipmentId) -> Result<Vec<TrackingEvent>>;
     /// A shipment's status changes, oldest first.

@@ -16,9 +16,10 @@ use parceltrail_core::store::{
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::shipments::{Journal, append_feed, estimate_at, eta_at, lock_shipments, place};
+use super::shipments::{FEED_INSERT, FeedColumns, estimate_at, eta_at, place};
 use super::{
-    Fail, R, Tx, count, each_row, exec, get, ms, one, opt, opt_utc, parse, rows, status, utc,
+    Fail, LOCK_JOURNAL, Param, PgStore, R, Tx, count, each_row, exec, get, ms, one, opt, opt_utc,
+    parse, rows, status, utc,
 };
 
 pub(super) async fn order_lead_times(
@@ -138,23 +139,37 @@ pub(super) async fn active(
 ) -> R<()> {
     match ids {
         Some(ids) => {
+            // Two queries for the lot (a burst of webhooks asks about thousands of parcels
+            // at once), answered in the order asked.
+            let keys: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
             let sql = format!(
                 "SELECT {ACTIVE_COLUMNS} FROM shipments s JOIN orders o ON o.id = s.order_id
-                 WHERE s.id = $1 AND NOT s.deleted"
+                 WHERE s.id = ANY($1) AND NOT s.deleted"
             );
-            for id in ids {
-                if let Some(r) = opt(tx, &sql, &[&id.0]).await? {
-                    let mut a = active_from_row(&r)?;
-                    a.problems = rows(
-                        tx,
-                        "SELECT kind, since, detail FROM problems
-                         WHERE shipment_id = $1 AND resolved_at IS NULL ORDER BY id",
-                        &[&id.0],
-                    )
-                    .await?
-                    .iter()
-                    .map(|r| problem_from_row(r, 0))
-                    .collect::<R<_>>()?;
+            let params: [Param; 1] = [&keys];
+            let (found, problems) = tokio::try_join!(
+                rows(tx, &sql, &params),
+                rows(
+                    tx,
+                    "SELECT shipment_id, kind, since, detail FROM problems
+                     WHERE shipment_id = ANY($1) AND resolved_at IS NULL ORDER BY id",
+                    &params,
+                )
+            )?;
+            let mut open: HashMap<Uuid, Vec<Problem>> = HashMap::new();
+            for r in &problems {
+                open.entry(get(r, 0)?)
+                    .or_default()
+                    .push(problem_from_row(r, 1)?);
+            }
+            let mut by_id: HashMap<Uuid, Active> = HashMap::with_capacity(found.len());
+            for r in &found {
+                let mut a = active_from_row(r)?;
+                a.problems = open.remove(&a.id.0).unwrap_or_default();
+                by_id.insert(a.id.0, a);
+            }
+            for k in &keys {
+                if let Some(a) = by_id.remove(k) {
                     each(a)?;
                 }
             }
@@ -191,6 +206,40 @@ pub(super) async fn active(
     Ok(())
 }
 
+const LOCK_ROWS: &str = "SELECT id FROM shipments WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+
+const SAVE_ESTIMATES: &str = "UPDATE shipments s SET est_earliest = v.e, est_likely = v.l,
+        est_latest = v.la, est_confidence = v.c, est_source = v.src,
+        est_first_latest = coalesce(s.est_first_latest, v.f)
+     FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[],
+                 $6::text[], $7::bigint[]) AS v (id, e, l, la, c, src, f)
+     WHERE s.id = v.id AND NOT s.deleted
+     RETURNING s.id";
+
+const SAVE_FIRSTS: &str = "UPDATE shipments s SET est_first_latest = v.f
+     FROM unnest($1::uuid[], $2::bigint[]) AS v (id, f)
+     WHERE s.id = v.id AND s.est_first_latest IS NULL";
+
+const OPEN_PROBLEMS: &str = "SELECT shipment_id, id, kind, key FROM problems
+     WHERE shipment_id = ANY($1) AND resolved_at IS NULL ORDER BY id";
+
+const RESOLVE_PROBLEMS: &str = "UPDATE problems SET resolved_at = $2 WHERE id = ANY($1)";
+
+// A reopened occurrence keeps its row (and id): it does not notify twice.
+const OPEN_NEW_PROBLEMS: &str =
+    "INSERT INTO problems (shipment_id, kind, key, since, detail, opened_at)
+     SELECT s, k, key, since, detail, $6
+     FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::text[])
+          WITH ORDINALITY AS p (s, k, key, since, detail, n)
+     ORDER BY n
+     ON CONFLICT (shipment_id, key) DO UPDATE
+        SET resolved_at = NULL, detail = excluded.detail";
+
+/// Estimates and problems in two round trips, however many parcels: the rows locked (in id
+/// order, as everywhere), the estimates written and the open problems read, sent together;
+/// then the problems closed and opened and the feed written, under the journal lock. A
+/// chunk's rows and the journal lock are what a burst of webhooks for the same parcels
+/// waits on, so they are held for as few round trips as can be.
 pub(super) async fn save_derived(
     tx: &Tx<'_>,
     schema: &str,
@@ -199,85 +248,86 @@ pub(super) async fn save_derived(
 ) -> R<Vec<Change>> {
     let now = ms(now);
     let mut ids: Vec<Uuid> = rows_in.iter().map(|d| d.id.0).collect();
-    lock_shipments(tx, &mut ids).await?;
-    let mut journal = Journal::new(schema);
-    let mut changes = Vec::new();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     // The estimates that moved, in one statement; the first latest of those that did not.
     let moved: Vec<&Assessment> = rows_in
         .iter()
         .filter(|d| !same_estimate(d.previous.as_ref(), d.estimate.as_ref()))
         .collect();
-    let mut updated = std::collections::HashSet::new();
-    if !moved.is_empty() {
-        let col =
-            |f: &dyn Fn(&Assessment) -> Option<i64>| moved.iter().map(|d| f(d)).collect::<Vec<_>>();
-        let ids: Vec<Uuid> = moved.iter().map(|d| d.id.0).collect();
-        let earliest = col(&|d| d.estimate.map(|e| ms(e.earliest)));
-        let likely = col(&|d| d.estimate.map(|e| ms(e.likely)));
-        let latest = col(&|d| d.estimate.map(|e| ms(e.latest)));
-        let first = col(&|d| d.first_latest.map(ms));
-        let confidence: Vec<Option<f64>> = moved
-            .iter()
-            .map(|d| d.estimate.map(|e| f64::from(e.confidence)))
-            .collect();
-        let source: Vec<Option<&str>> = moved
-            .iter()
-            .map(|d| d.estimate.map(|e| e.source.as_str()))
-            .collect();
-        for r in rows(
-            tx,
-            "UPDATE shipments s SET est_earliest = v.e, est_likely = v.l, est_latest = v.la,
-                est_confidence = v.c, est_source = v.src,
-                est_first_latest = coalesce(s.est_first_latest, v.f)
-             FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[],
-                         $6::text[], $7::bigint[]) AS v (id, e, l, la, c, src, f)
-             WHERE s.id = v.id AND NOT s.deleted
-             RETURNING s.id",
-            &[
-                &ids,
-                &earliest,
-                &likely,
-                &latest,
-                &confidence,
-                &source,
-                &first,
-            ],
-        )
-        .await?
-        {
-            updated.insert(get::<Uuid>(&r, 0)?);
-        }
-    }
+    let col =
+        |f: &dyn Fn(&Assessment) -> Option<i64>| moved.iter().map(|d| f(d)).collect::<Vec<_>>();
+    let moved_ids: Vec<Uuid> = moved.iter().map(|d| d.id.0).collect();
+    let earliest = col(&|d| d.estimate.map(|e| ms(e.earliest)));
+    let likely = col(&|d| d.estimate.map(|e| ms(e.likely)));
+    let latest = col(&|d| d.estimate.map(|e| ms(e.latest)));
+    let first = col(&|d| d.first_latest.map(ms));
+    let confidence: Vec<Option<f64>> = moved
+        .iter()
+        .map(|d| d.estimate.map(|e| f64::from(e.confidence)))
+        .collect();
+    let source: Vec<Option<&str>> = moved
+        .iter()
+        .map(|d| d.estimate.map(|e| e.source.as_str()))
+        .collect();
     let (firsts, at): (Vec<Uuid>, Vec<i64>) = rows_in
         .iter()
         .filter(|d| same_estimate(d.previous.as_ref(), d.estimate.as_ref()))
         .filter_map(|d| d.first_latest.map(|f| (d.id.0, ms(f))))
         .unzip();
-    if !firsts.is_empty() {
-        exec(
-            tx,
-            "UPDATE shipments s SET est_first_latest = v.f
-             FROM unnest($1::uuid[], $2::bigint[]) AS v (id, f)
-             WHERE s.id = v.id AND s.est_first_latest IS NULL",
-            &[&firsts, &at],
-        )
-        .await?;
-    }
-    // Every open problem of these parcels, in one read.
-    let all: Vec<Uuid> = rows_in.iter().map(|d| d.id.0).collect();
+    // Prepared first (cached: usually no round trip), then sent together in this order, so
+    // the rows are locked before the statements that write them.
+    let (lock, estimates, first_latest, open_read) = futures_util::try_join!(
+        tx.prepare_cached(LOCK_ROWS),
+        tx.prepare_cached(SAVE_ESTIMATES),
+        tx.prepare_cached(SAVE_FIRSTS),
+        tx.prepare_cached(OPEN_PROBLEMS),
+    )?;
+    let (_, updated, (), open_rows) = futures_util::try_join!(
+        async { Ok::<_, Fail>(tx.query(&lock, &[&ids]).await?) },
+        async {
+            if moved.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok::<_, Fail>(
+                tx.query(
+                    &estimates,
+                    &[
+                        &moved_ids,
+                        &earliest,
+                        &likely,
+                        &latest,
+                        &confidence,
+                        &source,
+                        &first,
+                    ],
+                )
+                .await?,
+            )
+        },
+        async {
+            if !firsts.is_empty() {
+                tx.execute(&first_latest, &[&firsts, &at]).await?;
+            }
+            Ok::<_, Fail>(())
+        },
+        async { Ok::<_, Fail>(tx.query(&open_read, &[&ids]).await?) },
+    )?;
+    let updated: std::collections::HashSet<Uuid> =
+        updated.iter().map(|r| get(r, 0)).collect::<R<_>>()?;
     let mut open: HashMap<Uuid, Vec<(i64, String, Uuid)>> = HashMap::new();
-    for r in rows(
-        tx,
-        "SELECT shipment_id, id, kind, key FROM problems
-         WHERE shipment_id = ANY($1) AND resolved_at IS NULL ORDER BY id",
-        &[&all],
-    )
-    .await?
-    {
-        open.entry(get(&r, 0)?)
+    for r in &open_rows {
+        open.entry(get(r, 0)?)
             .or_default()
-            .push((get(&r, 1)?, get(&r, 2)?, get(&r, 3)?));
+            .push((get(r, 1)?, get(r, 2)?, get(r, 3)?));
     }
+    // Which problems close and which open.
+    let mut changes = Vec::new();
+    let mut resolved: Vec<i64> = Vec::new();
+    let mut opened: Vec<(&Assessment, Uuid, &Problem)> = Vec::new();
     for d in rows_in {
         if updated.contains(&d.id.0) {
             changes.push(Change::EstimateChanged {
@@ -288,15 +338,17 @@ pub(super) async fn save_derived(
             continue; // removed meanwhile
         }
         let was = open.remove(&d.id.0).unwrap_or_default();
-        let keys: HashMap<Uuid, &Problem> = d.problems.iter().map(|p| (p.key(), p)).collect();
+        let keys: Vec<(Uuid, &Problem)> = {
+            let mut seen = std::collections::HashSet::new();
+            d.problems
+                .iter()
+                .map(|p| (p.key(), p))
+                .filter(|(k, _)| seen.insert(*k))
+                .collect()
+        };
         for (id, kind, key) in &was {
-            if !keys.contains_key(key) {
-                exec(
-                    tx,
-                    "UPDATE problems SET resolved_at = $2 WHERE id = $1",
-                    &[id, &now],
-                )
-                .await?;
+            if !keys.iter().any(|(k, _)| k == key) {
+                resolved.push(*id);
                 changes.push(Change::ProblemResolved {
                     shipment_id: d.id,
                     problem: parse::<ProblemKind>(kind)?,
@@ -304,31 +356,8 @@ pub(super) async fn save_derived(
             }
         }
         for (key, p) in keys {
-            if was.iter().any(|w| w.2 == key) {
-                continue;
-            }
-            journal.take(tx).await?;
-            // A reopened occurrence keeps its row (and id): it does not notify twice.
-            let fresh: bool = get(
-                &one(
-                    tx,
-                    "INSERT INTO problems (shipment_id, kind, key, since, detail, opened_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (shipment_id, key) DO UPDATE SET resolved_at = NULL, detail = $5
-                     RETURNING resolved_at IS NULL",
-                    &[
-                        &d.id.0,
-                        &p.kind.as_str(),
-                        &key,
-                        &ms(p.since),
-                        &clean_text(&p.detail),
-                        &now,
-                    ],
-                )
-                .await?,
-                0,
-            )?;
-            if fresh {
+            if !was.iter().any(|w| w.2 == key) {
+                opened.push((d, key, p));
                 changes.push(Change::ProblemOpened {
                     shipment_id: d.id,
                     problem: p.kind,
@@ -336,7 +365,52 @@ pub(super) async fn save_derived(
             }
         }
     }
-    append_feed(tx, &mut journal, &changes, now).await?;
+    let fed = FeedColumns::of(&changes);
+    // Problems and the feed are journal entries: their ids are given out under the journal
+    // lock, taken after the rows (as the ingest does).
+    let journal = !opened.is_empty() || !fed.data.is_empty();
+    let shipment: Vec<Uuid> = opened.iter().map(|o| o.0.id.0).collect();
+    let kind: Vec<&str> = opened.iter().map(|o| o.2.kind.as_str()).collect();
+    let key: Vec<Uuid> = opened.iter().map(|o| o.1).collect();
+    let since: Vec<i64> = opened.iter().map(|o| ms(o.2.since)).collect();
+    let detail: Vec<String> = opened
+        .iter()
+        .map(|o| clean_text(&o.2.detail).into_owned())
+        .collect();
+    let (resolve, journal_lock, insert, feed) = futures_util::try_join!(
+        tx.prepare_cached(RESOLVE_PROBLEMS),
+        tx.prepare_cached(PgStore::JOURNAL_LOCK),
+        tx.prepare_cached(OPEN_NEW_PROBLEMS),
+        tx.prepare_cached(FEED_INSERT),
+    )?;
+    futures_util::try_join!(
+        async {
+            if !resolved.is_empty() {
+                tx.execute(&resolve, &[&resolved, &now]).await?;
+            }
+            Ok::<_, Fail>(())
+        },
+        async {
+            if journal {
+                tx.execute(&journal_lock, &[&LOCK_JOURNAL, &schema]).await?;
+            }
+            Ok::<_, Fail>(())
+        },
+        async {
+            if !opened.is_empty() {
+                tx.execute(&insert, &[&shipment, &kind, &key, &since, &detail, &now])
+                    .await?;
+            }
+            Ok::<_, Fail>(())
+        },
+        async {
+            if !fed.data.is_empty() {
+                tx.execute(&feed, &[&now, &fed.orders, &fed.parcels, &fed.data])
+                    .await?;
+            }
+            Ok::<_, Fail>(())
+        },
+    )?;
     Ok(changes)
 }
 
@@ -429,16 +503,11 @@ pub(super) async fn journal(
 }
 
 pub(super) async fn notified(tx: &Tx<'_>, keys: &[Uuid]) -> R<Vec<Uuid>> {
-    let mut out = Vec::new();
-    for k in keys {
-        if opt(tx, "SELECT 1 FROM notified WHERE key = $1", &[k])
-            .await?
-            .is_some()
-        {
-            out.push(*k);
-        }
-    }
-    Ok(out)
+    rows(tx, "SELECT key FROM notified WHERE key = ANY($1)", &[&keys])
+        .await?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
 }
 
 fn urgency_str(u: Urgency) -> &'static str {
@@ -449,25 +518,51 @@ fn urgency_str(u: Urgency) -> &'static str {
     }
 }
 
-async fn insert_draft(tx: &Tx<'_>, d: &Draft, state: OutboxState, now: i64) -> R<()> {
+/// Record drafts in one statement; one whose channel and news key are recorded already is
+/// left out.
+/// `state` overrides each draft's own.
+async fn insert_drafts(
+    tx: &Tx<'_>,
+    drafts: &[Draft],
+    state: Option<OutboxState>,
+    now: i64,
+) -> R<()> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let col = |f: &dyn Fn(&Draft) -> String| drafts.iter().map(f).collect::<Vec<String>>();
+    let ids: Vec<Uuid> = drafts.iter().map(|d| d.id).collect();
+    let keys: Vec<Uuid> = drafts.iter().map(|d| d.dedupe_key).collect();
+    let shipments: Vec<Option<Uuid>> = drafts.iter().map(|d| d.shipment_id.map(|s| s.0)).collect();
+    let kinds: Vec<Option<&str>> = drafts.iter().map(|d| d.kind.map(|k| k.as_str())).collect();
+    let channels = col(&|d| d.channel.as_str().to_owned());
+    let titles = col(&|d| clean_text(&d.title).into_owned());
+    let bodies = col(&|d| clean_text(&d.body).into_owned());
+    let links = col(&|d| clean_text(&d.link).into_owned());
+    let urgencies = col(&|d| urgency_str(d.urgency).to_owned());
+    let states = col(&|d| {
+        state
+            .unwrap_or(match d.initial {
+                Initial::Pending => OutboxState::Pending,
+                Initial::Held => OutboxState::Held,
+            })
+            .as_str()
+            .to_owned()
+    });
     exec(
         tx,
         "INSERT INTO outbox (id, dedupe_key, channel, shipment_id, kind, title, body, link,
             urgency, state, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+         SELECT id, key, channel, shipment, kind, title, body, link, urgency, state, $11, $11
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::text[], $10::text[])
+              WITH ORDINALITY AS d (id, key, channel, shipment, kind, title, body, link,
+                                    urgency, state, n)
+         ORDER BY n
          ON CONFLICT (channel, dedupe_key) DO NOTHING",
         &[
-            &d.id,
-            &d.dedupe_key,
-            &d.channel.as_str(),
-            &d.shipment_id.map(|s| s.0),
-            &d.kind.map(|k| k.as_str()),
-            &clean_text(&d.title),
-            &clean_text(&d.body),
-            &clean_text(&d.link),
-            &urgency_str(d.urgency),
-            &state.as_str(),
-            &now,
+            &ids, &keys, &channels, &shipments, &kinds, &titles, &bodies, &links, &urgencies,
+            &states, &now,
         ],
     )
     .await?;
@@ -499,21 +594,16 @@ pub(super) async fn record_notifications(
         &[&to.problems],
     )
     .await?;
-    for k in news {
+    if !news.is_empty() {
         exec(
             tx,
-            "INSERT INTO notified (key, notified_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[k, &now],
+            "INSERT INTO notified (key, notified_at)
+             SELECT k, $2 FROM unnest($1::uuid[]) AS k ON CONFLICT DO NOTHING",
+            &[&news, &now],
         )
         .await?;
     }
-    for d in drafts {
-        let state = match d.initial {
-            Initial::Pending => OutboxState::Pending,
-            Initial::Held => OutboxState::Held,
-        };
-        insert_draft(tx, d, state, now).await?;
-    }
+    insert_drafts(tx, drafts, None, now).await?;
     Ok(true)
 }
 
@@ -522,15 +612,7 @@ pub(super) async fn queue_notifications(
     drafts: &[Draft],
     now: DateTime<Utc>,
 ) -> R<()> {
-    let now = ms(now);
-    for d in drafts {
-        let state = match d.initial {
-            Initial::Pending => OutboxState::Pending,
-            Initial::Held => OutboxState::Held,
-        };
-        insert_draft(tx, d, state, now).await?;
-    }
-    Ok(())
+    insert_drafts(tx, drafts, None, ms(now)).await
 }
 
 const OUTBOX_COLUMNS: &str = "id, dedupe_key, channel, shipment_id, kind, title, body, link, \
@@ -686,7 +768,7 @@ pub(super) async fn release_held(
 ) -> R<()> {
     let now = ms(now);
     if let Some(s) = summary {
-        insert_draft(tx, s, OutboxState::Pending, now).await?;
+        insert_drafts(tx, std::slice::from_ref(s), Some(OutboxState::Pending), now).await?;
     }
     let update = "UPDATE outbox SET state = $2, summary_id = $3, next_attempt_at = $4
                   WHERE id = $1 AND state = 'held'";

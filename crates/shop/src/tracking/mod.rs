@@ -713,6 +713,13 @@ impl Store for PgStore {
         self.read(async |tx| shipments::order(tx, id).await)
     }
 
+    fn shipments_with_store(
+        &self,
+        ids: &[ShipmentId],
+    ) -> parceltrail_core::Result<Vec<(Shipment, Option<String>)>> {
+        self.read(async |tx| shipments::with_store(tx, ids).await)
+    }
+
     fn timeline(&self, id: ShipmentId) -> parceltrail_core::Result<Vec<TrackingEvent>> {
         self.read(async |tx| shipments::timeline(tx, id).await)
     }

@@ -40,6 +40,9 @@ pub(super) const SHIPMENT_COLUMNS: &str = "id, order_id, tracking_number, carrie
     last_polled_at, next_poll_at, last_error, last_error_at, created_at, updated_at, \
     est_earliest, est_likely, est_latest, est_confidence, est_source, notify_kinds";
 
+/// How many columns [`SHIPMENT_COLUMNS`] names (what a query selects after them starts here).
+const SHIPMENT_COLUMN_COUNT: usize = 41;
+
 pub(super) fn place(r: &Row, first: usize) -> R<Place> {
     Ok(Place {
         city: get(r, first)?,
@@ -211,20 +214,20 @@ pub(super) async fn append_feed(
 }
 
 /// One statement for a call's changes, its rows numbered in the given order.
-const FEED_INSERT: &str = "INSERT INTO feed (at, order_id, shipment_id, data)
+pub(super) const FEED_INSERT: &str = "INSERT INTO feed (at, order_id, shipment_id, data)
      SELECT $1, coalesce(t.o, (SELECT s.order_id FROM shipments s WHERE s.id = t.s)), t.s, t.d
      FROM unnest($2::uuid[], $3::uuid[], $4::text[]) WITH ORDINALITY AS t (o, s, d, n)
      ORDER BY t.n";
 
 /// The changes the feed keeps, a column each.
-struct FeedColumns {
-    orders: Vec<Option<Uuid>>,
-    parcels: Vec<Option<Uuid>>,
-    data: Vec<String>,
+pub(super) struct FeedColumns {
+    pub(super) orders: Vec<Option<Uuid>>,
+    pub(super) parcels: Vec<Option<Uuid>>,
+    pub(super) data: Vec<String>,
 }
 
 impl FeedColumns {
-    fn of(changes: &[Change]) -> Self {
+    pub(super) fn of(changes: &[Change]) -> Self {
         let fed: Vec<&Change> = changes.iter().filter(|c| c.is_fed()).collect();
         FeedColumns {
             orders: fed.iter().map(|c| c.order_id().map(|o| o.0)).collect(),
@@ -1038,6 +1041,26 @@ pub(super) async fn shipment(tx: &Tx<'_>, id: ShipmentId) -> R<Shipment> {
         Some(r) => shipment_from_row(&r),
         None => Err(CoreError::NotFound(id.to_string()).into()),
     }
+}
+
+/// The shipments of `ids` (in that order) with their order's store, in one query.
+pub(super) async fn with_store(
+    tx: &Tx<'_>,
+    ids: &[ShipmentId],
+) -> R<Vec<(Shipment, Option<String>)>> {
+    let keys: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+    let sql = format!(
+        "SELECT {SHIPMENT_COLUMNS},
+                (SELECT o.store FROM orders o WHERE o.id = s.order_id AND NOT o.deleted)
+         FROM shipments s WHERE id = ANY($1) AND NOT deleted"
+    );
+    let mut found: HashMap<Uuid, (Shipment, Option<String>)> = HashMap::new();
+    for r in rows(tx, &sql, &[&keys]).await? {
+        let s = shipment_from_row(&r)?;
+        let store = get(&r, SHIPMENT_COLUMN_COUNT)?;
+        found.insert(s.id.0, (s, store));
+    }
+    Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
 }
 
 pub(super) async fn edit(
