@@ -32,11 +32,25 @@ fn init_logging() {
         .init();
 }
 
+/// The server's store calls run on tokio's blocking threads, and glibc gives threads malloc
+/// arenas of their own (up to eight a core), each keeping what was freed in it: under a
+/// webhook burst the server's memory grew by 10 to 15 MiB a run of load and kept it (116 MiB
+/// after five; 59 MiB with two arenas, at the same speed). Set before any thread starts.
+fn few_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator settings; called before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // The shop server sets up its own log (JSON lines with request ids) once its settings
     // are read.
-    if !matches!(args.command, cli::Command::Server(_)) {
+    if matches!(args.command, cli::Command::Server(_)) {
+        few_malloc_arenas();
+    } else {
         init_logging();
     }
     match commands::run(args) {

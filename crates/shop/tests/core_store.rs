@@ -3832,3 +3832,67 @@ fn queued_notifications_are_kept_once_per_news(s: &mut dyn Store) {
     assert_eq!(s.due_notifications(t(2), 10).unwrap().len(), 1);
     assert_eq!(s.held_notifications().unwrap().len(), 1);
 }
+
+#[test]
+fn postgres_derived_state_skips_rows_a_webhook_holds_then_saves_them_after() {
+    // The pipeline's save never queues behind a webhook group: the rows free now are saved
+    // at once, and the held one once its holder commits.
+    let pg = Arc::new(Pg::new());
+    let mut s = pg.store("shop_a");
+    let (held, free) = (add(&mut s, "X1"), add(&mut s, "X2"));
+    let stuck = Problem {
+        kind: ProblemKind::Stuck,
+        since: t(5),
+        detail: "no scan for 3 days".into(),
+    };
+    let assess = |id| Assessment {
+        id,
+        previous: None,
+        estimate: Some(estimate(30)),
+        first_latest: Some(t(38)),
+        problems: vec![stuck.clone()],
+    };
+    let rows = vec![assess(held), assess(free)];
+    let locker = pg.rt.block_on(pg.pool.get()).unwrap();
+    pg.rt
+        .block_on(locker.batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM shop_a.shipments WHERE id = '{}' FOR UPDATE",
+            held.0
+        )))
+        .unwrap();
+    let saver = {
+        let pg = pg.clone();
+        std::thread::spawn(move || pg.store("shop_a").save_derived(&rows, t(10)).unwrap())
+    };
+    // The free parcel's problem is committed while the other row is still held.
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = s.open_problems(None).unwrap();
+        if !seen.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        seen.iter().map(|p| p.shipment_id).collect::<Vec<_>>(),
+        [free],
+        "saved at once, the held one left for later"
+    );
+    assert!(
+        !saver.is_finished(),
+        "the held row is waited for, not dropped"
+    );
+    pg.rt.block_on(locker.batch_execute("COMMIT")).unwrap();
+    let changes = saver.join().unwrap();
+    for id in [held, free] {
+        assert!(
+            changes.contains(&Change::ProblemOpened {
+                shipment_id: id,
+                problem: ProblemKind::Stuck
+            }),
+            "{changes:?}"
+        );
+        assert_eq!(s.shipment(id).unwrap().estimate, Some(estimate(30)));
+    }
+    assert_eq!(s.open_problems(None).unwrap().len(), 2);
+}

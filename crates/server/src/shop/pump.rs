@@ -191,23 +191,30 @@ async fn turn(
         }
     };
     let after = c.at;
+    // A shop with no endpoint enabled has nowhere to send its changes: the cursor moves to
+    // the feed's head unread (under webhook load the feed grows by thousands of entries a
+    // second, each read and decoded for nothing). An endpoint enabled after this look gets
+    // the changes that come after it, as it would had the look come a moment sooner (the
+    // head is read first, so a change committed before the endpoint was enabled and after
+    // the head is still sent).
+    let head = store.view(|s| s.feed_head()).await?;
+    if !state.db.endpoints(shop).await?.iter().any(|e| e.enabled) {
+        c.at = c.at.max(head);
+        c.save(store, SAVE_EVERY).await?;
+        return Ok(false);
+    }
     let batch = store.view(move |s| s.feed(after, BATCH)).await?;
     let Some(last) = batch.last().map(|e| e.seq) else {
         c.save(store, SAVE_EVERY).await?;
         return Ok(false);
     };
     debug_assert!(last > after);
-    // A shop with no endpoint enabled has nowhere to send these: nothing to enqueue (each
-    // enqueue is a query and an event body). An endpoint enabled after this read gets the
-    // changes that come after it, as it would had this batch been read a moment sooner.
-    if state.db.endpoints(shop).await?.iter().any(|e| e.enabled) {
-        for entry in &batch {
-            if let Some((kind, data)) = event_of(entry) {
-                state
-                    .outbound
-                    .enqueue(shop, &event_id(shop, entry.seq), kind, &data)
-                    .await?;
-            }
+    for entry in &batch {
+        if let Some((kind, data)) = event_of(entry) {
+            state
+                .outbound
+                .enqueue(shop, &event_id(shop, entry.seq), kind, &data)
+                .await?;
         }
     }
     // Moved on only once every event of the batch is enqueued, and kept in the store at

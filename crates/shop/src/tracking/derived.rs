@@ -206,15 +206,19 @@ pub(super) async fn active(
     Ok(())
 }
 
-const LOCK_ROWS: &str = "SELECT id FROM shipments WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+const LOCK_ROWS: &str =
+    "SELECT id FROM shipments WHERE id = ANY($1) AND NOT deleted ORDER BY id FOR UPDATE";
+
+// Rows a webhook group holds are left out: it adds their news, so they are derived again.
+const LOCK_FREE_ROWS: &str = "SELECT id FROM shipments WHERE id = ANY($1) AND NOT deleted
+     ORDER BY id FOR UPDATE SKIP LOCKED";
 
 const SAVE_ESTIMATES: &str = "UPDATE shipments s SET est_earliest = v.e, est_likely = v.l,
         est_latest = v.la, est_confidence = v.c, est_source = v.src,
         est_first_latest = coalesce(s.est_first_latest, v.f)
      FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[],
                  $6::text[], $7::bigint[]) AS v (id, e, l, la, c, src, f)
-     WHERE s.id = v.id AND NOT s.deleted
-     RETURNING s.id";
+     WHERE s.id = v.id";
 
 const SAVE_FIRSTS: &str = "UPDATE shipments s SET est_first_latest = v.f
      FROM unnest($1::uuid[], $2::bigint[]) AS v (id, f)
@@ -235,27 +239,58 @@ const OPEN_NEW_PROBLEMS: &str =
      ON CONFLICT (shipment_id, key) DO UPDATE
         SET resolved_at = NULL, detail = excluded.detail";
 
-/// Estimates and problems in two round trips, however many parcels: the rows locked (in id
-/// order, as everywhere), the estimates written and the open problems read, sent together;
-/// then the problems closed and opened and the feed written, under the journal lock. A
-/// chunk's rows and the journal lock are what a burst of webhooks for the same parcels
-/// waits on, so they are held for as few round trips as can be.
+/// Estimates and problems in one piped transaction of two round trips however many parcels
+/// (the caller sends `BEGIN` with the first and `commit` goes with the last): the rows
+/// locked (in id order, as everywhere) and their open problems read; then the estimates
+/// written, the problems closed and opened and the feed written, under the journal lock.
+/// A webhook group waits on these locks, so they are held for one round trip and the
+/// commit. With `skip_locked`, rows another transaction holds are left out, and their ids
+/// returned for the caller to save after.
 pub(super) async fn save_derived(
     tx: &Tx<'_>,
     schema: &str,
     rows_in: &[Assessment],
     now: DateTime<Utc>,
-) -> R<Vec<Change>> {
+    skip_locked: bool,
+    commit: impl std::future::Future<Output = R<()>>,
+) -> R<(Vec<Change>, Vec<ShipmentId>)> {
     let now = ms(now);
     let mut ids: Vec<Uuid> = rows_in.iter().map(|d| d.id.0).collect();
     ids.sort();
     ids.dedup();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
+    // Prepared first (cached: usually no round trip), then sent together in this order.
+    let (lock, open_read) = futures_util::try_join!(
+        tx.prepare_cached(if skip_locked {
+            LOCK_FREE_ROWS
+        } else {
+            LOCK_ROWS
+        }),
+        tx.prepare_cached(OPEN_PROBLEMS),
+    )?;
+    let (locked, open_rows) = futures_util::try_join!(
+        async { Ok::<_, Fail>(tx.query(&lock, &[&ids]).await?) },
+        async { Ok::<_, Fail>(tx.query(&open_read, &[&ids]).await?) },
+    )?;
+    let locked: std::collections::HashSet<Uuid> =
+        locked.iter().map(|r| get(r, 0)).collect::<R<_>>()?;
+    // Left out: removed parcels, and (skipping) those held elsewhere, for the caller.
+    let skipped: Vec<ShipmentId> = if skip_locked {
+        rows_in
+            .iter()
+            .filter(|d| !locked.contains(&d.id.0))
+            .map(|d| d.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let rows_in: Vec<&Assessment> = rows_in
+        .iter()
+        .filter(|d| locked.contains(&d.id.0))
+        .collect();
     // The estimates that moved, in one statement; the first latest of those that did not.
     let moved: Vec<&Assessment> = rows_in
         .iter()
+        .copied()
         .filter(|d| !same_estimate(d.previous.as_ref(), d.estimate.as_ref()))
         .collect();
     let col =
@@ -278,46 +313,6 @@ pub(super) async fn save_derived(
         .filter(|d| same_estimate(d.previous.as_ref(), d.estimate.as_ref()))
         .filter_map(|d| d.first_latest.map(|f| (d.id.0, ms(f))))
         .unzip();
-    // Prepared first (cached: usually no round trip), then sent together in this order, so
-    // the rows are locked before the statements that write them.
-    let (lock, estimates, first_latest, open_read) = futures_util::try_join!(
-        tx.prepare_cached(LOCK_ROWS),
-        tx.prepare_cached(SAVE_ESTIMATES),
-        tx.prepare_cached(SAVE_FIRSTS),
-        tx.prepare_cached(OPEN_PROBLEMS),
-    )?;
-    let (_, updated, (), open_rows) = futures_util::try_join!(
-        async { Ok::<_, Fail>(tx.query(&lock, &[&ids]).await?) },
-        async {
-            if moved.is_empty() {
-                return Ok(Vec::new());
-            }
-            Ok::<_, Fail>(
-                tx.query(
-                    &estimates,
-                    &[
-                        &moved_ids,
-                        &earliest,
-                        &likely,
-                        &latest,
-                        &confidence,
-                        &source,
-                        &first,
-                    ],
-                )
-                .await?,
-            )
-        },
-        async {
-            if !firsts.is_empty() {
-                tx.execute(&first_latest, &[&firsts, &at]).await?;
-            }
-            Ok::<_, Fail>(())
-        },
-        async { Ok::<_, Fail>(tx.query(&open_read, &[&ids]).await?) },
-    )?;
-    let updated: std::collections::HashSet<Uuid> =
-        updated.iter().map(|r| get(r, 0)).collect::<R<_>>()?;
     let mut open: HashMap<Uuid, Vec<(i64, String, Uuid)>> = HashMap::new();
     for r in &open_rows {
         open.entry(get(r, 0)?)
@@ -328,14 +323,12 @@ pub(super) async fn save_derived(
     let mut changes = Vec::new();
     let mut resolved: Vec<i64> = Vec::new();
     let mut opened: Vec<(&Assessment, Uuid, &Problem)> = Vec::new();
-    for d in rows_in {
-        if updated.contains(&d.id.0) {
+    for d in rows_in.iter().copied() {
+        if !same_estimate(d.previous.as_ref(), d.estimate.as_ref()) {
             changes.push(Change::EstimateChanged {
                 shipment_id: d.id,
                 estimate: d.estimate,
             });
-        } else if !same_estimate(d.previous.as_ref(), d.estimate.as_ref()) {
-            continue; // removed meanwhile
         }
         let was = open.remove(&d.id.0).unwrap_or_default();
         let keys: Vec<(Uuid, &Problem)> = {
@@ -377,13 +370,39 @@ pub(super) async fn save_derived(
         .iter()
         .map(|o| clean_text(&o.2.detail).into_owned())
         .collect();
-    let (resolve, journal_lock, insert, feed) = futures_util::try_join!(
+    let (estimates, first_latest, resolve, journal_lock, insert, feed) = futures_util::try_join!(
+        tx.prepare_cached(SAVE_ESTIMATES),
+        tx.prepare_cached(SAVE_FIRSTS),
         tx.prepare_cached(RESOLVE_PROBLEMS),
         tx.prepare_cached(PgStore::JOURNAL_LOCK),
         tx.prepare_cached(OPEN_NEW_PROBLEMS),
         tx.prepare_cached(FEED_INSERT),
     )?;
     futures_util::try_join!(
+        async {
+            if !moved.is_empty() {
+                tx.execute(
+                    &estimates,
+                    &[
+                        &moved_ids,
+                        &earliest,
+                        &likely,
+                        &latest,
+                        &confidence,
+                        &source,
+                        &first,
+                    ],
+                )
+                .await?;
+            }
+            Ok::<_, Fail>(())
+        },
+        async {
+            if !firsts.is_empty() {
+                tx.execute(&first_latest, &[&firsts, &at]).await?;
+            }
+            Ok::<_, Fail>(())
+        },
         async {
             if !resolved.is_empty() {
                 tx.execute(&resolve, &[&resolved, &now]).await?;
@@ -410,8 +429,9 @@ pub(super) async fn save_derived(
             }
             Ok::<_, Fail>(())
         },
+        commit,
     )?;
-    Ok(changes)
+    Ok((changes, skipped))
 }
 
 pub(super) async fn open_problems(tx: &Tx<'_>, id: Option<ShipmentId>) -> R<Vec<OpenProblem>> {

@@ -393,6 +393,36 @@ impl PgStore {
         .map_err(Into::into)
     }
 
+    /// [`Store::save_derived`] in one piped transaction (see [`derived::save_derived`]).
+    fn save_derived_piped(
+        &self,
+        rows: &[Assessment],
+        now: DateTime<Utc>,
+        skip_locked: bool,
+    ) -> parceltrail_core::Result<(Vec<Change>, Vec<ShipmentId>)> {
+        if rows.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        self.handle
+            .block_on(retrying(|| async {
+                let client = self.pool.get().await?;
+                let tx = Tx::Piped(&client);
+                let commit = async { Ok(tx.batch_execute("COMMIT").await?) };
+                // As a webhook group's: `BEGIN` with the first statements, `COMMIT` with the
+                // last, a `ROLLBACK` should this fail before sending it.
+                let (begun, out) = tokio::join!(
+                    tx.batch_execute(&self.begin_ingest),
+                    derived::save_derived(&tx, &self.schema, rows, now, skip_locked, commit)
+                );
+                let out = begun.map_err(Fail::from).and(out);
+                if out.is_err() {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                }
+                out
+            }))
+            .map_err(Into::into)
+    }
+
     /// The schema this store lives in.
     pub fn schema(&self) -> &str {
         &self.schema
@@ -843,7 +873,19 @@ impl Store for PgStore {
         rows: &[Assessment],
         now: DateTime<Utc>,
     ) -> parceltrail_core::Result<Vec<Change>> {
-        self.write(async |tx| derived::save_derived(tx, &self.schema, rows, now).await)
+        // Rows a webhook group holds are skipped at first, so the derivation never queues
+        // behind webhooks (nor holds the rows a burst of them waits for); they are saved
+        // after, in a second transaction that waits for them.
+        let (mut changes, skipped) = self.save_derived_piped(rows, now, true)?;
+        if !skipped.is_empty() {
+            let rest: Vec<Assessment> = rows
+                .iter()
+                .filter(|d| skipped.contains(&d.id))
+                .cloned()
+                .collect();
+            changes.extend(self.save_derived_piped(&rest, now, false)?.0);
+        }
+        Ok(changes)
     }
 
     fn open_problems(&self, id: Option<ShipmentId>) -> parceltrail_core::Result<Vec<OpenProblem>> {
