@@ -35,12 +35,15 @@ fn init_logging() {
 /// The server's store calls run on tokio's blocking threads, and glibc gives threads malloc
 /// arenas of their own (up to eight a core), each keeping what was freed in it: under a
 /// webhook burst the server's memory grew by 10 to 15 MiB a run of load and kept it (116 MiB
-/// after five; 59 MiB with two arenas, at the same speed). Set before any thread starts.
+/// after five; 59 MiB with two arenas, at the same speed). Set before any thread starts,
+/// unless the operator set `MALLOC_ARENA_MAX` (glibc's own variable) themselves.
 fn few_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator settings; called before other threads exist.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes allocator settings; called before other threads exist.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }
 
