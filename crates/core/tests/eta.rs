@@ -411,23 +411,61 @@ fn the_model_is_cheap_to_clone_and_configure() {
     assert_eq!(copy.learned(), 0);
 }
 
-/// The figures issue 16 asks of real marketplace data (rolling origin, the promised date the
-/// only per-order information), held on the marketplace profile, which is shaped like it.
-/// The current model does not meet them yet (windows about 18 days wide, the window's end
-/// late as often as the promise): run with `--ignored` to see how far it is.
-#[test]
-#[ignore = "issue 16 item 3: the model does not meet these figures yet"]
-fn marketplace_estimate_figures_are_plannable() {
-    let csv = synth_csv(30_000, 5, Profile::Marketplace);
+fn marketplace_report(seed: u64) -> eval::EvalReport {
+    let csv = synth_csv(30_000, seed, Profile::Marketplace);
     let opts = EvalOptions {
         tz: synth::marketplace_tz(),
         default_country: Some("BR".into()),
         ..EvalOptions::default()
     };
-    let r = eval::evaluate(csv.as_slice(), &opts).unwrap();
+    eval::evaluate(csv.as_slice(), &opts).unwrap()
+}
+
+/// The four figures of issue 16, for a failure's message (the report lists every skipped row).
+fn figures(r: &eval::EvalReport) -> String {
+    format!(
+        "coverage {:.3}, mean window {:.2} days, end late {:.4} (store {:.4}), MAE {:.2} (store {:.2})",
+        r.window_coverage,
+        r.mean_window_days,
+        r.latest_late_share,
+        r.merchant_late_share.unwrap_or(f64::NAN),
+        r.mae_days,
+        r.merchant_mae_days.unwrap_or(f64::NAN),
+    )
+}
+
+/// Issue 16's figures on marketplace data (rolling origin, the promised date the only
+/// per-order information), on the profile shaped like it: coverage 75–85 %, the window's end
+/// late less often than the store's promise, the likely date's error at most 0.40× the
+/// promise's. The width is held where the model is today (16.1 days); the goal's 12 days is
+/// below what any model can reach on this data (next test).
+#[test]
+fn marketplace_estimate_figures_are_plannable() {
+    let r = marketplace_report(5);
     let store_late = r.merchant_late_share.unwrap();
-    assert!((0.75..=0.85).contains(&r.window_coverage), "{r:?}");
-    assert!(r.mean_window_days <= 12.0, "{r:?}");
-    assert!(r.latest_late_share < store_late, "{r:?}");
-    assert!(r.mae_days <= 0.40 * r.merchant_mae_days.unwrap(), "{r:?}");
+    assert!((0.06..=0.075).contains(&store_late), "{}", figures(&r));
+    assert!(
+        (0.75..=0.85).contains(&r.window_coverage),
+        "{}",
+        figures(&r)
+    );
+    assert!(r.latest_late_share < store_late, "{}", figures(&r));
+    assert!(
+        r.mae_days <= 0.40 * r.merchant_mae_days.unwrap(),
+        "{}",
+        figures(&r)
+    );
+    assert!(r.mean_window_days <= 16.5, "{}", figures(&r));
+}
+
+/// The goal's mean width of 12 days. `scripts/eta_bound.py` on a million rows of this
+/// profile gives the narrowest windows a model could give knowing the season's speed in
+/// advance (future deliveries included) and each order's exact promised lead: 13.3 days at
+/// 75.3 % coverage with the end late 5.7 % (the store 6.6 %). So it cannot pass on data of
+/// this shape (BENCHMARKS.md, "Estimate quality").
+#[test]
+#[ignore = "issue 16 item 3: a 12-day mean window is below the clairvoyant bound (13.3 days)"]
+fn marketplace_windows_within_twelve_days() {
+    let r = marketplace_report(5);
+    assert!(r.mean_window_days <= 12.0, "{}", figures(&r));
 }

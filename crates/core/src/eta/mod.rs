@@ -48,7 +48,7 @@
 //!   `earliest` and `latest` are the starts and ends of the local days holding the 15th and
 //!   95th percentiles: an asymmetric 80 % window whose end is late only about 5 % of the time.
 //!   Where a store promised a date, the end is held to that store's own reliability instead:
-//!   it is calibrated to be late 10 % less often than the store's promises are (between 1 and
+//!   it is calibrated to be late 15 % less often than the store's promises are (between 1 and
 //!   10 % of deliveries): about as reliable as the store's promise, and usually sooner.
 //!   Because deliveries are compared as whole days, the quantile levels are then calibrated
 //!   online per carrier and source (adaptive conformal inference: each learned delivery nudges

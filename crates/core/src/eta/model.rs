@@ -236,12 +236,13 @@ impl Perf {
     }
 
     /// The share of deliveries that may come after the window's end. Where the store
-    /// promised a date, the window's end must be late no more often than the store's promise
-    /// (10 % less), so it is calibrated to the store's own late rate, within 1–10 %;
-    /// elsewhere to the nominal upper tail.
+    /// promised a date, the window's end must be late less often than the store's promise,
+    /// so it is calibrated to 15 % under the store's own late rate, within 1–10 % (at 10 %
+    /// under, the calibration's lag left it as late as the promise on some marketplace
+    /// replays); elsewhere to the nominal upper tail.
     fn upper_tail_target(&self, cfg: &ModelConfig, promised: bool) -> f64 {
         if promised && self.promised_count >= MIN_PROMISED && self.promised > 0.0 {
-            (0.9 * self.promise_late / self.promised).clamp(0.01, 0.10)
+            (0.85 * self.promise_late / self.promised).clamp(0.01, 0.10)
         } else {
             1.0 - cfg.upper_quantile
         }
