@@ -510,6 +510,58 @@ pub struct Facets {
     pub carriers: Vec<String>,
 }
 
+/// One carrier's deliveries over a span (see [`Store::carrier_performance`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarrierPerformance {
+    /// Carrier id.
+    pub carrier: String,
+    /// Parcels delivered in the span.
+    pub delivered: u64,
+    /// Median transit, from the parcel's first carrier event to its delivery, in days
+    /// (linear between the two middle parcels, as PostgreSQL's `percentile_cont`).
+    pub median_transit_days: f64,
+    /// 90th percentile of the same.
+    pub p90_transit_days: f64,
+    /// Of those, parcels whose order had a promised date.
+    pub promised: u64,
+    /// Of those, parcels delivered on a local day after the promised date.
+    pub late: u64,
+}
+
+/// A zone's UTC offsets over `[from, to)`: `(from this instant in ms, seconds east of UTC)`,
+/// oldest first, the first at `from`. A store's query reads local days through them, so
+/// both backends count days alike (SQLite knows no time zones).
+pub fn zone_offsets(tz: chrono_tz::Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(i64, i32)> {
+    use chrono::{Offset, TimeZone};
+    let off = |t: DateTime<Utc>| {
+        tz.offset_from_utc_datetime(&t.naive_utc())
+            .fix()
+            .local_minus_utc()
+    };
+    let mut out = vec![(from.timestamp_millis(), off(from))];
+    let mut t = from;
+    // No zone changes its offset twice in six hours; a change is found to the millisecond.
+    while t < to {
+        let next = (t + chrono::Duration::hours(6)).min(to);
+        let current = out[out.len() - 1].1;
+        if off(next) != current {
+            let (mut lo, mut hi) = (t.timestamp_millis(), next.timestamp_millis());
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                let mid_t = DateTime::<Utc>::from_timestamp_millis(mid).unwrap_or(next);
+                if off(mid_t) == current {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            out.push((hi, off(next)));
+        }
+        t = next;
+    }
+    out
+}
+
 /// One row of the home screen: enough to draw a card, small enough to stream 100,000.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListItem {
@@ -952,6 +1004,15 @@ pub trait Store {
     /// Save one carrier's API state.
     fn save_carrier_state(&mut self, state: &CarrierState, now: DateTime<Utc>) -> Result<()>;
 
+    /// Delivery performance by carrier of the parcels delivered in `[from, to)`, computed by
+    /// the database, carriers in order; `offsets` ([`zone_offsets`] of the span) give the
+    /// local days lateness is counted in.
+    fn carrier_performance(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: &[(i64, i32)],
+    ) -> Result<Vec<CarrierPerformance>>;
     /// Stream delivered parcels, for the ETA engine to learn from.
     fn deliveries(&self, each: &mut dyn FnMut(Delivery) -> Result<()>) -> Result<()>;
     /// For the orders placed since `since` whose every parcel is delivered, newest first (at
@@ -1152,5 +1213,39 @@ pub trait Store {
     /// start does not replay it (committed data is durable without this).
     fn checkpoint(&mut self) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::zone_offsets;
+    use chrono::{DateTime, Utc};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn zone_offsets_find_each_change_to_the_millisecond() {
+        // New York leaves summer time at 06:00 UTC on 1 November 2026 and enters it again at
+        // 07:00 UTC on 14 March 2027.
+        let ny = chrono_tz::America::New_York;
+        let got = zone_offsets(ny, at("2026-10-01T04:00:00Z"), at("2027-04-01T04:00:00Z"));
+        assert_eq!(
+            got,
+            [
+                (at("2026-10-01T04:00:00Z").timestamp_millis(), -4 * 3600),
+                (at("2026-11-01T06:00:00Z").timestamp_millis(), -5 * 3600),
+                (at("2027-03-14T07:00:00Z").timestamp_millis(), -4 * 3600),
+            ]
+        );
+        // A zone without changes, and a span of one instant.
+        let utc = chrono_tz::UTC;
+        assert_eq!(
+            zone_offsets(utc, at("2026-01-01T00:00:00Z"), at("2028-01-01T00:00:00Z")),
+            [(at("2026-01-01T00:00:00Z").timestamp_millis(), 0)]
+        );
+        let t = at("2026-07-01T00:00:00Z");
+        assert_eq!(zone_offsets(ny, t, t), [(t.timestamp_millis(), -4 * 3600)]);
     }
 }

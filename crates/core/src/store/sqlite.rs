@@ -1529,6 +1529,15 @@ impl Store for SqliteStore {
         tracking::deliveries(&self.conn, each)
     }
 
+    fn carrier_performance(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: &[(i64, i32)],
+    ) -> Result<Vec<super::CarrierPerformance>> {
+        tracking::carrier_performance(&self.conn, from, to, offsets)
+    }
+
     fn order_lead_times(
         &self,
         since: DateTime<Utc>,

@@ -4,6 +4,7 @@
 //! `/api/v1/openapi.json` is generated from the handlers below; `docs/server.md` explains it.
 
 mod account;
+mod analytics;
 mod auth;
 pub mod background;
 mod events;
@@ -232,7 +233,9 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(requests::list))
                 .routes(routes!(requests::decide_route))
                 .routes(routes!(requests::of_order))
-                .routes(routes!(requests::list_feedback)),
+                .routes(routes!(requests::list_feedback))
+                .routes(routes!(analytics::carriers))
+                .routes(routes!(analytics::carriers_csv)),
         )
         .split_for_parts()
 }

@@ -142,7 +142,40 @@ impl Db {
     }
 }
 
+impl Db {
+    /// The average rating and the number of ratings, by carrier, of the shop's parcels
+    /// delivered in `[from, to)`, carriers in order.
+    pub async fn ratings_by_carrier(
+        &self,
+        shop: ShopId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, f64, u64)>> {
+        each!(self, db => db.ratings_by_carrier(shop, from, to).await)
+    }
+}
+
 impl SqliteDb {
+    async fn ratings_by_carrier(
+        &self,
+        shop: ShopId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, f64, u64)>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT carrier, avg(rating), count(*) FROM shipment_feedback
+                 WHERE shop_id = ?1 AND delivered_at >= ?2 AND delivered_at < ?3
+                 GROUP BY carrier ORDER BY carrier",
+            )?;
+            let rows = stmt.query_map(params![shop.0, ms(from), ms(to)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     async fn create_request(
         &self,
         shop: ShopId,
@@ -358,6 +391,27 @@ fn editable(first: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
 }
 
 impl PgDb {
+    async fn ratings_by_carrier(
+        &self,
+        shop: ShopId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, f64, u64)>> {
+        let c = self.pool.get().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT carrier, avg(rating)::float8, count(*) FROM shipment_feedback
+                 WHERE shop_id = $1 AND delivered_at >= $2 AND delivered_at < $3
+                 GROUP BY carrier ORDER BY carrier COLLATE \"C\"",
+            )
+            .await?;
+        let rows = c.query(&stmt, &[&shop.0, &from, &to]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get::<_, i64>(2).max(0) as u64))
+            .collect())
+    }
+
     async fn create_request(
         &self,
         shop: ShopId,

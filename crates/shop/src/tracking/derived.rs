@@ -10,8 +10,8 @@ use parceltrail_core::notify::rules::{Draft, Initial};
 use parceltrail_core::notify::{Channel, Urgency};
 use parceltrail_core::problems::{OpenProblem, Problem, ProblemKind};
 use parceltrail_core::store::{
-    Active, Assessment, Change, JournalCursor, JournalEntry, OutboxEntry, OutboxState, SendOutcome,
-    clean_text, same_estimate,
+    Active, Assessment, CarrierPerformance, Change, JournalCursor, JournalEntry, OutboxEntry,
+    OutboxState, SendOutcome, clean_text, same_estimate,
 };
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -51,6 +51,52 @@ pub(super) async fn order_lead_times(
         }
     }
     Ok(out)
+}
+
+/// Core's `carrier_performance` (`store/sqlite/tracking.rs`), with PostgreSQL's own
+/// percentiles.
+pub(super) async fn carrier_performance(
+    tx: &Tx<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    offsets: &[(i64, i32)],
+) -> R<Vec<CarrierPerformance>> {
+    let (starts, offs): (Vec<i64>, Vec<i32>) = offsets.iter().copied().unzip();
+    let found = rows(
+        tx,
+        "WITH z AS (SELECT * FROM unnest($3::bigint[], $4::integer[]) AS z (start, off)),
+         d AS (
+           SELECT s.carrier,
+                  (s.status_at - (SELECT min(e.occurred_at) FROM events e WHERE e.shipment_id = s.id))
+                      ::float8 / 86400000 AS t,
+                  CASE WHEN o.promised_at IS NULL THEN NULL
+                       ELSE (s.status_at + 1000 * (SELECT z.off FROM z WHERE z.start <= s.status_at
+                                                   ORDER BY z.start DESC LIMIT 1)) / 86400000
+                            > (o.promised_at + 1000 * coalesce(o.promised_offset, 0)) / 86400000
+                  END AS late
+           FROM shipments s JOIN orders o ON o.id = s.order_id
+           WHERE NOT s.deleted AND NOT o.deleted AND s.status = 'delivered'
+             AND s.status_at >= $1 AND s.status_at < $2)
+         SELECT carrier, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY t),
+                percentile_cont(0.9) WITHIN GROUP (ORDER BY t), count(late),
+                count(*) FILTER (WHERE late)
+         FROM d WHERE t IS NOT NULL GROUP BY carrier ORDER BY carrier COLLATE \"C\"",
+        &[&ms(from), &ms(to), &starts, &offs],
+    )
+    .await?;
+    found
+        .iter()
+        .map(|r| {
+            Ok(CarrierPerformance {
+                carrier: get(r, 0)?,
+                delivered: get::<i64>(r, 1)?.max(0) as u64,
+                median_transit_days: get(r, 2)?,
+                p90_transit_days: get(r, 3)?,
+                promised: get::<i64>(r, 4)?.max(0) as u64,
+                late: get::<i64>(r, 5)?.max(0) as u64,
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn deliveries(

@@ -852,6 +852,15 @@ impl Store for PgStore {
         self.read(async |tx| derived::deliveries(tx, each).await)
     }
 
+    fn carrier_performance(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: &[(i64, i32)],
+    ) -> parceltrail_core::Result<Vec<parceltrail_core::store::CarrierPerformance>> {
+        self.read(async |tx| derived::carrier_performance(tx, from, to, offsets).await)
+    }
+
     fn order_lead_times(
         &self,
         since: DateTime<Utc>,
