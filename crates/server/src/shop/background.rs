@@ -158,6 +158,9 @@ async fn supervise(state: Arc<ShopState>, sources: Arc<Sources>, mut stop: watch
             Err(e) => tracing::warn!(error = %e, "cannot read the shops"),
         }
         gauges(&state, &running).await;
+        for work in running.values() {
+            super::alerts::queue(&state, work.store.shop(), &work.store).await;
+        }
         if tokio::time::Instant::now() >= housekeeping {
             housekeep(&state, &running).await;
             housekeeping = tokio::time::Instant::now() + HOUSEKEEPING_EVERY;

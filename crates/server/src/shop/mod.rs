@@ -4,6 +4,7 @@
 //! `/api/v1/openapi.json` is generated from the handlers below; `docs/server.md` explains it.
 
 mod account;
+mod alerts;
 mod analytics;
 mod auth;
 pub mod background;
@@ -234,6 +235,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(requests::decide_route))
                 .routes(routes!(requests::of_order))
                 .routes(routes!(requests::list_feedback))
+                .routes(routes!(alerts::get, alerts::set))
                 .routes(routes!(analytics::carriers))
                 .routes(routes!(analytics::carriers_csv)),
         )

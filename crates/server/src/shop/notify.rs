@@ -104,7 +104,7 @@ fn recipient(field: &Option<String>, what: &str) -> Result<String, NotifyError> 
 }
 
 /// Text for an HTML part.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -120,7 +120,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Carrier, shop and customer text, on one line.
-fn line(s: &str) -> String {
+pub(crate) fn line(s: &str) -> String {
     s.split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
@@ -584,6 +584,9 @@ impl Notifier for Customer {
         Box::pin(async move {
             if let Some(id) = message.link.strip_prefix(super::requests::REQUEST_LINK) {
                 return self.send_decision(id).await;
+            }
+            if let Some(rest) = message.link.strip_prefix(super::alerts::ALERT_LINK) {
+                return super::alerts::send(&self.state, &self.store, self.channel, rest).await;
             }
             let (shipment, order) = self.parcel(message).await?;
             let shop: ShopId = self.store.shop();

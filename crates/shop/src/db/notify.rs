@@ -11,6 +11,7 @@ use super::hooks::{ms, pg_fk, sqlite_fk};
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
 use super::{Backend, Db, trunc};
+use crate::auth;
 use crate::prefs::{ContactChoice, Language, NotifySettings};
 use crate::{Error, Result, ShopId};
 
@@ -91,6 +92,25 @@ fn settings_of(r: SettingsRow) -> NotifySettings {
 }
 
 impl Db {
+    /// Where the shop's staff are alerted of parcels that need them; `None`: nowhere.
+    pub async fn alert_email(&self, shop: ShopId) -> Result<Option<String>> {
+        each!(self, db => db.alert_email(shop).await)
+    }
+
+    /// Sets (or, with `None`, clears) where the shop's staff are alerted.
+    pub async fn set_alert_email(
+        &self,
+        shop: ShopId,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let email = email
+            .map(|e| auth::normalise_email("email", e))
+            .transpose()?;
+        each!(self, db => db.set_alert_email(shop, email.clone(), trunc(now)).await)?;
+        Ok(email)
+    }
+
     /// The customer's choice for the order (nothing chosen: all `None`).
     pub async fn contact_choice(&self, shop: ShopId, order: OrderId) -> Result<ContactChoice> {
         each!(self, db => db.contact_choice(shop, order).await)
@@ -182,6 +202,43 @@ fn settings_params(s: &NotifySettings) -> SettingsRow {
 }
 
 impl SqliteDb {
+    async fn alert_email(&self, shop: ShopId) -> Result<Option<String>> {
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT email FROM shop_alerts WHERE shop_id = ?1",
+                params![shop.0],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn set_alert_email(
+        &self,
+        shop: ShopId,
+        email: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.run(move |c| {
+            match email {
+                Some(e) => c.execute(
+                    "INSERT INTO shop_alerts (shop_id, email, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (shop_id) DO UPDATE SET email = excluded.email,
+                         updated_at = excluded.updated_at",
+                    params![shop.0, e, ms(now)],
+                ),
+                None => c.execute(
+                    "DELETE FROM shop_alerts WHERE shop_id = ?1",
+                    params![shop.0],
+                ),
+            }
+            .map_err(sqlite_fk)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn contact_choice(&self, shop: ShopId, order: OrderId) -> Result<ContactChoice> {
         self.run(move |c| {
             Ok(c.query_row(
@@ -259,6 +316,40 @@ impl SqliteDb {
 }
 
 impl PgDb {
+    async fn alert_email(&self, shop: ShopId) -> Result<Option<String>> {
+        let c = self.pool.get().await?;
+        let stmt = c
+            .prepare_cached("SELECT email FROM shop_alerts WHERE shop_id = $1")
+            .await?;
+        Ok(c.query_opt(&stmt, &[&shop.0]).await?.map(|r| r.get(0)))
+    }
+
+    async fn set_alert_email(
+        &self,
+        shop: ShopId,
+        email: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let c = self.pool.get().await?;
+        match email {
+            Some(e) => {
+                c.execute(
+                    "INSERT INTO shop_alerts (shop_id, email, updated_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (shop_id) DO UPDATE SET email = excluded.email,
+                         updated_at = excluded.updated_at",
+                    &[&shop.0, &e, &now],
+                )
+                .await
+            }
+            None => {
+                c.execute("DELETE FROM shop_alerts WHERE shop_id = $1", &[&shop.0])
+                    .await
+            }
+        }
+        .map_err(pg_fk)?;
+        Ok(())
+    }
+
     async fn contact_choice(&self, shop: ShopId, order: OrderId) -> Result<ContactChoice> {
         let c = self.pool.get().await?;
         let stmt = c

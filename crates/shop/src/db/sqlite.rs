@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_push.sql"),
     include_str!("../../migrations/sqlite/0011_templates.sql"),
     include_str!("../../migrations/sqlite/0012_notify_settings.sql"),
+    include_str!("../../migrations/sqlite/0013_staff_alerts.sql"),
 ];
 
 #[derive(Clone)]

@@ -1,0 +1,167 @@
+//! Staff alerts, on SQLite and on a real PostgreSQL, with a real SMTP server on loopback: a
+//! parcel with no carrier news for four days (stuck: over 72 hours in transit) alerts the
+//! shop's alert address once, with the order, the parcel and what to do; a parcel that moved
+//! an hour ago does not; after a restart the same parcel does not alert again, while one newly
+//! stuck does. A bad address is refused, and a shop without an address gets no alerts.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{ShopServer, Smtp, client, make_shop, qp, server_at, ups};
+use serde_json::json;
+
+const ALERTS_TO: &str = "orders@trailhead.example";
+
+fn server(home: &Path, db: &str, smtp: &Smtp) -> Command {
+    let mut c = server_at(home, db);
+    c.args(["--listen", "127.0.0.1:0"])
+        .env("PARCELTRAIL_SERVER_SMTP_URL", &smtp.url)
+        .env("PARCELTRAIL_SERVER_MAIL_FROM", "track@trailhead.example");
+    c
+}
+
+/// The alerts the SMTP server got, decoded.
+fn alerts(smtp: &Smtp) -> Vec<String> {
+    smtp.messages()
+        .into_iter()
+        .filter(|m| m.contains(&format!("To: {ALERTS_TO}")))
+        .map(|m| qp(&m))
+        .collect()
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("waited 40 s for {what}");
+}
+
+/// An order with one UPS parcel whose only event was `hours_ago`.
+async fn parcel(c: &reqwest::Client, base: &str, key: &str, n: u32, hours_ago: i64) -> String {
+    let number = ups(700 + n);
+    let (s, o) = common::api(
+        c,
+        base,
+        Some(key),
+        "POST",
+        "/orders",
+        Some(json!({
+            "order_number": format!("A-{n}"),
+            "customer": {"email": format!("c{n}@example.com")},
+            "shipments": [{"tracking_number": number}],
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{o}");
+    let ship = o["shipments"][0]["id"].as_str().unwrap();
+    let at = (Utc::now() - chrono::Duration::hours(hours_ago)).to_rfc3339();
+    let (s, r) = common::api(
+        c,
+        base,
+        Some(key),
+        "POST",
+        &format!("/shipments/{ship}/events"),
+        Some(json!({"status": "in_transit", "description": "Departed the hub", "occurred_at": at})),
+    )
+    .await;
+    assert_eq!(s, 201, "{r}");
+    number
+}
+
+async fn staff_alerts(db: String) {
+    let home = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start();
+    let made = make_shop(
+        server(home.path(), &db, &smtp),
+        "Trailhead",
+        "owner@trailhead.example",
+    );
+    let key = made["api_key"].as_str().unwrap().to_owned();
+    let quiet = make_shop(
+        server(home.path(), &db, &smtp),
+        "Quiet",
+        "owner@quiet.example",
+    );
+    let quiet_key = quiet["api_key"].as_str().unwrap().to_owned();
+    let c = client();
+
+    let s1 = ShopServer::start(server(home.path(), &db, &smtp), false);
+    let base = s1.base.clone();
+    let (s, a) = common::api(&c, &base, Some(&key), "GET", "/shop/alerts", None).await;
+    assert_eq!((s, &a), (200, &json!({"email": null})));
+    let (s, p) = common::api(
+        &c,
+        &base,
+        Some(&key),
+        "PUT",
+        "/shop/alerts",
+        Some(json!({"email": "not an address"})),
+    )
+    .await;
+    assert_eq!(s, 422, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("email"), "{p}");
+    let (s, a) = common::api(
+        &c,
+        &base,
+        Some(&key),
+        "PUT",
+        "/shop/alerts",
+        Some(json!({"email": " Orders@Trailhead.example "})),
+    )
+    .await;
+    assert_eq!((s, &a), (200, &json!({"email": ALERTS_TO})), "{a}");
+
+    let stuck = parcel(&c, &base, &key, 1, 96).await;
+    let moving = parcel(&c, &base, &key, 2, 1).await;
+    // The other shop has a stuck parcel too, and no alert address.
+    parcel(&c, &base, &quiet_key, 3, 96).await;
+
+    until("the stuck parcel's alert", || !alerts(&smtp).is_empty()).await;
+    let got = alerts(&smtp);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let mail = &got[0];
+    assert!(mail.contains("Subject: No movement: order A-1"), "{mail}");
+    assert!(mail.contains(&stuck), "{mail}");
+    assert!(mail.contains("Ask the carrier"), "{mail}");
+    assert!(!mail.contains(&moving), "{mail}");
+
+    // A restart: the same parcel alerts no more; a parcel stuck since does, once.
+    s1.stop();
+    let s2 = ShopServer::start(server(home.path(), &db, &smtp), false);
+    let newly = parcel(&c, &s2.base, &key, 4, 80).await;
+    until("the second parcel's alert", || alerts(&smtp).len() >= 2).await;
+    // Two more ticks of the supervisor (10 s each), for anything sent twice to arrive.
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let got = alerts(&smtp);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[1].contains(&newly) && got[1].contains("order A-4"),
+        "{}",
+        got[1]
+    );
+    let all = smtp.messages();
+    assert!(
+        !all.iter().any(|m| m.contains("owner@quiet.example")),
+        "the shop without an address was alerted"
+    );
+    drop(s2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_parcel_alerts_the_staff_once_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    staff_alerts(format!("sqlite:{}", dir.path().join("server.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_parcel_alerts_the_staff_once_on_postgres() {
+    let db = parceltrail_shop::testing::postgres().fresh_database().await;
+    staff_alerts(db).await;
+}

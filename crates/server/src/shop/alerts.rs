@@ -1,0 +1,264 @@
+//! Staff alerts: a parcel stuck or late alerts the shop's staff by email, once per occurrence.
+//!
+//! Each tick the supervisor looks at every shop with an alert address for open problems of
+//! those kinds, and queues an email for each in the shop's outbox, keyed by the problem's
+//! parcel, kind and start ([`alert_key`]). The outbox keeps one message a key, so another pass,
+//! a restart or another replica queues nothing more, and its claim sends it once. A problem that
+//! ends and starts again is a new occurrence, and alerts again.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::Utc;
+use parceltrail_core::domain::ShipmentId;
+use parceltrail_core::notify::NotifyError;
+use parceltrail_core::notify::rules::clip;
+use parceltrail_core::notify::rules::{Draft, Initial};
+use parceltrail_core::notify::{Channel, Urgency};
+use parceltrail_core::problems::{OpenProblem, ProblemKind};
+use parceltrail_notifiers::email::Email;
+use parceltrail_shop::ShopId;
+use parceltrail_shop::stores::ShopStore;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::auth::{Body, Caller};
+use super::problem::PROBLEM;
+use super::{Problem, ShopState};
+
+/// The outbox link of a staff alert: `{ALERT_LINK}{shipment id}/{kind}`.
+pub(crate) const ALERT_LINK: &str = "parceltrail-shop://alert/";
+
+/// What alerts the staff.
+const ALERTING: [ProblemKind; 2] = [ProblemKind::Stuck, ProblemKind::Late];
+
+/// Where the shop's staff are alerted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct AlertSettings {
+    /// The address alerts go to (`null`: no alerts).
+    #[schema(nullable, example = "orders@trailhead.example")]
+    email: Option<String>,
+}
+
+/// Where the shop's staff are alerted of stuck and late parcels.
+#[utoipa::path(get, operation_id = "alert_settings", path = "/shop/alerts", tag = "alerts",
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "OK", body = AlertSettings),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn get(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+) -> Result<Json<AlertSettings>, Problem> {
+    caller.require(|s| s.read, "read")?;
+    let email = state.db.alert_email(caller.shop_id).await?;
+    Ok(Json(AlertSettings { email }))
+}
+
+/// Sets where the staff are alerted (`null` turns alerts off). A parcel stuck (no carrier
+/// news for longer than its status allows) or late (past its promised window) alerts once.
+#[utoipa::path(put, operation_id = "set_alert_settings", path = "/shop/alerts", tag = "alerts",
+    security(("api_key" = []), ("session" = [])),
+    request_body = AlertSettings,
+    responses(
+        (status = 200, description = "Kept", body = AlertSettings),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not the owner (sessions) or no write scope (keys), or no CSRF token", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "The body is not application/json", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A field is not what it should be (the detail names it)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn set(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    Body(body): Body<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<AlertSettings>, Problem> {
+    caller.require_owner()?;
+    let body: AlertSettings = super::problem::from_object(body)?;
+    let email = state
+        .db
+        .set_alert_email(caller.shop_id, body.email.as_deref(), Utc::now())
+        .await?;
+    Ok(Json(AlertSettings { email }))
+}
+
+/// One occurrence of a problem: the same parcel, kind and start.
+fn alert_key(p: &OpenProblem) -> Uuid {
+    Uuid::new_v5(
+        &p.shipment_id.0,
+        format!(
+            "staff alert {} {}",
+            p.problem.kind.as_str(),
+            p.problem.since.timestamp_millis()
+        )
+        .as_bytes(),
+    )
+}
+
+/// Queues an alert for each stuck or late parcel of the shop not alerted yet (none without an
+/// alert address or without email). Run by the supervisor each tick.
+pub(crate) async fn queue(state: &ShopState, shop: ShopId, store: &Arc<ShopStore>) {
+    if state.channels.email.is_none() {
+        return;
+    }
+    match state.db.alert_email(shop).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(shop = %shop, error = %e, "reading the alert address failed");
+            return;
+        }
+    }
+    let open = match store.view(|s| s.open_problems(None)).await {
+        Ok(open) => open,
+        Err(e) => {
+            tracing::warn!(shop = %shop, error = %e, "reading open problems failed");
+            return;
+        }
+    };
+    let drafts: Vec<Draft> = open
+        .iter()
+        .filter(|p| ALERTING.contains(&p.problem.kind))
+        .map(|p| Draft {
+            id: Uuid::now_v7(),
+            dedupe_key: alert_key(p),
+            channel: Channel::Email,
+            shipment_id: Some(p.shipment_id),
+            // Not news for the customer: the customers' rules never see it.
+            kind: None,
+            title: format!("Needs attention: {}", p.problem.kind.label()),
+            body: p.problem.detail.clone(),
+            link: format!(
+                "{ALERT_LINK}{}/{}",
+                p.shipment_id.0,
+                p.problem.kind.as_str()
+            ),
+            urgency: Urgency::Normal,
+            initial: Initial::Pending,
+        })
+        .collect();
+    if drafts.is_empty() {
+        return;
+    }
+    // Only parcels not alerted yet are written (the outbox would keep one a key anyway) and
+    // wake the pipeline to send.
+    let mut ids: Vec<ShipmentId> = drafts.iter().filter_map(|d| d.shipment_id).collect();
+    ids.dedup();
+    let limit = 20 * ids.len() + 50;
+    let fresh = match store
+        .view(move |s| s.shipment_notifications(&ids, limit))
+        .await
+    {
+        Ok(known) => drafts
+            .into_iter()
+            .filter(|d| !known.iter().any(|k| k.dedupe_key == d.dedupe_key))
+            .collect::<Vec<_>>(),
+        Err(_) => drafts,
+    };
+    if fresh.is_empty() {
+        return;
+    }
+    match store
+        .write(move |s| s.queue_notifications(&fresh, Utc::now()))
+        .await
+    {
+        Ok(()) => state.wake_pipeline(shop),
+        Err(e) => tracing::warn!(shop = %shop, error = %e, "queueing staff alerts failed"),
+    }
+}
+
+/// Sends the alert `rest` (`{shipment id}/{kind}`, after [`ALERT_LINK`]) names, if its problem
+/// is still open.
+pub(crate) async fn send(
+    state: &ShopState,
+    store: &Arc<ShopStore>,
+    channel: Channel,
+    rest: &str,
+) -> Result<(), NotifyError> {
+    if channel != Channel::Email {
+        return Err(NotifyError::Rejected("staff alerts go by email".into()));
+    }
+    let Some(mailer) = &state.channels.email else {
+        return Err(NotifyError::Unavailable("email is not configured".into()));
+    };
+    let not_alert = || NotifyError::Rejected("not a staff alert's link".into());
+    let (id, kind) = rest.split_once('/').ok_or_else(not_alert)?;
+    let id = ShipmentId(id.parse().map_err(|_| not_alert())?);
+    let kind: ProblemKind = kind.parse().map_err(|_| not_alert())?;
+    let shop = store.shop();
+    let db =
+        |e: parceltrail_shop::Error| NotifyError::Unavailable(format!("the shop database: {e}"));
+    let Some(to) = state.db.alert_email(shop).await.map_err(db)? else {
+        return Err(NotifyError::NotWanted(
+            "the shop turned staff alerts off".into(),
+        ));
+    };
+    let found = store
+        .read(move |s| {
+            let open = s.open_problems(Some(id))?;
+            let shipment = s.shipment(id)?;
+            let order = s.order(shipment.order_id)?;
+            Ok((open, shipment, order))
+        })
+        .await;
+    let (open, shipment, order) = match found {
+        Ok(f) => f,
+        Err(parceltrail_core::Error::NotFound(_)) => {
+            return Err(NotifyError::NotWanted("the parcel was removed".into()));
+        }
+        Err(e) => return Err(NotifyError::Unavailable(format!("the shop's store: {e}"))),
+    };
+    let Some(problem) = open.iter().find(|p| p.problem.kind == kind) else {
+        return Err(NotifyError::NotWanted(format!(
+            "the parcel is no longer {}",
+            kind.as_str()
+        )));
+    };
+    let shop_name = super::track::shop_side(state, shop)
+        .await
+        .map_err(db)?
+        .shop
+        .name
+        .clone();
+    let shop_name = super::notify::line(&shop_name);
+    let number = order
+        .order_number
+        .as_deref()
+        .map(super::notify::line)
+        .unwrap_or_else(|| "without a number".into());
+    let action = match kind {
+        ProblemKind::Stuck => "Ask the carrier where the parcel is, and tell the customer.",
+        _ => "Tell the customer, and ask the carrier for a new date.",
+    };
+    let what = kind.label();
+    let detail = super::notify::line(&problem.problem.detail);
+    let base = state.public_url.trim_end_matches('/');
+    let text = format!(
+        "{what}: order {number}, parcel {tracking} ({carrier}).\n\n{detail}\nSince {since}.\n\n{action}\n\nThe order: {base}/api/v1/orders/{order_id}\n\n--\nParceltrail for {shop_name}: staff alerts go to {to} (PUT /api/v1/shop/alerts changes it).\n",
+        tracking = super::notify::line(&shipment.tracking_number),
+        carrier = shipment.carrier,
+        since = problem.problem.since.format("%Y-%m-%d %H:%M UTC"),
+        order_id = order.id.0,
+    );
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\"><pre style=\"font:inherit;white-space:pre-wrap\">{}</pre></body></html>",
+        super::notify::esc(&text)
+    );
+    mailer
+        .send(&Email {
+            to,
+            to_name: None,
+            from_name: Some(format!("{shop_name} (Parceltrail)")),
+            subject: clip(&format!("{what}: order {number}"), 120),
+            text,
+            html,
+            unsubscribe: None,
+        })
+        .await
+}
