@@ -253,6 +253,23 @@ fn template_of(kind: String, body: TemplatePut) -> Result<Template, Problem> {
     {
         return Err(invalid(format!("html: use at most {MAX_HTML} characters")));
     }
+    // Control characters have no place in an email (PostgreSQL refuses NUL in text outright);
+    // line breaks and tabs are words' spacing.
+    for (field, value) in [
+        ("subject", Some(&body.subject)),
+        ("text", Some(&body.text)),
+        ("html", body.html.as_ref()),
+    ] {
+        if let Some(at) = value.and_then(|v| {
+            v.chars()
+                .position(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        }) {
+            return Err(invalid(format!(
+                "{field}: a control character at character {} (only line breaks and tabs are allowed)",
+                at + 1
+            )));
+        }
+    }
     Ok(Template {
         kind,
         subject: body.subject,
@@ -371,6 +388,22 @@ mod tests {
             first_name: "Ada <b>".into(),
             ..Fields::sample("Trailhead & Co", "https://track.example")
         }
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_where_they_are() {
+        let put = |html: &str| TemplatePut {
+            subject: "Your order".into(),
+            text: "Hello\n\tthere".into(),
+            html: Some(html.into()),
+        };
+        let e = template_of("late".into(), put("c\u{8d}\u{0}")).unwrap_err();
+        let detail = e.detail.unwrap_or_default();
+        assert!(
+            detail.starts_with("html: a control character at character 2"),
+            "{detail}"
+        );
+        assert!(template_of("late".into(), put("<p>Hi</p>\r\n")).is_ok());
     }
 
     #[test]
