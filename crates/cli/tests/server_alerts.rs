@@ -2,7 +2,9 @@
 //! parcel with no carrier news for four days (stuck: over 72 hours in transit) alerts the
 //! shop's alert address once, with the order, the parcel and what to do; a parcel that moved
 //! an hour ago does not; after a restart the same parcel does not alert again, while one newly
-//! stuck does. A bad address is refused, and a shop without an address gets no alerts.
+//! stuck does. A bad address is refused, and a shop without an address gets no alerts. The
+//! stuck parcel is listed in what needs the staff, with its reason and action, for its shop
+//! only.
 
 mod common;
 
@@ -131,6 +133,34 @@ async fn staff_alerts(db: String) {
     assert!(mail.contains(&stuck), "{mail}");
     assert!(mail.contains("Ask the carrier"), "{mail}");
     assert!(!mail.contains(&moving), "{mail}");
+
+    // The same parcel heads what needs the staff, with why and what to do; the other
+    // shop's list has its own parcel only.
+    let (s, att) = common::api(&c, &base, Some(&key), "GET", "/attention", None).await;
+    assert_eq!(s, 200, "{att}");
+    let items = att["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{att}");
+    assert_eq!(items[0]["kind"], "stuck", "{att}");
+    assert_eq!(items[0]["order_number"], "A-1", "{att}");
+    assert_eq!(items[0]["tracking_number"], json!(stuck), "{att}");
+    assert!(
+        items[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("No carrier update for 4 days"),
+        "{att}"
+    );
+    assert!(
+        items[0]["action"]
+            .as_str()
+            .unwrap()
+            .contains("Ask the carrier"),
+        "{att}"
+    );
+    let (_, theirs) = common::api(&c, &base, Some(&quiet_key), "GET", "/attention", None).await;
+    let theirs = theirs["items"].as_array().unwrap();
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert_eq!(theirs[0]["order_number"], "A-3", "{theirs:?}");
 
     // A restart: the same parcel alerts no more; a parcel stuck since does, once.
     s1.stop();

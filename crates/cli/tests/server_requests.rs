@@ -260,6 +260,25 @@ async fn requests_and_feedback(db: String, replicas: usize) {
     assert_eq!(s, 201, "{made}");
     assert_eq!(made["state"], "open");
     assert_eq!(made["address"], "221B Baker Street\nLondon");
+    // It waits for the staff among what needs them, saying what to do.
+    let (s, att) = call(&c, &b, k, "GET", "/attention", None).await;
+    assert_eq!(s, 200, "{att}");
+    let waiting: Vec<&Value> = att["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "request")
+        .collect();
+    assert_eq!(waiting.len(), 1, "{att}");
+    assert_eq!(waiting[0]["request_id"], made["id"], "{att}");
+    assert_eq!(waiting[0]["order_number"], "A-1001", "{att}");
+    assert!(
+        waiting[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a new delivery address"),
+        "{att}"
+    );
     let rid = made["id"].as_str().unwrap().to_owned();
     let (s, r) = call(
         &c,

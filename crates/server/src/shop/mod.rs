@@ -6,6 +6,7 @@
 mod account;
 mod alerts;
 mod analytics;
+mod attention;
 mod auth;
 pub mod background;
 mod events;
@@ -236,6 +237,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(requests::of_order))
                 .routes(routes!(requests::list_feedback))
                 .routes(routes!(alerts::get, alerts::set))
+                .routes(routes!(attention::list))
                 .routes(routes!(analytics::carriers))
                 .routes(routes!(analytics::carriers_csv)),
         )
