@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{ShopServer, client, server_cmd, ups};
+use common::{ShopServer, client, make_shop, server_cmd, ups};
 use serde_json::{Value, json};
 
 fn bin(home: &Path, db: &str) -> Command {
@@ -20,14 +20,11 @@ fn bin(home: &Path, db: &str) -> Command {
 }
 
 fn shop(home: &Path, db: &str, name: &str) -> String {
-    let o = bin(home, db)
-        .args(["shop", "create", name, "--admin-email"])
-        .arg(format!("owner@{}.example", name.len()))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let made: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let made = make_shop(
+        bin(home, db),
+        name,
+        &format!("owner@{}.example", name.len()),
+    );
     made["api_key"].as_str().unwrap().to_owned()
 }
 

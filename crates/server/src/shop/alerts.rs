@@ -232,10 +232,7 @@ pub(crate) async fn send(
         .as_deref()
         .map(super::notify::line)
         .unwrap_or_else(|| "without a number".into());
-    let action = match kind {
-        ProblemKind::Stuck => "Ask the carrier where the parcel is, and tell the customer.",
-        _ => "Tell the customer, and ask the carrier for a new date.",
-    };
+    let action = super::attention::action(kind);
     let what = kind.label();
     let detail = super::notify::line(&problem.problem.detail);
     let base = state.public_url.trim_end_matches('/');

@@ -57,7 +57,8 @@ pub(crate) struct Attention {
     items: Vec<Item>,
 }
 
-fn action(kind: ProblemKind) -> &'static str {
+/// What the staff should do about a problem (the alert email says it too).
+pub(crate) fn action(kind: ProblemKind) -> &'static str {
     match kind {
         ProblemKind::Stuck => "Ask the carrier where the parcel is, and tell the customer.",
         ProblemKind::Late => "Tell the customer, and ask the carrier for a new date.",
