@@ -8,7 +8,8 @@
 // ~/.cache/parceltrail/target/debug/parceltrail, else <repo>/target/debug/parceltrail.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -262,7 +263,68 @@ export async function startShopServer({ shop = 'Trailhead Outfitters', env: extr
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
-  return { url, shopId: made.shop_id, key: made.api_key, api, stop: child.stop, output: child.output };
+  return { url, shopId: made.shop_id, key: made.api_key, setupToken: made.setup_url.split('#')[1], api, stop: child.stop, output: child.output };
+}
+
+/** A free port on loopback (for a child that cannot be told to pick one). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real SMTP server on loopback (aiosmtpd, as `scripts/setup` installs it) keeping every
+ * message in a Maildir, and refusing for good (550) any recipient at `refused.example`.
+ * Resolves { url, count(), stop() }; `count()` is how many messages it has taken.
+ */
+export async function startSmtp() {
+  const python = path.join(homedir(), '.cache/parceltrail/smtp/bin/python');
+  if (!existsSync(python)) throw new Error(`aiosmtpd is not installed at ${python}: run scripts/setup`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'parceltrail-smtp-'));
+  writeFileSync(
+    path.join(dir, 'picky.py'),
+    [
+      'from aiosmtpd.handlers import Mailbox',
+      'class Picky(Mailbox):',
+      '    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):',
+      "        if address.lower().endswith('@refused.example'):",
+      "            return '550 5.1.1 No such mailbox here'",
+      '        envelope.rcpt_tos.append(address)',
+      "        return '250 OK'",
+      '',
+    ].join('\n'),
+  );
+  const port = await freePort();
+  const child = spawn(python, ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'picky.Picky', path.join(dir, 'mail')], { env: { ...process.env, PYTHONPATH: dir }, stdio: 'ignore' });
+  running.set(child, { home: dir, signal: 'SIGKILL' });
+  child.once('exit', () => running.delete(child));
+  const stop = () => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; ; i += 1) {
+    const up = await new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (i > 100) {
+      stop();
+      throw new Error('aiosmtpd did not start in 10 s');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const count = () => ['new', 'cur'].reduce((n, d) => n + (existsSync(path.join(dir, 'mail', d)) ? readdirSync(path.join(dir, 'mail', d)).length : 0), 0);
+  return { url: `smtp://127.0.0.1:${port}`, count, stop };
 }
 
 /** Debian's Chromium, headless, through playwright-core (which manages the profile). */

@@ -1,5 +1,5 @@
 // The shop server's account pages: set a password through a one-time link (setup.html) and
-// sign in or out (login.html). Every text from the server is inserted as text.
+// sign in (login.html), then on to the dashboard. Every text from the server is inserted as text.
 
 const $ = (id) => document.getElementById(id);
 
@@ -64,23 +64,23 @@ function setup() {
   });
 }
 
-function showSession(s) {
-  $('login-form').hidden = true;
-  $('signed-in-text').textContent = `Signed in to ${s.shop.name} (${s.role}).`;
-  $('signed-in').hidden = false;
-  $('logout').onclick = async () => {
-    try {
-      await api('POST', 'logout', {}, s.csrf_token);
-    } finally {
-      location.reload();
-    }
-  };
+/** Where to go once signed in: the page that sent the staff here (a path of this server's
+ * only), else the dashboard. */
+function next() {
+  let target = '';
+  try {
+    target = decodeURIComponent(location.hash.slice(1));
+  } catch {
+    /* not ours */
+  }
+  return /^\/(?![/\\])/.test(target) ? target : '/dashboard';
 }
 
 async function login() {
   const form = $('login-form');
   try {
-    showSession(await api('GET', 'session'));
+    await api('GET', 'session');
+    location.replace(next());
     return;
   } catch {
     // Not signed in: the form stays.
@@ -90,10 +90,10 @@ async function login() {
     showError('');
     busy(form, true);
     try {
-      showSession(await api('POST', 'login', { email: $('email').value, password: $('password').value }));
+      await api('POST', 'login', { email: $('email').value, password: $('password').value });
+      location.assign(next());
     } catch (err) {
       showError(err.message);
-    } finally {
       busy(form, false);
     }
   });

@@ -325,6 +325,46 @@ async fn notifications(db: String, replicas: usize) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!((smtp.messages().len(), twilio.got().len()), (2, 2));
 
+    // The staff send the delivered email again: a new message in the log, sent once more.
+    let (_, o) = call(&c, &base, &key, "GET", &format!("/orders/{id}"), None).await;
+    let delivered = o["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["channel"] == "email" && n["kind"] == "delivered")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resend = format!("/orders/{id}/notifications/{delivered}/resend");
+    let (s, again) = call(&c, &base, &key, "POST", &resend, None).await;
+    assert_eq!(s, 201, "{again}");
+    assert_ne!(again["id"], json!(delivered));
+    assert_eq!(
+        (&again["channel"], &again["kind"]),
+        (&json!("email"), &json!("delivered"))
+    );
+    until("the email sent again", || smtp.messages().len() == 3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 3, "sent again once");
+    assert_eq!(
+        header(&mail[2], "Subject").unwrap(),
+        "Trailhead Outfitters: Your order A-1001 has been delivered"
+    );
+    let (_, o) = call(&c, &base, &key, "GET", &format!("/orders/{id}"), None).await;
+    let sent: Vec<&Value> = o["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["channel"] == "email" && n["kind"] == "delivered")
+        .collect();
+    assert_eq!(sent.len(), 2, "{o}");
+    assert!(sent.iter().all(|n| n["state"] == "sent"), "{o}");
+    // A message that is not the order's is not found.
+    let other = format!("/orders/{id}/notifications/{}/resend", uuid::Uuid::now_v7());
+    assert_eq!(call(&c, &base, &key, "POST", &other, None).await.0, 404);
+
     // The unsubscribe address opens no page, and one click stops the order's emails.
     let token = unsubscribe.rsplit_once("/u/").unwrap().1.to_owned();
     let r = c
@@ -354,7 +394,7 @@ async fn notifications(db: String, replicas: usize) {
     deliver_another(&c, &base, &key, &id, DHL).await;
     until("the third SMS", || twilio.got().len() == 3).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(smtp.messages().len(), 2, "an email after the unsubscribe");
+    assert_eq!(smtp.messages().len(), 3, "an email after the unsubscribe");
     assert_eq!(twilio.got().len(), 3);
 
     // The tracking page shows the choice, and turns SMS off too: a third parcel's delivery
@@ -378,7 +418,7 @@ async fn notifications(db: String, replicas: usize) {
     assert_eq!(s, 422, "{bad}");
     deliver_another(&c, &base, &key, &id, THIRD).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!((smtp.messages().len(), twilio.got().len()), (2, 3));
+    assert_eq!((smtp.messages().len(), twilio.got().len()), (3, 3));
 
     // SMS back on, then the customer replies STOP: no SMS, and the order says why; START
     // brings them back.

@@ -44,7 +44,7 @@ fn io(context: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
 
 /// A spreadsheet would run a cell starting with `=`, `+`, `-` or `@` as a formula; text from
 /// carriers and files is untrusted, so such cells get a leading quote (import strips it).
-fn cell(s: &str) -> std::borrow::Cow<'_, str> {
+pub fn cell(s: &str) -> std::borrow::Cow<'_, str> {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}").into()
     } else {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{Duration, NaiveDate, Utc};
 use parceltrail_core::eta::calendar::{local_date, start_of_day};
 use parceltrail_core::store::zone_offsets;
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
+use super::csvout::{attachment, cell};
 use super::problem::PROBLEM;
 use super::{Problem, ShopState};
 
@@ -39,6 +40,8 @@ pub(crate) struct Span {
 pub(crate) struct CarrierRow {
     /// Carrier id.
     carrier: String,
+    /// The carrier's name, for people.
+    carrier_name: String,
     /// Parcels delivered in the span.
     delivered: u64,
     /// Median transit in calendar days (decimals), from the parcel's first carrier event to
@@ -102,52 +105,31 @@ pub(crate) async fn carriers_csv(
     query: Result<Query<Span>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let t = table(&state, &caller, query).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
     let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-    let written = (|| -> csv::Result<()> {
-        w.write_record([
-            "carrier",
-            "delivered",
-            "median_transit_days",
-            "p90_transit_days",
-            "late_share",
-            "avg_rating",
-        ])?;
-        for r in &t.rows {
-            w.write_record([
-                cell(&r.carrier),
-                r.delivered.to_string(),
-                r.median_transit_days.to_string(),
-                r.p90_transit_days.to_string(),
-                num(r.late_share),
-                num(r.avg_rating),
-            ])?;
-        }
-        w.flush()?;
-        Ok(())
-    })();
-    let body = written
-        .ok()
-        .and_then(|()| w.into_inner().ok())
-        .ok_or_else(|| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "csv", "CSV not written"))?;
-    let name = format!("attachment; filename=\"carriers-{}-{}.csv\"", t.from, t.to);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, name),
-        ],
-        body,
+    let header = [
+        "carrier",
+        "delivered",
+        "median_transit_days",
+        "p90_transit_days",
+        "late_share",
+        "avg_rating",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let rows = t.rows.iter().map(|r| {
+        vec![
+            cell(&r.carrier),
+            r.delivered.to_string(),
+            r.median_transit_days.to_string(),
+            r.p90_transit_days.to_string(),
+            num(r.late_share),
+            num(r.avg_rating),
+        ]
+    });
+    attachment(
+        &format!("carriers-{}-{}.csv", t.from, t.to),
+        std::iter::once(header).chain(rows),
     )
-        .into_response())
-}
-
-/// A text cell a spreadsheet will not run as a formula.
-fn cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
 }
 
 async fn table(
@@ -203,6 +185,7 @@ async fn table(
                 .find(|(c, _, _)| *c == p.carrier)
                 .map(|(_, avg, _)| *avg),
             late_share: (p.promised > 0).then(|| p.late as f64 / p.promised as f64),
+            carrier_name: parceltrail_core::view::CarrierBadge::new(&p.carrier, "").name,
             carrier: p.carrier,
             delivered: p.delivered,
             median_transit_days: p.median_transit_days,

@@ -166,7 +166,7 @@ pub(crate) async fn list(
         items.push(Item {
             kind: "request".into(),
             reason: format!("The customer asks for {what}."),
-            action: "Approve or reject it (POST /api/v1/requests/{id}/decision).".into(),
+            action: "Approve or reject it: the customer is told either way, with your note.".into(),
             since: r.created_at,
             order_id: r.order_id.0,
             order_number: number(r.order_id),

@@ -9,6 +9,7 @@ mod analytics;
 mod attention;
 mod auth;
 pub mod background;
+mod csvout;
 mod events;
 mod hooks;
 mod idempotency;
@@ -191,6 +192,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(keys::list, keys::create))
                 .routes(routes!(keys::revoke))
                 .routes(routes!(orders::list, orders::create))
+                .routes(routes!(orders::export))
                 .routes(routes!(orders::get, orders::update, orders::remove))
                 .merge(
                     OpenApiRouter::new()
@@ -199,6 +201,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 )
                 .routes(routes!(orders::add_shipments))
                 .routes(routes!(orders::add_event))
+                .routes(routes!(orders::resend))
                 .routes(routes!(events::stream))
                 .routes(routes!(hooks::list))
                 .routes(routes!(hooks::set, hooks::remove))
@@ -280,6 +283,16 @@ pub fn router(state: Arc<ShopState>) -> Router {
     )
     .route("/data/land.json", get(|| asset(LAND, "application/json")))
     .route("/login", get(|| page(LOGIN_PAGE)))
+    .route("/dashboard", get(|| page(DASHBOARD_PAGE)))
+    // The staff's start: the dashboard (which sends a visitor without a session to sign in).
+    .route(
+        "/",
+        get(|| async { axum::response::Redirect::to("/dashboard") }),
+    )
+    .route(
+        "/css/dashboard.css",
+        get(|| asset(DASHBOARD_CSS, "text/css; charset=utf-8")),
+    )
     .route(
         "/css/app.css",
         get(|| asset(APP_CSS, "text/css; charset=utf-8")),
@@ -328,6 +341,8 @@ async fn unknown_route() -> Problem {
 // The pages are part of the binary: a packaged server never looks for the source tree.
 const SETUP_PAGE: &str = include_str!("../../../../ui/setup.html");
 const LOGIN_PAGE: &str = include_str!("../../../../ui/login.html");
+const DASHBOARD_PAGE: &str = include_str!("../../../../ui/dashboard.html");
+const DASHBOARD_CSS: &str = include_str!("../../../../ui/css/dashboard.css");
 const APP_CSS: &str = include_str!("../../../../ui/css/app.css");
 const TRACK_PAGE: &str = include_str!("../../../../ui/track.html");
 const SERVICE_WORKER: &str = include_str!("../../../../ui/sw.js");
@@ -337,6 +352,28 @@ const LAND: &str = include_str!("../../../../ui/data/land.json");
 /// The scripts the shop server's pages load, by file name.
 const SCRIPTS: &[(&str, &str)] = &[
     ("account.js", include_str!("../../../../ui/js/account.js")),
+    (
+        "dashboard.js",
+        include_str!("../../../../ui/js/dashboard.js"),
+    ),
+    ("dash-api.js", include_str!("../../../../ui/js/dash-api.js")),
+    (
+        "dash-orders.js",
+        include_str!("../../../../ui/js/dash-orders.js"),
+    ),
+    (
+        "dash-order.js",
+        include_str!("../../../../ui/js/dash-order.js"),
+    ),
+    (
+        "dash-attention.js",
+        include_str!("../../../../ui/js/dash-attention.js"),
+    ),
+    (
+        "dash-analytics.js",
+        include_str!("../../../../ui/js/dash-analytics.js"),
+    ),
+    ("format.js", include_str!("../../../../ui/js/format.js")),
     ("track.js", include_str!("../../../../ui/js/track.js")),
     ("i18n.js", include_str!("../../../../ui/js/i18n.js")),
     ("dom.js", include_str!("../../../../ui/js/dom.js")),

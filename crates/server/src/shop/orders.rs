@@ -396,6 +396,10 @@ pub(crate) struct ShipmentBody {
     /// Normalised: upper case, no spaces.
     tracking_number: String,
     carrier: String,
+    /// The carrier's name, for people.
+    carrier_name: String,
+    /// The carrier's colour (`#rrggbb`), for its badge.
+    carrier_color: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     service: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -420,8 +424,11 @@ pub(crate) struct ShipmentBody {
 }
 
 fn shipment_body(s: Shipment, events: Option<Vec<TrackingEvent>>) -> ShipmentBody {
+    let badge = parceltrail_core::view::CarrierBadge::new(&s.carrier, &s.tracking_number);
     ShipmentBody {
         id: s.id,
+        carrier_name: badge.name,
+        carrier_color: badge.color,
         tracking_number: s.tracking_number,
         carrier: s.carrier,
         service: s.service,
@@ -612,30 +619,112 @@ impl OrderBody {
         )?;
         self.notifications = Some(
             sent.into_iter()
-                .map(|n| NotificationBody {
-                    id: n.id,
-                    channel: n.channel.as_str().to_owned(),
-                    shipment_id: n.shipment_id,
-                    kind: n.kind.map(|k| k.as_str().to_owned()),
-                    state: n.state.as_str(),
-                    attempts: n.attempts,
-                    last_error: n.last_error,
-                    next_attempt_at: n.next_attempt_at,
-                    created_at: n.created_at,
-                    sent_at: n.sent_at,
-                    delivery: sms
-                        .iter()
-                        .find(|m| m.outbox_id == n.id)
-                        .map(|m| DeliveryReport {
-                            status: m.status.clone(),
-                            error_code: m.error_code,
-                            at: m.updated_at,
-                        }),
-                })
+                .map(|n| notification_body(n, &sms))
                 .collect(),
         );
         Ok(())
     }
+}
+
+/// One message of the log, with its SMS report when it has one.
+fn notification_body(
+    n: parceltrail_core::store::OutboxEntry,
+    sms: &[parceltrail_shop::db::SmsMessage],
+) -> NotificationBody {
+    NotificationBody {
+        id: n.id,
+        channel: n.channel.as_str().to_owned(),
+        shipment_id: n.shipment_id,
+        kind: n.kind.map(|k| k.as_str().to_owned()),
+        state: n.state.as_str(),
+        attempts: n.attempts,
+        last_error: n.last_error,
+        next_attempt_at: n.next_attempt_at,
+        created_at: n.created_at,
+        sent_at: n.sent_at,
+        delivery: sms
+            .iter()
+            .find(|m| m.outbox_id == n.id)
+            .map(|m| DeliveryReport {
+                status: m.status.clone(),
+                error_code: m.error_code,
+                at: m.updated_at,
+            }),
+    }
+}
+
+/// Sends one of the order's messages again: a new message with the same channel, news and
+/// words, due now. The one before keeps its place in the log; the customer's choices (an
+/// unsubscribe, an SMS STOP) are honoured at sending as for any message.
+#[utoipa::path(post, operation_id = "resend_notification", path = "/orders/{id}/notifications/{notification_id}/resend", tag = "orders",
+    security(("api_key" = []), ("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The order's id"),
+        ("notification_id" = uuid::Uuid, Path, description = "The message's id, from the order's `notifications`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: a repeat with the same key returns the first answer")),
+    responses(
+        (status = 201, description = "Queued: the new message", body = NotificationBody),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope or CSRF token)", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "The shop has no such order, or the order no such message", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn resend(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    Path((id, message)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<NotificationBody>), Problem> {
+    use parceltrail_core::notify::rules::{Draft, Initial};
+    caller.require(|s| s.write, "write")?;
+    let id = order_id(&id)?;
+    let message: uuid::Uuid = message.parse().map_err(|_| Problem::not_found())?;
+    let store = store_of(&state, &caller).await?;
+    let detail = store.order_detail(id).await?;
+    let ids: Vec<ShipmentId> = detail.shipments.iter().map(|s| s.id).collect();
+    let log = |ids: Vec<ShipmentId>| {
+        let store = store.clone();
+        async move {
+            store
+                .view(move |s| s.shipment_notifications(&ids, 500))
+                .await
+                .map_err(Problem::from)
+        }
+    };
+    let old = log(ids.clone())
+        .await?
+        .into_iter()
+        .find(|n| n.id == message)
+        .ok_or_else(|| Problem::not_found().detail("the order has no message with this id"))?;
+    let new_id = uuid::Uuid::now_v7();
+    let draft = Draft {
+        id: new_id,
+        // Its own news key: a resend is never taken for the message it repeats.
+        dedupe_key: uuid::Uuid::new_v5(&old.dedupe_key, new_id.as_bytes()),
+        channel: old.channel,
+        shipment_id: old.shipment_id,
+        kind: old.kind,
+        title: old.title,
+        body: old.body,
+        link: old.link,
+        urgency: old.urgency,
+        initial: Initial::Pending,
+    };
+    store
+        .write(move |s| s.queue_notifications(&[draft], Utc::now()))
+        .await?;
+    state.wake_pipeline(caller.shop_id);
+    let sms = state.db.order_sms(caller.shop_id, id).await?;
+    let new = log(ids)
+        .await?
+        .into_iter()
+        .find(|n| n.id == new_id)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "lost",
+                "The message was not queued",
+            )
+        })?;
+    Ok((StatusCode::CREATED, Json(notification_body(new, &sms))))
 }
 
 /// The order's stage as the customer should read it.
@@ -1223,6 +1312,112 @@ pub(crate) async fn list(
         orders,
         next_cursor,
     }))
+}
+
+/// Most orders one export holds.
+pub const MAX_EXPORT: usize = 100_000;
+
+/// The columns of an export: the import's, so an exported file imports again as it was,
+/// then what the carriers said.
+const EXPORT_COLUMNS: [&str; 17] = [
+    "order_number",
+    "tracking_number",
+    "carrier",
+    "channel",
+    "placed_at",
+    "promised_at",
+    "items",
+    "notes",
+    "stage",
+    "customer_name",
+    "customer_email",
+    "customer_phone",
+    "customer_postcode",
+    "customer_address",
+    "parcel_status",
+    "parcel_status_at",
+    "order_id",
+];
+
+/// The shop's orders as CSV, one line per parcel (an order without parcels has one line),
+/// newest first, with the filters of `GET /orders` (`limit` is ignored; at most 100,000
+/// orders). The columns are the import's, so the file imports again as it was.
+#[utoipa::path(get, operation_id = "export_orders", path = "/orders.csv", tag = "orders",
+    security(("api_key" = []), ("session" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "OK", body = String, content_type = "text/csv"),
+        (status = 400, description = "A query parameter is unreadable", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A filter's value is not acceptable", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn export(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, Problem> {
+    use super::csvout::{attachment, cell};
+    caller.require(|s| s.read, "read")?;
+    let Query(mut params) = query.map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Unreadable query").detail(e.body_text())
+    })?;
+    params.limit = Some(MAX_PAGE);
+    let mut q = order_query(params)?;
+    let store = store_of(&state, &caller).await?;
+    let opt = |v: Option<String>| v.as_deref().map(cell).unwrap_or_default();
+    let time = |v: Option<DateTime<FixedOffset>>| v.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let mut records = vec![EXPORT_COLUMNS.map(str::to_owned).to_vec()];
+    let mut seen = 0;
+    loop {
+        let (mut orders, shipments) = store.order_page(q.clone()).await?;
+        let more = orders.len() > MAX_PAGE && seen + MAX_PAGE < MAX_EXPORT;
+        orders.truncate(MAX_PAGE.min(MAX_EXPORT - seen));
+        seen += orders.len();
+        let mut by_order: HashMap<OrderId, Vec<Shipment>> = HashMap::new();
+        for sh in shipments {
+            by_order.entry(sh.order_id).or_default().push(sh);
+        }
+        for o in &orders {
+            let parcels = by_order.remove(&o.id).unwrap_or_default();
+            let order_cells = |s: Option<&Shipment>| {
+                vec![
+                    opt(o.order_number.clone()),
+                    s.map(|s| cell(&s.tracking_number)).unwrap_or_default(),
+                    s.map(|s| cell(&s.carrier)).unwrap_or_default(),
+                    opt(o.store.clone()),
+                    time(o.placed_at),
+                    time(o.promised_at),
+                    opt(o.items.clone()),
+                    opt(o.notes.clone()),
+                    o.stage.as_str().to_owned(),
+                    opt(o.customer.name.clone()),
+                    opt(o.customer.email.clone()),
+                    opt(o.customer.phone.clone()),
+                    opt(o.customer.postcode.clone()),
+                    opt(o.customer.address.clone()),
+                    s.map(|s| s.status.as_str().to_owned()).unwrap_or_default(),
+                    time(s.and_then(|s| s.last_event_at)),
+                    o.id.to_string(),
+                ]
+            };
+            if parcels.is_empty() {
+                records.push(order_cells(None));
+            }
+            for s in &parcels {
+                records.push(order_cells(Some(s)));
+            }
+        }
+        if !more {
+            break;
+        }
+        q.before = orders.last().map(|o| o.id);
+    }
+    attachment(
+        &format!("orders-{}.csv", Utc::now().format("%Y-%m-%d")),
+        records,
+    )
 }
 
 /// Records a staff member's status update for a parcel (for carriers that send nothing),
