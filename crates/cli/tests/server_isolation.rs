@@ -118,7 +118,11 @@ async fn isolation(db: String) {
     let b = create_shop(h, &db, "Shop B", "owner@b.example");
     let mut cmd = bin(h, &db);
     // Nothing is sent: A's test delivery stays queued, and nothing leaves this machine.
-    cmd.args(["--listen", "127.0.0.1:0", "--webhook-concurrency", "0"]);
+    cmd.args(["--listen", "127.0.0.1:0", "--webhook-concurrency", "0"])
+        // Customers' email to a port where nothing listens: A's messages are queued (and
+        // retried), and nothing leaves this machine.
+        .env("PARCELTRAIL_SERVER_SMTP_URL", "smtp://127.0.0.1:9")
+        .env("PARCELTRAIL_SERVER_MAIL_FROM", "track@a.example");
     let server = ShopServer::start(cmd, false);
     let base = server.base.clone();
     let c = client();
@@ -195,6 +199,35 @@ async fn isolation(db: String) {
     )
     .await;
     let a_request = request["id"].as_str().unwrap().to_owned();
+    // A message to A's customer: the parcel on its way.
+    let (s, _) = common::api(
+        &c,
+        &base,
+        Some(key_a),
+        "POST",
+        &format!("/shipments/{a_shipment}/events"),
+        Some(json!({"status": "in_transit", "description": "Departed"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let mut a_message = None;
+    for _ in 0..200 {
+        let (_, o) = common::api(
+            &c,
+            &base,
+            Some(key_a),
+            "GET",
+            &format!("/orders/{a_order}"),
+            None,
+        )
+        .await;
+        a_message = o["notifications"][0]["id"].as_str().map(str::to_owned);
+        if a_message.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let a_message = a_message.expect("a message to A's customer");
     let fixtures: HashMap<&str, String> = HashMap::from([
         ("requests", a_request.clone()),
         ("parcels", a_shipment.clone()),
@@ -203,6 +236,7 @@ async fn isolation(db: String) {
         ("shipments", a_shipment.clone()),
         ("webhooks", a_hook_id.clone()),
         ("deliveries", a_delivery_id.clone()),
+        ("notifications", a_message.clone()),
     ]);
     let a_ids = [
         a_shop.clone(),
@@ -212,6 +246,7 @@ async fn isolation(db: String) {
         a_hook_id.clone(),
         a_delivery_id.clone(),
         a_request.clone(),
+        a_message.clone(),
     ];
 
     let doc: Value = c
@@ -304,7 +339,11 @@ async fn isolation(db: String) {
         .await
         .unwrap();
     assert_eq!(now["shipments"].as_array().unwrap().len(), 1, "{now}");
-    assert_eq!(now["shipments"][0]["events"], json!([]), "{now}");
+    let events = now["shipments"][0]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "only A's own event: {now}");
+    assert_eq!(events[0]["description"], "Departed", "{now}");
+    // B's resend queued nothing: A's customer has the one message.
+    assert_eq!(now["notifications"].as_array().unwrap().len(), 1, "{now}");
     assert_eq!(now["updated_at"], order["updated_at"], "{now}");
     // A's customer's request, which B tried to decide, is still open.
     let (_, r) = common::api(
