@@ -663,9 +663,11 @@ fn notification_body(
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: a repeat with the same key returns the first answer")),
     responses(
         (status = 201, description = "Queued: the new message", body = NotificationBody),
+        (status = 400, description = "An unusable Idempotency-Key", body = Problem, content_type = PROBLEM),
         (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not allowed (scope or CSRF token)", body = Problem, content_type = PROBLEM),
         (status = 404, description = "The shop has no such order, or the order no such message", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
     ))]
 pub(crate) async fn resend(
@@ -1340,7 +1342,7 @@ const EXPORT_COLUMNS: [&str; 17] = [
 ];
 
 /// The shop's orders as CSV, one line per parcel (an order without parcels has one line),
-/// newest first, with the filters of `GET /orders` (`limit` is ignored; at most 100,000
+/// newest first, with the filters of `GET /orders` (a `limit` is checked but changes nothing; at most 100,000
 /// orders). The columns are the import's, so the file imports again as it was.
 #[utoipa::path(get, operation_id = "export_orders", path = "/orders.csv", tag = "orders",
     security(("api_key" = []), ("session" = [])),
@@ -1360,11 +1362,12 @@ pub(crate) async fn export(
 ) -> Result<axum::response::Response, Problem> {
     use super::csvout::{attachment, cell};
     caller.require(|s| s.read, "read")?;
-    let Query(mut params) = query.map_err(|e| {
+    let Query(params) = query.map_err(|e| {
         Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Unreadable query").detail(e.body_text())
     })?;
-    params.limit = Some(MAX_PAGE);
+    // `limit` is checked as the list checks it, then each page is the largest.
     let mut q = order_query(params)?;
+    q.limit = MAX_PAGE + 1;
     let store = store_of(&state, &caller).await?;
     let opt = |v: Option<String>| v.as_deref().map(cell).unwrap_or_default();
     let time = |v: Option<DateTime<FixedOffset>>| v.map(|t| t.to_rfc3339()).unwrap_or_default();
