@@ -25,6 +25,10 @@ const COMMANDS: &[&str] = &[
     "import",
     "start_demo",
     "end_demo",
+    "sync_state",
+    "sync_login",
+    "sync_now",
+    "sync_logout",
     "open_external",
     "painted",
 ];

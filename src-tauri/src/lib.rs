@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parceltrail_app::api::{
     AddArgs, AddResult, CarrierArgs, CredentialArgs, CredentialCheck, DemoEnded, DemoStarted, Done,
     EditArgs, ExportArgs, Exported, HomeArgs, HomeView, IdArgs, ImportArgs, NoArgs, RefreshArgs,
-    Refreshing, SaveSettings, Settings, TextArgs,
+    Refreshing, SaveSettings, Settings, SyncLoginArgs, SyncState, TextArgs,
 };
 use parceltrail_app::{App, Error, Event, Options};
 use parceltrail_core::domain::ShipmentId;
@@ -50,6 +50,7 @@ forward! {
     test_credentials(CarrierArgs) -> CredentialCheck;
     forget_credentials(CarrierArgs) -> Settings;
     import(ImportArgs) -> ImportReport;
+    sync_login(SyncLoginArgs) -> SyncState;
 }
 
 #[tauri::command]
@@ -84,6 +85,24 @@ async fn start_demo(app: Shared<'_>, args: NoArgs) -> Result<DemoStarted, Error>
 async fn end_demo(app: Shared<'_>, args: NoArgs) -> Result<DemoEnded, Error> {
     let NoArgs {} = args;
     app.end_demo().await
+}
+
+#[tauri::command]
+async fn sync_state(app: Shared<'_>, args: NoArgs) -> Result<SyncState, Error> {
+    let NoArgs {} = args;
+    app.sync_state().await
+}
+
+#[tauri::command]
+async fn sync_now(app: Shared<'_>, args: NoArgs) -> Result<parceltrail_app::sync::Round, Error> {
+    let NoArgs {} = args;
+    app.sync_now().await
+}
+
+#[tauri::command]
+async fn sync_logout(app: Shared<'_>, args: NoArgs) -> Result<SyncState, Error> {
+    let NoArgs {} = args;
+    app.sync_logout().await
 }
 
 /// Exports go to the Downloads folder (a webview cannot save a file by itself).
@@ -341,6 +360,10 @@ pub fn run() {
             import,
             start_demo,
             end_demo,
+            sync_state,
+            sync_login,
+            sync_now,
+            sync_logout,
             open_external,
             painted
         ])

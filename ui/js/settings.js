@@ -231,6 +231,92 @@ export default function settingsView() {
     );
   }
 
+  // ---- sync with a server ----
+
+  function syncSection(state) {
+    const msg = h('p', { class: 'inline-msg', role: 'status', 'data-testid': 'sync-status' });
+    const show = (message, ok) => {
+      msg.className = `inline-msg ${ok ? 'inline-msg--ok' : 'inline-msg--error'}`;
+      text(msg, message);
+    };
+    const rerender = async () => {
+      const next = await call('sync_state', {});
+      const fresh = syncSection(next);
+      sec.replaceWith(fresh);
+      return fresh;
+    };
+    let sec;
+    if (state && state.url) {
+      const now = ui.button('Sync now', { kind: 'primary', testid: 'sync-now' });
+      now.addEventListener('click', () =>
+        ui.busy(now, async () => {
+          try {
+            const r = await call('sync_now', {});
+            show(`Synced: ${fmt.plural(r.sent, 'parcel')} sent, ${fmt.plural(r.received, 'parcel')} received, ${r.changed_here} changed here.`, true);
+          } catch (e) {
+            show(e.message, false);
+          }
+        }),
+      );
+      const out = ui.button('Sign out', { testid: 'sync-logout' });
+      out.addEventListener('click', () =>
+        ui.busy(out, async () => {
+          await call('sync_logout', {});
+          ui.toast('Signed out of the server: this device asks the carriers again.', 'ok');
+          await rerender();
+        }),
+      );
+      sec = section(
+        'Sync with a server',
+        h('p', null, 'Signed in to ', h('strong', { 'data-testid': 'sync-url' }, state.url), '. The server asks the carriers; this device syncs with it every minute.'),
+        h('div', { class: 'row' }, now, out),
+        msg,
+      );
+    } else {
+      const url = h('input', { type: 'text', id: uid('su'), name: 'url', inputmode: 'url', autocomplete: 'url', spellcheck: 'false', placeholder: 'https://track.example.com', 'data-testid': 'sync-url-input' });
+      const key = h('input', { type: 'password', id: uid('sk'), name: 'key', autocomplete: 'off', spellcheck: 'false', placeholder: 'ptk_…', 'data-testid': 'sync-key-input' });
+      const upload = h('input', { type: 'checkbox', id: uid('sup'), name: 'upload' });
+      const submit = h('button', { class: 'btn btn--primary', type: 'submit', 'data-testid': 'sync-login' }, 'Sign in');
+      const form = h(
+        'form',
+        { class: 'form-grid', novalidate: true },
+        h('div', { class: 'field' }, h('label', { for: url.id }, 'Server address'), url),
+        h('div', { class: 'field' }, h('label', { for: key.id }, 'API key'), key),
+        h('div', { class: 'field field--check' }, upload, h('label', { for: upload.id }, 'Send the parcels already on this device too (for a server of your own)')),
+        h('div', { class: 'row' }, submit),
+      );
+      form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        ui.busy(submit, async () => {
+          try {
+            await call('sync_login', { url: url.value.trim(), key: key.value.trim(), upload: upload.checked });
+          } catch (err) {
+            show(err.message, false);
+            return;
+          }
+          const fresh = await rerender();
+          const status = fresh.querySelector('[data-testid="sync-status"]');
+          try {
+            const first = await call('sync_now', {});
+            status.className = 'inline-msg inline-msg--ok';
+            text(status, `Signed in. ${fmt.plural(first.received, 'parcel')} received.`);
+          } catch (err) {
+            status.className = 'inline-msg inline-msg--error';
+            text(status, `Signed in, but the first sync failed: ${err.message}`);
+          }
+        });
+      });
+      sec = section(
+        'Sync with a server',
+        h('p', { class: 'muted' }, "Sign in to a shop's server, or your own, with one of its API keys: the same parcels on every device, and the server asks the carriers."),
+        form,
+        msg,
+      );
+    }
+    sec.dataset.testid = 'sync-settings';
+    return sec;
+  }
+
   // ---- notifications ----
 
   function notificationsSection(s) {
@@ -419,7 +505,7 @@ export default function settingsView() {
 
   function render(s) {
     settings = s;
-    replace(body, s.demo ? demoSection() : null, carriersSection(s), notificationsSection(s), appearanceSection(s), dataSection(), aboutSection(s));
+    replace(body, s.demo ? demoSection() : null, carriersSection(s), syncSection(s.sync), notificationsSection(s), appearanceSection(s), dataSection(), aboutSection(s));
   }
 
   return {

@@ -334,6 +334,8 @@ pub struct Settings {
     pub keyring_error: Option<String>,
     /// The demo is running (Settings offers to end it).
     pub demo: bool,
+    /// The server this device syncs with.
+    pub sync: SyncState,
     /// About.
     pub about: About,
 }
@@ -479,6 +481,40 @@ pub async fn check_credentials(kind: CarrierKind, creds: &Credentials) -> Creden
             ok: false,
             message: format!("could not check the {} credentials: {e}", kind.name()),
         },
+    }
+}
+
+/// The server this device syncs with.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncState {
+    /// Its address, while signed in.
+    pub url: Option<String>,
+}
+
+/// Signing in to a server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncLoginArgs {
+    /// Its address (`https://…`; plain http only to this machine).
+    pub url: String,
+    /// One of its API keys.
+    pub key: String,
+    /// Send the parcels already here too.
+    #[serde(default)]
+    pub upload: bool,
+}
+
+fn sync_err(e: crate::sync::SyncError) -> Error {
+    use crate::sync::SyncError as S;
+    match e {
+        S::Url(m) => Error::invalid("url", m),
+        S::Server { status: 401, .. } => Error::invalid("key", e.to_string()),
+        S::NotSignedIn | S::Server { .. } | S::Unreachable { .. } => Error::Invalid {
+            field: None,
+            message: e.to_string(),
+        },
+        S::Credentials(c) => Error::Credentials(c),
+        S::Store(s) => Error::Store(s),
     }
 }
 
@@ -777,6 +813,9 @@ impl App {
             keyring,
             keyring_error,
             demo: sources::demo_present(&self.opts.dir),
+            sync: SyncState {
+                url: crate::sync::server(self.store()).map_err(sync_err)?,
+            },
             about: About {
                 version: env!("CARGO_PKG_VERSION"),
                 data_dir: self.opts.dir.display().to_string(),
@@ -863,6 +902,57 @@ impl App {
             .map_err(blocking_err)??;
         self.start().await?;
         self.settings().await
+    }
+
+    /// `sync_state`: the server this device syncs with, if any.
+    pub async fn sync_state(&self) -> Result<SyncState, Error> {
+        Ok(SyncState {
+            url: crate::sync::server(self.store()).map_err(sync_err)?,
+        })
+    }
+
+    /// `sync_login`: checks the key against the server and keeps it; from now on the server
+    /// asks the carriers and this device syncs with it (a first round at once).
+    pub async fn sync_login(
+        self: &std::sync::Arc<Self>,
+        args: SyncLoginArgs,
+    ) -> Result<SyncState, Error> {
+        let creds = open_store(&self.opts.dir, self.opts.credentials_file);
+        crate::sync::login(
+            self.store(),
+            creds.as_ref(),
+            &args.url,
+            Secret::new(args.key.trim().to_owned()),
+            args.upload,
+        )
+        .await
+        .map_err(sync_err)?;
+        self.start().await?;
+        self.sync_state().await
+    }
+
+    /// `sync_now`: one round both ways.
+    pub async fn sync_now(self: &std::sync::Arc<Self>) -> Result<crate::sync::Round, Error> {
+        let creds = open_store(&self.opts.dir, self.opts.credentials_file);
+        let client = crate::sync::client(self.store(), creds.as_ref()).map_err(sync_err)?;
+        let round = crate::sync::round(self.store(), &client)
+            .await
+            .map_err(sync_err)?;
+        if round.changed_here > 0 {
+            if let Some(p) = self.pipeline().await {
+                p.step(None).await?;
+            }
+            self.emit(crate::Event::Changed { ids: Vec::new() });
+        }
+        Ok(round)
+    }
+
+    /// `sync_logout`: forgets the server and its key; this device asks the carriers again.
+    pub async fn sync_logout(self: &std::sync::Arc<Self>) -> Result<SyncState, Error> {
+        let creds = open_store(&self.opts.dir, self.opts.credentials_file);
+        crate::sync::logout(self.store(), creds.as_ref()).map_err(sync_err)?;
+        self.start().await?;
+        self.sync_state().await
     }
 
     /// `export`: every parcel as CSV or JSON.
@@ -1042,6 +1132,19 @@ impl App {
             "test_credentials" => out(self.test_credentials(arg(args)?).await),
             "forget_credentials" => out(self.forget_credentials(arg(args)?).await),
             "export" => out(self.export(arg(args)?).await),
+            "sync_state" => {
+                let NoArgs {} = arg(args)?;
+                out(self.sync_state().await)
+            }
+            "sync_login" => out(self.sync_login(arg(args)?).await),
+            "sync_now" => {
+                let NoArgs {} = arg(args)?;
+                out(self.sync_now().await)
+            }
+            "sync_logout" => {
+                let NoArgs {} = arg(args)?;
+                out(self.sync_logout().await)
+            }
             "import" => out(self.import(arg(args)?).await),
             "start_demo" => {
                 let NoArgs {} = arg(args)?;

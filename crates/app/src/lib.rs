@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod sources;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -384,7 +385,14 @@ impl App {
                 }
             }));
         }
-        {
+        // Signed in to a server: it asks the carriers, and this device syncs with it instead.
+        if sync::server(&self.store).ok().flatten().is_some() {
+            tasks.push(tokio::spawn(sync_loop(
+                self.clone(),
+                pipeline.clone(),
+                stop_rx.clone(),
+            )));
+        } else {
             let poller = poller.clone();
             let stop = stopped(stop_rx.clone());
             tasks.push(tokio::spawn(async move {
@@ -527,6 +535,42 @@ fn demo_guard(
 }
 
 /// Turn the poller's and the pipeline's changes into [`Event::Changed`], one per burst.
+/// How often a device signed in to a server syncs with it.
+const SYNC_EVERY: Duration = Duration::from_secs(60);
+
+/// While signed in to a server: a sync round now and every [`SYNC_EVERY`], the pipeline
+/// (estimates, problems, notifications) after each round that brought something.
+async fn sync_loop(app: Arc<App>, pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let (dir, file) = (app.opts.dir.clone(), app.opts.credentials_file);
+        let store = app.store.clone();
+        // The keyring blocks: off the runtime's threads.
+        let client = tokio::task::spawn_blocking(move || {
+            let creds = parceltrail_carriers::credentials::open_store(&dir, file);
+            sync::client(&store, creds.as_ref())
+        })
+        .await;
+        match client {
+            Ok(Ok(client)) => match sync::round(&app.store, &client).await {
+                Ok(r) if r.changed_here > 0 => {
+                    if let Err(e) = pipeline.step(None).await {
+                        tracing::warn!(error = %e, "after a sync round, the pipeline failed");
+                    }
+                    app.changed(Vec::new());
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the sync round failed; trying again later"),
+            },
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot sync"),
+            Err(e) => tracing::warn!(error = %e, "cannot sync"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SYNC_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 async fn forward(
     app: Arc<App>,
     sources: Vec<broadcast::Receiver<Change>>,

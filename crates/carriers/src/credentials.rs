@@ -306,6 +306,12 @@ pub trait CredentialStore: Send + Sync {
     fn save(&self, creds: &Credentials) -> Result<(), CredentialError>;
     /// Forget the carrier's credentials; deleting what is not there is not an error.
     fn delete(&self, carrier: CarrierKind) -> Result<(), CredentialError>;
+    /// A secret of Parceltrail's own (not a carrier's), by name: a sync server's API key.
+    fn load_secret(&self, name: &str) -> Result<Option<Secret>, CredentialError>;
+    /// Store a named secret, replacing what was there.
+    fn save_secret(&self, name: &str, value: &Secret) -> Result<(), CredentialError>;
+    /// Forget a named secret; deleting what is not there is not an error.
+    fn delete_secret(&self, name: &str) -> Result<(), CredentialError>;
     /// Where credentials go, for messages: "the system keyring (Secret Service)", "the file
     /// /home/me/.local/share/parceltrail/credentials.json (0600)".
     fn describe(&self) -> String;
@@ -352,9 +358,15 @@ impl KeyringStore {
     }
 
     fn entry(&self, carrier: CarrierKind) -> Result<keyring_core::Entry, CredentialError> {
+        self.entry_named(carrier.id())
+    }
+
+    /// The entry whose user is `user`: a carrier id, or `secret:<name>` for a named secret
+    /// (no carrier id has a colon).
+    fn entry_named(&self, user: &str) -> Result<keyring_core::Entry, CredentialError> {
         let store = platform::store().map_err(|e| self.map_err(e))?;
         store
-            .build(&self.service, carrier.id(), None)
+            .build(&self.service, user, None)
             .map_err(|e| self.map_err(e))
     }
 
@@ -561,6 +573,38 @@ impl CredentialStore for KeyringStore {
         Ok(())
     }
 
+    fn load_secret(&self, name: &str) -> Result<Option<Secret>, CredentialError> {
+        off_runtime(|| {
+            let entry = self.entry_named(&format!("secret:{name}"))?;
+            match entry.get_password() {
+                Ok(text) => Ok(Some(Secret::new(text))),
+                Err(keyring_core::Error::NoEntry) => Ok(None),
+                Err(e) => Err(self.map_err(e)),
+            }
+        })
+    }
+
+    fn save_secret(&self, name: &str, value: &Secret) -> Result<(), CredentialError> {
+        off_runtime(|| {
+            let entry = self.entry_named(&format!("secret:{name}"))?;
+            entry
+                .set_password(value.expose())
+                .map_err(|e| self.map_err(e))
+        })?;
+        tracing::debug!(name, "secret saved to the keyring");
+        Ok(())
+    }
+
+    fn delete_secret(&self, name: &str) -> Result<(), CredentialError> {
+        off_runtime(|| {
+            let entry = self.entry_named(&format!("secret:{name}"))?;
+            match entry.delete_credential() {
+                Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+                Err(e) => Err(self.map_err(e)),
+            }
+        })
+    }
+
     fn describe(&self) -> String {
         DESCRIPTION.to_owned()
     }
@@ -614,6 +658,9 @@ struct FileContent {
     version: u32,
     #[serde(default)]
     carriers: BTreeMap<String, BTreeMap<String, String>>,
+    /// Parceltrail's own secrets by name (a sync server's API key).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    secrets: BTreeMap<String, String>,
 }
 
 const FILE_VERSION: u32 = 1;
@@ -651,7 +698,7 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(FileContent {
                     version: FILE_VERSION,
-                    carriers: BTreeMap::new(),
+                    ..FileContent::default()
                 });
             }
             Err(e) => return Err(self.io("open", e)),
@@ -687,7 +734,7 @@ impl FileStore {
         if text.trim().is_empty() {
             return Ok(FileContent {
                 version: FILE_VERSION,
-                carriers: BTreeMap::new(),
+                ..FileContent::default()
             });
         }
         let content: FileContent =
@@ -807,6 +854,27 @@ impl CredentialStore for FileStore {
         if content.carriers.remove(carrier.id()).is_some() {
             self.write(&content)?;
             tracing::debug!(carrier = carrier.id(), path = %self.path.display(), "credentials deleted from file");
+        }
+        Ok(())
+    }
+
+    fn load_secret(&self, name: &str) -> Result<Option<Secret>, CredentialError> {
+        Ok(self.read()?.secrets.remove(name).map(Secret::new))
+    }
+
+    fn save_secret(&self, name: &str, value: &Secret) -> Result<(), CredentialError> {
+        let mut content = self.read()?;
+        content
+            .secrets
+            .insert(name.to_owned(), value.expose().to_owned());
+        content.version = FILE_VERSION;
+        self.write(&content)
+    }
+
+    fn delete_secret(&self, name: &str) -> Result<(), CredentialError> {
+        let mut content = self.read()?;
+        if content.secrets.remove(name).is_some() {
+            self.write(&content)?;
         }
         Ok(())
     }

@@ -289,6 +289,15 @@ pub enum Command {
         #[arg(long, default_value = "mixed", value_parser = ["mixed", "marketplace"])]
         profile: String,
     },
+    /// Keep this device in sync with a server (a shop's, or your own): one round both ways,
+    /// or `login` / `logout`.
+    Sync {
+        #[command(subcommand)]
+        action: Option<SyncAction>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where carrier answers come from.
@@ -361,6 +370,28 @@ pub enum NotificationsAction {
     },
     /// Send every notification that is due now (after a crash, or with `watch --no-notify`).
     Send,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncAction {
+    /// Sign in to a server with one of its API keys (checked there, then kept in the system
+    /// keyring, or with --credentials-file in that file). While signed in, the server asks
+    /// the carriers and this device does not.
+    Login {
+        /// The server's address, e.g. https://track.example.com (plain http only to this
+        /// machine).
+        url: String,
+        /// The API key (`ptk_…`); asked for when left out, so it stays out of the shell's
+        /// history.
+        #[arg(long)]
+        key: Option<String>,
+        /// Send the parcels already on this device too (for your own server); without it,
+        /// only what changes from now on goes up.
+        #[arg(long)]
+        upload: bool,
+    },
+    /// Forget the server and its key (the parcels stay; this device asks the carriers again).
+    Logout,
 }
 
 #[derive(Debug, Subcommand)]

@@ -147,6 +147,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Command::Sync { action, json } => {
+            let dir = data_dir(home.as_deref())?;
+            live::sync(&dir, open()?, cli.credentials_file, action, json)
+        }
         Command::Demo { reset } => {
             live::demo(&mut open()?, &data_dir(home.as_deref())?, reset)?;
             Ok(ExitCode::SUCCESS)

@@ -257,6 +257,11 @@ pub fn watch(
     let rt = runtime()?;
     rt.block_on(async {
         let store = shared(db);
+        if let Some(url) = parceltrail_app::sync::server(&store)? {
+            bail!(
+                "this device is signed in to {url}, which asks the carriers: run `parceltrail sync` to bring its news here (or `parceltrail sync logout` to ask them from this device again)"
+            );
+        }
         let setup = setup(&src, &store, dir, use_file).await?;
         let config = poller_config(&src, setup.time_scale);
         let poller = Poller::new(store.clone(), setup.adapters, config)?;
@@ -635,4 +640,61 @@ pub fn carrier_status(db: &SqliteStore, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `parceltrail sync [login URL --key KEY | logout]`.
+pub fn sync(
+    dir: &Path,
+    db: SqliteStore,
+    use_file: bool,
+    action: Option<crate::cli::SyncAction>,
+    json: bool,
+) -> Result<std::process::ExitCode> {
+    use parceltrail_app::sync as s;
+    let store = shared(db);
+    let creds = open_store(dir, use_file);
+    match action {
+        Some(crate::cli::SyncAction::Login { url, key, upload }) => {
+            let key = match key {
+                Some(k) => k,
+                None => prompt("API key", true)?,
+            };
+            let shop = runtime()?.block_on(s::login(
+                &store,
+                creds.as_ref(),
+                &url,
+                parceltrail_carriers::Secret::new(key),
+                upload,
+            ))?;
+            println!(
+                "Signed in to {} at {}; the key is in {}. Run `parceltrail sync` to sync now.",
+                clean(&shop.name),
+                url.trim_end_matches('/'),
+                creds.describe()
+            );
+        }
+        Some(crate::cli::SyncAction::Logout) => {
+            s::logout(&store, creds.as_ref())?;
+            println!(
+                "Signed out: this device keeps its parcels and asks the carriers itself again."
+            );
+        }
+        None => {
+            let client = s::client(&store, creds.as_ref())?;
+            let round = runtime()?.block_on(s::round(&store, &client))?;
+            if json {
+                println!("{}", serde_json::to_string(&round)?);
+            } else {
+                println!(
+                    "Synced with {}: {} sent ({} new there), {} received, {} changed here.",
+                    client.url(),
+                    round.sent,
+                    round.changed_there,
+                    round.received,
+                    round.changed_here
+                );
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -30,6 +30,7 @@ pub mod carrier;
 pub mod domain;
 mod error;
 pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};
 pub use parceltrail_detect as detect;

@@ -928,6 +928,46 @@ pub enum SendOutcome {
     },
 }
 
+/// One of a parcel's last-writer-wins registers, for [`Store::restamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Register {
+    /// Removed or tracked (`deleted_at`).
+    Presence,
+    /// The label.
+    Label,
+    /// Muted.
+    Muted,
+    /// Archived.
+    Archived,
+}
+
+impl Register {
+    /// The register's stamp column (the same on every backend).
+    pub fn column(self) -> &'static str {
+        match self {
+            Register::Presence => "deleted_at",
+            Register::Label => "label_at",
+            Register::Muted => "muted_at",
+            Register::Archived => "archived_at",
+        }
+    }
+}
+
+/// Whether a parcel is tracked or removed, and since when: the removal register sync merges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    /// Which.
+    pub id: ShipmentId,
+    /// Its number.
+    pub tracking_number: String,
+    /// Its carrier id.
+    pub carrier: String,
+    /// Removed (a tombstone).
+    pub removed: bool,
+    /// When it was removed, or, for one tracked, added or brought back.
+    pub at: DateTime<Utc>,
+}
+
 /// The storage boundary (see the module docs).
 pub trait Store {
     /// Start tracking a number; idempotent by tracking number (events given with an
@@ -946,6 +986,16 @@ pub trait Store {
     fn shipment(&self, id: ShipmentId) -> Result<Shipment>;
     /// Find by tracking number (spaces and case ignored) or id (or a unique id prefix).
     fn find(&self, key: &str) -> Result<Shipment>;
+    /// Whether a parcel is tracked or removed, and since when (the removal register that
+    /// sync merges), removed ones included; `None` when there is no such parcel.
+    fn presence(&self, id: ShipmentId) -> Result<Option<Presence>>;
+    /// The same for a tracking number (normalised).
+    fn presence_of_number(&self, number: &str) -> Result<Option<Presence>>;
+    /// Every parcel's presence, removed ones included, by id after `after`, at most `limit`.
+    fn presences(&self, after: Option<ShipmentId>, limit: usize) -> Result<Vec<Presence>>;
+    /// Move a register's stamp on to `at`, its value kept (a replica set the same value
+    /// later); false when the stamp is as late already. Removed parcels' presence too.
+    fn restamp(&mut self, id: ShipmentId, register: Register, at: DateTime<Utc>) -> Result<bool>;
     /// One order.
     fn order(&self, id: OrderId) -> Result<Order>;
     /// These shipments, each with its order's store, in the order given; gone ones are left

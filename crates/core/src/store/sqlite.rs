@@ -14,8 +14,8 @@ use super::{
     Active, Added, Assessment, Backlog, Breaker, CarrierState, Change, Edit, Facets, FeedEntry,
     FeedHead, Group, IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery,
     NewOrder, NewShipment, OnExisting, OrderPatch, OrderQuery, OutboxEntry, OutboxState,
-    PollRecord, PollTarget, SavedOrder, SendOutcome, ShipmentRecord, Store, change_kind,
-    clean_event, clean_opt, clean_place, clean_text,
+    PollRecord, PollTarget, Presence, Register, SavedOrder, SendOutcome, ShipmentRecord, Store,
+    change_kind, clean_event, clean_opt, clean_place, clean_text,
 };
 use crate::domain::{
     CarrierEta, Customer, Order, OrderId, Place, Shipment, ShipmentId, Source, StageChange, Status,
@@ -439,6 +439,16 @@ fn ms(t: DateTime<Utc>) -> i64 {
 /// readers stay plain `rusqlite::Result`s.
 fn bad(what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Null, what.into())
+}
+
+fn presence_from_row(r: &Row) -> rusqlite::Result<Presence> {
+    Ok(Presence {
+        id: ShipmentId(r.get(0)?),
+        tracking_number: r.get(1)?,
+        carrier: r.get(2)?,
+        removed: r.get(3)?,
+        at: utc(r.get(4)?)?,
+    })
 }
 
 fn utc(ms: i64) -> rusqlite::Result<DateTime<Utc>> {
@@ -1103,6 +1113,56 @@ impl Store for SqliteStore {
         append_feed(&tx, &[Change::ShipmentRemoved { shipment_id: id }], ms(at))?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn presence(&self, id: ShipmentId) -> Result<Option<Presence>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id, tracking_number, carrier, deleted, deleted_at FROM shipments
+                 WHERE id = ?1",
+            )?
+            .query_row([id.0], presence_from_row)
+            .optional()?)
+    }
+
+    fn presence_of_number(&self, number: &str) -> Result<Option<Presence>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id, tracking_number, carrier, deleted, deleted_at FROM shipments
+                 WHERE tracking_number = ?1",
+            )?
+            .query_row([number], presence_from_row)
+            .optional()?)
+    }
+
+    fn restamp(&mut self, id: ShipmentId, register: Register, at: DateTime<Utc>) -> Result<bool> {
+        let at = ms(at);
+        let col = register.column();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx
+            .prepare_cached(&format!(
+                "UPDATE shipments SET {col} = ?2, updated_at = max(updated_at, ?2)
+                 WHERE id = ?1 AND {col} < ?2"
+            ))?
+            .execute(params![id.0, at])?;
+        if n > 0 {
+            append_feed(&tx, &[Change::ShipmentEdited { shipment_id: id }], at)?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn presences(&self, after: Option<ShipmentId>, limit: usize) -> Result<Vec<Presence>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, tracking_number, carrier, deleted, deleted_at FROM shipments
+             WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after.map(|a| a.0), limit as i64], presence_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn shipment(&self, id: ShipmentId) -> Result<Shipment> {

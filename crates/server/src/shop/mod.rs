@@ -24,6 +24,7 @@ mod problem;
 pub mod pump;
 mod push;
 mod requests;
+mod sync;
 mod templates;
 pub mod track;
 mod twilio;
@@ -242,7 +243,13 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(alerts::get, alerts::set))
                 .routes(routes!(attention::list))
                 .routes(routes!(analytics::carriers))
-                .routes(routes!(analytics::carriers_csv)),
+                .routes(routes!(analytics::carriers_csv))
+                .merge(
+                    // A page of 500 parcels with their events is over the usual 1 MiB.
+                    OpenApiRouter::new()
+                        .routes(routes!(sync::pull, sync::push))
+                        .layer(DefaultBodyLimit::max(sync::MAX_BODY)),
+                ),
         )
         .split_for_parts()
 }

@@ -60,7 +60,7 @@ use parceltrail_core::store::{
     Active, Added, Assessment, Backlog, CarrierState, Change, Edit, Facets, FeedEntry, FeedHead,
     Group, IngestBatch, IngestReport, JournalCursor, JournalEntry, ListItem, ListQuery, NewOrder,
     NewShipment, OnExisting, OrderDetail, OrderPatch, OrderQuery, OutboxEntry, PollRecord,
-    PollTarget, SavedOrder, SendOutcome, ShipmentRecord, Store,
+    PollTarget, Presence, Register, SavedOrder, SendOutcome, ShipmentRecord, Store,
 };
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -729,6 +729,32 @@ impl Store for PgStore {
 
     fn remove(&mut self, id: ShipmentId, at: DateTime<Utc>) -> parceltrail_core::Result<()> {
         self.write(async |tx| shipments::remove(tx, &self.schema, id, at).await)
+    }
+
+    fn presence(&self, id: ShipmentId) -> parceltrail_core::Result<Option<Presence>> {
+        self.read(async |tx| shipments::presence(tx, "id = $1", &[&id.0]).await)
+    }
+
+    fn presence_of_number(&self, number: &str) -> parceltrail_core::Result<Option<Presence>> {
+        let number = number.to_owned();
+        self.read(async |tx| shipments::presence(tx, "tracking_number = $1", &[&number]).await)
+    }
+
+    fn restamp(
+        &mut self,
+        id: ShipmentId,
+        register: Register,
+        at: DateTime<Utc>,
+    ) -> parceltrail_core::Result<bool> {
+        self.write(async |tx| shipments::restamp(tx, &self.schema, id, register, at).await)
+    }
+
+    fn presences(
+        &self,
+        after: Option<ShipmentId>,
+        limit: usize,
+    ) -> parceltrail_core::Result<Vec<Presence>> {
+        self.read(async |tx| shipments::presences(tx, after, limit).await)
     }
 
     fn shipment(&self, id: ShipmentId) -> parceltrail_core::Result<Shipment> {

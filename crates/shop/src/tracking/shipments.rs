@@ -16,8 +16,8 @@ use parceltrail_core::notify::rules::KindSet;
 use parceltrail_core::problems::ProblemKind;
 use parceltrail_core::store::{
     Added, Backlog, Breaker, CarrierState, Change, Edit, Facets, Group, IngestBatch, IngestReport,
-    ListItem, ListQuery, NewShipment, PollRecord, PollTarget, ShipmentRecord, clean_event,
-    clean_opt, clean_place, clean_text, encode_change,
+    ListItem, ListQuery, NewShipment, PollRecord, PollTarget, Presence, Register, ShipmentRecord,
+    clean_event, clean_opt, clean_place, clean_text, encode_change,
 };
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -1724,4 +1724,76 @@ pub(super) async fn save_carrier_state(
     )
     .await?;
     Ok(())
+}
+
+/// Moves a register's stamp on to `at` (see `Store::restamp`).
+pub(super) async fn restamp(
+    tx: &Tx<'_>,
+    schema: &str,
+    id: ShipmentId,
+    register: Register,
+    at: DateTime<Utc>,
+) -> R<bool> {
+    let at = ms(at);
+    let col = register.column();
+    let n = exec(
+        tx,
+        &format!(
+            "UPDATE shipments SET {col} = $2, updated_at = greatest(updated_at, $2)
+             WHERE id = $1 AND {col} < $2"
+        ),
+        &[&id.0, &at],
+    )
+    .await?;
+    if n == 0 {
+        return Ok(false);
+    }
+    let edited = [Change::ShipmentEdited { shipment_id: id }];
+    append_feed(tx, &mut Journal::new(schema), &edited, at).await?;
+    Ok(true)
+}
+
+/// A parcel's presence (sync's removal register), removed ones included, where `filter`.
+pub(super) async fn presence(
+    tx: &Tx<'_>,
+    filter: &str,
+    params: &[Param<'_>],
+) -> R<Option<Presence>> {
+    let sql = format!(
+        "SELECT id, tracking_number, carrier, deleted, deleted_at FROM shipments WHERE {filter}"
+    );
+    match opt(tx, &sql, params).await? {
+        Some(r) => Ok(Some(presence_from_row(&r)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every parcel's presence by id after `after`, at most `limit`.
+pub(super) async fn presences(
+    tx: &Tx<'_>,
+    after: Option<ShipmentId>,
+    limit: usize,
+) -> R<Vec<Presence>> {
+    let after = after.map(|a| a.0);
+    let limit = limit as i64;
+    rows(
+        tx,
+        "SELECT id, tracking_number, carrier, deleted, deleted_at FROM shipments
+         WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+        &[&after, &limit],
+    )
+    .await?
+    .iter()
+    .map(presence_from_row)
+    .collect()
+}
+
+fn presence_from_row(r: &Row) -> R<Presence> {
+    Ok(Presence {
+        id: ShipmentId(get(r, 0)?),
+        tracking_number: get(r, 1)?,
+        carrier: get(r, 2)?,
+        removed: get(r, 3)?,
+        at: utc(get(r, 4)?)?,
+    })
 }
