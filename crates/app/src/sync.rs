@@ -287,14 +287,16 @@ pub async fn round(store: &SharedStore, client: &Client) -> Result<Round, SyncEr
     let mut push = cursor(store, PUSH_SETTING)?;
     loop {
         let page = sync::changes(&*lock(store), push, PAGE)?;
+        push = page.next;
         if !page.records.is_empty() {
             let answer = client.push(&page.records).await?;
             out.sent += page.records.len();
             out.changed_there += answer.changed;
-            out.changed_here +=
-                sync::merge(&mut *lock(store), &answer.records, Utc::now())?.changed;
+            let (merged, sent) =
+                sync::merge_received(&mut *lock(store), &answer.records, Utc::now(), push)?;
+            out.changed_here += merged.changed;
+            push = sent;
         }
-        push = page.next;
         save(store, PUSH_SETTING, push)?;
         if !page.more {
             break;
@@ -304,7 +306,12 @@ pub async fn round(store: &SharedStore, client: &Client) -> Result<Round, SyncEr
     loop {
         let page = client.pull(&pull.encode()).await?;
         out.received += page.records.len();
-        out.changed_here += sync::merge(&mut *lock(store), &page.records, Utc::now())?.changed;
+        // What the server sent need not go back to it: the push cursor moves past it.
+        let (merged, sent) =
+            sync::merge_received(&mut *lock(store), &page.records, Utc::now(), push)?;
+        out.changed_here += merged.changed;
+        push = sent;
+        save(store, PUSH_SETTING, push)?;
         pull = Cursor::decode(&page.cursor)?;
         save(store, PULL_SETTING, pull)?;
         if !page.more {

@@ -318,6 +318,54 @@ pub fn merge(store: &mut dyn Store, records: &[Record], now: DateTime<Utc>) -> R
     Ok(out)
 }
 
+/// Merges records received from the other side and, when `sent` (how far this store's own
+/// changes were sent) is at the feed's head and every record merged to exactly what this
+/// store now has, moves it past the entries the merge wrote: what came from the other side
+/// need not go back to it. When this store has more (events the other lacks, a register it
+/// set later), or changed meanwhile, the cursor stays, and the next round sends it. Call it
+/// under the store's lock, so no write of this store's own falls between the reads.
+pub fn merge_received(
+    store: &mut dyn Store,
+    records: &[Record],
+    now: DateTime<Utc>,
+    sent: Cursor,
+) -> Result<(Merged, Cursor)> {
+    let before = store.feed_head()?;
+    let merged = merge(store, records, now)?;
+    let Cursor::Feed(at) = sent else {
+        return Ok((merged, sent));
+    };
+    if at != before {
+        return Ok((merged, sent));
+    }
+    for r in records {
+        let number = crate::detect::normalize(&r.tracking_number);
+        let here = match store.presence_of_number(&number)? {
+            Some(p) => record(store, &p)?,
+            None => return Ok((merged, sent)),
+        };
+        if !same(&here, r) {
+            return Ok((merged, sent));
+        }
+    }
+    Ok((merged, Cursor::Feed(store.feed_head()?)))
+}
+
+/// The same parcel state: registers, and events as a set (orders are not merged).
+fn same(a: &Record, b: &Record) -> bool {
+    let keys = |r: &Record| {
+        let mut k: Vec<_> = r.events.iter().map(NewEvent::dedupe_key).collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    a.removed == b.removed
+        && a.label == b.label
+        && a.muted == b.muted
+        && a.archived == b.archived
+        && keys(a) == keys(b)
+}
+
 fn merge_one(store: &mut dyn Store, r: &Record, now: DateTime<Utc>) -> Result<bool> {
     let number = crate::detect::normalize(&r.tracking_number);
     if number.is_empty() {

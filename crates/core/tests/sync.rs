@@ -176,15 +176,19 @@ impl World {
             let page = sync::changes(device, self.push[d], 2).unwrap();
             changed += sync::merge(server, &page.records, now).unwrap().changed;
             let answer = answer(server, &page.records);
-            changed += sync::merge(device, &answer, now).unwrap().changed;
-            self.push[d] = page.next;
+            let (merged, sent) = sync::merge_received(device, &answer, now, page.next).unwrap();
+            changed += merged.changed;
+            self.push[d] = sent;
             if !page.more {
                 break;
             }
         }
         loop {
             let page = sync::changes(server, self.pull[d], 2).unwrap();
-            changed += sync::merge(device, &page.records, now).unwrap().changed;
+            let (merged, sent) =
+                sync::merge_received(device, &page.records, now, self.push[d]).unwrap();
+            changed += merged.changed;
+            self.push[d] = sent;
             self.pull[d] = page.next;
             if !page.more {
                 break;
