@@ -26,13 +26,37 @@ fn server(home: &Path, db: &str, smtp: &Smtp) -> Command {
     c
 }
 
-/// The alerts the SMTP server got, decoded.
+/// The alerts the SMTP server got (not the daily digests), decoded.
 fn alerts(smtp: &Smtp) -> Vec<String> {
     smtp.messages()
         .into_iter()
-        .filter(|m| m.contains(&format!("To: {ALERTS_TO}")))
+        .filter(|m| m.contains(&format!("To: {ALERTS_TO}")) && !m.contains("Subject: Today at"))
         .map(|m| qp(&m))
         .collect()
+}
+
+/// The daily digests the SMTP server got for `to`, decoded.
+fn digests(smtp: &Smtp, to: &str) -> Vec<String> {
+    smtp.messages()
+        .into_iter()
+        .filter(|m| m.contains(&format!("To: {to}")) && m.contains("Subject: Today at"))
+        .map(|m| qp(&m))
+        .collect()
+}
+
+/// A fixed-offset zone (`Etc/GMT…`, whose signs run backwards) where it is now between
+/// `from` and `to` o'clock.
+fn zone_at_hours(from: u32, to: u32) -> String {
+    use chrono::Timelike;
+    let utc = Utc::now().hour() as i32;
+    (-10..=12)
+        .find(|off| (from..=to).contains(&(((utc + off).rem_euclid(24)) as u32)))
+        .map(|off| match off {
+            0 => "Etc/GMT".to_owned(),
+            o if o > 0 => format!("Etc/GMT-{o}"),
+            o => format!("Etc/GMT+{}", -o),
+        })
+        .expect("some offset puts now in the span")
 }
 
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
@@ -182,6 +206,95 @@ async fn staff_alerts(db: String) {
         "the shop without an address was alerted"
     );
     drop(s2);
+}
+
+/// The daily digest: a shop whose day has reached 8 o'clock gets one email listing what
+/// needs attention (its stuck parcel), with what to do and the
+/// dashboard's link; not again on later ticks or after a restart. A shop where it is still
+/// night gets none yet.
+async fn daily_digest(db: String) {
+    let home = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start();
+    let c = client();
+    let day = make_shop(server(home.path(), &db, &smtp), "Daytime", "o@day.example");
+    let night = make_shop(
+        server(home.path(), &db, &smtp),
+        "Nighttime",
+        "o@night.example",
+    );
+    let s1 = ShopServer::start(server(home.path(), &db, &smtp), false);
+    let base = s1.base.clone();
+    for (shop, to, zone) in [
+        (&day, "staff@day.example", zone_at_hours(9, 20)),
+        (&night, "staff@night.example", zone_at_hours(1, 6)),
+    ] {
+        let key = shop["api_key"].as_str().unwrap();
+        let (s, mut settings) =
+            common::api(&c, &base, Some(key), "GET", "/shop/notifications", None).await;
+        assert_eq!(s, 200, "{settings}");
+        settings["time_zone"] = json!(zone);
+        let (s, r) = common::api(
+            &c,
+            &base,
+            Some(key),
+            "PUT",
+            "/shop/notifications",
+            Some(settings),
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+        parcel(&c, &base, key, if to.contains("day") { 11 } else { 12 }, 96).await;
+        let (s, a) = common::api(
+            &c,
+            &base,
+            Some(key),
+            "PUT",
+            "/shop/alerts",
+            Some(json!({"email": to})),
+        )
+        .await;
+        assert_eq!(s, 200, "{a}");
+    }
+    until("the daytime shop's digest", || {
+        !digests(&smtp, "staff@day.example").is_empty()
+    })
+    .await;
+    let got = digests(&smtp, "staff@day.example");
+    assert_eq!(got.len(), 1, "{got:?}");
+    let d = &got[0];
+    assert!(
+        d.contains("Subject: Today at Daytime: 1 thing needs attention"),
+        "{d}"
+    );
+    assert!(d.contains("No movement: order A-11, parcel"), "{d}");
+    assert!(
+        d.contains("What to do: Ask the carrier where the parcel is"),
+        "{d}"
+    );
+    assert!(d.contains(&format!("{base}/dashboard#/orders/")), "{d}");
+    // Later ticks, and a restart: no second digest today; still none for the night shop.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    drop(s1);
+    let s2 = ShopServer::start(server(home.path(), &db, &smtp), false);
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    assert_eq!(digests(&smtp, "staff@day.example").len(), 1);
+    assert!(
+        digests(&smtp, "staff@night.example").is_empty(),
+        "a digest before 8 o'clock"
+    );
+    drop(s2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_digest_goes_once_a_day_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    daily_digest(format!("sqlite:{}", dir.path().join("server.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_digest_goes_once_a_day_on_postgres() {
+    let db = parceltrail_shop::testing::postgres().fresh_database().await;
+    daily_digest(db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

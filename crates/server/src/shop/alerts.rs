@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
+use chrono::{NaiveDate, Timelike, Utc};
 use parceltrail_core::domain::ShipmentId;
 use parceltrail_core::notify::NotifyError;
 use parceltrail_core::notify::rules::clip;
@@ -28,8 +28,22 @@ use super::auth::{Body, Caller};
 use super::problem::PROBLEM;
 use super::{Problem, ShopState};
 
+/// What every message to the staff (not to a customer) has its outbox link start with.
+pub(crate) const STAFF_LINK: &str = "parceltrail-shop://";
 /// The outbox link of a staff alert: `{ALERT_LINK}{shipment id}/{kind}`.
 pub(crate) const ALERT_LINK: &str = "parceltrail-shop://alert/";
+/// The outbox link of a daily digest: `{DIGEST_LINK}{YYYY-MM-DD}` (the shop's day).
+pub(crate) const DIGEST_LINK: &str = "parceltrail-shop://digest/";
+/// The hour of the shop's day from which its digest goes.
+const DIGEST_HOUR: u32 = 8;
+/// Most items a digest lists (the dashboard has them all).
+const DIGEST_ITEMS: usize = 50;
+
+/// The day each shop's digest was last queued by this process, so a tick does not write it
+/// again (the outbox keeps one a day anyway, across restarts and replicas).
+static DIGESTED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<ShopId, NaiveDate>>,
+> = std::sync::LazyLock::new(Default::default);
 
 /// What alerts the staff.
 const ALERTING: [ProblemKind; 2] = [ProblemKind::Stuck, ProblemKind::Late];
@@ -115,6 +129,7 @@ pub(crate) async fn queue(state: &ShopState, shop: ShopId, store: &Arc<ShopStore
             return;
         }
     }
+    digest(state, shop, store).await;
     let open = match store.view(|s| s.open_problems(None)).await {
         Ok(open) => open,
         Err(e) => {
@@ -237,7 +252,7 @@ pub(crate) async fn send(
     let detail = super::notify::line(&problem.problem.detail);
     let base = state.public_url.trim_end_matches('/');
     let text = format!(
-        "{what}: order {number}, parcel {tracking} ({carrier}).\n\n{detail}\nSince {since}.\n\n{action}\n\nThe order: {base}/api/v1/orders/{order_id}\n\n--\nParceltrail for {shop_name}: staff alerts go to {to} (PUT /api/v1/shop/alerts changes it).\n",
+        "{what}: order {number}, parcel {tracking} ({carrier}).\n\n{detail}\nSince {since}.\n\n{action}\n\nThe order: {base}/dashboard#/orders/{order_id}\n\n--\nParceltrail for {shop_name}: staff alerts go to {to} (PUT /api/v1/shop/alerts changes it).\n",
         tracking = super::notify::line(&shipment.tracking_number),
         carrier = shipment.carrier,
         since = problem.problem.since.format("%Y-%m-%d %H:%M UTC"),
@@ -253,6 +268,152 @@ pub(crate) async fn send(
             to_name: None,
             from_name: Some(format!("{shop_name} (Parceltrail)")),
             subject: clip(&format!("{what}: order {number}"), 120),
+            text,
+            html,
+            unsubscribe: None,
+        })
+        .await
+}
+
+/// Queues today's digest of what needs the staff, once the shop's day reaches
+/// [`DIGEST_HOUR`]; keyed by the shop and its day, so it goes once a day whatever the passes,
+/// restarts or replicas. Its words are made when it is sent, from what is open then.
+async fn digest(state: &ShopState, shop: ShopId, store: &Arc<ShopStore>) {
+    let tz = match state.db.notify_settings(shop).await {
+        Ok(s) => s.time_zone,
+        Err(e) => {
+            tracing::warn!(shop = %shop, error = %e, "reading the shop's time zone failed");
+            return;
+        }
+    };
+    let now = Utc::now();
+    let local = now.with_timezone(&tz);
+    if local.hour() < DIGEST_HOUR {
+        return;
+    }
+    let day = local.date_naive();
+    let done = |d: NaiveDate| {
+        DIGESTED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(shop, d);
+    };
+    if DIGESTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&shop)
+        == Some(&day)
+    {
+        return;
+    }
+    let draft = Draft {
+        id: Uuid::now_v7(),
+        dedupe_key: Uuid::new_v5(&shop.0, format!("digest {day}").as_bytes()),
+        channel: Channel::Email,
+        shipment_id: None,
+        kind: None,
+        title: format!("Daily digest {day}"),
+        body: String::new(),
+        link: format!("{DIGEST_LINK}{day}"),
+        urgency: Urgency::Normal,
+        initial: Initial::Pending,
+    };
+    match store
+        .write(move |s| s.queue_notifications(&[draft], now))
+        .await
+    {
+        Ok(()) => {
+            done(day);
+            state.wake_pipeline(shop);
+        }
+        Err(e) => tracing::warn!(shop = %shop, error = %e, "queueing the daily digest failed"),
+    }
+}
+
+/// Sends the digest `day` (after [`DIGEST_LINK`]) names: everything that needs the staff now,
+/// oldest first; nothing when nothing does.
+pub(crate) async fn send_digest(
+    state: &ShopState,
+    store: &Arc<ShopStore>,
+    channel: Channel,
+    day: &str,
+) -> Result<(), NotifyError> {
+    if channel != Channel::Email {
+        return Err(NotifyError::Rejected("staff digests go by email".into()));
+    }
+    let Some(mailer) = &state.channels.email else {
+        return Err(NotifyError::Unavailable("email is not configured".into()));
+    };
+    let shop = store.shop();
+    let db =
+        |e: parceltrail_shop::Error| NotifyError::Unavailable(format!("the shop database: {e}"));
+    let Some(to) = state.db.alert_email(shop).await.map_err(db)? else {
+        return Err(NotifyError::NotWanted(
+            "the shop turned staff alerts off".into(),
+        ));
+    };
+    let items = super::attention::items(state, shop)
+        .await
+        .map_err(|p| NotifyError::Unavailable(format!("what needs attention: {p:?}")))?;
+    if items.is_empty() {
+        return Err(NotifyError::NotWanted(
+            "nothing needs attention today".into(),
+        ));
+    }
+    let shop_name = super::track::shop_side(state, shop)
+        .await
+        .map_err(db)?
+        .shop
+        .name
+        .clone();
+    let shop_name = super::notify::line(&shop_name);
+    let base = state.public_url.trim_end_matches('/');
+    let n = items.len();
+    let things = if n == 1 {
+        "1 thing needs".to_owned()
+    } else {
+        format!("{n} things need")
+    };
+    let mut text = format!("{things} attention at {shop_name} today ({day}), oldest first.\n\n");
+    for i in items.iter().take(DIGEST_ITEMS) {
+        let order = i
+            .order_number
+            .as_deref()
+            .map(super::notify::line)
+            .unwrap_or_else(|| "without a number".into());
+        let parcel = i
+            .tracking_number
+            .as_deref()
+            .map(|t| format!(", parcel {}", super::notify::line(t)))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "- {}: order {order}{parcel}, since {}.\n  {}\n  What to do: {}\n  {base}/dashboard#/orders/{}\n\n",
+            super::attention::kind_label(&i.kind),
+            i.since.format("%Y-%m-%d"),
+            super::notify::line(&i.reason),
+            i.action,
+            i.order_id,
+        ));
+    }
+    if n > DIGEST_ITEMS {
+        text.push_str(&format!(
+            "… and {} more: {base}/dashboard#/attention\n\n",
+            n - DIGEST_ITEMS
+        ));
+    }
+    text.push_str(&format!(
+        "--\nParceltrail for {shop_name}: the daily digest goes to {to} (PUT /api/v1/shop/alerts changes it).\n"
+    ));
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\"><pre style=\"font:inherit;white-space:pre-wrap\">{}</pre></body></html>",
+        super::notify::esc(&text)
+    );
+    mailer
+        .send(&Email {
+            to,
+            to_name: None,
+            from_name: Some(format!("{shop_name} (Parceltrail)")),
+            subject: clip(&format!("Today at {shop_name}: {things} attention"), 120),
             text,
             html,
             unsubscribe: None,

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use parceltrail_core::domain::{Order, OrderId, Shipment};
 use parceltrail_core::problems::ProblemKind;
 use parceltrail_core::store::OutboxState;
+use parceltrail_shop::ShopId;
 use parceltrail_shop::requests::{RequestKind, RequestState};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -30,25 +31,25 @@ const LOG_READ: usize = 2_000;
 pub(crate) struct Item {
     /// `stuck`, `late`, `failed_attempt`, `exception`, `returned`, `customs_hold`, `expired`,
     /// `request` or `notification_failed`.
-    kind: String,
+    pub(crate) kind: String,
     /// What is wrong, in words.
-    reason: String,
+    pub(crate) reason: String,
     /// What to do about it.
-    action: String,
+    pub(crate) action: String,
     /// Since when.
-    since: DateTime<Utc>,
+    pub(crate) since: DateTime<Utc>,
     /// The order.
-    order_id: Uuid,
+    pub(crate) order_id: Uuid,
     /// Its number, when it has one.
-    order_number: Option<String>,
+    pub(crate) order_number: Option<String>,
     /// The parcel, when it is about one.
-    shipment_id: Option<Uuid>,
+    pub(crate) shipment_id: Option<Uuid>,
     /// Its tracking number.
-    tracking_number: Option<String>,
+    pub(crate) tracking_number: Option<String>,
     /// Its carrier.
-    carrier: Option<String>,
+    pub(crate) carrier: Option<String>,
     /// The request, for kind `request`.
-    request_id: Option<Uuid>,
+    pub(crate) request_id: Option<Uuid>,
 }
 
 /// What needs the staff, oldest first.
@@ -87,7 +88,13 @@ pub(crate) async fn list(
     caller: Caller,
 ) -> Result<Json<Attention>, Problem> {
     caller.require(|s| s.read, "read")?;
-    let shop = caller.shop_id;
+    Ok(Json(Attention {
+        items: items(&state, caller.shop_id).await?,
+    }))
+}
+
+/// What needs the shop's staff, oldest first: the list above, and the daily digest's.
+pub(crate) async fn items(state: &ShopState, shop: ShopId) -> Result<Vec<Item>, Problem> {
     let store = state.stores.get(shop).await?;
     let requests = state.db.requests_in(shop, RequestState::Open, MOST).await?;
     let request_orders: Vec<OrderId> = requests.iter().map(|r| r.order_id).collect();
@@ -99,7 +106,7 @@ pub(crate) async fn list(
                 .notifications(LOG_READ)?
                 .into_iter()
                 .filter(|n| {
-                    n.state == OutboxState::Failed && !n.link.starts_with(super::alerts::ALERT_LINK)
+                    n.state == OutboxState::Failed && !n.link.starts_with(super::alerts::STAFF_LINK)
                 })
                 .collect();
             failed.truncate(MOST);
@@ -198,5 +205,14 @@ pub(crate) async fn list(
         });
     }
     items.sort_by_key(|i| i.since);
-    Ok(Json(Attention { items }))
+    Ok(items)
+}
+
+/// A label for an item's kind, for people.
+pub(crate) fn kind_label(kind: &str) -> &str {
+    match kind {
+        "request" => "Customer request",
+        "notification_failed" => "Message not sent",
+        k => k.parse::<ProblemKind>().map(|p| p.label()).unwrap_or(k),
+    }
 }

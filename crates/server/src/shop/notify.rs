@@ -588,6 +588,10 @@ impl Notifier for Customer {
             if let Some(rest) = message.link.strip_prefix(super::alerts::ALERT_LINK) {
                 return super::alerts::send(&self.state, &self.store, self.channel, rest).await;
             }
+            if let Some(day) = message.link.strip_prefix(super::alerts::DIGEST_LINK) {
+                return super::alerts::send_digest(&self.state, &self.store, self.channel, day)
+                    .await;
+            }
             let (shipment, order) = self.parcel(message).await?;
             let shop: ShopId = self.store.shop();
             let who = self.who(order.id).await?;
