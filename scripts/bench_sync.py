@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/parceltrail"
 BACKEND = sys.argv[2] if len(sys.argv) > 2 else "sqlite"
@@ -53,7 +54,8 @@ def database(work):
         sys.exit("bench-sync: set PARCELTRAIL_TEST_POSTGRES for the postgres backend")
     name = f"bench_sync_{os.getpid()}_{int(time.time())}"
     subprocess.run(["psql", base, "-qc", f"CREATE DATABASE {name}"], check=True)
-    return re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", base, count=1)
+    u = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, f"/{name}", u.query, u.fragment))
 
 
 def one(work, i):
