@@ -22,19 +22,13 @@ import tempfile
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_server import ups_number  # noqa: E402 (valid UPS numbers, one per index)
+
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/parceltrail"
 BACKEND = sys.argv[2] if len(sys.argv) > 2 else "sqlite"
 N = int(os.environ.get("PARCELS", "10000"))
 RUNS = int(os.environ.get("RUNS", "3"))
-
-
-def ups_number(i):
-    serial = f"5R8940{i:09d}"
-    total = 0
-    for k, c in enumerate(serial):
-        v = int(c) if c.isdigit() else (ord(c) - 3) % 10
-        total += v * (1 if k % 2 == 0 else 2)
-    return f"1Z{serial}{(10 - total % 10) % 10}"
 
 
 def run(home, *args, check=True):

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { DESKTOP, NUMBERS, XSS, axeSerious, describeViolations, launchBrowser, screenshot, startShopServer, startSmtp } from './helpers.mjs';
+import { DESKTOP, NUMBERS, XSS, axeSerious, describeViolations, launchBrowser, screenshot, startShopServer, startSmtp, watchedPage } from './helpers.mjs';
 
 const TABLET = { width: 820, height: 1180 };
 const PASSWORD = 'correct horse battery';
@@ -134,19 +134,10 @@ after(async () => {
 
 /** A fresh page that fails the test on any dialog (an XSS would open one) or script error. */
 async function open(viewport = DESKTOP) {
-  const context = await browser.newContext({ viewport, locale: 'en-GB', timezoneId: 'Europe/London', acceptDownloads: true });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('dialog', (d) => {
-    errors.push(`dialog: ${d.message()}`);
-    d.dismiss();
-  });
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) errors.push(m.text());
-  });
-  return { page, errors, context, close: () => context.close() };
+  // A session's first answers are 401 until signed in: the browser logs those.
+  const w = await watchedPage(browser, { viewport, acceptDownloads: true, allow: /status of 40[13]/ });
+  await w.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  return w;
 }
 
 /** Signs in through the login page, from the dashboard's address `hash`. */

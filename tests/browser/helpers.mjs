@@ -327,6 +327,26 @@ export async function startSmtp() {
   return { url: `smtp://127.0.0.1:${port}`, count, stop };
 }
 
+/**
+ * A fresh page in its own context that records every dialog (an XSS would open one), page
+ * error and console error in `errors` (console errors matching `allow` aside). Resolves
+ * { page, errors, context, close }.
+ */
+export async function watchedPage(browser, { viewport = DESKTOP, locale = 'en-GB', timezoneId = 'Europe/London', allow = null, ...options } = {}) {
+  const context = await browser.newContext({ viewport, locale, timezoneId, ...options });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('dialog', (d) => {
+    errors.push(`dialog: ${d.message()}`);
+    d.dismiss();
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !(allow && allow.test(m.text()))) errors.push(m.text());
+  });
+  return { page, errors, context, close: () => context.close() };
+}
+
 /** Debian's Chromium, headless, through playwright-core (which manages the profile). */
 export function launchBrowser() {
   return chromium.launch({

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { DESKTOP, NUMBERS, PHONE, XSS, axeSerious, describeViolations, launchBrowser, screenshot, startShopServer } from './helpers.mjs';
+import { DESKTOP, NUMBERS, PHONE, XSS, axeSerious, describeViolations, launchBrowser, screenshot, startShopServer, watchedPage } from './helpers.mjs';
 
 let server;
 let browser;
@@ -53,18 +53,7 @@ after(async () => {
 
 /** A fresh page at `viewport` that fails the test on any dialog (an XSS would open one). */
 async function open(viewport = PHONE, { locale = 'en-GB' } = {}) {
-  const context = await browser.newContext({ viewport, locale, timezoneId: 'Europe/London' });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('dialog', (d) => {
-    errors.push(`dialog: ${d.message()}`);
-    d.dismiss();
-  });
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  return { page, errors, close: () => context.close() };
+  return watchedPage(browser, { viewport, locale });
 }
 
 async function noSerious(page, where) {

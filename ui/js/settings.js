@@ -288,22 +288,18 @@ export default function settingsView() {
       form.addEventListener('submit', (e) => {
         e.preventDefault();
         ui.busy(submit, async () => {
+          let signed;
           try {
-            await call('sync_login', { url: url.value.trim(), key: key.value.trim(), upload: upload.checked });
+            signed = await call('sync_login', { url: url.value.trim(), key: key.value.trim(), upload: upload.checked });
           } catch (err) {
             show(err.message, false);
             return;
           }
           const fresh = await rerender();
           const status = fresh.querySelector('[data-testid="sync-status"]');
-          try {
-            const first = await call('sync_now', {});
-            status.className = 'inline-msg inline-msg--ok';
-            text(status, `Signed in. ${fmt.plural(first.received, 'parcel')} received.`);
-          } catch (err) {
-            status.className = 'inline-msg inline-msg--error';
-            text(status, `Signed in, but the first sync failed: ${err.message}`);
-          }
+          const first = signed.first || { received: 0, sent: 0 };
+          status.className = 'inline-msg inline-msg--ok';
+          text(status, `Signed in. ${fmt.plural(first.received, 'parcel')} received${first.sent ? `, ${fmt.plural(first.sent, 'parcel')} sent` : ''}.`);
         });
       });
       sec = section(

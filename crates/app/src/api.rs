@@ -489,6 +489,9 @@ pub async fn check_credentials(kind: CarrierKind, creds: &Credentials) -> Creden
 pub struct SyncState {
     /// Its address, while signed in.
     pub url: Option<String>,
+    /// Right after signing in: what the first round did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<crate::sync::Round>,
 }
 
 /// Signing in to a server.
@@ -815,6 +818,7 @@ impl App {
             demo: sources::demo_present(&self.opts.dir),
             sync: SyncState {
                 url: crate::sync::server(self.store()).map_err(sync_err)?,
+                first: None,
             },
             about: About {
                 version: env!("CARGO_PKG_VERSION"),
@@ -908,6 +912,7 @@ impl App {
     pub async fn sync_state(&self) -> Result<SyncState, Error> {
         Ok(SyncState {
             url: crate::sync::server(self.store()).map_err(sync_err)?,
+            first: None,
         })
     }
 
@@ -927,8 +932,13 @@ impl App {
         )
         .await
         .map_err(sync_err)?;
+        // The first round here, before the background's: what it brought is this answer's.
+        let first = self.sync_now().await?;
         self.start().await?;
-        self.sync_state().await
+        Ok(SyncState {
+            first: Some(first),
+            ..self.sync_state().await?
+        })
     }
 
     /// `sync_now`: one round both ways.

@@ -196,24 +196,11 @@ pub(crate) async fn send(
     channel: Channel,
     rest: &str,
 ) -> Result<(), NotifyError> {
-    if channel != Channel::Email {
-        return Err(NotifyError::Rejected("staff alerts go by email".into()));
-    }
-    let Some(mailer) = &state.channels.email else {
-        return Err(NotifyError::Unavailable("email is not configured".into()));
-    };
     let not_alert = || NotifyError::Rejected("not a staff alert's link".into());
     let (id, kind) = rest.split_once('/').ok_or_else(not_alert)?;
     let id = ShipmentId(id.parse().map_err(|_| not_alert())?);
     let kind: ProblemKind = kind.parse().map_err(|_| not_alert())?;
-    let shop = store.shop();
-    let db =
-        |e: parceltrail_shop::Error| NotifyError::Unavailable(format!("the shop database: {e}"));
-    let Some(to) = state.db.alert_email(shop).await.map_err(db)? else {
-        return Err(NotifyError::NotWanted(
-            "the shop turned staff alerts off".into(),
-        ));
-    };
+    let staff = StaffMail::of(state, store, channel).await?;
     let found = store
         .read(move |s| {
             let open = s.open_problems(Some(id))?;
@@ -235,13 +222,7 @@ pub(crate) async fn send(
             kind.as_str()
         )));
     };
-    let shop_name = super::track::shop_side(state, shop)
-        .await
-        .map_err(db)?
-        .shop
-        .name
-        .clone();
-    let shop_name = super::notify::line(&shop_name);
+    let (shop_name, to) = (&staff.shop_name, &staff.to);
     let number = order
         .order_number
         .as_deref()
@@ -258,21 +239,68 @@ pub(crate) async fn send(
         since = problem.problem.since.format("%Y-%m-%d %H:%M UTC"),
         order_id = order.id.0,
     );
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\"><pre style=\"font:inherit;white-space:pre-wrap\">{}</pre></body></html>",
-        super::notify::esc(&text)
-    );
-    mailer
-        .send(&Email {
+    staff.send(&format!("{what}: order {number}"), text).await
+}
+
+/// A message to the shop's staff: by email only, to the shop's alert address, from its name.
+struct StaffMail<'a> {
+    mailer: &'a parceltrail_notifiers::email::Mailer,
+    to: String,
+    shop_name: String,
+}
+
+impl<'a> StaffMail<'a> {
+    async fn of(
+        state: &'a ShopState,
+        store: &Arc<ShopStore>,
+        channel: Channel,
+    ) -> Result<StaffMail<'a>, NotifyError> {
+        if channel != Channel::Email {
+            return Err(NotifyError::Rejected("staff messages go by email".into()));
+        }
+        let Some(mailer) = &state.channels.email else {
+            return Err(NotifyError::Unavailable("email is not configured".into()));
+        };
+        let shop = store.shop();
+        let db = |e: parceltrail_shop::Error| {
+            NotifyError::Unavailable(format!("the shop database: {e}"))
+        };
+        let Some(to) = state.db.alert_email(shop).await.map_err(db)? else {
+            return Err(NotifyError::NotWanted(
+                "the shop turned staff alerts off".into(),
+            ));
+        };
+        let name = super::track::shop_side(state, shop)
+            .await
+            .map_err(db)?
+            .shop
+            .name
+            .clone();
+        Ok(StaffMail {
+            mailer,
             to,
-            to_name: None,
-            from_name: Some(format!("{shop_name} (Parceltrail)")),
-            subject: clip(&format!("{what}: order {number}"), 120),
-            text,
-            html,
-            unsubscribe: None,
+            shop_name: super::notify::line(&name),
         })
-        .await
+    }
+
+    /// Sends `text` (plain; the HTML part shows it as it is).
+    async fn send(self, subject: &str, text: String) -> Result<(), NotifyError> {
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\"><pre style=\"font:inherit;white-space:pre-wrap\">{}</pre></body></html>",
+            super::notify::esc(&text)
+        );
+        self.mailer
+            .send(&Email {
+                to: self.to,
+                to_name: None,
+                from_name: Some(format!("{} (Parceltrail)", self.shop_name)),
+                subject: clip(subject, 120),
+                text,
+                html,
+                unsubscribe: None,
+            })
+            .await
+    }
 }
 
 /// Queues today's digest of what needs the staff, once the shop's day reaches
@@ -338,21 +366,8 @@ pub(crate) async fn send_digest(
     channel: Channel,
     day: &str,
 ) -> Result<(), NotifyError> {
-    if channel != Channel::Email {
-        return Err(NotifyError::Rejected("staff digests go by email".into()));
-    }
-    let Some(mailer) = &state.channels.email else {
-        return Err(NotifyError::Unavailable("email is not configured".into()));
-    };
-    let shop = store.shop();
-    let db =
-        |e: parceltrail_shop::Error| NotifyError::Unavailable(format!("the shop database: {e}"));
-    let Some(to) = state.db.alert_email(shop).await.map_err(db)? else {
-        return Err(NotifyError::NotWanted(
-            "the shop turned staff alerts off".into(),
-        ));
-    };
-    let items = super::attention::items(state, shop)
+    let staff = StaffMail::of(state, store, channel).await?;
+    let items = super::attention::items(state, store.shop())
         .await
         .map_err(|p| NotifyError::Unavailable(format!("what needs attention: {p:?}")))?;
     if items.is_empty() {
@@ -360,13 +375,7 @@ pub(crate) async fn send_digest(
             "nothing needs attention today".into(),
         ));
     }
-    let shop_name = super::track::shop_side(state, shop)
-        .await
-        .map_err(db)?
-        .shop
-        .name
-        .clone();
-    let shop_name = super::notify::line(&shop_name);
+    let (shop_name, to) = (&staff.shop_name, &staff.to);
     let base = state.public_url.trim_end_matches('/');
     let n = items.len();
     let things = if n == 1 {
@@ -404,19 +413,6 @@ pub(crate) async fn send_digest(
     text.push_str(&format!(
         "--\nParceltrail for {shop_name}: the daily digest goes to {to} (PUT /api/v1/shop/alerts changes it).\n"
     ));
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><body style=\"font-family:system-ui,sans-serif;line-height:1.5;color:#181b20\"><pre style=\"font:inherit;white-space:pre-wrap\">{}</pre></body></html>",
-        super::notify::esc(&text)
-    );
-    mailer
-        .send(&Email {
-            to,
-            to_name: None,
-            from_name: Some(format!("{shop_name} (Parceltrail)")),
-            subject: clip(&format!("Today at {shop_name}: {things} attention"), 120),
-            text,
-            html,
-            unsubscribe: None,
-        })
-        .await
+    let subject = format!("Today at {shop_name}: {things} attention");
+    staff.send(&subject, text).await
 }
