@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{ShopServer, Smtp, client, make_shop, qp, server_at, ups};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const ALERTS_TO: &str = "orders@trailhead.example";
 
@@ -283,6 +283,90 @@ async fn daily_digest(db: String) {
         "a digest before 8 o'clock"
     );
     drop(s2);
+}
+
+/// Per-shop stuck thresholds: read back with the defaults, a bad one refused by name, a
+/// shop's own 24 hours making its parcel 30 hours without news stuck (another shop's, at the
+/// default 72, is not), `null` going back to the default.
+async fn stuck_thresholds(db: String) {
+    let home = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start();
+    let c = client();
+    let own = make_shop(server(home.path(), &db, &smtp), "Own", "o@own.example");
+    let other = make_shop(server(home.path(), &db, &smtp), "Other", "o@other.example");
+    let (key, other_key) = (
+        own["api_key"].as_str().unwrap(),
+        other["api_key"].as_str().unwrap(),
+    );
+    let running = ShopServer::start(server(home.path(), &db, &smtp), false);
+    let base = running.base.clone();
+    let call = |key: &str, method: &str, body: Option<Value>| {
+        let (c, base, key, method) = (c.clone(), base.clone(), key.to_owned(), method.to_owned());
+        async move { common::api(&c, &base, Some(&key), &method, "/shop/thresholds", body).await }
+    };
+    let defaults = json!({"in_transit": 72, "info_received": 120, "out_for_delivery": 24,
+        "after_problem": 72, "at_pickup": 120});
+    assert_eq!(call(key, "GET", None).await, (200, defaults.clone()));
+    for (bad, field) in [
+        (json!({"in_transit": 0}), "in_transit"),
+        (json!({"at_pickup": 5000}), "at_pickup"),
+        (json!({"stuck": 3}), "stuck"),
+    ] {
+        let (s, p) = call(key, "PATCH", Some(bad)).await;
+        assert_eq!(s, 422, "{p}");
+        assert!(p["detail"].as_str().unwrap().contains(field), "{p}");
+    }
+    let (s, t) = call(key, "PATCH", Some(json!({"in_transit": 24}))).await;
+    assert_eq!(
+        (s, &t["in_transit"], &t["at_pickup"]),
+        (200, &json!(24), &json!(120)),
+        "{t}"
+    );
+    let mine = parcel(&c, &base, key, 21, 30).await;
+    parcel(&c, &base, other_key, 22, 30).await;
+    let stuck = |key: String| {
+        let (c, base) = (c.clone(), base.clone());
+        async move {
+            let (_, a) = common::api(&c, &base, Some(&key), "GET", "/attention", None).await;
+            a["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["kind"] == "stuck")
+                .map(|i| i["tracking_number"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut found = Vec::new();
+    for _ in 0..200 {
+        found = stuck(key.to_owned()).await;
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found, vec![mine], "stuck after the shop's 24 hours");
+    assert!(
+        stuck(other_key.to_owned()).await.is_empty(),
+        "the other shop keeps 72 hours"
+    );
+    assert_eq!(
+        call(key, "PATCH", Some(json!({"in_transit": null}))).await,
+        (200, defaults)
+    );
+    drop(running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_shop_sets_when_a_parcel_is_stuck_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    stuck_thresholds(format!("sqlite:{}", dir.path().join("server.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_shop_sets_when_a_parcel_is_stuck_on_postgres() {
+    let db = parceltrail_shop::testing::postgres().fresh_database().await;
+    stuck_thresholds(db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

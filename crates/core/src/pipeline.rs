@@ -176,6 +176,8 @@ impl Pipeline {
         let mut learnt = Vec::new();
         {
             let store = lock(&self.store)?;
+            // The store's own thresholds (a shop's), read each pass so a change applies at once.
+            let problem_config = problems::StuckHours::load(&*store)?.apply(&self.config.problems);
             let model = self
                 .model
                 .lock()
@@ -189,7 +191,7 @@ impl Pipeline {
                 {
                     learnt.push(delivery_of(&a, at));
                 }
-                let d = derive_one(&model, &a, &self.config.problems, prefs.tz, now);
+                let d = derive_one(&model, &a, &problem_config, prefs.tz, now);
                 // Most parcels, most of the time: nothing new to write.
                 let same_problems = d.problems.len() == a.problems.len()
                     && d.problems

@@ -158,6 +158,87 @@ impl Default for ProblemConfig {
     }
 }
 
+/// Stuck thresholds chosen by the person or shop, in hours, each in place of the default
+/// (`None`: the default). Kept in the store as [`StuckHours::SETTING`], so every process
+/// sharing the store applies the same ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StuckHours {
+    /// In transit (and unknown statuses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_transit: Option<u32>,
+    /// Label created but not handed over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info_received: Option<u32>,
+    /// Out for delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_for_delivery: Option<u32>,
+    /// After an exception or a failed attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_problem: Option<u32>,
+    /// Waiting at a pickup point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_pickup: Option<u32>,
+}
+
+impl StuckHours {
+    /// The setting they are kept in.
+    pub const SETTING: &'static str = "problems.stuck_hours";
+    /// The longest threshold accepted: 90 days.
+    pub const MAX: u32 = 2_160;
+
+    /// `base` with these thresholds in place of its own.
+    pub fn apply(&self, base: &ProblemConfig) -> ProblemConfig {
+        let h =
+            |v: Option<u32>, d: Duration| v.map_or(d, |h| Duration::from_secs(u64::from(h) * 3600));
+        ProblemConfig {
+            stuck_in_transit: h(self.in_transit, base.stuck_in_transit),
+            stuck_info_received: h(self.info_received, base.stuck_info_received),
+            stuck_out_for_delivery: h(self.out_for_delivery, base.stuck_out_for_delivery),
+            stuck_after_problem: h(self.after_problem, base.stuck_after_problem),
+            stuck_at_pickup: h(self.at_pickup, base.stuck_at_pickup),
+            time_scale: base.time_scale,
+        }
+    }
+
+    /// The first threshold out of 1 to [`StuckHours::MAX`] hours, by name.
+    pub fn invalid(&self) -> Option<(&'static str, u32)> {
+        [
+            ("in_transit", self.in_transit),
+            ("info_received", self.info_received),
+            ("out_for_delivery", self.out_for_delivery),
+            ("after_problem", self.after_problem),
+            ("at_pickup", self.at_pickup),
+        ]
+        .into_iter()
+        .find_map(|(n, v)| v.filter(|h| !(1..=Self::MAX).contains(h)).map(|h| (n, h)))
+    }
+
+    /// The thresholds kept in `store` (none kept: the defaults).
+    pub fn load(store: &dyn crate::store::Store) -> crate::Result<StuckHours> {
+        match store.setting(Self::SETTING)? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                crate::Error::InvalidInput(format!(
+                    "the stored stuck thresholds are unreadable: {e}"
+                ))
+            }),
+            None => Ok(StuckHours::default()),
+        }
+    }
+
+    /// Keeps these thresholds in `store` (last writer wins by `at`).
+    pub fn save(
+        &self,
+        store: &mut dyn crate::store::Store,
+        at: DateTime<Utc>,
+    ) -> crate::Result<()> {
+        let json = serde_json::to_string(self)
+            .map_err(|e| crate::Error::InvalidInput(format!("cannot encode thresholds: {e}")))?;
+        store.set_setting(Self::SETTING, &json, at)?;
+        Ok(())
+    }
+}
+
 impl ProblemConfig {
     /// The stuck threshold for a status (None: never stuck).
     pub fn stuck_after(&self, status: Status) -> Option<Duration> {

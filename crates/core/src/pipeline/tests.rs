@@ -761,3 +761,38 @@ async fn an_estimate_that_only_moves_with_the_clock_is_not_rewritten_each_refres
     let moved = stored();
     assert!(moved.likely > first.likely, "{moved:?} after {first:?}");
 }
+
+#[tokio::test]
+async fn the_stores_own_stuck_thresholds_apply_at_the_next_pass() {
+    let s = setup();
+    let a = add(&s, "JJD000000000000000001", Some("Chair"));
+    ingest(&s, a, vec![ev(t0(), Status::InTransit, "Picked up")], t0());
+    pass(&s, &[a], t0()).await;
+    let later = t0() + Duration::hours(30);
+    // 30 hours in transit: not stuck by the default 72.
+    s.pipeline.derive(None, later).unwrap();
+    assert!(
+        s.store
+            .lock()
+            .unwrap()
+            .open_problems(Some(a))
+            .unwrap()
+            .is_empty()
+    );
+    let own = crate::problems::StuckHours {
+        in_transit: Some(24),
+        ..Default::default()
+    };
+    assert_eq!(own.invalid(), None);
+    own.save(&mut *s.store.lock().unwrap(), later).unwrap();
+    s.pipeline.derive(None, later).unwrap();
+    let open = s.store.lock().unwrap().open_problems(Some(a)).unwrap();
+    assert_eq!(open.len(), 1, "stuck after 24 hours now");
+    assert_eq!(open[0].problem.kind, crate::problems::ProblemKind::Stuck);
+    // Out of range: named.
+    let bad = crate::problems::StuckHours {
+        at_pickup: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(bad.invalid(), Some(("at_pickup", 0)));
+}

@@ -26,6 +26,7 @@ mod push;
 mod requests;
 mod sync;
 mod templates;
+mod thresholds;
 pub mod track;
 mod twilio;
 mod webhooks;
@@ -242,6 +243,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(requests::list_feedback))
                 .routes(routes!(alerts::get, alerts::set))
                 .routes(routes!(attention::list))
+                .routes(routes!(thresholds::get, thresholds::set))
                 .routes(routes!(analytics::carriers))
                 .routes(routes!(analytics::carriers_csv))
                 .merge(
