@@ -134,8 +134,9 @@ after(async () => {
 
 /** A fresh page that fails the test on any dialog (an XSS would open one) or script error. */
 async function open(viewport = DESKTOP) {
-  // A session's first answers are 401 until signed in: the browser logs those.
-  const w = await watchedPage(browser, { viewport, acceptDownloads: true, allow: /status of 40[13]/ });
+  // The browser logs the answers refused on purpose: 401 before signing in, 403 without the
+  // CSRF token, 422 for a bad setting.
+  const w = await watchedPage(browser, { viewport, acceptDownloads: true, allow: /status of (401|403|422)/ });
   await w.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
   return w;
 }
@@ -420,6 +421,38 @@ test('analytics: the chart and the table show each carrier, both CSV exports dow
     assert.deepEqual(errors, []);
     await close();
   }
+});
+
+test('settings: the alert address and a stuck threshold save and show again; a bad one is refused', async () => {
+  const { page, errors, close } = await open();
+  await signIn(page, '#/settings');
+  await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+  const alerts = page.getByRole('form', { name: 'Staff alerts' });
+  await alerts.getByLabel('Alert address').fill('orders@trailhead.example');
+  await alerts.getByRole('button', { name: 'Save' }).click();
+  await alerts.getByText('Alerts go to orders@trailhead.example.').waitFor();
+  const stuck = page.getByRole('form', { name: 'When a parcel is stuck' });
+  const transit = stuck.getByLabel('In transit (hours)');
+  assert.equal(await transit.inputValue(), '72');
+  await transit.fill('0');
+  await stuck.getByRole('button', { name: 'Save' }).click();
+  await stuck.getByText(/in_transit: 0 hours is not 1 to 2160 hours/).waitFor();
+  await transit.fill('48');
+  await stuck.getByRole('button', { name: 'Save' }).click();
+  await stuck.getByText('Saved', { exact: false }).waitFor();
+  await noSerious(page, 'settings');
+  await screenshot(page, 'dashboard-settings');
+  await page.reload();
+  await ready(page);
+  assert.equal(await page.getByRole('form', { name: 'Staff alerts' }).getByLabel('Alert address').inputValue(), 'orders@trailhead.example');
+  assert.equal(await page.getByRole('form', { name: 'When a parcel is stuck' }).getByLabel('In transit (hours)').inputValue(), '48');
+  const api = await server.api('GET', '/shop/thresholds');
+  assert.equal(api.body.in_transit, 48);
+  await page.getByRole('form', { name: 'When a parcel is stuck' }).getByRole('button', { name: 'Back to the defaults' }).click();
+  await page.getByRole('form', { name: 'When a parcel is stuck' }).getByText('Saved', { exact: false }).waitFor();
+  assert.equal((await server.api('GET', '/shop/thresholds')).body.in_transit, 72);
+  assert.deepEqual(errors, []);
+  await close();
 });
 
 test("a change without the session's CSRF token is refused; with it, it is made", async () => {

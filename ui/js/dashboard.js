@@ -1,6 +1,6 @@
 // The shop's dashboard: the staff's session, the hash router (#/orders, #/orders/<id>,
-// #/import, #/attention, #/analytics) and the count of what needs attention. Every text
-// from the server is inserted as text (dom.js never parses markup).
+// #/import, #/attention, #/analytics, #/settings) and the count of what needs attention.
+// Every text from the server is inserted as text (dom.js never parses markup).
 
 import { h, replace, text } from './dom.js';
 import * as ui from './ui.js';
@@ -15,6 +15,7 @@ const VIEWS = {
   order: async () => (await import('./dash-order.js')).default,
   attention: async () => (await import('./dash-attention.js')).default,
   analytics: async () => (await import('./dash-analytics.js')).default,
+  settings: async () => (await import('./dash-settings.js')).default,
 };
 
 /** The route of a hash: its view, path parameter and query. */
@@ -24,7 +25,7 @@ export function parse(hash) {
   const query = Object.fromEntries(new URLSearchParams(qs));
   let m = /^\/orders\/([0-9a-f-]{36})\/?$/i.exec(path);
   if (m) return { name: 'order', id: m[1].toLowerCase(), query };
-  m = /^\/(orders|import|attention|analytics)\/?$/.exec(path);
+  m = /^\/(orders|import|attention|analytics|settings)\/?$/.exec(path);
   if (m) return { name: m[1], query };
   if (path === '/' || path === '') return { name: 'orders', query };
   return { name: 'notfound', query };

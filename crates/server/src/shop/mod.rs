@@ -382,6 +382,10 @@ const SCRIPTS: &[(&str, &str)] = &[
         "dash-analytics.js",
         include_str!("../../../../ui/js/dash-analytics.js"),
     ),
+    (
+        "dash-settings.js",
+        include_str!("../../../../ui/js/dash-settings.js"),
+    ),
     ("format.js", include_str!("../../../../ui/js/format.js")),
     ("track.js", include_str!("../../../../ui/js/track.js")),
     ("i18n.js", include_str!("../../../../ui/js/i18n.js")),
