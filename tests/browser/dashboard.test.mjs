@@ -399,6 +399,9 @@ test('analytics: the chart and the table show each carrier, both CSV exports dow
     assert.deepEqual(await cells('usps'), ['USPS', '1', '5.0', '5.0', '100 %', '—']);
     // No promised date: left out of the late share.
     assert.deepEqual(await cells('royal-mail'), ['Royal Mail', '1', '1.5', '1.5', '—', '—']);
+    // Carrier health: no carrier API asked here (no accounts), said plainly.
+    await page.getByRole('heading', { name: 'Carrier health' }).waitFor();
+    await page.getByText('No carrier has been asked yet.').waitFor();
     const box = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(box[0] <= box[1], `no sideways scrolling at ${viewport.width}: ${box}`);
     await noSerious(page, `analytics ${viewport.width}`);

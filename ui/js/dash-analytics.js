@@ -1,8 +1,10 @@
 // Delivery analytics: how each carrier delivered over a span of days (the shop's time zone),
-// as a chart read at a glance (SVG drawn here: two bar charts do not earn a library) and as
-// a table, exportable as CSV. The server computes every figure.
+// as charts read at a glance (SVG drawn here: two bar charts do not earn a library) and as a
+// table, exportable as CSV; and how each carrier's API is doing now. The server computes
+// every figure.
 
 import { h, uid } from './dom.js';
+import * as fmt from './format.js';
 import { api, query } from './dash-api.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -71,9 +73,52 @@ function isoDay(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
+/** Each carrier API's health: working, paused, waiting; requests today; the last success. */
+function healthPanel(health) {
+  const state = (c) => {
+    if (c.breaker === 'open') return h('span', { class: 'chip chip--danger' }, `Paused after failures${c.breaker_until ? ` until ${fmt.time(c.breaker_until)}` : ''}`);
+    if (c.backing_off_until) return h('span', { class: 'chip chip--warn' }, `Waiting (rate limit) until ${fmt.time(c.backing_off_until)}`);
+    if (c.breaker === 'half_open') return h('span', { class: 'chip chip--warn' }, 'Trying again');
+    return h('span', { class: 'chip chip--ok' }, 'Working');
+  };
+  const when = (v) => (v ? h('time', { datetime: v, title: fmt.full(v) }, fmt.relative(v)) : '—');
+  return h(
+    'div',
+    { class: 'panel dash-panel' },
+    h('h2', { class: 'panel__title' }, 'Carrier health'),
+    health.carriers.length
+      ? h(
+          'div',
+          { class: 'dash-table-wrap' },
+          h(
+            'table',
+            { class: 'dash-table', 'aria-label': 'Carrier health' },
+            h('thead', null, h('tr', null, ['Carrier', 'API', 'Requests today', 'Failures in a row', 'Last success', 'Last error'].map((c, i) => h('th', { scope: 'col', class: i === 2 || i === 3 ? 'num' : null }, c)))),
+            h(
+              'tbody',
+              null,
+              health.carriers.map((c) =>
+                h(
+                  'tr',
+                  { dataset: { carrier: c.carrier } },
+                  h('th', { scope: 'row' }, c.carrier_name),
+                  h('td', null, state(c)),
+                  h('td', { class: 'num' }, String(c.requests_today)),
+                  h('td', { class: 'num' }, String(c.failures)),
+                  h('td', null, when(c.last_success_at)),
+                  h('td', null, c.last_error ? h('span', null, when(c.last_error_at), ': ', c.last_error) : '—'),
+                ),
+              ),
+            ),
+          ),
+        )
+      : h('p', { class: 'muted' }, 'No carrier has been asked yet.'),
+  );
+}
+
 export default async function analyticsView(route) {
   const span = { from: route.query.from, to: route.query.to };
-  const t = await api('GET', `analytics/carriers${query(span)}`);
+  const [t, health] = await Promise.all([api('GET', `analytics/carriers${query(span)}`), api('GET', 'carriers/health')]);
   const rows = t.rows.map((r) => ({ ...r, name: r.carrier_name || r.carrier }));
 
   const from = h('input', { type: 'date', name: 'from', value: t.from, required: true });
@@ -158,6 +203,7 @@ export default async function analyticsView(route) {
       h('div', { class: 'dash-stat' }, h('dt', null, 'Average rating'), h('dd', null, rated.length ? (rated.reduce((n, r) => n + r.avg_rating * r.delivered, 0) / rated.reduce((n, r) => n + r.delivered, 0)).toFixed(1) : '—')),
     ),
     h('div', { class: 'dash-charts' }, charts),
+    healthPanel(health),
     rows.length
       ? h(
           'div',

@@ -195,6 +195,18 @@ async fn demo(db: Option<String>) {
             .unwrap_or_else(|| panic!("no {name} in {metrics}"))
     };
     assert!(value("parceltrail_polls_total{outcome=\"ok\"}") > 0.0);
+    // Carrier health: the simulator's DHL API, asked today, its breaker closed.
+    let (s, h) = get(&c, &format!("{base}/api/v1/carriers/health"), &first.key).await;
+    assert_eq!(s, 200, "{h}");
+    let dhl = h["carriers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["carrier"] == "dhl")
+        .unwrap_or_else(|| panic!("no dhl in {h}"));
+    assert_eq!(dhl["breaker"], "closed", "{h}");
+    assert!(dhl["requests_today"].as_u64().unwrap() > 0, "{h}");
+    assert!(dhl["last_success_at"].is_string(), "{h}");
     assert!(value("parceltrail_ingested_events_total") > 0.0);
     value("parceltrail_polls_due");
     value("parceltrail_notifications_pending");

@@ -9,6 +9,7 @@ mod analytics;
 mod attention;
 mod auth;
 pub mod background;
+mod carriers;
 mod csvout;
 mod events;
 mod hooks;
@@ -245,6 +246,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(attention::list))
                 .routes(routes!(thresholds::get, thresholds::set))
                 .routes(routes!(analytics::carriers))
+                .routes(routes!(carriers::health))
                 .routes(routes!(analytics::carriers_csv))
                 .merge(
                     // A page of 500 parcels with their events is over the usual 1 MiB.
