@@ -143,12 +143,14 @@ async fn isolation(db: String) {
         .unwrap();
     let a_key_id = made["key"]["id"].as_str().unwrap().to_owned();
     let a_key = made["api_key"].as_str().unwrap().to_owned();
+    // A's parcel's number: A's alone (not the templates' sample number).
+    let a_number = common::ups(4_711);
     let order: Value = c
         .post(format!("{base}/api/v1/orders"))
         .bearer_auth(key_a)
         .json(
             &json!({"order_number": "A-1", "customer": {"email": "customer@a.example"},
-            "shipments": [{"tracking_number": "1Z999AA10123456784"}]}),
+            "shipments": [{"tracking_number": a_number}]}),
         )
         .send()
         .await
@@ -247,6 +249,8 @@ async fn isolation(db: String) {
         a_delivery_id.clone(),
         a_request.clone(),
         a_message.clone(),
+        // Not an id, but A's alone: no list, export or sync page of B's may carry it.
+        a_number.clone(),
     ];
 
     let doc: Value = c

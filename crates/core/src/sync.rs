@@ -144,8 +144,8 @@ pub struct Page {
     pub more: bool,
 }
 
-/// The record of a parcel as `store` has it, removed ones included; `None` when the store
-/// has no parcel of that id.
+/// The record of the parcel `presence` names, as `store` has it (a removed one as its
+/// tombstone).
 pub fn record(store: &dyn Store, presence: &Presence) -> Result<Record> {
     let removed = Stamped {
         value: presence.removed,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::Utc;
 use parceltrail_core::problems::{ProblemConfig, StuckHours};
 use serde::{Deserialize, Serialize};
@@ -141,15 +140,6 @@ pub(crate) async fn set(
             own.save(s, Utc::now())?;
             Ok(own)
         })
-        .await
-        .map_err(|e| match e {
-            parceltrail_core::Error::InvalidInput(m) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Invalid request",
-            )
-            .detail(m),
-            e => Problem::from(e),
-        })?;
+        .await?;
     Ok(Json(effective(&own)))
 }
