@@ -336,6 +336,132 @@ async fn analytics(db: String) {
         }
     }
 
+    // The delivery report by carrier says the same and more. DHL in New York's days:
+    // 901 from Sunday the 15th to Tuesday the 17th (2 business days), on its promised day;
+    // 902 from Thursday the 19th to Saturday the 21st (1), late. UPS: 901 and 902 on their
+    // promised days, 903 late, 904 and 905 without a promise; none had a failed attempt.
+    let (s, r) = call(
+        key.clone(),
+        "GET",
+        "/analytics/deliveries?from=2026-11-01&to=2026-11-30".into(),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        (&r["by"], &r["country"]),
+        (&json!("carrier"), &Value::Null),
+        "{r}"
+    );
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{r}");
+    let (d, u) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (&d["key"], &d["label"], &d["delivered"]),
+        (&json!("dhl"), &json!("DHL Express"), &json!(2)),
+        "{r}"
+    );
+    assert!(close(&d["transit_days"]["median"], 2.0), "{r}");
+    assert!(close(&d["transit_days"]["p90"], 2.4), "{r}");
+    assert!(close(&d["transit_business_days"]["median"], 1.5), "{r}");
+    assert!(close(&d["transit_business_days"]["p90"], 1.9), "{r}");
+    assert_eq!(
+        (&d["early"], &d["on_day"], &d["late"]),
+        (&json!(0), &json!(1), &json!(1)),
+        "{r}"
+    );
+    assert!(close(&d["on_time_share"], 0.5), "{r}");
+    assert!(close(&d["first_attempt_share"], 1.0), "{r}");
+    assert_eq!(d["avg_rating"], Value::Null, "{r}");
+    assert!(close(&u["avg_rating"], 3.0), "{r}");
+    assert!(close(&r["avg_rating"], 3.0), "{r}");
+    assert_eq!(
+        (&u["key"], &u["delivered"], &u["on_day"], &u["late"]),
+        (&json!("ups"), &json!(5), &json!(2), &json!(1)),
+        "{r}"
+    );
+    assert!(close(&u["transit_days"]["p90"], 5.25), "{r}");
+    assert!(close(&u["on_time_share"], 2.0 / 3.0), "{r}");
+
+    // By week (Monday to Sunday there): UPS's 901, 902 and 904 in the week of the 9th; UPS's
+    // 903 and both of DHL's in that of the 16th; UPS's 905 on Monday the 30th.
+    let (s, w) = call(
+        key.clone(),
+        "GET",
+        "/analytics/deliveries?from=2026-11-01&to=2026-11-30&by=week&country=us".into(),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{w}");
+    assert_eq!(w["country"], "US", "{w}");
+    let weeks: Vec<(String, u64)> = w["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                r["delivered"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        weeks,
+        [
+            ("2026-11-09".to_owned(), 3),
+            ("2026-11-16".to_owned(), 3),
+            ("2026-11-30".to_owned(), 1)
+        ],
+        "{w}"
+    );
+
+    // As CSV, one line per group.
+    let res = c
+        .get(format!(
+            "{base}/api/v1/analytics/deliveries.csv?from=2026-11-01&to=2026-11-30&by=week"
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("deliveries-by-week-2026-11-01-2026-11-30.csv")
+    );
+    let csv = res.text().await.unwrap();
+    let lines: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert_eq!(
+        lines[0][..6],
+        [
+            "key",
+            "label",
+            "delivered",
+            "transit_days_n",
+            "transit_days_median",
+            "transit_days_p90"
+        ],
+        "{csv}"
+    );
+    assert_eq!(lines[0].len(), 23, "{csv}");
+    assert_eq!(lines[2][..3], ["2026-11-16", "2026-11-16", "3"], "{csv}");
+
+    // A grouping or country it does not know is refused by name.
+    for (q, why) in [("by=day", "by"), ("country=XX", "country")] {
+        let (s, p) = call(
+            key.clone(),
+            "GET",
+            format!("/analytics/deliveries?{q}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 400, "{q}: {p}");
+        assert!(p["detail"].as_str().unwrap().contains(why), "{q}: {p}");
+    }
+
     // Spans that mean nothing are refused, saying why.
     for (q, why) in [
         ("from=2026-11-30&to=2026-11-01", "after"),
@@ -349,9 +475,17 @@ async fn analytics(db: String) {
 
     // Another shop's analytics hold none of these parcels.
     let (s, theirs) = call(
-        other,
+        other.clone(),
         "GET",
         "/analytics/carriers?from=2026-11-01&to=2026-11-30".into(),
+        None,
+    )
+    .await;
+    assert_eq!((s, &theirs["rows"]), (200, &json!([])), "{theirs}");
+    let (s, theirs) = call(
+        other,
+        "GET",
+        "/analytics/deliveries?from=2026-11-01&to=2026-11-30&by=week".into(),
         None,
     )
     .await;

@@ -57,6 +57,7 @@ macro_rules! both {
 }
 
 both!(
+    the_delivery_report_gives_the_figures_worked_out_by_hand,
     queued_notifications_are_kept_once_per_news,
     adding_a_number_twice_keeps_one_shipment,
     adding_many_is_all_or_none,
@@ -235,6 +236,328 @@ fn query(now: DateTime<Utc>, all: bool) -> ListQuery {
 }
 
 // ---- Both backends ----------------------------------------------------------------------
+
+/// November 2026, UTC: day `d` at hour `h`.
+fn nov(d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap()
+}
+
+fn on(at: DateTime<Utc>, status: Status) -> NewEvent {
+    NewEvent {
+        occurred_at: at.fixed_offset(),
+        status,
+        raw_code: None,
+        description: status.as_str().into(),
+        location: Place::default(),
+        source: Source::Poll,
+    }
+}
+
+/// Four DHL parcels delivered in November (UTC), worked out by hand below, and two that are
+/// not in the span: one delivered on 1 December, one still on its way.
+fn the_delivery_report_gives_the_figures_worked_out_by_hand(s: &mut dyn Store) {
+    use parceltrail_core::eta::calendar::BusinessCalendar;
+    use parceltrail_core::store::report::{DeliveryGroup, ReportBy, ReportSpan, Spread};
+    let parcel = |s: &mut dyn Store,
+                  number: &str,
+                  carrier: &str,
+                  placed: Option<DateTime<Utc>>,
+                  promised: Option<u32>,
+                  service: Option<&str>,
+                  dest: Option<(&str, &str)>,
+                  events: Vec<NewEvent>| {
+        let id = s
+            .add_shipment(
+                &NewShipment {
+                    tracking_number: number.into(),
+                    carrier: carrier.into(),
+                    order: OrderInfo {
+                        placed_at: placed.map(|p| p.fixed_offset()),
+                        promised_at: promised.map(|d| nov(d, 0).fixed_offset()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                nov(1, 0),
+            )
+            .unwrap()
+            .shipment
+            .id;
+        let mut b = IngestBatch::events(id, events);
+        b.service = service.map(Into::into);
+        b.destination = dest.map(|(c, r)| Place {
+            country: Some(c.into()),
+            region: Some(r.into()),
+            ..Place::default()
+        });
+        s.ingest(&[b], nov(30, 23)).unwrap();
+        id
+    };
+    // 1: Express to New York, ordered Mon 2 Nov 09:00, first event 12:00, a failed attempt,
+    // delivered Thu 5 Nov 12:00 on its promised day. Transit 3.0 days, 3 business days (3,
+    // 4, 5 Nov); order 3.125 days, 3 business days. First estimate said the 4th: missed.
+    let one = parcel(
+        s,
+        "R1",
+        "dhl",
+        Some(nov(2, 9)),
+        Some(5),
+        Some("Express"),
+        Some(("us", "ny")),
+        vec![
+            on(nov(2, 12), Status::InfoReceived),
+            on(nov(3, 8), Status::InTransit),
+            on(nov(4, 15), Status::FailedAttempt),
+            on(nov(5, 12), Status::Delivered),
+        ],
+    );
+    // 2: Express to California, ordered Fri 6 Nov 10:00, first event 18:00, delivered Tue 10
+    // Nov 06:00, two days early. Transit 3.5 days, 2 business days (9, 10 Nov); order 3 5/6
+    // days, 2 business days. First estimate said the 10th: met.
+    let two = parcel(
+        s,
+        "R2",
+        "dhl",
+        Some(nov(6, 10)),
+        Some(12),
+        Some("Express"),
+        Some(("US", "CA")),
+        vec![
+            on(nov(6, 18), Status::InTransit),
+            on(nov(10, 6), Status::Delivered),
+        ],
+    );
+    // 3: Ground to California over Thanksgiving (Thu 26 Nov), ordered and first event Wed 25
+    // Nov 12:00, delivered Mon 30 Nov 12:00, late against the 27th. Transit and order 5.0
+    // days; business days 27 and 30 Nov: 2 (3 if holidays are not skipped).
+    parcel(
+        s,
+        "R3",
+        "dhl",
+        Some(nov(25, 12)),
+        Some(27),
+        Some("Ground"),
+        Some(("US", "CA")),
+        vec![
+            on(nov(25, 12), Status::InTransit),
+            on(nov(30, 12), Status::Delivered),
+        ],
+    );
+    // 4: no order time, promise, service or destination: Mon 16 Nov 00:00 to Tue 17 Nov
+    // 12:00, 1.5 days, 1 business day.
+    parcel(
+        s,
+        "R4",
+        "dhl",
+        None,
+        None,
+        None,
+        None,
+        vec![
+            on(nov(16, 0), Status::InTransit),
+            on(nov(17, 12), Status::Delivered),
+        ],
+    );
+    // Outside: delivered on 1 December, and still on its way.
+    parcel(
+        s,
+        "R5",
+        "ups",
+        None,
+        Some(2),
+        None,
+        None,
+        vec![
+            on(nov(29, 0), Status::InTransit),
+            on(
+                nov(30, 0) + Duration::hours(24) + Duration::minutes(30),
+                Status::Delivered,
+            ),
+        ],
+    );
+    parcel(
+        s,
+        "R6",
+        "ups",
+        None,
+        None,
+        None,
+        None,
+        vec![on(nov(20, 0), Status::InTransit)],
+    );
+    let first = |id, day| Assessment {
+        id,
+        previous: None,
+        estimate: None,
+        first_latest: Some(nov(day, 18)),
+        problems: Vec::new(),
+    };
+    s.save_derived(&[first(one, 4), first(two, 10)], nov(30, 23))
+        .unwrap();
+
+    let us = BusinessCalendar::for_country(Some("US"));
+    let span = ReportSpan::new(
+        nov(1, 0),
+        nov(30, 0) + Duration::days(1),
+        chrono_tz::UTC,
+        &us,
+        120,
+    );
+    let spread = |n, median: f64, p90: f64| Spread {
+        n,
+        median: Some(median),
+        p90: Some(p90),
+    };
+    let close = |a: &Spread, b: &Spread| {
+        a.n == b.n
+            && [(a.median, b.median), (a.p90, b.p90)]
+                .iter()
+                .all(|(x, y)| match (x, y) {
+                    (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+                    (x, y) => x == y,
+                })
+    };
+    let same = |got: &DeliveryGroup, want: &DeliveryGroup| {
+        assert!(
+            close(&got.transit_days, &want.transit_days)
+                && close(&got.transit_business_days, &want.transit_business_days)
+                && close(&got.order_days, &want.order_days)
+                && close(&got.order_business_days, &want.order_business_days),
+            "{got:#?}\nwanted {want:#?}"
+        );
+        let counts = |g: &DeliveryGroup| {
+            (
+                g.key.clone(),
+                g.delivered,
+                g.early,
+                g.on_day,
+                g.late,
+                g.estimate_met,
+                g.estimate_missed,
+                g.first_attempt,
+            )
+        };
+        assert_eq!(counts(got), counts(want), "{got:#?}");
+    };
+
+    // By carrier: transits 1.5, 3.0, 3.5, 5.0: median 3.25, 90th at rank 2.7: 3.5 + 0.7 ×
+    // 1.5. Business days 1, 2, 2, 3: 2.0 and 2.7. Orders 3.125, 3 5/6, 5.0: median 3 5/6, 90th
+    // at rank 1.8: (23 + 0.8 × 7) / 6; business 2, 2, 3: 2.0 and 2.8.
+    let by = s.delivery_report(&span, ReportBy::Carrier).unwrap();
+    assert_eq!(by.len(), 1, "{by:#?}");
+    same(
+        &by[0],
+        &DeliveryGroup {
+            key: Some("dhl".into()),
+            delivered: 4,
+            transit_days: spread(4, 3.25, 4.55),
+            transit_business_days: spread(4, 2.0, 2.7),
+            order_days: spread(3, 23.0 / 6.0, 28.6 / 6.0),
+            order_business_days: spread(3, 2.0, 2.8),
+            early: 1,
+            on_day: 1,
+            late: 1,
+            estimate_met: 1,
+            estimate_missed: 1,
+            first_attempt: 3,
+        },
+    );
+
+    // Weekends only: Thanksgiving counts, parcel 3 takes 3 business days: 1, 2, 3, 3.
+    let plain = ReportSpan::new(
+        nov(1, 0),
+        nov(30, 0) + Duration::days(1),
+        chrono_tz::UTC,
+        &BusinessCalendar::weekends_only(),
+        120,
+    );
+    let by = s.delivery_report(&plain, ReportBy::Carrier).unwrap();
+    assert!(
+        close(&by[0].transit_business_days, &spread(4, 2.5, 3.0)),
+        "{by:#?}"
+    );
+
+    // By service: Express (1, 2), Ground (3), then the unknown (4).
+    let by = s.delivery_report(&span, ReportBy::Service).unwrap();
+    let keys: Vec<_> = by.iter().map(|g| g.key.as_deref()).collect();
+    assert_eq!(keys, [Some("Express"), Some("Ground"), None]);
+    same(
+        &by[0],
+        &DeliveryGroup {
+            key: Some("Express".into()),
+            delivered: 2,
+            transit_days: spread(2, 3.25, 3.45),
+            transit_business_days: spread(2, 2.5, 2.9),
+            order_days: spread(
+                2,
+                (3.125 + 23.0 / 6.0) / 2.0,
+                3.125 + 0.9 * (23.0 / 6.0 - 3.125),
+            ),
+            order_business_days: spread(2, 2.5, 2.9),
+            early: 1,
+            on_day: 1,
+            late: 0,
+            estimate_met: 1,
+            estimate_missed: 1,
+            first_attempt: 1,
+        },
+    );
+    same(
+        &by[2],
+        &DeliveryGroup {
+            key: None,
+            delivered: 1,
+            transit_days: spread(1, 1.5, 1.5),
+            transit_business_days: spread(1, 1.0, 1.0),
+            order_days: Spread::default(),
+            order_business_days: Spread::default(),
+            first_attempt: 1,
+            ..DeliveryGroup::default()
+        },
+    );
+
+    // By region, upper-cased: California (2, 3), New York (1), the unknown (4).
+    let by = s.delivery_report(&span, ReportBy::Region).unwrap();
+    let keys: Vec<_> = by.iter().map(|g| (g.key.as_deref(), g.delivered)).collect();
+    assert_eq!(keys, [(Some("US-CA"), 2), (Some("US-NY"), 1), (None, 1)]);
+    same(
+        &by[0],
+        &DeliveryGroup {
+            key: Some("US-CA".into()),
+            delivered: 2,
+            transit_days: spread(2, 4.25, 4.85),
+            transit_business_days: spread(2, 2.0, 2.0),
+            order_days: spread(
+                2,
+                (23.0 / 6.0 + 5.0) / 2.0,
+                23.0 / 6.0 + 0.9 * (5.0 - 23.0 / 6.0),
+            ),
+            order_business_days: spread(2, 2.0, 2.0),
+            early: 1,
+            late: 1,
+            estimate_met: 1,
+            first_attempt: 2,
+            ..DeliveryGroup::default()
+        },
+    );
+
+    // By week, each by its Monday.
+    let by = s.delivery_report(&span, ReportBy::Week).unwrap();
+    let keys: Vec<_> = by.iter().map(|g| (g.key.as_deref(), g.delivered)).collect();
+    assert_eq!(
+        keys,
+        [
+            (Some("2026-11-02"), 1),
+            (Some("2026-11-09"), 1),
+            (Some("2026-11-16"), 1),
+            (Some("2026-11-30"), 1)
+        ]
+    );
+
+    // A span with no deliveries has no groups.
+    let empty = ReportSpan::new(nov(18, 0), nov(25, 0), chrono_tz::UTC, &us, 120);
+    assert_eq!(s.delivery_report(&empty, ReportBy::Week).unwrap(), []);
+}
 
 fn adding_a_number_twice_keeps_one_shipment(s: &mut dyn Store) {
     let id = add(s, "JJD000390007827106");

@@ -24,6 +24,7 @@
 //! `text` cannot hold it, and both backends must store the same.
 
 pub mod orders;
+pub mod report;
 mod sqlite;
 mod text;
 
@@ -508,24 +509,6 @@ pub struct Facets {
     pub stores: Vec<String>,
     /// Carrier ids.
     pub carriers: Vec<String>,
-}
-
-/// One carrier's deliveries over a span (see [`Store::carrier_performance`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CarrierPerformance {
-    /// Carrier id.
-    pub carrier: String,
-    /// Parcels delivered in the span.
-    pub delivered: u64,
-    /// Median transit, from the parcel's first carrier event to its delivery, in days
-    /// (linear between the two middle parcels, as PostgreSQL's `percentile_cont`).
-    pub median_transit_days: f64,
-    /// 90th percentile of the same.
-    pub p90_transit_days: f64,
-    /// Of those, parcels whose order had a promised date.
-    pub promised: u64,
-    /// Of those, parcels delivered on a local day after the promised date.
-    pub late: u64,
 }
 
 /// A zone's UTC offsets over `[from, to)`: `(from this instant in ms, seconds east of UTC)`,
@@ -1054,15 +1037,13 @@ pub trait Store {
     /// Save one carrier's API state.
     fn save_carrier_state(&mut self, state: &CarrierState, now: DateTime<Utc>) -> Result<()>;
 
-    /// Delivery performance by carrier of the parcels delivered in `[from, to)`, computed by
-    /// the database, carriers in order; `offsets` ([`zone_offsets`] of the span) give the
-    /// local days lateness is counted in.
-    fn carrier_performance(
+    /// The parcels delivered in the span, grouped `by` (see [`report`]), computed by the
+    /// database, groups in [`report::sort`]'s order.
+    fn delivery_report(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        offsets: &[(i64, i32)],
-    ) -> Result<Vec<CarrierPerformance>>;
+        span: &report::ReportSpan,
+        by: report::ReportBy,
+    ) -> Result<Vec<report::DeliveryGroup>>;
     /// Stream delivered parcels, for the ETA engine to learn from.
     fn deliveries(&self, each: &mut dyn FnMut(Delivery) -> Result<()>) -> Result<()>;
     /// For the orders placed since `since` whose every parcel is delivered, newest first (at

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_events_index.sql"),
     include_str!("../../migrations/0007_name_index_pending.sql"),
     include_str!("../../migrations/0008_outbox_by_shipment.sql"),
+    include_str!("../../migrations/0009_delivery_facts.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -730,6 +731,7 @@ fn remove_in(tx: &Transaction, id: ShipmentId, at: i64) -> Result<bool> {
                 eta_earliest = NULL, eta_earliest_offset = NULL, eta_latest = NULL,
                 eta_latest_offset = NULL, eta_observed_at = NULL, next_poll_at = NULL,
                 last_error = NULL, last_error_at = NULL, shipped_at = NULL,
+                first_event_at = NULL, failed_attempts = 0,
                 est_earliest = NULL, est_likely = NULL, est_latest = NULL, est_confidence = NULL,
                 est_source = NULL, est_first_latest = NULL
              WHERE id = ?1 AND deleted = 0",
@@ -820,6 +822,7 @@ fn ingest_one(
 
     let mut inserted = Vec::new();
     let mut shipped: Option<i64> = None;
+    let (mut first, mut failed) = (None::<i64>, 0_i64);
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
@@ -853,6 +856,8 @@ fn ingest_one(
             }
             report.inserted += 1;
             d.count += 1;
+            first = Some(first.map_or(at, |f| f.min(at)));
+            failed += i64::from(ev.status == Status::FailedAttempt);
             if !matches!(
                 ev.status,
                 Status::Pending | Status::InfoReceived | Status::Unknown
@@ -917,7 +922,11 @@ fn ingest_one(
             dest_country = coalesce(?24, dest_country), dest_postal = coalesce(?25, dest_postal),
             updated_at = ?26,
             shipped_at = CASE WHEN ?27 IS NOT NULL AND (shipped_at IS NULL OR ?27 < shipped_at)
-                              THEN ?27 ELSE shipped_at END
+                              THEN ?27 ELSE shipped_at END,
+            first_event_at = CASE WHEN ?28 IS NOT NULL
+                                   AND (first_event_at IS NULL OR ?28 < first_event_at)
+                                  THEN ?28 ELSE first_event_at END,
+            failed_attempts = failed_attempts + ?29
          WHERE id = ?1",
     )?
     .execute(params![
@@ -948,6 +957,8 @@ fn ingest_one(
         de.postal,
         now,
         shipped,
+        first,
+        failed,
     ])?;
     if !inserted.is_empty() {
         inserted.sort_by_key(|e| {
@@ -1589,13 +1600,12 @@ impl Store for SqliteStore {
         tracking::deliveries(&self.conn, each)
     }
 
-    fn carrier_performance(
+    fn delivery_report(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        offsets: &[(i64, i32)],
-    ) -> Result<Vec<super::CarrierPerformance>> {
-        tracking::carrier_performance(&self.conn, from, to, offsets)
+        span: &super::report::ReportSpan,
+        by: super::report::ReportBy,
+    ) -> Result<Vec<super::report::DeliveryGroup>> {
+        tracking::delivery_report(&self.conn, span, by)
     }
 
     fn order_lead_times(

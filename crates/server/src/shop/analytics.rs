@@ -1,6 +1,6 @@
-//! Delivery analytics: how each carrier delivered the shop's parcels over a span of days in
-//! the shop's time zone, computed by the database (core's `Store::carrier_performance`, the
-//! ratings from the shop's feedback), as JSON or CSV.
+//! Delivery analytics: how the shop's parcels were delivered over a span of days in the
+//! shop's time zone, by carrier, service, region or week, computed by the database (core's
+//! `Store::delivery_report`, the ratings from the shop's feedback), as JSON or CSV.
 
 use std::sync::Arc;
 
@@ -9,9 +9,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{Duration, NaiveDate, Utc};
-use parceltrail_core::eta::calendar::{local_date, start_of_day};
-use parceltrail_core::store::zone_offsets;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use parceltrail_core::eta::calendar::{BusinessCalendar, local_date, start_of_day};
+use parceltrail_core::store::report::{DeliveryGroup, ReportBy, ReportSpan, Spread};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -132,18 +133,28 @@ pub(crate) async fn carriers_csv(
     )
 }
 
-async fn table(
+/// A span read and checked: its days, the instants they begin and end at, and the zone.
+struct Days {
+    from: NaiveDate,
+    to: NaiveDate,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    tz: Tz,
+}
+
+fn bad_query(e: QueryRejection) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Unreadable query").detail(e.body_text())
+}
+
+async fn days(
     state: &ShopState,
     caller: &Caller,
-    query: Result<Query<Span>, QueryRejection>,
-) -> Result<CarrierTable, Problem> {
-    caller.require(|s| s.read, "read")?;
-    let Query(q) = query.map_err(|e| {
-        Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Unreadable query").detail(e.body_text())
-    })?;
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Days, Problem> {
     let tz = state.db.notify_settings(caller.shop_id).await?.time_zone;
-    let to = q.to.unwrap_or_else(|| local_date(Utc::now(), tz));
-    let from = q.from.unwrap_or(to - Duration::days(DEFAULT_DAYS - 1));
+    let to = to.unwrap_or_else(|| local_date(Utc::now(), tz));
+    let from = from.unwrap_or(to - Duration::days(DEFAULT_DAYS - 1));
     let bad = |why: String| {
         Problem::new(StatusCode::BAD_REQUEST, "bad-span", "Unusable span of days").detail(why)
     };
@@ -156,16 +167,42 @@ async fn table(
             (to - from).num_days() + 1
         )));
     }
-    let (start, end) = (
-        start_of_day(from, tz),
-        start_of_day(to + Duration::days(1), tz),
+    Ok(Days {
+        from,
+        to,
+        start: start_of_day(from, tz),
+        end: start_of_day(to + Duration::days(1), tz),
+        tz,
+    })
+}
+
+async fn table(
+    state: &ShopState,
+    caller: &Caller,
+    query: Result<Query<Span>, QueryRejection>,
+) -> Result<CarrierTable, Problem> {
+    caller.require(|s| s.read, "read")?;
+    let Query(q) = query.map_err(bad_query)?;
+    let Days {
+        from,
+        to,
+        start,
+        end,
+        tz,
+    } = days(state, caller, q.from, q.to).await?;
+    // The carrier table is the delivery report by carrier (business days unused).
+    let span = ReportSpan::new(
+        start,
+        end,
+        tz,
+        &BusinessCalendar::weekends_only(),
+        LOOKBACK_DAYS,
     );
-    let offsets = zone_offsets(tz, start, end);
     let store = state.stores.get(caller.shop_id).await?;
-    let (perf, ratings) = tokio::try_join!(
+    let (groups, ratings) = tokio::try_join!(
         async {
             store
-                .view(move |s| s.carrier_performance(start, end, &offsets))
+                .view(move |s| s.delivery_report(&span, ReportBy::Carrier))
                 .await
                 .map_err(Problem::from)
         },
@@ -177,25 +214,337 @@ async fn table(
                 .map_err(Problem::from)
         },
     )?;
-    let rows = perf
+    let rows = groups
         .into_iter()
-        .map(|p| CarrierRow {
-            avg_rating: ratings
-                .iter()
-                .find(|(c, _, _)| *c == p.carrier)
-                .map(|(_, avg, _)| *avg),
-            late_share: (p.promised > 0).then(|| p.late as f64 / p.promised as f64),
-            carrier_name: parceltrail_core::view::CarrierBadge::new(&p.carrier, "").name,
-            carrier: p.carrier,
-            delivered: p.delivered,
-            median_transit_days: p.median_transit_days,
-            p90_transit_days: p.p90_transit_days,
+        .filter_map(|g| {
+            let carrier = g.key?;
+            let t = g.transit_days;
+            let promised = g.early + g.on_day + g.late;
+            Some(CarrierRow {
+                avg_rating: ratings
+                    .iter()
+                    .find(|(c, _, _)| *c == carrier)
+                    .map(|(_, avg, _)| *avg),
+                late_share: (promised > 0).then(|| g.late as f64 / promised as f64),
+                carrier_name: parceltrail_core::view::CarrierBadge::new(&carrier, "").name,
+                carrier,
+                delivered: t.n,
+                median_transit_days: t.median?,
+                p90_transit_days: t.p90?,
+            })
         })
         .collect();
     Ok(CarrierTable {
         from,
         to,
         time_zone: tz.name().to_owned(),
+        rows,
+    })
+}
+
+/// How far before a span's first day the report reads offsets and holidays: a parcel's first
+/// event or its order is rarely older than this before its delivery.
+const LOOKBACK_DAYS: i64 = 120;
+
+/// What the delivery report groups by.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum By {
+    /// The carrier.
+    #[default]
+    Carrier,
+    /// The carrier's service.
+    Service,
+    /// The destination country and region.
+    Region,
+    /// The week of delivery (Monday to Sunday, the shop's days).
+    Week,
+}
+
+impl From<By> for ReportBy {
+    fn from(b: By) -> Self {
+        match b {
+            By::Carrier => ReportBy::Carrier,
+            By::Service => ReportBy::Service,
+            By::Region => ReportBy::Region,
+            By::Week => ReportBy::Week,
+        }
+    }
+}
+
+/// A span of days, a grouping and whose holidays are not business days.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReportQuery {
+    /// The first day (`YYYY-MM-DD`, the shop's time zone; default: 29 days before `to`).
+    from: Option<NaiveDate>,
+    /// The last day, included (default: today).
+    to: Option<NaiveDate>,
+    /// Group by carrier (default), service, region or week.
+    by: Option<By>,
+    /// The public holidays of this country (ISO 3166-1 alpha-2) are not business days
+    /// (default: only weekends are not).
+    country: Option<String>,
+}
+
+/// A median and 90th percentile over some parcels.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SpreadBody {
+    /// Parcels measured.
+    n: u64,
+    /// The median; `null` when none was measured.
+    median: Option<f64>,
+    /// The 90th percentile (linear between ranks); `null` when none was measured.
+    p90: Option<f64>,
+}
+
+impl From<Spread> for SpreadBody {
+    fn from(s: Spread) -> Self {
+        SpreadBody {
+            n: s.n,
+            median: s.median,
+            p90: s.p90,
+        }
+    }
+}
+
+/// One group of the parcels delivered in the span.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DeliveryRow {
+    /// Carrier id, service, `CC` or `CC-REGION`, or the week's Monday (`YYYY-MM-DD`);
+    /// `null` for parcels that do not say (no service or destination known).
+    key: Option<String>,
+    /// The group for people: the carrier's name, "Not known", or the key.
+    label: String,
+    /// Parcels delivered.
+    delivered: u64,
+    /// From the parcel's first carrier event to its delivery, in days (decimals).
+    transit_days: SpreadBody,
+    /// The same in business days: weekdays after the first event's day up to the
+    /// delivery's, the chosen country's public holidays not counted.
+    transit_business_days: SpreadBody,
+    /// From the order to the delivery, in days (orders with a time of ordering).
+    order_days: SpreadBody,
+    /// The same in business days.
+    order_business_days: SpreadBody,
+    /// Delivered on a day before the order's promised date.
+    early: u64,
+    /// Delivered on the promised date.
+    on_day: u64,
+    /// Delivered on a day after it. Orders without one are in none of the three.
+    late: u64,
+    /// Early or on the day, among those with a promised date; `null` when none had one.
+    on_time_share: Option<f64>,
+    /// Delivered by the last day of the first estimate shown for the parcel.
+    estimate_met: u64,
+    /// Delivered after it. Parcels never estimated are in neither.
+    estimate_missed: u64,
+    /// Delivered without a failed attempt, among all delivered; `null` when none were.
+    first_attempt_share: Option<f64>,
+    /// The customers' average rating (1–5) of the carrier's parcels delivered in the span;
+    /// grouped by carrier only, else `null`, as when none was rated.
+    avg_rating: Option<f64>,
+}
+
+/// The delivery report over a span.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DeliveryReport {
+    /// The first day.
+    from: NaiveDate,
+    /// The last day (included).
+    to: NaiveDate,
+    /// The zone the days are in: the shop's.
+    time_zone: String,
+    /// What the rows are groups of.
+    by: By,
+    /// Whose public holidays are not business days; `null`: weekends only.
+    country: Option<String>,
+    /// The customers' average rating (1–5) of all parcels delivered in the span; `null`
+    /// when none was rated.
+    avg_rating: Option<f64>,
+    /// One row per group, keys in order, the unknown last.
+    rows: Vec<DeliveryRow>,
+}
+
+/// Parcels delivered in the span, grouped by carrier, service, destination region or week:
+/// transit and order-to-delivery times in calendar and business days (median and 90th
+/// percentile), punctuality against the promised date and the first estimate, and the
+/// first-attempt rate.
+#[utoipa::path(get, operation_id = "analytics_deliveries", path = "/analytics/deliveries", tag = "analytics",
+    security(("api_key" = []), ("session" = [])),
+    params(ReportQuery),
+    responses(
+        (status = 200, description = "OK", body = DeliveryReport),
+        (status = 400, description = "A day is not `YYYY-MM-DD`, `from` is after `to`, the span is over 1,096 days, `by` is none of the four, or the country is not known", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn deliveries(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Json<DeliveryReport>, Problem> {
+    Ok(Json(report(&state, &caller, query).await?))
+}
+
+/// The same report as CSV, one line per group after the header (empty cells for `null`).
+#[utoipa::path(get, operation_id = "analytics_deliveries_csv", path = "/analytics/deliveries.csv", tag = "analytics",
+    security(("api_key" = []), ("session" = [])),
+    params(ReportQuery),
+    responses(
+        (status = 200, description = "OK", body = String, content_type = "text/csv"),
+        (status = 400, description = "A day is not `YYYY-MM-DD`, `from` is after `to`, the span is over 1,096 days, `by` is none of the four, or the country is not known", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn deliveries_csv(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let t = report(&state, &caller, query).await?;
+    let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut header = vec!["key".to_owned(), "label".to_owned(), "delivered".to_owned()];
+    for m in [
+        "transit_days",
+        "transit_business_days",
+        "order_days",
+        "order_business_days",
+    ] {
+        for part in ["n", "median", "p90"] {
+            header.push(format!("{m}_{part}"));
+        }
+    }
+    header.extend(
+        [
+            "early",
+            "on_day",
+            "late",
+            "on_time_share",
+            "estimate_met",
+            "estimate_missed",
+            "first_attempt_share",
+            "avg_rating",
+        ]
+        .map(str::to_owned),
+    );
+    let rows = t.rows.iter().map(|r| {
+        let mut line = vec![
+            cell(r.key.as_deref().unwrap_or_default()),
+            cell(&r.label),
+            r.delivered.to_string(),
+        ];
+        for s in [
+            &r.transit_days,
+            &r.transit_business_days,
+            &r.order_days,
+            &r.order_business_days,
+        ] {
+            line.extend([s.n.to_string(), num(s.median), num(s.p90)]);
+        }
+        line.extend([
+            r.early.to_string(),
+            r.on_day.to_string(),
+            r.late.to_string(),
+            num(r.on_time_share),
+            r.estimate_met.to_string(),
+            r.estimate_missed.to_string(),
+            num(r.first_attempt_share),
+            num(r.avg_rating),
+        ]);
+        line
+    });
+    let by = serde_json::to_value(t.by)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    attachment(
+        &format!("deliveries-by-{by}-{}-{}.csv", t.from, t.to),
+        std::iter::once(header).chain(rows),
+    )
+}
+
+async fn report(
+    state: &ShopState,
+    caller: &Caller,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<DeliveryReport, Problem> {
+    caller.require(|s| s.read, "read")?;
+    let Query(q) = query.map_err(bad_query)?;
+    let country = match q.country.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) if BusinessCalendar::knows(c) => Some(c.to_ascii_uppercase()),
+        Some(c) => {
+            return Err(
+                Problem::new(StatusCode::BAD_REQUEST, "bad-country", "Unknown country").detail(
+                    format!(
+                        "country: {:?} is not an ISO 3166-1 alpha-2 code with holiday data",
+                        c.chars().take(20).collect::<String>()
+                    ),
+                ),
+            );
+        }
+    };
+    let d = days(state, caller, q.from, q.to).await?;
+    let by = q.by.unwrap_or_default();
+    let calendar = BusinessCalendar::for_country(country.as_deref());
+    let span = ReportSpan::new(d.start, d.end, d.tz, &calendar, LOOKBACK_DAYS);
+    let store = state.stores.get(caller.shop_id).await?;
+    let (groups, ratings) = tokio::try_join!(
+        async {
+            store
+                .view(move |s| s.delivery_report(&span, by.into()))
+                .await
+                .map_err(Problem::from)
+        },
+        async {
+            state
+                .db
+                .ratings_by_carrier(caller.shop_id, d.start, d.end)
+                .await
+                .map_err(Problem::from)
+        },
+    )?;
+    let rated: u64 = ratings.iter().map(|r| r.2).sum();
+    let avg_rating =
+        (rated > 0).then(|| ratings.iter().map(|r| r.1 * r.2 as f64).sum::<f64>() / rated as f64);
+    let share = |part: u64, all: u64| (all > 0).then(|| part as f64 / all as f64);
+    let rows = groups
+        .into_iter()
+        .map(|g: DeliveryGroup| DeliveryRow {
+            label: match (&g.key, by) {
+                (None, _) => "Not known".to_owned(),
+                (Some(k), By::Carrier) => parceltrail_core::view::CarrierBadge::new(k, "").name,
+                (Some(k), _) => k.clone(),
+            },
+            on_time_share: share(g.early + g.on_day, g.early + g.on_day + g.late),
+            first_attempt_share: share(g.first_attempt, g.delivered),
+            avg_rating: match (&g.key, by) {
+                (Some(k), By::Carrier) => ratings.iter().find(|r| r.0 == *k).map(|r| r.1),
+                _ => None,
+            },
+            key: g.key,
+            delivered: g.delivered,
+            transit_days: g.transit_days.into(),
+            transit_business_days: g.transit_business_days.into(),
+            order_days: g.order_days.into(),
+            order_business_days: g.order_business_days.into(),
+            early: g.early,
+            on_day: g.on_day,
+            late: g.late,
+            estimate_met: g.estimate_met,
+            estimate_missed: g.estimate_missed,
+        })
+        .collect();
+    Ok(DeliveryReport {
+        from: d.from,
+        to: d.to,
+        time_zone: d.tz.name().to_owned(),
+        by,
+        country,
+        avg_rating,
         rows,
     })
 }

@@ -248,6 +248,8 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(analytics::carriers))
                 .routes(routes!(carriers::health))
                 .routes(routes!(analytics::carriers_csv))
+                .routes(routes!(analytics::deliveries))
+                .routes(routes!(analytics::deliveries_csv))
                 .merge(
                     // A page of 500 parcels with their events is over the usual 1 MiB.
                     OpenApiRouter::new()

@@ -78,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres-core/0006_events_index.sql"),
     include_str!("../../migrations/postgres-core/0007_name_index_pending.sql"),
     include_str!("../../migrations/postgres-core/0008_outbox_by_shipment.sql"),
+    include_str!("../../migrations/postgres-core/0009_delivery_facts.sql"),
 ];
 
 /// Where a migration names pg_trgm's schema (filled in by [`trigrams`]).
@@ -878,13 +879,12 @@ impl Store for PgStore {
         self.read(async |tx| derived::deliveries(tx, each).await)
     }
 
-    fn carrier_performance(
+    fn delivery_report(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        offsets: &[(i64, i32)],
-    ) -> parceltrail_core::Result<Vec<parceltrail_core::store::CarrierPerformance>> {
-        self.read(async |tx| derived::carrier_performance(tx, from, to, offsets).await)
+        span: &parceltrail_core::store::report::ReportSpan,
+        by: parceltrail_core::store::report::ReportBy,
+    ) -> parceltrail_core::Result<Vec<parceltrail_core::store::report::DeliveryGroup>> {
+        self.read(async |tx| derived::delivery_report(tx, span, by).await)
     }
 
     fn order_lead_times(

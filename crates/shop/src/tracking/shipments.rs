@@ -463,6 +463,9 @@ struct Pending {
     origin: Place,
     destination: Place,
     shipped: Option<i64>,
+    /// The earliest of the new events, and how many of them are failed attempts.
+    first: Option<i64>,
+    failed: i32,
 }
 
 /// What ingest made of one batch.
@@ -622,6 +625,8 @@ pub(super) async fn ingest_in<'a>(
                 origin: Place::default(),
                 destination: Place::default(),
                 shipped: None,
+                first: None,
+                failed: 0,
             },
         );
     }
@@ -654,6 +659,8 @@ pub(super) async fn ingest_in<'a>(
             one.inserted += 1;
             d.count += 1;
             let at = ev.occurred_at.timestamp_millis();
+            p.first = Some(p.first.map_or(at, |f| f.min(at)));
+            p.failed += i32::from(ev.status == Status::FailedAttempt);
             let off = ev.occurred_at.offset().local_minus_utc();
             if !matches!(
                 ev.status,
@@ -786,16 +793,20 @@ const SHIPMENTS_UPDATE: &str = "UPDATE shipments s SET status = t.status, status
                 updated_at = $27,
                 shipped_at = CASE WHEN t.shipped IS NOT NULL
                                    AND (s.shipped_at IS NULL OR t.shipped < s.shipped_at)
-                                  THEN t.shipped ELSE s.shipped_at END
+                                  THEN t.shipped ELSE s.shipped_at END,
+                first_event_at = CASE WHEN t.first IS NOT NULL
+                                       AND (s.first_event_at IS NULL OR t.first < s.first_event_at)
+                                      THEN t.first ELSE s.first_event_at END,
+                failed_attempts = s.failed_attempts + t.failed
              FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::integer[], $5::uuid[],
                          $6::bigint[], $7::integer[], $8::integer[], $9::uuid[], $10::text[],
                          $11::integer[], $12::bigint[], $13::integer[], $14::bigint[],
                          $15::integer[], $16::bigint[], $17::text[], $18::text[], $19::text[],
                          $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
-                         $25::text[], $26::bigint[])
+                         $25::text[], $26::bigint[], $28::bigint[], $29::integer[])
                   AS t (id, status, status_at, status_rank, status_key, last_at, last_offset,
                         last_rank, last_key, detail, n, ee, eeo, el, elo, eo, service,
-                        oc, orr, oco, op, dc, dr, dco, dp, shipped)
+                        oc, orr, oco, op, dc, dr, dco, dp, shipped, first, failed)
              WHERE s.id = t.id";
 
 const STATUS_LOG_INSERT: &str =
@@ -861,6 +872,8 @@ impl Tail<'_> {
             &c.destination[3],
             &c.shipped,
             &now,
+            &c.first,
+            &c.failed,
         ];
         let lock_params: &[Param<'_>] = &[&super::LOCK_JOURNAL, &schema];
         let log_params: &[Param<'_>] = &[
@@ -987,6 +1000,8 @@ struct ShipmentColumns {
     origin: [Vec<Option<String>>; 4],
     destination: [Vec<Option<String>>; 4],
     shipped: Vec<Option<i64>>,
+    first: Vec<Option<i64>>,
+    failed: Vec<i32>,
 }
 
 impl ShipmentColumns {
@@ -1023,6 +1038,8 @@ impl ShipmentColumns {
             col.push(v);
         }
         self.shipped.push(p.shipped);
+        self.first.push(p.first);
+        self.failed.push(p.failed);
     }
 }
 
@@ -1141,6 +1158,7 @@ pub(super) async fn remove_in(tx: &Tx<'_>, id: ShipmentId, at: i64) -> R<bool> {
             eta_earliest = NULL, eta_earliest_offset = NULL, eta_latest = NULL,
             eta_latest_offset = NULL, eta_observed_at = NULL, next_poll_at = NULL,
             last_error = NULL, last_error_at = NULL, shipped_at = NULL,
+            first_event_at = NULL, failed_attempts = 0,
             est_earliest = NULL, est_likely = NULL, est_latest = NULL, est_confidence = NULL,
             est_source = NULL, est_first_latest = NULL
          WHERE id = $1 AND NOT deleted",

@@ -17,7 +17,8 @@ use crate::eta::Delivery;
 use crate::notify::rules::Draft;
 use crate::notify::{Channel, Urgency};
 use crate::problems::{OpenProblem, Problem, ProblemKind};
-use crate::store::{CarrierPerformance, LEAD_SCAN, same_estimate};
+use crate::store::report::{self, DeliveryGroup, Dialect, ReportBy, ReportSpan, Spread};
+use crate::store::{LEAD_SCAN, same_estimate};
 
 pub(super) fn order_lead_times(
     conn: &Connection,
@@ -44,73 +45,44 @@ pub(super) fn order_lead_times(
     Ok(out)
 }
 
-/// The linear percentile `p` of `t` over a carrier's rows ranked `i` of `n` (0-based), as
-/// PostgreSQL's `percentile_cont`: SQLite has none.
-macro_rules! percentile {
-    ($p:literal) => {
-        concat!(
-            "sum(CASE WHEN i = CAST(",
-            $p,
-            " * (n - 1) AS INTEGER) THEN t * (1 - (",
-            $p,
-            " * (n - 1) - CAST(",
-            $p,
-            " * (n - 1) AS INTEGER))) WHEN i = CAST(",
-            $p,
-            " * (n - 1) AS INTEGER) + 1 THEN t * (",
-            $p,
-            " * (n - 1) - CAST(",
-            $p,
-            " * (n - 1) AS INTEGER)) ELSE 0 END)"
-        )
-    };
-}
-
-pub(super) fn carrier_performance(
+pub(super) fn delivery_report(
     conn: &Connection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    offsets: &[(i64, i32)],
-) -> Result<Vec<CarrierPerformance>> {
-    let zone = serde_json::to_string(offsets)
-        .map_err(|e| crate::error::Error::InvalidInput(e.to_string()))?;
-    let mut stmt = conn.prepare_cached(concat!(
-        "WITH z AS (SELECT value ->> 0 AS start, value ->> 1 AS off FROM json_each(?3)),
-         d AS (
-           SELECT s.carrier AS carrier,
-                  (s.status_at - (SELECT min(e.occurred_at) FROM events e WHERE e.shipment_id = s.id))
-                      / 86400000.0 AS t,
-                  CASE WHEN o.promised_at IS NULL THEN NULL
-                       ELSE (s.status_at + 1000 * (SELECT z.off FROM z WHERE z.start <= s.status_at
-                                                   ORDER BY z.start DESC LIMIT 1)) / 86400000
-                            > (o.promised_at + 1000 * coalesce(o.promised_offset, 0)) / 86400000
-                  END AS late
-           FROM shipments s JOIN orders o ON o.id = s.order_id
-           WHERE s.deleted = 0 AND o.deleted = 0 AND s.status = 'delivered'
-             AND s.status_at >= ?1 AND s.status_at < ?2),
-         r AS (
-           SELECT carrier, t, late,
-                  row_number() OVER (PARTITION BY carrier ORDER BY t) - 1 AS i,
-                  count(*) OVER (PARTITION BY carrier) AS n
-           FROM d WHERE t IS NOT NULL)
-         SELECT carrier, n, ",
-        percentile!("0.5"),
-        ", ",
-        percentile!("0.9"),
-        ", count(late), coalesce(sum(late), 0)
-         FROM r GROUP BY carrier, n ORDER BY carrier"
-    ))?;
-    let rows = stmt.query_map(params![ms(from), ms(to), zone], |r| {
-        Ok(CarrierPerformance {
-            carrier: r.get(0)?,
-            delivered: r.get::<_, i64>(1)?.max(0) as u64,
-            median_transit_days: r.get(2)?,
-            p90_transit_days: r.get(3)?,
-            promised: r.get::<_, i64>(4)?.max(0) as u64,
-            late: r.get::<_, i64>(5)?.max(0) as u64,
+    span: &ReportSpan,
+    by: ReportBy,
+) -> Result<Vec<DeliveryGroup>> {
+    let mut stmt = conn.prepare(&report::sql(Dialect::Sqlite, by, span))?;
+    let mut rows = stmt.query(params![ms(span.from), ms(span.to)])?;
+    let count =
+        |r: &Row, i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+    let spread = |r: &Row, i: usize| -> rusqlite::Result<Spread> {
+        Ok(Spread {
+            n: count(r, i)?,
+            median: r.get(i + 1)?,
+            p90: r.get(i + 2)?,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(DeliveryGroup {
+            key: match by {
+                ReportBy::Week => r.get::<_, Option<i64>>(0)?.and_then(report::week_key),
+                _ => r.get(0)?,
+            },
+            delivered: count(r, 1)?,
+            transit_days: spread(r, 2)?,
+            transit_business_days: spread(r, 5)?,
+            order_days: spread(r, 8)?,
+            order_business_days: spread(r, 11)?,
+            early: count(r, 14)?,
+            on_day: count(r, 15)?,
+            late: count(r, 16)?,
+            estimate_met: count(r, 17)?,
+            estimate_missed: count(r, 18)?,
+            first_attempt: count(r, 19)?,
+        });
+    }
+    report::sort(&mut out);
+    Ok(out)
 }
 
 pub(super) fn deliveries(

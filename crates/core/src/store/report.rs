@@ -1,0 +1,288 @@
+//! The delivery report: parcels delivered over a span, grouped by carrier, service,
+//! destination region or week, with transit and order-to-delivery times in calendar and
+//! business days, punctuality against the promised date and against the first estimate,
+//! and the first-attempt rate. One SQL text serves both backends (`sql`), so SQLite and
+//! PostgreSQL count alike; each runs its own percentiles.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
+
+use crate::eta::calendar::BusinessCalendar;
+
+/// What a [`DeliveryGroup`] is a group of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportBy {
+    /// The carrier's id.
+    Carrier,
+    /// The carrier's service (`None`: not known).
+    Service,
+    /// The destination: ISO country, and region when known (`US-CA`).
+    Region,
+    /// The week of delivery, by its Monday (the shop's days).
+    Week,
+}
+
+impl ReportBy {
+    /// The grouping's SQL, over the columns of the report's `l` step.
+    fn key(self) -> &'static str {
+        match self {
+            ReportBy::Carrier => "carrier",
+            ReportBy::Service => "service",
+            ReportBy::Region => "upper(dest_country) || coalesce('-' || upper(dest_region), '')",
+            ReportBy::Week => "dd - (dd + 3) % 7",
+        }
+    }
+}
+
+/// A span of delivery times and the zone's local days, as a report reads them.
+#[derive(Debug, Clone)]
+pub struct ReportSpan {
+    /// Delivered at or after this instant.
+    pub from: DateTime<Utc>,
+    /// Delivered before this instant.
+    pub to: DateTime<Utc>,
+    /// The zone's offsets ([`super::zone_offsets`]), from well before `from` (a parcel's
+    /// first event or order can be months older than its delivery) to after `to`.
+    pub offsets: Vec<(i64, i32)>,
+    /// Public holidays on weekdays, as days since 1970-01-01, that are not business days.
+    pub holidays: Vec<i64>,
+}
+
+impl ReportSpan {
+    /// The span `[from, to)` in zone `tz`, business days by `calendar`'s holidays. Offsets
+    /// and holidays reach back `lookback_days` before `from`: times older than that are read
+    /// in the oldest offset, and holidays before it are counted as business days.
+    pub fn new(
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+        calendar: &BusinessCalendar,
+        lookback_days: i64,
+    ) -> Self {
+        let early = from - chrono::Duration::days(lookback_days);
+        let late = to + chrono::Duration::days(2);
+        let offsets = super::zone_offsets(tz, early, late);
+        let (first, last) = (
+            early.date_naive() - chrono::Duration::days(1),
+            late.date_naive(),
+        );
+        let holidays = first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+            .filter(|d| !calendar.is_business_day(*d))
+            .map(epoch_day)
+            .collect();
+        ReportSpan {
+            from,
+            to,
+            offsets,
+            holidays,
+        }
+    }
+}
+
+/// Days since 1970-01-01.
+pub fn epoch_day(d: NaiveDate) -> i64 {
+    i64::from(d.num_days_from_ce()) - 719_163
+}
+
+/// The date of a day counted from 1970-01-01.
+pub fn from_epoch_day(n: i64) -> Option<NaiveDate> {
+    i32::try_from(n + 719_163)
+        .ok()
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+}
+
+/// A median and 90th percentile (linear between ranks, as PostgreSQL's
+/// `percentile_cont`), over `n` parcels; `None` when `n` is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Spread {
+    /// Parcels measured.
+    pub n: u64,
+    /// The median.
+    pub median: Option<f64>,
+    /// The 90th percentile.
+    pub p90: Option<f64>,
+}
+
+/// One group of delivered parcels (see [`super::Store::delivery_report`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeliveryGroup {
+    /// Carrier id, service, `CC` or `CC-REGION`, or the week's Monday (`YYYY-MM-DD`);
+    /// `None` when the parcels do not say (no service, no destination).
+    pub key: Option<String>,
+    /// Parcels delivered.
+    pub delivered: u64,
+    /// From the first carrier event to delivery, in days (decimals).
+    pub transit_days: Spread,
+    /// The same in business days: weekdays after the first event's day up to the
+    /// delivery's, public holidays not counted.
+    pub transit_business_days: Spread,
+    /// From the order to delivery, in days (orders with a time of ordering).
+    pub order_days: Spread,
+    /// The same in business days.
+    pub order_business_days: Spread,
+    /// Delivered on a day before the order's promised date.
+    pub early: u64,
+    /// Delivered on the promised date.
+    pub on_day: u64,
+    /// Delivered on a day after it (orders without one are in none of the three).
+    pub late: u64,
+    /// Delivered on or before the last day of the first estimate the parcel was given.
+    pub estimate_met: u64,
+    /// Delivered after it (parcels never estimated are in neither).
+    pub estimate_missed: u64,
+    /// Delivered without a failed attempt.
+    pub first_attempt: u64,
+}
+
+/// The backend a report's SQL is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite: `?N` parameters, `percentile_cont(Y, P)`.
+    Sqlite,
+    /// PostgreSQL: `$N`, `percentile_cont(P) WITHIN GROUP (ORDER BY Y)`.
+    Postgres,
+}
+
+/// The report's SQL, for `span`. Parameters: 1 from, 2 to (ms). The zone's offsets and the
+/// holidays are written into the text as integer literals (they are the program's own
+/// numbers, never text from outside): looked up per parcel as parameters, they cost more
+/// than the rest of the query. Columns: key, delivered, then (n, median, p90) for transit,
+/// transit business, order and order business days, then early, on day, late, estimate
+/// met, estimate missed, first attempt. Rows in no order.
+pub fn sql(dialect: Dialect, by: ReportBy, span: &ReportSpan) -> String {
+    use std::fmt::Write;
+    let pg = dialect == Dialect::Postgres;
+    let (live, days, max, min, from, to) = if pg {
+        (
+            "NOT s.deleted AND NOT o.deleted",
+            "::float8 / 86400000",
+            "greatest",
+            "least",
+            "$1",
+            "$2",
+        )
+    } else {
+        (
+            "s.deleted = 0 AND o.deleted = 0",
+            " / 86400000.0",
+            "max",
+            "min",
+            "?1",
+            "?2",
+        )
+    };
+    // The local day of an instant: its offset is the last change at or before it, else
+    // the oldest known.
+    let day = |t: &str| {
+        let mut offs = span.offsets.iter();
+        let first = offs.next().map_or(0, |o| o.1);
+        let mut case = String::new();
+        for (at, off) in offs.rev() {
+            let _ = write!(case, " WHEN {t} >= {at} THEN {off}");
+        }
+        if case.is_empty() {
+            format!("({t} + {}) / 86400000", i64::from(first) * 1000)
+        } else {
+            format!("({t} + 1000 * CASE{case} ELSE {first} END) / 86400000")
+        }
+    };
+    // Weekdays in days [-3, x] (day -3, 1969-12-29, a Monday), less the holidays up to x:
+    // their difference counts the business days after one day up to another.
+    let business_to = |x: &str| {
+        let mut holidays = String::new();
+        for (i, h) in span.holidays.iter().enumerate().rev() {
+            let _ = write!(holidays, " WHEN {x} >= {h} THEN {}", i + 1);
+        }
+        let holidays = if holidays.is_empty() {
+            "0".to_owned()
+        } else {
+            format!("CASE{holidays} ELSE 0 END")
+        };
+        format!("(5 * (({x} + 3) / 7) + {min}(({x} + 3) % 7 + 1, 5) - {holidays})")
+    };
+    let business = |a: &str, b: &str| format!("{max}(0, {} - {})", business_to(b), business_to(a));
+    let rows = format!(
+        "WITH d AS (
+           SELECT s.carrier, s.service, s.dest_country, s.dest_region, s.status_at AS da,
+                  s.first_event_at AS fa, o.placed_at AS pa, s.failed_attempts AS fails,
+                  (o.promised_at + 1000 * coalesce(o.promised_offset, 0)) / 86400000 AS pd,
+                  s.est_first_latest AS ea
+           FROM shipments s JOIN orders o ON o.id = s.order_id
+           WHERE s.status = 'delivered' AND {live}
+             AND s.status_at >= {from} AND s.status_at < {to}),
+         l AS MATERIALIZED (
+           SELECT carrier, service, dest_country, dest_region, da, fa, pa, fails, pd,
+                  {dd} AS dd,
+                  CASE WHEN fa <= da THEN {fd} END AS fd,
+                  CASE WHEN pa <= da THEN {od} END AS od,
+                  {ed} AS ed
+           FROM d),
+         m AS MATERIALIZED (
+           SELECT {key} AS k, fails,
+                  CASE WHEN fd IS NOT NULL THEN (da - fa){days} END AS ship,
+                  CASE WHEN fd IS NOT NULL THEN {ship_b} END AS ship_b,
+                  CASE WHEN od IS NOT NULL THEN (da - pa){days} END AS ord,
+                  CASE WHEN od IS NOT NULL THEN {ord_b} END AS ord_b,
+                  CASE WHEN pd IS NULL THEN NULL WHEN dd < pd THEN -1 WHEN dd = pd THEN 0
+                       ELSE 1 END AS vp,
+                  CASE WHEN ed IS NULL THEN NULL WHEN dd <= ed THEN 0 ELSE 1 END AS ve
+           FROM l)",
+        dd = day("da"),
+        fd = day("fa"),
+        od = day("pa"),
+        ed = day("ea"),
+        key = by.key(),
+        ship_b = business("fd", "dd"),
+        ord_b = business("od", "dd"),
+    );
+    let counts = "count(*) FILTER (WHERE vp = -1), count(*) FILTER (WHERE vp = 0),
+                  count(*) FILTER (WHERE vp = 1), count(*) FILTER (WHERE ve = 0),
+                  count(*) FILTER (WHERE ve = 1), count(*) FILTER (WHERE fails = 0)";
+    // SQLite's percentile_cont is its percentile extension, compiled in (see
+    // `.cargo/config.toml`); both interpolate linearly between ranks.
+    let spread = |c: &str| {
+        if pg {
+            format!(
+                "count({c}), percentile_cont(0.5) WITHIN GROUP (ORDER BY {c}),
+                 percentile_cont(0.9) WITHIN GROUP (ORDER BY {c})"
+            )
+        } else {
+            format!("count({c}), percentile_cont({c}, 0.5), percentile_cont({c}, 0.9)")
+        }
+    };
+    format!(
+        "{rows}
+         SELECT k, count(*), {}, {}, {}, {}, {counts} FROM m GROUP BY k",
+        spread("ship"),
+        spread("ship_b"),
+        spread("ord"),
+        spread("ord_b"),
+    )
+}
+
+/// Groups in the report's order: known keys first, in order, then the unknown.
+pub fn sort(groups: &mut [DeliveryGroup]) {
+    groups.sort_by(|a, b| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)));
+}
+
+/// A week key read back (days since 1970-01-01) as the Monday's date.
+pub fn week_key(day: i64) -> Option<String> {
+    from_epoch_day(day).map(|d| d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_days_round_trip() {
+        let d = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        assert_eq!(epoch_day(d), 0);
+        let d = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        assert_eq!(from_epoch_day(epoch_day(d)), Some(d));
+        // Day -3 is a Monday, which the weekday count relies on.
+        assert_eq!(from_epoch_day(-3).unwrap().weekday(), Weekday::Mon);
+    }
+}
