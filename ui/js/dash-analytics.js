@@ -1,7 +1,7 @@
 // Delivery analytics: how each carrier delivered over a span of days (the shop's time zone),
-// as charts read at a glance (SVG drawn here: two bar charts do not earn a library) and as a
-// table, exportable as CSV; and how each carrier's API is doing now. The server computes
-// every figure.
+// as charts read at a glance (SVG drawn here: bar charts do not earn a library) and as
+// tables, each exportable as CSV; the delivery report by carrier, service, destination or
+// week; and how each carrier's API is doing now. The server computes every figure.
 
 import { h, uid } from './dom.js';
 import * as fmt from './format.js';
@@ -116,40 +116,60 @@ function healthPanel(health) {
   );
 }
 
-export default async function analyticsView(route) {
-  const span = { from: route.query.from, to: route.query.to };
-  const [t, health] = await Promise.all([api('GET', `analytics/carriers${query(span)}`), api('GET', 'carriers/health')]);
-  const rows = t.rows.map((r) => ({ ...r, name: r.carrier_name || r.carrier }));
+const GROUPS = [
+  ['carrier', 'Carrier'],
+  ['service', 'Service'],
+  ['region', 'Destination'],
+  ['week', 'Week'],
+];
 
-  const from = h('input', { type: 'date', name: 'from', value: t.from, required: true });
-  const to = h('input', { type: 'date', name: 'to', value: t.to, required: true });
-  const fromId = uid('d');
-  const toId = uid('d');
-  from.id = fromId;
-  to.id = toId;
+function spread(x, d = 1) {
+  return x.n ? `${x.median.toFixed(d)} · ${x.p90.toFixed(d)}` : '—';
+}
+
+export default async function analyticsView(route) {
+  const asked = { from: route.query.from, to: route.query.to, by: route.query.by, country: route.query.country };
+  // One report serves the charts, the figures and the table: the carrier table of the API is
+  // the same report by carrier.
+  const [r, health] = await Promise.all([api('GET', `analytics/deliveries${query(asked)}`), api('GET', 'carriers/health')]);
+  const keep = { by: r.by === 'carrier' ? undefined : r.by, country: r.country || undefined };
+  const label = GROUPS.find(([v]) => v === r.by)[1];
+  const lower = label.toLowerCase();
+  const name = (row) => (r.by === 'week' && row.key ? `Week of ${fmt.day(`${row.key}T12:00:00`)}` : row.label);
+  const rows = r.rows.map((row) => ({ ...row, name: name(row), carrier: row.key || '', late_share: row.on_time_share == null ? null : 1 - row.on_time_share }));
+
+  const from = h('input', { type: 'date', name: 'from', value: r.from, required: true });
+  const to = h('input', { type: 'date', name: 'to', value: r.to, required: true });
+  const by = h('select', { name: 'by' }, GROUPS.map(([v, text]) => h('option', { value: v, selected: v === r.by }, text)));
+  const country = h('input', { type: 'text', name: 'country', value: r.country || '', maxlength: 2, autocomplete: 'off', placeholder: 'e.g. US', title: 'A country code: its public holidays are not business days' });
+  const ids = [from, to, by, country].map((el) => (el.id = uid('f')));
   const form = h(
     'form',
-    { class: 'dash-filters dash-filters--span', 'aria-label': 'Days' },
-    h('div', { class: 'field' }, h('label', { for: fromId }, 'From'), from),
-    h('div', { class: 'field' }, h('label', { for: toId }, 'To (included)'), to),
+    { class: 'dash-filters dash-filters--span', 'aria-label': 'Days and grouping' },
+    h('div', { class: 'field' }, h('label', { for: ids[0] }, 'From'), from),
+    h('div', { class: 'field' }, h('label', { for: ids[1] }, 'To (included)'), to),
+    h('div', { class: 'field' }, h('label', { for: ids[2] }, 'Group by'), by),
+    h('div', { class: 'field' }, h('label', { for: ids[3] }, 'Public holidays of'), country),
     h('div', { class: 'dash-filters__actions' }, h('button', { class: 'btn btn--primary', type: 'submit' }, 'Show'), [7, 30, 90].map((n) => {
-      const end = new Date(`${t.to}T12:00:00`);
+      const end = new Date(`${r.to}T12:00:00`);
       const start = new Date(end);
       start.setDate(start.getDate() - (n - 1));
-      return h('a', { class: 'btn btn--ghost', href: `#/analytics${query({ from: isoDay(start), to: t.to })}` }, `Last ${n} days`);
+      return h('a', { class: 'btn btn--ghost', href: `#/analytics${query({ from: isoDay(start), to: r.to, ...keep })}` }, `Last ${n} days`);
     })),
   );
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    location.hash = `#/analytics${query({ from: from.value, to: to.value })}`;
+    location.hash = `#/analytics${query({ from: from.value, to: to.value, by: by.value === 'carrier' ? undefined : by.value, country: country.value.trim() })}`;
   });
 
-  const delivered = rows.reduce((n, r) => n + r.delivered, 0);
-  const maxDays = Math.max(1, ...rows.map((r) => r.p90_transit_days));
-  const rated = rows.filter((r) => r.avg_rating != null);
-  const csv = `/api/v1/analytics/carriers.csv${query({ from: t.from, to: t.to })}`;
+  const delivered = rows.reduce((n, row) => n + row.delivered, 0);
+  const promised = rows.reduce((n, row) => n + row.early + row.on_day + row.late, 0);
+  const onTime = rows.reduce((n, row) => n + row.early + row.on_day, 0);
+  const firstTry = rows.reduce((n, row) => n + (row.first_attempt_share || 0) * row.delivered, 0);
+  const measured = rows.filter((row) => row.transit_days.n);
+  const csv = `/api/v1/analytics/deliveries.csv${query({ from: r.from, to: r.to, by: r.by, country: r.country || undefined })}`;
 
-  const charts = rows.length
+  const charts = measured.length
     ? [
         h(
           'figure',
@@ -160,13 +180,13 @@ export default async function analyticsView(route) {
             ['dash-bar--p90', '9 in 10 within'],
           ]),
           barChart({
-            title: `Days in transit by carrier, ${t.from} to ${t.to}`,
-            rows,
-            ...niceScale(maxDays, 1),
+            title: `Days in transit by ${lower}, ${r.from} to ${r.to}`,
+            rows: measured,
+            ...niceScale(Math.max(1, ...measured.map((row) => row.transit_days.p90)), 1),
             format: (v) => `${v} d`,
-            bars: (r) => [
-              { value: r.median_transit_days, cls: 'dash-bar--median', label: `${r.name}: median ${days(r.median_transit_days)}`, text: days(r.median_transit_days) },
-              { value: r.p90_transit_days, cls: 'dash-bar--p90', label: `${r.name}: 9 in 10 within ${days(r.p90_transit_days)}`, text: days(r.p90_transit_days) },
+            bars: (row) => [
+              { value: row.transit_days.median, cls: 'dash-bar--median', label: `${row.name}: median ${days(row.transit_days.median)}`, text: days(row.transit_days.median) },
+              { value: row.transit_days.p90, cls: 'dash-bar--p90', label: `${row.name}: 9 in 10 within ${days(row.transit_days.p90)}`, text: days(row.transit_days.p90) },
             ],
           }),
         ),
@@ -175,15 +195,58 @@ export default async function analyticsView(route) {
           { class: 'panel dash-panel dash-figure' },
           h('figcaption', { class: 'panel__title' }, 'Delivered after the promised date'),
           barChart({
-            title: `Share delivered late by carrier, ${t.from} to ${t.to}`,
-            rows: rows.filter((r) => r.late_share != null),
-            ...niceScale(Math.max(0.1, ...rows.map((r) => r.late_share || 0)), 0.05),
+            title: `Share delivered late by ${lower}, ${r.from} to ${r.to}`,
+            rows: rows.filter((row) => row.late_share != null),
+            ...niceScale(Math.max(0.1, ...rows.map((row) => row.late_share || 0)), 0.05),
             format: (v) => `${Math.round(v * 100)} %`,
-            bars: (r) => [{ value: r.late_share, cls: 'dash-bar--late', label: `${r.name}: ${pct(r.late_share)} late`, text: pct(r.late_share) }],
+            bars: (row) => [{ value: row.late_share, cls: 'dash-bar--late', label: `${row.name}: ${pct(row.late_share)} late`, text: pct(row.late_share) }],
           }),
         ),
       ]
     : [h('div', { class: 'empty' }, h('p', { class: 'empty__title' }, 'No parcel was delivered in these days'), h('p', { class: 'muted' }, 'Choose a longer span.'))];
+
+  const heads = [label, 'Delivered', 'Transit days', 'Business days', 'Order to delivery, days', 'Business days', 'Early · on the day · late', 'On time', 'First estimate met', 'First attempt'];
+  if (r.by === 'carrier') heads.push('Rating');
+  const table = rows.length
+    ? h(
+        'div',
+        { class: 'panel dash-panel' },
+        h('h2', { class: 'panel__title' }, `Deliveries by ${lower}`),
+        // Wider than a tablet: the box scrolls, so it takes the keyboard's focus.
+        h(
+          'div',
+          { class: 'dash-table-wrap', tabindex: '0', role: 'region', 'aria-label': `Deliveries by ${lower} (scrolls sideways)` },
+          h(
+            'table',
+            { class: 'dash-table', 'aria-label': `Deliveries by ${lower}` },
+            h('thead', null, h('tr', null, heads.map((c, i) => h('th', { scope: 'col', class: i ? 'num' : null }, c)))),
+            h(
+              'tbody',
+              null,
+              rows.map((row) => {
+                const estimated = row.estimate_met + row.estimate_missed;
+                return h(
+                  'tr',
+                  { dataset: { carrier: row.carrier } },
+                  h('th', { scope: 'row' }, row.name),
+                  h('td', { class: 'num' }, String(row.delivered)),
+                  h('td', { class: 'num' }, spread(row.transit_days)),
+                  h('td', { class: 'num' }, spread(row.transit_business_days)),
+                  h('td', { class: 'num' }, spread(row.order_days)),
+                  h('td', { class: 'num' }, spread(row.order_business_days)),
+                  h('td', { class: 'num' }, `${row.early} · ${row.on_day} · ${row.late}`),
+                  h('td', { class: 'num' }, pct(row.on_time_share)),
+                  h('td', { class: 'num' }, estimated ? pct(row.estimate_met / estimated) : '—'),
+                  h('td', { class: 'num' }, pct(row.first_attempt_share)),
+                  r.by === 'carrier' ? h('td', { class: 'num' }, row.avg_rating == null ? '—' : row.avg_rating.toFixed(1)) : null,
+                );
+              }),
+            ),
+          ),
+        ),
+        h('p', { class: 'muted dash-note' }, 'Times: the median · the time within which 9 in 10 arrived. Business days are the weekdays after the first day up to the day of delivery, in the shop’s time zone', r.country ? `, less ${r.country} public holidays` : '', '. On time: on or before the promised date, among orders with one.'),
+      )
+    : null;
 
   return h(
     'section',
@@ -191,7 +254,7 @@ export default async function analyticsView(route) {
     h(
       'div',
       { class: 'page__head' },
-      h('div', null, h('h1', { class: 'page__title' }, 'Analytics'), h('p', { class: 'page__sub' }, `Parcels delivered ${t.from} to ${t.to} (${t.time_zone})`)),
+      h('div', null, h('h1', { class: 'page__title' }, 'Analytics'), h('p', { class: 'page__sub' }, `Parcels delivered ${r.from} to ${r.to} (${r.time_zone})`)),
       h('a', { class: 'btn', href: csv, download: '' }, 'Export CSV'),
     ),
     form,
@@ -199,31 +262,12 @@ export default async function analyticsView(route) {
       'dl',
       { class: 'dash-stats' },
       h('div', { class: 'dash-stat' }, h('dt', null, 'Delivered'), h('dd', null, String(delivered))),
-      h('div', { class: 'dash-stat' }, h('dt', null, 'Carriers'), h('dd', null, String(rows.length))),
-      h('div', { class: 'dash-stat' }, h('dt', null, 'Average rating'), h('dd', null, rated.length ? (rated.reduce((n, r) => n + r.avg_rating * r.delivered, 0) / rated.reduce((n, r) => n + r.delivered, 0)).toFixed(1) : '—')),
+      h('div', { class: 'dash-stat' }, h('dt', null, 'On time'), h('dd', null, promised ? pct(onTime / promised) : '—')),
+      h('div', { class: 'dash-stat' }, h('dt', null, 'First attempt'), h('dd', null, delivered ? pct(firstTry / delivered) : '—')),
+      h('div', { class: 'dash-stat' }, h('dt', null, 'Average rating'), h('dd', null, r.avg_rating == null ? '—' : r.avg_rating.toFixed(1))),
     ),
     h('div', { class: 'dash-charts' }, charts),
+    table,
     healthPanel(health),
-    rows.length
-      ? h(
-          'div',
-          { class: 'panel dash-panel' },
-          h('h2', { class: 'panel__title' }, 'Carriers compared'),
-          h(
-            'div',
-            { class: 'dash-table-wrap' },
-            h(
-              'table',
-              { class: 'dash-table', 'aria-label': 'Carriers compared' },
-              h('thead', null, h('tr', null, ['Carrier', 'Delivered', 'Median days', '9 in 10 within (days)', 'Late', 'Rating'].map((c, i) => h('th', { scope: 'col', class: i ? 'num' : null }, c)))),
-              h(
-                'tbody',
-                null,
-                rows.map((r) => h('tr', { dataset: { carrier: r.carrier } }, h('th', { scope: 'row' }, r.name), h('td', { class: 'num' }, String(r.delivered)), h('td', { class: 'num' }, r.median_transit_days.toFixed(1)), h('td', { class: 'num' }, r.p90_transit_days.toFixed(1)), h('td', { class: 'num' }, pct(r.late_share)), h('td', { class: 'num' }, r.avg_rating == null ? '—' : r.avg_rating.toFixed(1)))),
-              ),
-            ),
-          ),
-        )
-      : null,
   );
 }
