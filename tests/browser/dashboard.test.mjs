@@ -411,6 +411,17 @@ test('analytics: the charts, figures and report show each carrier, group by week
     // The figures above the charts.
     const stats = await page.locator('.dash-stat dd').allTextContents();
     assert.deepEqual(stats, ['3', '50 %', '100 %', '4.0']);
+    // What customers said: DHL's 4 in its week, and the words as text, markup and all.
+    const weeks = page.getByRole('table', { name: 'Ratings by week' }).locator('tbody tr');
+    assert.equal(await weeks.count(), 1);
+    assert.deepEqual((await weeks.first().locator('th, td').allTextContents()).slice(1), ['DHL Express', '1', '4.0']);
+    const comment = page.getByRole('list', { name: 'Comments' }).locator('li');
+    assert.equal(await comment.count(), 1);
+    assert.equal(await comment.locator('.dash-comment__text').textContent(), `Quick ${XSS}`);
+    assert.equal(await comment.locator('img').count(), 0);
+    // Problems that began in these days: the parcel four days without news among them.
+    const kinds = await page.getByRole('table', { name: 'Problems by kind' }).locator('tbody th').allTextContents();
+    assert.ok(kinds.includes('No movement'), kinds.join(', '));
     // Grouped by week instead, the address keeps the choice.
     await page.getByLabel('Group by').selectOption('week');
     await page.getByRole('button', { name: 'Show' }).click();
@@ -425,7 +436,7 @@ test('analytics: the charts, figures and report show each carrier, group by week
     const box = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(box[0] <= box[1], `no sideways scrolling at ${viewport.width}: ${box}`);
     await noSerious(page, `analytics ${viewport.width}`);
-    await screenshot(page, name);
+    await screenshot(page, name, { fullPage: viewport === DESKTOP });
     if (viewport === DESKTOP) {
       const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
       const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
@@ -434,6 +445,10 @@ test('analytics: the charts, figures and report show each carrier, group by week
       assert.equal(csv.length, 4);
       assert.match(csv.find((l) => l.startsWith('dhl,')), /^dhl,DHL Express,1,1,2\.75\d*,2\.75\d*,/);
       assert.match(csv.find((l) => l.startsWith('dhl,')), /,1,4$/);
+      const [ratings] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Ratings as CSV' }).click()]);
+      const lines = readFileSync(await ratings.path(), 'utf8').trim().split('\n');
+      assert.equal(lines[0], 'week,carrier,rated,avg_rating');
+      assert.match(lines[1], /^\d{4}-\d{2}-\d{2},dhl,1,4$/);
     } else {
       await page.goto(`${server.url}/dashboard#/orders/${orders.hostile.id}`);
       await ready(page);

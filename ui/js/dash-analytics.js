@@ -73,6 +73,8 @@ function isoDay(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
+const HOOK_NAMES = { '17track': '17TRACK', aftership: 'AfterShip', standard: 'Signed' };
+
 /** Each carrier API's health: working, paused, waiting; requests today; the last success. */
 function healthPanel(health) {
   const state = (c) => {
@@ -93,7 +95,7 @@ function healthPanel(health) {
           h(
             'table',
             { class: 'dash-table', 'aria-label': 'Carrier health' },
-            h('thead', null, h('tr', null, ['Carrier', 'API', 'Requests today', 'Failures in a row', 'Last success', 'Last error'].map((c, i) => h('th', { scope: 'col', class: i === 2 || i === 3 ? 'num' : null }, c)))),
+            h('thead', null, h('tr', null, ['Carrier', 'API', 'Requests today (of its daily budget)', 'Failures in a row', 'Last success', 'Last error'].map((c, i) => h('th', { scope: 'col', class: i === 2 || i === 3 ? 'num' : null }, c)))),
             h(
               'tbody',
               null,
@@ -103,7 +105,7 @@ function healthPanel(health) {
                   { dataset: { carrier: c.carrier } },
                   h('th', { scope: 'row' }, c.carrier_name),
                   h('td', null, state(c)),
-                  h('td', { class: 'num' }, String(c.requests_today)),
+                  h('td', { class: 'num' }, c.budget_today == null ? String(c.requests_today) : `${c.requests_today.toLocaleString()} of ${c.budget_today.toLocaleString()}`),
                   h('td', { class: 'num' }, String(c.failures)),
                   h('td', null, when(c.last_success_at)),
                   h('td', null, c.last_error ? h('span', null, when(c.last_error_at), ': ', c.last_error) : '—'),
@@ -113,6 +115,13 @@ function healthPanel(health) {
           ),
         )
       : h('p', { class: 'muted' }, 'No carrier has been asked yet.'),
+    health.webhooks.length
+      ? h(
+          'dl',
+          { class: 'dash-hooks', 'aria-label': 'Webhooks received' },
+          health.webhooks.map((w) => h('div', { dataset: { source: w.source } }, h('dt', null, `${HOOK_NAMES[w.source] || w.source} webhooks`), h('dd', null, w.last_received_at ? ['last received ', when(w.last_received_at)] : 'none received yet'))),
+        )
+      : null,
   );
 }
 
@@ -127,11 +136,81 @@ function spread(x, d = 1) {
   return x.n ? `${x.median.toFixed(d)} · ${x.p90.toFixed(d)}` : '—';
 }
 
+/** Problems that began in the span: one row per kind, one column per carrier. */
+function problemsPanel(p) {
+  const carriers = [...new Map(p.rows.map((r) => [r.carrier, r.carrier_name])).entries()];
+  const kinds = [...new Map(p.rows.map((r) => [r.kind, r.kind_name])).entries()];
+  const count = (kind, carrier) => p.rows.filter((r) => r.kind === kind && (carrier == null || r.carrier === carrier)).reduce((n, r) => n + r.parcels, 0);
+  const csv = `/api/v1/analytics/problems.csv${query({ from: p.from, to: p.to })}`;
+  return h(
+    'div',
+    { class: 'panel dash-panel' },
+    h('div', { class: 'dash-panel__head' }, h('h2', { class: 'panel__title' }, 'Problems that began in these days'), p.rows.length ? h('a', { class: 'btn btn--ghost', href: csv, download: '' }, 'Problems as CSV') : null),
+    p.rows.length
+      ? h(
+          'div',
+          { class: 'dash-table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Problems by kind (scrolls sideways)' },
+          h(
+            'table',
+            { class: 'dash-table', 'aria-label': 'Problems by kind' },
+            h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Problem'), carriers.map(([, name]) => h('th', { scope: 'col', class: 'num' }, name)), h('th', { scope: 'col', class: 'num' }, 'Parcels'))),
+            h(
+              'tbody',
+              null,
+              kinds.map(([kind, name]) => h('tr', { dataset: { kind } }, h('th', { scope: 'row' }, name), carriers.map(([c]) => h('td', { class: 'num' }, String(count(kind, c)))), h('td', { class: 'num' }, String(count(kind))))),
+            ),
+          ),
+        )
+      : h('p', { class: 'muted' }, 'No parcel ran into a problem in these days.'),
+  );
+}
+
+/** Ratings by week and carrier, and what the customers wrote (as text). */
+function feedbackPanel(f) {
+  const csv = `/api/v1/analytics/feedback.csv${query({ from: f.from, to: f.to })}`;
+  return h(
+    'div',
+    { class: 'panel dash-panel' },
+    h('div', { class: 'dash-panel__head' }, h('h2', { class: 'panel__title' }, 'What customers said'), f.weeks.length ? h('a', { class: 'btn btn--ghost', href: csv, download: '' }, 'Ratings as CSV') : null),
+    f.weeks.length
+      ? h(
+          'div',
+          { class: 'dash-table-wrap' },
+          h(
+            'table',
+            { class: 'dash-table', 'aria-label': 'Ratings by week' },
+            h('thead', null, h('tr', null, ['Week of', 'Carrier', 'Rated', 'Average rating'].map((c, i) => h('th', { scope: 'col', class: i > 1 ? 'num' : null }, c)))),
+            h(
+              'tbody',
+              null,
+              f.weeks.map((w) => h('tr', null, h('th', { scope: 'row' }, fmt.day(`${w.week}T12:00:00`)), h('td', null, w.carrier_name), h('td', { class: 'num' }, String(w.rated)), h('td', { class: 'num' }, w.avg_rating.toFixed(1)))),
+            ),
+          ),
+        )
+      : h('p', { class: 'muted' }, 'No parcel delivered in these days was rated.'),
+    f.comments.length
+      ? h(
+          'ul',
+          { class: 'dash-comments', 'aria-label': 'Comments' },
+          f.comments.map((c) =>
+            h(
+              'li',
+              { class: 'dash-comment' },
+              h('p', { class: 'dash-comment__meta' }, h('strong', null, `${c.rating} of 5`), ` · ${c.carrier_name}`, c.delivered_at ? ` · delivered ${fmt.day(c.delivered_at)}` : '', ' · ', h('a', { href: `#/orders/${c.order_id}` }, 'the order')),
+              h('p', { class: 'dash-comment__text' }, c.comment),
+            ),
+          ),
+        )
+      : null,
+  );
+}
+
 export default async function analyticsView(route) {
   const asked = { from: route.query.from, to: route.query.to, by: route.query.by, country: route.query.country };
   // One report serves the charts, the figures and the table: the carrier table of the API is
   // the same report by carrier.
-  const [r, health] = await Promise.all([api('GET', `analytics/deliveries${query(asked)}`), api('GET', 'carriers/health')]);
+  const span = { from: route.query.from, to: route.query.to };
+  const [r, health, problems, feedback] = await Promise.all([api('GET', `analytics/deliveries${query(asked)}`), api('GET', 'carriers/health'), api('GET', `analytics/problems${query(span)}`), api('GET', `analytics/feedback${query(span)}`)]);
   const keep = { by: r.by === 'carrier' ? undefined : r.by, country: r.country || undefined };
   const label = GROUPS.find(([v]) => v === r.by)[1];
   const lower = label.toLowerCase();
@@ -205,7 +284,7 @@ export default async function analyticsView(route) {
       ]
     : [h('div', { class: 'empty' }, h('p', { class: 'empty__title' }, 'No parcel was delivered in these days'), h('p', { class: 'muted' }, 'Choose a longer span.'))];
 
-  const heads = [label, 'Delivered', 'Transit days', 'Business days', 'Order to delivery, days', 'Business days', 'Early · on the day · late', 'On time', 'First estimate met', 'First attempt'];
+  const heads = [label, 'Delivered', 'Transit days', 'Transit, business days', 'Order to delivery, days', 'Order, business days', 'Early · on the day · late', 'On time', 'First estimate met', 'First attempt'];
   if (r.by === 'carrier') heads.push('Rating');
   const table = rows.length
     ? h(
@@ -268,6 +347,7 @@ export default async function analyticsView(route) {
     ),
     h('div', { class: 'dash-charts' }, charts),
     table,
+    h('div', { class: 'dash-columns' }, problemsPanel(problems), feedbackPanel(feedback)),
     healthPanel(health),
   );
 }

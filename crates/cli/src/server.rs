@@ -513,6 +513,7 @@ async fn serve(db: Db, serving: Serving) -> Result<ExitCode> {
         channels,
         shop_cache: Default::default(),
         wakes: Default::default(),
+        budgets: Default::default(),
     });
     // One signal stops both the HTTP server and the webhook sender.
     let (stop, stopped) = tokio::sync::watch::channel(false);

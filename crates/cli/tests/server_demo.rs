@@ -206,6 +206,11 @@ async fn demo(db: Option<String>) {
         .unwrap_or_else(|| panic!("no dhl in {h}"));
     assert_eq!(dhl["breaker"], "closed", "{h}");
     assert!(dhl["requests_today"].as_u64().unwrap() > 0, "{h}");
+    // Against the budget its API documents, which today's requests are within.
+    assert!(
+        dhl["budget_today"].as_u64().unwrap() >= dhl["requests_today"].as_u64().unwrap(),
+        "{h}"
+    );
     assert!(dhl["last_success_at"].is_string(), "{h}");
     assert!(value("parceltrail_ingested_events_total") > 0.0);
     value("parceltrail_polls_due");

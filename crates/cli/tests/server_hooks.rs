@@ -184,6 +184,18 @@ async fn webhooks(db: String) {
         .api("PUT", "/hooks/fedex", Some(json!({"secret": "x"})))
         .await;
     assert_eq!(s, 404);
+    // Nothing delivered yet: carrier health says so for each source set up.
+    let (s, h) = env.api("GET", "/carriers/health", None).await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(h["webhooks"].as_array().unwrap().len(), 3, "{h}");
+    assert!(
+        h["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["last_received_at"].is_null()),
+        "{h}"
+    );
 
     // The seed's test: "Out for delivery" arrives, is stored, and shows at once on the stream.
     let mut sse = env
@@ -400,6 +412,23 @@ async fn webhooks(db: String) {
         (200, &json!(["1Z5R89390000000019"])),
         "{r}"
     );
+
+    // Carrier health and the hooks list say when the Standard source last delivered.
+    let (_, h) = env.api("GET", "/carriers/health", None).await;
+    let standard_at = |v: &Value, list: &str| {
+        v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["source"] == "standard")
+            .and_then(|w| w["last_received_at"].as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp())
+    };
+    let at = standard_at(&h, "webhooks").unwrap_or_else(|| panic!("{h}"));
+    assert!((at - chrono::Utc::now().timestamp()).abs() < 300, "{h}");
+    let (_, list) = env.api("GET", "/hooks", None).await;
+    assert_eq!(standard_at(&list, "hooks"), Some(at), "{list}");
 
     // Removing a secret refuses that source again.
     let (s, _) = env.api("DELETE", "/hooks/standard", None).await;

@@ -58,6 +58,7 @@ macro_rules! both {
 
 both!(
     the_delivery_report_gives_the_figures_worked_out_by_hand,
+    problems_are_counted_by_carrier_and_kind_once_per_parcel_in_the_span,
     queued_notifications_are_kept_once_per_news,
     adding_a_number_twice_keeps_one_shipment,
     adding_many_is_all_or_none,
@@ -251,6 +252,104 @@ fn on(at: DateTime<Utc>, status: Status) -> NewEvent {
         location: Place::default(),
         source: Source::Poll,
     }
+}
+
+/// Problems that began in November: a parcel late twice counts once; one that began in
+/// October, and a removed parcel's, do not count.
+fn problems_are_counted_by_carrier_and_kind_once_per_parcel_in_the_span(s: &mut dyn Store) {
+    use parceltrail_core::store::report::ProblemCount;
+    let parcel = |s: &mut dyn Store, number: &str, carrier: &str| {
+        s.add_shipment(
+            &NewShipment {
+                tracking_number: number.into(),
+                carrier: carrier.into(),
+                ..Default::default()
+            },
+            nov(1, 0),
+        )
+        .unwrap()
+        .shipment
+        .id
+    };
+    let (a, b, c, d) = (
+        parcel(s, "P1", "dhl"),
+        parcel(s, "P2", "dhl"),
+        parcel(s, "P3", "ups"),
+        parcel(s, "P4", "ups"),
+    );
+    let problem = |kind, day: u32| Problem {
+        kind,
+        since: if day == 0 {
+            Utc.with_ymd_and_hms(2026, 10, 20, 0, 0, 0).unwrap()
+        } else {
+            nov(day, 0)
+        },
+        detail: "detail".into(),
+    };
+    let save = |s: &mut dyn Store, id, problems: Vec<Problem>, at| {
+        s.save_derived(
+            &[Assessment {
+                id,
+                previous: None,
+                estimate: None,
+                first_latest: None,
+                problems,
+            }],
+            at,
+        )
+        .unwrap();
+    };
+    // A: late on the 10th, resolved, late again on the 20th; stuck from the 12th.
+    save(s, a, vec![problem(ProblemKind::Late, 10)], nov(10, 1));
+    save(s, a, vec![], nov(11, 1));
+    save(
+        s,
+        a,
+        vec![
+            problem(ProblemKind::Late, 20),
+            problem(ProblemKind::Stuck, 12),
+        ],
+        nov(20, 1),
+    );
+    save(s, b, vec![problem(ProblemKind::Late, 11)], nov(11, 1));
+    // C: an exception in November, late since October.
+    save(
+        s,
+        c,
+        vec![
+            problem(ProblemKind::Exception, 5),
+            problem(ProblemKind::Late, 0),
+        ],
+        nov(5, 1),
+    );
+    // D: late in November, then removed.
+    save(s, d, vec![problem(ProblemKind::Late, 10)], nov(10, 1));
+    s.remove(d, nov(12, 0)).unwrap();
+
+    let count = |carrier: &str, kind, parcels| ProblemCount {
+        carrier: carrier.into(),
+        kind,
+        parcels,
+    };
+    assert_eq!(
+        s.problem_counts(nov(1, 0), nov(30, 0) + Duration::days(1))
+            .unwrap(),
+        [
+            count("dhl", ProblemKind::Late, 2),
+            count("dhl", ProblemKind::Stuck, 1),
+            count("ups", ProblemKind::Exception, 1),
+        ]
+    );
+    // The first half of the month: A's first lateness and B's, not A's second.
+    assert_eq!(
+        s.problem_counts(nov(1, 0), nov(15, 0)).unwrap(),
+        [
+            count("dhl", ProblemKind::Late, 2),
+            count("dhl", ProblemKind::Stuck, 1),
+            count("ups", ProblemKind::Exception, 1),
+        ]
+    );
+    assert_eq!(s.problem_counts(nov(21, 0), nov(30, 0)).unwrap(), []);
 }
 
 /// Four DHL parcels delivered in November (UTC), worked out by hand below, and two that are

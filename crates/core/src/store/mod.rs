@@ -1044,6 +1044,13 @@ pub trait Store {
         span: &report::ReportSpan,
         by: report::ReportBy,
     ) -> Result<Vec<report::DeliveryGroup>>;
+    /// Parcels by carrier and kind of problem that began in `[from, to)` (the problems'
+    /// history: open and resolved), computed by the database.
+    fn problem_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<report::ProblemCount>>;
     /// Stream delivered parcels, for the ETA engine to learn from.
     fn deliveries(&self, each: &mut dyn FnMut(Delivery) -> Result<()>) -> Result<()>;
     /// For the orders placed since `since` whose every parcel is delivered, newest first (at

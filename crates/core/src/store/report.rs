@@ -173,21 +173,7 @@ pub fn sql(dialect: Dialect, by: ReportBy, span: &ReportSpan) -> String {
             "?2",
         )
     };
-    // The local day of an instant: its offset is the last change at or before it, else
-    // the oldest known.
-    let day = |t: &str| {
-        let mut offs = span.offsets.iter();
-        let first = offs.next().map_or(0, |o| o.1);
-        let mut case = String::new();
-        for (at, off) in offs.rev() {
-            let _ = write!(case, " WHEN {t} >= {at} THEN {off}");
-        }
-        if case.is_empty() {
-            format!("({t} + {}) / 86400000", i64::from(first) * 1000)
-        } else {
-            format!("({t} + 1000 * CASE{case} ELSE {first} END) / 86400000")
-        }
-    };
+    let day = |t: &str| local_day(t, &span.offsets);
     // Weekdays in days [-3, x] (day -3, 1969-12-29, a Monday), less the holidays up to x:
     // their difference counts the business days after one day up to another.
     let business_to = |x: &str| {
@@ -260,6 +246,61 @@ pub fn sql(dialect: Dialect, by: ReportBy, span: &ReportSpan) -> String {
         spread("ord"),
         spread("ord_b"),
     )
+}
+
+/// SQL for the local day (days since 1970-01-01) of the instant `t` (ms, a column or an
+/// expression) through the zone's `offsets` ([`super::zone_offsets`]): its offset is the
+/// last change at or before it, else the oldest known. The offsets are written as integer
+/// literals (see [`sql`]).
+pub fn local_day(t: &str, offsets: &[(i64, i32)]) -> String {
+    use std::fmt::Write;
+    let mut offs = offsets.iter();
+    let first = offs.next().map_or(0, |o| o.1);
+    let mut case = String::new();
+    for (at, off) in offs.rev() {
+        let _ = write!(case, " WHEN {t} >= {at} THEN {off}");
+    }
+    if case.is_empty() {
+        format!("({t} + {}) / 86400000", i64::from(first) * 1000)
+    } else {
+        format!("({t} + 1000 * CASE{case} ELSE {first} END) / 86400000")
+    }
+}
+
+/// SQL for the Monday (days since 1970-01-01) of the week of a local day.
+pub fn monday(day: &str) -> String {
+    format!("({day} - ({day} + 3) % 7)")
+}
+
+/// Parcels with a problem of one kind that began in a span, at one carrier (see
+/// [`super::Store::problem_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemCount {
+    /// Carrier id.
+    pub carrier: String,
+    /// What went wrong.
+    pub kind: crate::problems::ProblemKind,
+    /// Parcels (each once per kind, however often it recurred).
+    pub parcels: u64,
+}
+
+/// The SQL of [`super::Store::problem_counts`]: parameters from and to (ms); columns
+/// carrier, kind, parcels; in order of carrier and kind.
+pub fn problems_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "SELECT s.carrier, p.kind, count(DISTINCT p.shipment_id)
+             FROM problems p JOIN shipments s ON s.id = p.shipment_id
+             WHERE p.since >= ?1 AND p.since < ?2 AND s.deleted = 0
+             GROUP BY s.carrier, p.kind ORDER BY s.carrier, p.kind"
+        }
+        Dialect::Postgres => {
+            "SELECT s.carrier, p.kind, count(DISTINCT p.shipment_id)
+             FROM problems p JOIN shipments s ON s.id = p.shipment_id
+             WHERE p.since >= $1 AND p.since < $2 AND NOT s.deleted
+             GROUP BY s.carrier, p.kind ORDER BY s.carrier COLLATE \"C\", p.kind COLLATE \"C\""
+        }
+    }
 }
 
 /// Groups in the report's order: known keys first, in order, then the unknown.

@@ -1600,6 +1600,14 @@ impl Store for SqliteStore {
         tracking::deliveries(&self.conn, each)
     }
 
+    fn problem_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<super::report::ProblemCount>> {
+        tracking::problem_counts(&self.conn, from, to)
+    }
+
     fn delivery_report(
         &self,
         span: &super::report::ReportSpan,

@@ -548,3 +548,263 @@ async fn report(
         rows,
     })
 }
+
+/// One carrier's parcels with one kind of problem that began in the span.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProblemRow {
+    /// Carrier id.
+    carrier: String,
+    /// The carrier's name, for people.
+    carrier_name: String,
+    /// `stuck`, `late`, `failed_attempt`, `exception`, `returned`, `customs_hold` or
+    /// `expired`.
+    kind: String,
+    /// The kind, for people.
+    kind_name: String,
+    /// Parcels (each once per kind), whether the problem is still open or not.
+    parcels: u64,
+}
+
+/// Problems that began in a span, by carrier and kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProblemTable {
+    /// The first day.
+    from: NaiveDate,
+    /// The last day (included).
+    to: NaiveDate,
+    /// The zone the days are in: the shop's.
+    time_zone: String,
+    /// By carrier, then kind.
+    rows: Vec<ProblemRow>,
+}
+
+/// Parcels whose problems (delays, exceptions, failed attempts, returns, customs holds,
+/// stuck or expired tracking) began in the span, by carrier and kind.
+#[utoipa::path(get, operation_id = "analytics_problems", path = "/analytics/problems", tag = "analytics",
+    security(("api_key" = []), ("session" = [])),
+    params(Span),
+    responses(
+        (status = 200, description = "OK", body = ProblemTable),
+        (status = 400, description = "A day is not `YYYY-MM-DD`, `from` is after `to`, or the span is over 1,096 days", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn problems(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    query: Result<Query<Span>, QueryRejection>,
+) -> Result<Json<ProblemTable>, Problem> {
+    Ok(Json(problem_table(&state, &caller, query).await?))
+}
+
+/// The same table as CSV.
+#[utoipa::path(get, operation_id = "analytics_problems_csv", path = "/analytics/problems.csv", tag = "analytics",
+    security(("api_key" = []), ("session" = [])),
+    params(Span),
+    responses(
+        (status = 200, description = "OK", body = String, content_type = "text/csv"),
+        (status = 400, description = "A day is not `YYYY-MM-DD`, `from` is after `to`, or the span is over 1,096 days", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn problems_csv(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    query: Result<Query<Span>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let t = problem_table(&state, &caller, query).await?;
+    let header = ["carrier", "kind", "parcels"].map(str::to_owned).to_vec();
+    let rows = t
+        .rows
+        .iter()
+        .map(|r| vec![cell(&r.carrier), r.kind.clone(), r.parcels.to_string()]);
+    attachment(
+        &format!("problems-{}-{}.csv", t.from, t.to),
+        std::iter::once(header).chain(rows),
+    )
+}
+
+async fn problem_table(
+    state: &ShopState,
+    caller: &Caller,
+    query: Result<Query<Span>, QueryRejection>,
+) -> Result<ProblemTable, Problem> {
+    caller.require(|s| s.read, "read")?;
+    let Query(q) = query.map_err(bad_query)?;
+    let d = days(state, caller, q.from, q.to).await?;
+    let store = state.stores.get(caller.shop_id).await?;
+    let (start, end) = (d.start, d.end);
+    let counts = store.view(move |s| s.problem_counts(start, end)).await?;
+    Ok(ProblemTable {
+        from: d.from,
+        to: d.to,
+        time_zone: d.tz.name().to_owned(),
+        rows: counts
+            .into_iter()
+            .map(|c| ProblemRow {
+                carrier_name: parceltrail_core::view::CarrierBadge::new(&c.carrier, "").name,
+                carrier: c.carrier,
+                kind: c.kind.as_str().to_owned(),
+                kind_name: c.kind.label().to_owned(),
+                parcels: c.parcels,
+            })
+            .collect(),
+    })
+}
+
+/// The most comments a feedback report lists.
+const COMMENTS: usize = 100;
+
+/// One carrier's ratings in one week.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WeekRating {
+    /// The week's Monday (the shop's days), by the parcels' delivery.
+    week: NaiveDate,
+    /// Carrier id.
+    carrier: String,
+    /// The carrier's name, for people.
+    carrier_name: String,
+    /// Parcels rated.
+    rated: u64,
+    /// Their average rating (1–5).
+    avg_rating: f64,
+}
+
+/// A rating with words.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Comment {
+    /// When the parcel was delivered.
+    delivered_at: Option<DateTime<Utc>>,
+    /// Carrier id.
+    carrier: String,
+    /// The carrier's name, for people.
+    carrier_name: String,
+    /// 1 to 5.
+    rating: u8,
+    /// The customer's words (text, never markup).
+    comment: String,
+    /// The order.
+    order_id: uuid::Uuid,
+    /// The parcel.
+    shipment_id: uuid::Uuid,
+}
+
+/// The customers' feedback on the parcels delivered in a span.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FeedbackReport {
+    /// The first day.
+    from: NaiveDate,
+    /// The last day (included).
+    to: NaiveDate,
+    /// The zone the days are in: the shop's.
+    time_zone: String,
+    /// By week, then carrier.
+    weeks: Vec<WeekRating>,
+    /// The newest 100 ratings with words, newest delivery first.
+    comments: Vec<Comment>,
+}
+
+/// The average rating by carrier and week of the parcels delivered in the span, and what the
+/// customers wrote.
+#[utoipa::path(get, operation_id = "analytics_feedback", path = "/analytics/feedback", tag = "analytics",
+    security(("api_key" = []), ("session" = [])),
+    params(Span),
+    responses(
+        (status = 200, description = "OK", body = FeedbackReport),
+        (status = 400, description = "A day is not `YYYY-MM-DD`, `from` is after `to`, or the span is over 1,096 days", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn feedback(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    query: Result<Query<Span>, QueryRejection>,
+) -> Result<Json<FeedbackReport>, Problem> {
+    Ok(Json(feedback_report(&state, &caller, query).await?))
+}
+
+/// The ratings by week and carrier as CSV.
+#[utoipa::path(get, operation_id = "analytics_feedback_csv", path = "/analytics/feedback.csv", tag = "analytics",
+    security(("api_key" = []), ("session" = [])),
+    params(Span),
+    responses(
+        (status = 200, description = "OK", body = String, content_type = "text/csv"),
+        (status = 400, description = "A day is not `YYYY-MM-DD`, `from` is after `to`, or the span is over 1,096 days", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn feedback_csv(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    query: Result<Query<Span>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let t = feedback_report(&state, &caller, query).await?;
+    let header = ["week", "carrier", "rated", "avg_rating"]
+        .map(str::to_owned)
+        .to_vec();
+    let rows = t.weeks.iter().map(|w| {
+        vec![
+            w.week.to_string(),
+            cell(&w.carrier),
+            w.rated.to_string(),
+            w.avg_rating.to_string(),
+        ]
+    });
+    attachment(
+        &format!("feedback-{}-{}.csv", t.from, t.to),
+        std::iter::once(header).chain(rows),
+    )
+}
+
+async fn feedback_report(
+    state: &ShopState,
+    caller: &Caller,
+    query: Result<Query<Span>, QueryRejection>,
+) -> Result<FeedbackReport, Problem> {
+    caller.require(|s| s.read, "read")?;
+    let Query(q) = query.map_err(bad_query)?;
+    let d = days(state, caller, q.from, q.to).await?;
+    let offsets = parceltrail_core::store::zone_offsets(d.tz, d.start, d.end);
+    let name = |c: &str| parceltrail_core::view::CarrierBadge::new(c, "").name;
+    let (weeks, comments) = tokio::try_join!(
+        state
+            .db
+            .ratings_by_week(caller.shop_id, d.start, d.end, offsets),
+        state
+            .db
+            .feedback_comments(caller.shop_id, d.start, d.end, COMMENTS),
+    )?;
+    Ok(FeedbackReport {
+        from: d.from,
+        to: d.to,
+        time_zone: d.tz.name().to_owned(),
+        weeks: weeks
+            .into_iter()
+            .filter_map(|(day, carrier, avg, n)| {
+                Some(WeekRating {
+                    week: parceltrail_core::store::report::from_epoch_day(day)?,
+                    carrier_name: name(&carrier),
+                    carrier,
+                    rated: n,
+                    avg_rating: avg,
+                })
+            })
+            .collect(),
+        comments: comments
+            .into_iter()
+            .map(|f| Comment {
+                delivered_at: f.delivered_at,
+                carrier_name: name(&f.carrier),
+                carrier: f.carrier,
+                rating: f.rating,
+                comment: f.comment.unwrap_or_default(),
+                order_id: f.order_id.0,
+                shipment_id: f.shipment_id.0,
+            })
+            .collect(),
+    })
+}

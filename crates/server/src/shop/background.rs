@@ -289,6 +289,10 @@ async fn start_shop(
                     claim_limit(&adapters, sources.poll_lease, poller_config.batch_limit);
             }
             let batch_limit = poller_config.batch_limit;
+            let budgets = adapters
+                .iter()
+                .map(|a| (a.id().to_owned(), a.rate_limit()))
+                .collect::<Vec<_>>();
             let poller = Poller::new(store.shared(sources.poll_lease), adapters, poller_config)?;
             let pipeline = Pipeline::new(
                 store.shared(sources.poll_lease),
@@ -299,18 +303,19 @@ async fn start_shop(
                 },
                 notifiers,
             )?;
-            Ok(Some((poller, Arc::new(pipeline), batch_limit)))
+            Ok(Some((poller, Arc::new(pipeline), batch_limit, budgets)))
         })
         .await
         .map_err(|e| parceltrail_app::Error::Internal(e.to_string()))??
     };
-    let Some((poller, pipeline, batch_limit)) = built else {
+    let Some((poller, pipeline, batch_limit, budgets)) = built else {
         tracing::info!(shop = %shop, "a demo shop: polled by a server started with --demo");
         return Ok(ShopWork {
             store,
             tasks: Vec::new(),
         });
     };
+    state.budgets.set(shop, budgets);
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(count_events(
         state.clone(),

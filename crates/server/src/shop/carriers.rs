@@ -35,6 +35,9 @@ pub(crate) struct CarrierHealth {
     backing_off_until: Option<DateTime<Utc>>,
     /// Requests made today (UTC).
     requests_today: u64,
+    /// The requests a day its API allows, by its documented rate; `null` when this server
+    /// does not poll it now.
+    budget_today: Option<u64>,
     /// The last call that worked.
     last_success_at: Option<DateTime<Utc>>,
     /// The last failure, in words.
@@ -42,11 +45,22 @@ pub(crate) struct CarrierHealth {
     last_error_at: Option<DateTime<Utc>>,
 }
 
-/// Every carrier API the shop's parcels were asked about.
+/// One source of inbound webhooks the shop set up.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WebhookHealth {
+    /// `17track`, `aftership` or `standard`.
+    source: String,
+    /// When a delivery from it was last accepted (to the minute); `null`: none yet.
+    last_received_at: Option<DateTime<Utc>>,
+}
+
+/// Every carrier API the shop's parcels were asked about, and its webhook sources.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CarriersHealth {
     /// By carrier id.
     carriers: Vec<CarrierHealth>,
+    /// The webhook sources with a secret set, by name.
+    webhooks: Vec<WebhookHealth>,
 }
 
 /// How each carrier's API is doing for the shop's parcels.
@@ -65,6 +79,7 @@ pub(crate) async fn health(
     caller.require(|s| s.read, "read")?;
     let store = store_of(&state, &caller).await?;
     let mut states = store.view(|s| s.carrier_states()).await?;
+    let hooks = state.db.hook_secret_info(caller.shop_id).await?;
     states.sort_by(|a, b| a.carrier.cmp(&b.carrier));
     let now = Utc::now();
     let today = now.date_naive();
@@ -86,10 +101,18 @@ pub(crate) async fn health(
                 } else {
                     0
                 },
+                budget_today: state.budgets.per_day(caller.shop_id, &s.carrier),
                 last_success_at: s.last_success_at,
                 last_error: s.last_error,
                 last_error_at: s.last_error_at,
                 carrier: s.carrier,
+            })
+            .collect(),
+        webhooks: hooks
+            .into_iter()
+            .map(|h| WebhookHealth {
+                source: h.source.as_str().to_owned(),
+                last_received_at: h.last_received_at,
             })
             .collect(),
     }))

@@ -133,11 +133,36 @@ pub(crate) async fn receive(
         return Err(hook_problem(hooks::HookError::Replayed { id }));
     }
     state.metrics.ingested(source.as_str(), delivered.stored);
+    noted(&state, shop, source, now).await;
     Ok(Json(Received {
         stored: delivered.stored,
         duplicates: delivered.duplicates,
         unknown: delivered.unknown,
     }))
+}
+
+/// Note for carrier health that the source delivered: at most once a minute per shop and
+/// source from this process (the database skips a note under a minute old from any
+/// replica), so a burst of deliveries costs no writes. A failure is logged, never the
+/// delivery's.
+async fn noted(state: &ShopState, shop: ShopId, source: HookSource, now: DateTime<Utc>) {
+    type Noted = std::collections::HashMap<(ShopId, &'static str), DateTime<Utc>>;
+    static LAST: std::sync::LazyLock<std::sync::Mutex<Noted>> =
+        std::sync::LazyLock::new(Default::default);
+    {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (shop, source.as_str());
+        if last
+            .get(&key)
+            .is_some_and(|t| now - *t < chrono::Duration::minutes(1))
+        {
+            return;
+        }
+        last.insert(key, now);
+    }
+    if let Err(e) = state.db.hook_received(shop, source, now).await {
+        tracing::warn!(%shop, source = source.as_str(), error = %e, "noting a webhook's time failed");
+    }
 }
 
 /// A shop's secret for one source.
@@ -165,6 +190,8 @@ pub(crate) struct HookBody {
     configured: bool,
     set_at: Option<DateTime<Utc>>,
     set_by: Option<String>,
+    /// When a delivery from it was last accepted (to the minute); `null`: none yet.
+    last_received_at: Option<DateTime<Utc>>,
 }
 
 /// The shop's webhook sources.
@@ -206,6 +233,7 @@ pub(crate) async fn list(
                 configured: info.is_some(),
                 set_at: info.map(|i| i.set_at),
                 set_by: info.map(|i| i.set_by.clone()),
+                last_received_at: info.and_then(|i| i.last_received_at),
             }
         })
         .collect();
@@ -262,6 +290,13 @@ pub(crate) async fn set(
         configured: true,
         set_at: Some(now),
         set_by: Some(by),
+        last_received_at: state
+            .db
+            .hook_secret_info(caller.shop_id)
+            .await?
+            .into_iter()
+            .find(|i| i.source == source)
+            .and_then(|i| i.last_received_at),
     }))
 }
 

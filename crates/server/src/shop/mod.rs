@@ -78,6 +78,34 @@ pub struct ShopState {
     pub shop_cache: track::ShopCache,
     /// The shops' pipelines running here, to wake for a message queued outside them.
     pub wakes: Wakes,
+    /// Each running shop's carrier APIs and their documented request budgets.
+    pub budgets: Budgets,
+}
+
+/// The carrier APIs each shop's poller in this process uses, with their request budgets
+/// (what carrier health weighs today's requests against).
+#[derive(Default)]
+pub struct Budgets(
+    std::sync::Mutex<
+        std::collections::HashMap<ShopId, Vec<(String, parceltrail_core::carrier::RateLimit)>>,
+    >,
+);
+
+impl Budgets {
+    fn set(&self, shop: ShopId, limits: Vec<(String, parceltrail_core::carrier::RateLimit)>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(shop, limits);
+    }
+
+    /// Requests a day the shop's adapter `id` may make, by its documented rate.
+    fn per_day(&self, shop: ShopId, id: &str) -> Option<u64> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, l) = all.get(&shop)?.iter().find(|(a, _)| a == id)?;
+        let per = l.per.as_secs_f64();
+        (per > 0.0).then(|| (f64::from(l.requests) * 86_400.0 / per).floor() as u64)
+    }
 }
 
 /// Each shop pipeline running in this process, by the door that wakes it.
@@ -250,6 +278,10 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(analytics::carriers_csv))
                 .routes(routes!(analytics::deliveries))
                 .routes(routes!(analytics::deliveries_csv))
+                .routes(routes!(analytics::problems))
+                .routes(routes!(analytics::problems_csv))
+                .routes(routes!(analytics::feedback))
+                .routes(routes!(analytics::feedback_csv))
                 .merge(
                     // A page of 500 parcels with their events is over the usual 1 MiB.
                     OpenApiRouter::new()

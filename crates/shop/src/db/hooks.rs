@@ -36,6 +36,8 @@ pub struct HookSecretInfo {
     pub set_at: DateTime<Utc>,
     /// Who set it.
     pub set_by: String,
+    /// When a delivery from it was last accepted (to the minute).
+    pub last_received_at: Option<DateTime<Utc>>,
 }
 
 fn message_id(id: &str) -> Result<String> {
@@ -85,6 +87,17 @@ impl Db {
     /// name. The secrets themselves are not read.
     pub async fn hook_secret_info(&self, shop: ShopId) -> Result<Vec<HookSecretInfo>> {
         each!(self, db => db.hook_secret_info(shop).await)
+    }
+
+    /// Notes that `source` delivered to the shop at `now`: written when the last note is a
+    /// minute old or more, so a burst of deliveries writes once.
+    pub async fn hook_received(
+        &self,
+        shop: ShopId,
+        source: HookSource,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        each!(self, db => db.hook_received(shop, source, now).await)
     }
 
     /// Removes the shop's secret for `source`; whether there was one.
@@ -271,7 +284,7 @@ impl SqliteDb {
     async fn hook_secret_info(&self, shop: ShopId) -> Result<Vec<HookSecretInfo>> {
         self.run(move |c| {
             let mut st = c.prepare(
-                "SELECT source, set_at, set_by FROM hook_secrets WHERE shop_id = ?1 ORDER BY source",
+                "SELECT source, set_at, set_by, last_received_at FROM hook_secrets WHERE shop_id = ?1 ORDER BY source",
             )?;
             let rows = st
                 .query_map([shop.0], |r| {
@@ -279,10 +292,31 @@ impl SqliteDb {
                         source: source_of(&r.get::<_, String>(0)?),
                         set_at: DateTime::from_timestamp_millis(r.get(1)?).unwrap_or_default(),
                         set_by: r.get(2)?,
+                        last_received_at: r
+                            .get::<_, Option<i64>>(3)?
+                            .and_then(DateTime::from_timestamp_millis),
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn hook_received(
+        &self,
+        shop: ShopId,
+        source: HookSource,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.run(move |c| {
+            c.prepare_cached(
+                "UPDATE hook_secrets SET last_received_at = ?3
+                 WHERE shop_id = ?1 AND source = ?2
+                   AND (last_received_at IS NULL OR last_received_at <= ?3 - 60000)",
+            )?
+            .execute(params![shop.0, source.as_str(), ms(now)])?;
+            Ok(())
         })
         .await
     }
@@ -424,7 +458,7 @@ impl PgDb {
         let c = self.pool.get().await?;
         // Ordered as SQLite orders text (bytewise), so both list alike.
         Ok(c.query(&c.prepare_cached(
-            "SELECT source, set_at, set_by FROM hook_secrets WHERE shop_id = $1 ORDER BY source COLLATE \"C\"").await?,
+            "SELECT source, set_at, set_by, last_received_at FROM hook_secrets WHERE shop_id = $1 ORDER BY source COLLATE \"C\"").await?,
             &[&shop.0],
         )
         .await?
@@ -433,8 +467,29 @@ impl PgDb {
             source: source_of(r.get(0)),
             set_at: r.get(1),
             set_by: r.get(2),
+            last_received_at: r.get(3),
         })
         .collect())
+    }
+
+    async fn hook_received(
+        &self,
+        shop: ShopId,
+        source: HookSource,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let c = self.pool.get().await?;
+        c.execute(
+            &c.prepare_cached(
+                "UPDATE hook_secrets SET last_received_at = $3
+                 WHERE shop_id = $1 AND source = $2
+                   AND (last_received_at IS NULL OR last_received_at <= $3::timestamptz - interval '1 minute')",
+            )
+            .await?,
+            &[&shop.0, &source.as_str(), &now],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn delete_hook_secret(&self, shop: ShopId, source: HookSource) -> Result<bool> {

@@ -2,6 +2,7 @@
 //! Every query is scoped by the shop's id; a request of another shop is not found.
 
 use chrono::{DateTime, Duration, Utc};
+use parceltrail_core::store::report::{local_day, monday};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
@@ -153,6 +154,32 @@ impl Db {
     ) -> Result<Vec<(String, f64, u64)>> {
         each!(self, db => db.ratings_by_carrier(shop, from, to).await)
     }
+
+    /// The average rating and the number of ratings by week of delivery (its Monday, as
+    /// days since 1970-01-01, in the zone whose `offsets` are given: see core's
+    /// `store::report::local_day`) and carrier, of the shop's parcels delivered in
+    /// `[from, to)`, in order.
+    pub async fn ratings_by_week(
+        &self,
+        shop: ShopId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: Vec<(i64, i32)>,
+    ) -> Result<Vec<(i64, String, f64, u64)>> {
+        each!(self, db => db.ratings_by_week(shop, from, to, offsets).await)
+    }
+
+    /// The newest `limit` ratings with words of the shop's parcels delivered in
+    /// `[from, to)`, newest delivery first.
+    pub async fn feedback_comments(
+        &self,
+        shop: ShopId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Feedback>> {
+        each!(self, db => db.feedback_comments(shop, from, to, limit).await)
+    }
 }
 
 impl SqliteDb {
@@ -172,6 +199,69 @@ impl SqliteDb {
                 Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn ratings_by_week(
+        &self,
+        shop: ShopId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: Vec<(i64, i32)>,
+    ) -> Result<Vec<(i64, String, f64, u64)>> {
+        // Not cached: the zone's offsets are in the text.
+        let week = monday(&local_day("delivered_at", &offsets));
+        self.run(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {week} AS w, carrier, avg(rating), count(*) FROM shipment_feedback
+                 WHERE shop_id = ?1 AND delivered_at >= ?2 AND delivered_at < ?3
+                 GROUP BY w, carrier ORDER BY w, carrier"
+            ))?;
+            let rows = stmt.query_map(params![shop.0, ms(from), ms(to)], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)?.max(0) as u64,
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn feedback_comments(
+        &self,
+        shop: ShopId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Feedback>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT shipment_id, order_id, carrier, delivered_at, rating, comment, created_at, updated_at
+                 FROM shipment_feedback
+                 WHERE shop_id = ?1 AND delivered_at >= ?2 AND delivered_at < ?3
+                   AND comment IS NOT NULL AND comment <> ''
+                 ORDER BY delivered_at DESC, shipment_id LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![shop.0, ms(from), ms(to), limit as i64],
+                |r| {
+                    Ok(Feedback {
+                        shipment_id: ShipmentId(r.get(0)?),
+                        order_id: OrderId(r.get(1)?),
+                        carrier: r.get(2)?,
+                        delivered_at: r.get::<_, Option<i64>>(3)?.map(at),
+                        rating: r.get::<_, i64>(4)?.clamp(1, 5) as u8,
+                        comment: r.get(5)?,
+                        created_at: at(r.get(6)?),
+                        updated_at: at(r.get(7)?),
+                    })
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
@@ -409,6 +499,77 @@ impl PgDb {
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get::<_, i64>(2).max(0) as u64))
+            .collect())
+    }
+
+    async fn ratings_by_week(
+        &self,
+        shop: ShopId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: Vec<(i64, i32)>,
+    ) -> Result<Vec<(i64, String, f64, u64)>> {
+        let week = monday(&local_day(
+            "(extract(epoch FROM delivered_at) * 1000)::bigint",
+            &offsets,
+        ));
+        let c = self.pool.get().await?;
+        // Not prepared and cached: the zone's offsets are in the text.
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {week} AS w, carrier, avg(rating)::float8, count(*) FROM shipment_feedback
+                     WHERE shop_id = $1 AND delivered_at >= $2 AND delivered_at < $3
+                     GROUP BY 1, 2 ORDER BY w, carrier COLLATE \"C\""
+                ),
+                &[&shop.0, &from, &to],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get::<_, i64>(3).max(0) as u64,
+                )
+            })
+            .collect())
+    }
+
+    async fn feedback_comments(
+        &self,
+        shop: ShopId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Feedback>> {
+        let c = self.pool.get().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT shipment_id, order_id, carrier, delivered_at, rating, comment, created_at, updated_at
+                 FROM shipment_feedback
+                 WHERE shop_id = $1 AND delivered_at >= $2 AND delivered_at < $3
+                   AND comment IS NOT NULL AND comment <> ''
+                 ORDER BY delivered_at DESC, shipment_id LIMIT $4",
+            )
+            .await?;
+        let rows = c
+            .query(&stmt, &[&shop.0, &from, &to, &(limit as i64)])
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Feedback {
+                shipment_id: ShipmentId(r.get(0)),
+                order_id: OrderId(r.get(1)),
+                carrier: r.get(2),
+                delivered_at: r.get(3),
+                rating: r.get::<_, i16>(4).clamp(1, 5) as u8,
+                comment: r.get(5),
+                created_at: r.get(6),
+                updated_at: r.get(7),
+            })
             .collect())
     }
 

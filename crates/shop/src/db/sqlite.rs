@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0011_templates.sql"),
     include_str!("../../migrations/sqlite/0012_notify_settings.sql"),
     include_str!("../../migrations/sqlite/0013_staff_alerts.sql"),
+    include_str!("../../migrations/sqlite/0014_hook_received.sql"),
 ];
 
 #[derive(Clone)]

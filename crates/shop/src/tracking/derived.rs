@@ -54,6 +54,29 @@ pub(super) async fn order_lead_times(
     Ok(out)
 }
 
+/// Core's `problem_counts`, in PostgreSQL's dialect of the same SQL.
+pub(super) async fn problem_counts(
+    tx: &Tx<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> R<Vec<report::ProblemCount>> {
+    rows(
+        tx,
+        report::problems_sql(Dialect::Postgres),
+        &[&ms(from), &ms(to)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(report::ProblemCount {
+            carrier: get(r, 0)?,
+            kind: parse::<ProblemKind>(get(r, 1)?)?,
+            parcels: get::<i64>(r, 2)?.max(0) as u64,
+        })
+    })
+    .collect()
+}
+
 /// Core's `delivery_report`, in PostgreSQL's dialect of the same SQL.
 pub(super) async fn delivery_report(
     tx: &Tx<'_>,

@@ -879,6 +879,14 @@ impl Store for PgStore {
         self.read(async |tx| derived::deliveries(tx, each).await)
     }
 
+    fn problem_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Vec<parceltrail_core::store::report::ProblemCount>> {
+        self.read(async |tx| derived::problem_counts(tx, from, to).await)
+    }
+
     fn delivery_report(
         &self,
         span: &parceltrail_core::store::report::ReportSpan,

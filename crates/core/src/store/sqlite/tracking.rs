@@ -45,6 +45,22 @@ pub(super) fn order_lead_times(
     Ok(out)
 }
 
+pub(super) fn problem_counts(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<report::ProblemCount>> {
+    let mut stmt = conn.prepare_cached(report::problems_sql(Dialect::Sqlite))?;
+    let rows = stmt.query_map(params![ms(from), ms(to)], |r| {
+        Ok(report::ProblemCount {
+            carrier: r.get(0)?,
+            kind: r.get::<_, String>(1)?.parse().map_err(bad)?,
+            parcels: r.get::<_, i64>(2)?.max(0) as u64,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub(super) fn delivery_report(
     conn: &Connection,
     span: &ReportSpan,
