@@ -495,6 +495,47 @@ test('settings: the alert address and a stuck threshold save and show again; a b
   await close();
 });
 
+test('settings: a webhook secret is refused when malformed, then set and never shown; a key is made, shown once, works, and is revoked', async () => {
+  const { page, errors, close } = await open();
+  await signIn(page, '#/settings');
+  const signed = page.getByRole('form', { name: 'Signed webhooks' });
+  await signed.getByText('Not set up: deliveries are refused.').waitFor();
+  assert.match(await signed.getByRole('textbox', { name: 'Where Signed webhooks delivers' }).inputValue(), /\/hooks\/[0-9a-f-]+\/standard$/);
+  await signed.getByLabel('Secret').fill('hunter2');
+  await signed.getByRole('button', { name: 'Save the secret' }).click();
+  await signed.getByText(/^secret: /).waitFor();
+  const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+  await signed.getByLabel('Secret').fill(secret);
+  await signed.getByRole('button', { name: 'Save the secret' }).click();
+  await page.getByText('Signed webhooks: secret saved.').waitFor();
+  await page.getByRole('form', { name: 'Signed webhooks' }).getByText(/^Set by .*nothing delivered yet\.$/).waitFor();
+  assert.ok(!(await page.content()).includes(secret), 'the secret is not shown back');
+  const hooks = await server.api('GET', '/hooks');
+  assert.equal(hooks.body.hooks.find((x) => x.source === 'standard').configured, true);
+
+  const keys = page.getByRole('group', { name: 'API keys' });
+  await keys.getByLabel('Name').fill(`Warehouse ${XSS}`);
+  await keys.getByLabel('Change orders and settings').check();
+  await keys.getByRole('button', { name: 'Create a key' }).click();
+  const fresh = page.getByRole('textbox', { name: 'The new key' });
+  await fresh.waitFor();
+  const key = await fresh.inputValue();
+  assert.ok(key.length > 20, key);
+  const row = page.getByRole('table', { name: 'API keys' }).locator('tbody tr', { hasText: `Warehouse ${XSS}` });
+  assert.equal(await row.locator('td').nth(1).textContent(), 'read,write');
+  const asKey = () => fetch(`${server.url}/api/v1/shop`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal((await asKey()).status, 200);
+  await noSerious(page, 'settings with a new key');
+  await screenshot(page, 'dashboard-settings-keys', { fullPage: true });
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await row.getByRole('button', { name: 'Revoke: what uses it stops' }).click();
+  await page.getByText(`Revoked Warehouse ${XSS}.`).waitFor();
+  assert.equal(await page.getByRole('textbox', { name: 'The new key' }).count(), 0, 'shown once');
+  assert.equal((await asKey()).status, 401);
+  assert.deepEqual(errors, []);
+  await close();
+});
+
 test("a change without the session's CSRF token is refused; with it, it is made", async () => {
   const { page, close } = await open();
   await signIn(page);
