@@ -422,6 +422,8 @@ test('analytics: the charts, figures and report show each carrier, group by week
     // Problems that began in these days: the parcel four days without news among them.
     const kinds = await page.getByRole('table', { name: 'Problems by kind' }).locator('tbody th').allTextContents();
     assert.ok(kinds.includes('No movement'), kinds.join(', '));
+    // The shop's own service: the tracking page's share is worded, with the orders placed.
+    assert.match(await page.locator('.dash-selfservice').textContent(), /orders’ pages opened by their customers/);
     // Grouped by week instead, the address keeps the choice.
     await page.getByLabel('Group by').selectOption('week');
     await page.getByRole('button', { name: 'Show' }).click();

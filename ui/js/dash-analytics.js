@@ -205,12 +205,50 @@ function feedbackPanel(f) {
   );
 }
 
+const CHANNELS = { email: 'Email', sms: 'SMS', push: 'Push', desktop: 'Desktop' };
+
+function duration(secs) {
+  if (secs == null) return '—';
+  if (secs < 90) return `${Math.round(secs)} s`;
+  if (secs < 90 * 60) return `${Math.round(secs / 60)} min`;
+  return `${(secs / 3600).toFixed(1)} h`;
+}
+
+/** The shop's own service: how soon news reached customers, and who looked for themselves. */
+function servicePanel(sv) {
+  const t = sv.tracking_page;
+  return h(
+    'div',
+    { class: 'panel dash-panel' },
+    h('h2', { class: 'panel__title' }, 'How soon customers heard'),
+    sv.notifications.length
+      ? h(
+          'div',
+          { class: 'dash-table-wrap' },
+          h(
+            'table',
+            { class: 'dash-table', 'aria-label': 'Messages to customers' },
+            h('thead', null, h('tr', null, ['Channel', 'Sent', 'Median', '9 in 10 within'].map((c, i) => h('th', { scope: 'col', class: i ? 'num' : null }, c)))),
+            h(
+              'tbody',
+              null,
+              sv.notifications.map((n) => h('tr', { dataset: { channel: n.channel } }, h('th', { scope: 'row' }, CHANNELS[n.channel] || n.channel), h('td', { class: 'num' }, String(n.sent)), h('td', { class: 'num' }, duration(n.median_seconds)), h('td', { class: 'num' }, duration(n.p90_seconds)))),
+            ),
+          ),
+        )
+      : h('p', { class: 'muted' }, 'No message about a parcel was sent in these days.'),
+    h('p', { class: 'muted dash-note' }, 'From the news reaching the server to the message leaving it; quiet hours and retries count.'),
+    h('h3', { class: 'dash-hook__title' }, 'Tracking page'),
+    h('p', { class: 'dash-selfservice' }, t.orders_placed ? `${t.orders_viewed} orders’ pages opened by their customers, against ${t.orders_placed} orders placed (${pct(t.viewed_share)}).` : `${t.orders_viewed} orders’ pages opened by their customers; no order placed in these days.`),
+  );
+}
+
 export default async function analyticsView(route) {
   const asked = { from: route.query.from, to: route.query.to, by: route.query.by, country: route.query.country };
   // One report serves the charts, the figures and the table: the carrier table of the API is
   // the same report by carrier.
   const span = { from: route.query.from, to: route.query.to };
-  const [r, health, problems, feedback] = await Promise.all([api('GET', `analytics/deliveries${query(asked)}`), api('GET', 'carriers/health'), api('GET', `analytics/problems${query(span)}`), api('GET', `analytics/feedback${query(span)}`)]);
+  const [r, health, problems, feedback, service] = await Promise.all([api('GET', `analytics/deliveries${query(asked)}`), api('GET', 'carriers/health'), api('GET', `analytics/problems${query(span)}`), api('GET', `analytics/feedback${query(span)}`), api('GET', `analytics/service${query(span)}`)]);
   const keep = { by: r.by === 'carrier' ? undefined : r.by, country: r.country || undefined };
   const label = GROUPS.find(([v]) => v === r.by)[1];
   const lower = label.toLowerCase();
@@ -348,6 +386,7 @@ export default async function analyticsView(route) {
     h('div', { class: 'dash-charts' }, charts),
     table,
     h('div', { class: 'dash-columns' }, problemsPanel(problems), feedbackPanel(feedback)),
+    servicePanel(service),
     healthPanel(health),
   );
 }

@@ -179,6 +179,7 @@ async fn analytics(db: String) {
     .await;
     assert_eq!(s, 200, "{r}");
 
+    let mut links = Vec::new();
     for (i, p) in parcels().iter().enumerate() {
         let mut order = json!({
             "order_number": format!("A-{i}"),
@@ -191,6 +192,7 @@ async fn analytics(db: String) {
         let (s, o) = call(key.clone(), "POST", "/orders".into(), Some(order)).await;
         assert_eq!(s, 201, "{o}");
         let ship = o["shipments"][0]["id"].as_str().unwrap().to_owned();
+        links.push(o["tracking_url"].as_str().unwrap().to_owned());
         let mut events = vec![
             json!({"status": "in_transit", "description": "Departed", "occurred_at": p.first}),
         ];
@@ -559,6 +561,34 @@ async fn analytics(db: String) {
     )
     .await;
     assert_eq!(s, 400, "{p}");
+
+    // Service: two customers open their tracking page, one of them three times (the page
+    // asks again on each live update): two orders viewed, against the orders placed today.
+    for link in [&links[0], &links[0], &links[3], &links[0]] {
+        let token = link.rsplit_once("/t/").unwrap().1;
+        let res = c
+            .get(format!("{base}/api/v1/track/{token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let (s, sv) = call(key.clone(), "GET", "/analytics/service".into(), None).await;
+    assert_eq!(s, 200, "{sv}");
+    let page = &sv["tracking_page"];
+    assert_eq!(page["orders_viewed"], 2, "{sv}");
+    let placed = page["orders_placed"].as_u64().unwrap();
+    match placed {
+        0 => assert_eq!(page["viewed_share"], Value::Null, "{sv}"),
+        n => assert!(close(&page["viewed_share"], 2.0 / n as f64), "{sv}"),
+    }
+    assert!(sv["notifications"].is_array(), "{sv}");
+    let (s, theirs) = call(other.clone(), "GET", "/analytics/service".into(), None).await;
+    assert_eq!(
+        (s, &theirs["tracking_page"]["orders_viewed"]),
+        (200, &json!(0)),
+        "{theirs}"
+    );
 
     // Another shop's analytics hold none of these parcels.
     let (s, theirs) = call(

@@ -1051,6 +1051,15 @@ pub trait Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<report::ProblemCount>>;
+    /// How long messages about parcels' news written in `[from, to)` took to leave, by
+    /// channel, computed by the database.
+    fn notification_latency(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<report::ChannelLatency>>;
+    /// Orders (not removed) placed in `[from, to)`.
+    fn orders_placed(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64>;
     /// Stream delivered parcels, for the ETA engine to learn from.
     fn deliveries(&self, each: &mut dyn FnMut(Delivery) -> Result<()>) -> Result<()>;
     /// For the orders placed since `since` whose every parcel is delivered, newest first (at

@@ -303,6 +303,53 @@ pub fn problems_sql(dialect: Dialect) -> &'static str {
     }
 }
 
+/// How long a channel's messages to customers took from being written (the news reaching
+/// the store) to leaving (see [`super::Store::notification_latency`]), in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelLatency {
+    /// `email`, `sms`, `push`, `desktop`.
+    pub channel: String,
+    /// Over the messages sent.
+    pub seconds: Spread,
+}
+
+/// The SQL of [`super::Store::notification_latency`]: parameters from and to (ms); columns
+/// channel, sent, median, 90th percentile (seconds). Messages about a parcel's news only
+/// (a kind): staff alerts and summaries are not the customers'.
+pub fn latency_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "SELECT channel, count(*), percentile_cont((sent_at - created_at) / 1000.0, 0.5),
+                    percentile_cont((sent_at - created_at) / 1000.0, 0.9)
+             FROM outbox
+             WHERE created_at >= ?1 AND created_at < ?2 AND state = 'sent'
+               AND sent_at IS NOT NULL AND kind IS NOT NULL
+             GROUP BY channel ORDER BY channel"
+        }
+        Dialect::Postgres => {
+            "SELECT channel, count(*),
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY (sent_at - created_at)::float8 / 1000),
+                    percentile_cont(0.9) WITHIN GROUP (ORDER BY (sent_at - created_at)::float8 / 1000)
+             FROM outbox
+             WHERE created_at >= $1 AND created_at < $2 AND state = 'sent'
+               AND sent_at IS NOT NULL AND kind IS NOT NULL
+             GROUP BY channel ORDER BY channel COLLATE \"C\""
+        }
+    }
+}
+
+/// The SQL of [`super::Store::orders_placed`]: parameters from and to (ms).
+pub fn placed_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "SELECT count(*) FROM orders WHERE placed_at >= ?1 AND placed_at < ?2 AND deleted = 0"
+        }
+        Dialect::Postgres => {
+            "SELECT count(*) FROM orders WHERE placed_at >= $1 AND placed_at < $2 AND NOT deleted"
+        }
+    }
+}
+
 /// Groups in the report's order: known keys first, in order, then the unknown.
 pub fn sort(groups: &mut [DeliveryGroup]) {
     groups.sort_by(|a, b| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)));

@@ -1600,6 +1600,22 @@ impl Store for SqliteStore {
         tracking::deliveries(&self.conn, each)
     }
 
+    fn notification_latency(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<super::report::ChannelLatency>> {
+        tracking::notification_latency(&self.conn, from, to)
+    }
+
+    fn orders_placed(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(super::report::placed_sql(super::report::Dialect::Sqlite))?
+            .query_row(params![ms(from), ms(to)], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
     fn problem_counts(
         &self,
         from: DateTime<Utc>,

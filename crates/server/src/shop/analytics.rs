@@ -808,3 +808,108 @@ async fn feedback_report(
             .collect(),
     })
 }
+
+/// How long one channel's messages to customers took to leave.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChannelService {
+    /// `email`, `sms` or `push`.
+    channel: String,
+    /// Messages sent (their news came in the span).
+    sent: u64,
+    /// Median seconds from the news reaching the server (the message written) to the
+    /// message leaving it: the pipeline, quiet hours and retries included.
+    median_seconds: Option<f64>,
+    /// 90th percentile of the same.
+    p90_seconds: Option<f64>,
+}
+
+/// The customers who looked for themselves.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SelfService {
+    /// Orders placed in the span.
+    orders_placed: u64,
+    /// Orders whose tracking page was opened in the span (on the UTC days it touches),
+    /// whenever they were placed.
+    orders_viewed: u64,
+    /// `orders_viewed` against `orders_placed`; `null` when none was placed.
+    viewed_share: Option<f64>,
+}
+
+/// The shop's own service over a span.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ServiceReport {
+    /// The first day.
+    from: NaiveDate,
+    /// The last day (included).
+    to: NaiveDate,
+    /// The zone the days are in: the shop's.
+    time_zone: String,
+    /// By channel.
+    notifications: Vec<ChannelService>,
+    /// Tracking-page visits against orders.
+    tracking_page: SelfService,
+}
+
+/// The shop's own service figures: how soon news reached the customers by each channel, and
+/// how many customers opened their tracking page against the orders placed.
+#[utoipa::path(get, operation_id = "analytics_service", path = "/analytics/service", tag = "analytics",
+    security(("api_key" = []), ("session" = [])),
+    params(Span),
+    responses(
+        (status = 200, description = "OK", body = ServiceReport),
+        (status = 400, description = "A day is not `YYYY-MM-DD`, `from` is after `to`, or the span is over 1,096 days", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No key or session, or a wrong or revoked one", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not allowed (scope)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled: see Retry-After", body = Problem, content_type = PROBLEM),
+    ))]
+pub(crate) async fn service(
+    State(state): State<Arc<ShopState>>,
+    caller: Caller,
+    query: Result<Query<Span>, QueryRejection>,
+) -> Result<Json<ServiceReport>, Problem> {
+    caller.require(|s| s.read, "read")?;
+    let Query(q) = query.map_err(bad_query)?;
+    let d = days(&state, &caller, q.from, q.to).await?;
+    let store = state.stores.get(caller.shop_id).await?;
+    let (start, end) = (d.start, d.end);
+    let (latency, placed, viewed) = tokio::try_join!(
+        async {
+            store
+                .view(move |s| s.notification_latency(start, end))
+                .await
+                .map_err(Problem::from)
+        },
+        async {
+            store
+                .view(move |s| s.orders_placed(start, end))
+                .await
+                .map_err(Problem::from)
+        },
+        async {
+            state
+                .db
+                .orders_visited(caller.shop_id, start, end)
+                .await
+                .map_err(Problem::from)
+        },
+    )?;
+    Ok(Json(ServiceReport {
+        from: d.from,
+        to: d.to,
+        time_zone: d.tz.name().to_owned(),
+        notifications: latency
+            .into_iter()
+            .map(|l| ChannelService {
+                channel: l.channel,
+                sent: l.seconds.n,
+                median_seconds: l.seconds.median,
+                p90_seconds: l.seconds.p90,
+            })
+            .collect(),
+        tracking_page: SelfService {
+            orders_placed: placed,
+            orders_viewed: viewed,
+            viewed_share: (placed > 0).then(|| viewed as f64 / placed as f64),
+        },
+    }))
+}

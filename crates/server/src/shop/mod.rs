@@ -282,6 +282,7 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(analytics::problems_csv))
                 .routes(routes!(analytics::feedback))
                 .routes(routes!(analytics::feedback_csv))
+                .routes(routes!(analytics::service))
                 .merge(
                     // A page of 500 parcels with their events is over the usual 1 MiB.
                     OpenApiRouter::new()

@@ -716,6 +716,32 @@ fn page_of(
     }
 }
 
+/// Note for the analytics that the order's page was opened today: once a day per order
+/// from this process (the page asks again on every live update), and a failure is only
+/// logged: the customer's page never waits on it.
+async fn visited(state: &ShopState, opened: &Opened) {
+    type Seen = std::collections::HashMap<(ShopId, OrderId), i64>;
+    static SEEN: std::sync::LazyLock<std::sync::Mutex<Seen>> =
+        std::sync::LazyLock::new(Default::default);
+    let now = Utc::now();
+    let (shop, order) = (opened.claims.shop, opened.claims.order);
+    let today = now.timestamp().div_euclid(86_400);
+    {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.get(&(shop, order)) == Some(&today) {
+            return;
+        }
+        // Bounded: yesterday's entries go when it grows large.
+        if seen.len() > 100_000 {
+            seen.retain(|_, d| *d == today);
+        }
+        seen.insert((shop, order), today);
+    }
+    if let Err(e) = state.db.note_visit(shop, order, now).await {
+        tracing::warn!(%shop, error = %e, "noting a tracking page visit failed");
+    }
+}
+
 /// The tracking page's data for a signed link.
 #[utoipa::path(get, operation_id = "tracking_page", path = "/track/{token}", tag = "tracking",
     params(("token" = String, Path, description = "The link's token: what follows /t/ in the link")),
@@ -729,6 +755,7 @@ pub(crate) async fn page(
     Path(token): Path<String>,
 ) -> Result<Json<TrackingPage>, Problem> {
     let opened = open(&state, &token).await?;
+    visited(&state, &opened).await;
     let choice = state
         .db
         .contact_choice(opened.claims.shop, opened.claims.order)

@@ -148,6 +148,7 @@ mod templates;
 pub use templates::Template;
 mod requests;
 mod sms;
+mod visits;
 pub use push::{MAX_PUSH_PER_ORDER, PushSubscription};
 pub use sms::SmsMessage;
 mod webhooks;

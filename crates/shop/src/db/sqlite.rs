@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0012_notify_settings.sql"),
     include_str!("../../migrations/sqlite/0013_staff_alerts.sql"),
     include_str!("../../migrations/sqlite/0014_hook_received.sql"),
+    include_str!("../../migrations/sqlite/0015_page_visits.sql"),
 ];
 
 #[derive(Clone)]

@@ -54,6 +54,32 @@ pub(super) async fn order_lead_times(
     Ok(out)
 }
 
+/// Core's `notification_latency`, in PostgreSQL's dialect of the same SQL.
+pub(super) async fn notification_latency(
+    tx: &Tx<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> R<Vec<report::ChannelLatency>> {
+    rows(
+        tx,
+        report::latency_sql(Dialect::Postgres),
+        &[&ms(from), &ms(to)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(report::ChannelLatency {
+            channel: get(r, 0)?,
+            seconds: Spread {
+                n: get::<i64>(r, 1)?.max(0) as u64,
+                median: get(r, 2)?,
+                p90: get(r, 3)?,
+            },
+        })
+    })
+    .collect()
+}
+
 /// Core's `problem_counts`, in PostgreSQL's dialect of the same SQL.
 pub(super) async fn problem_counts(
     tx: &Tx<'_>,

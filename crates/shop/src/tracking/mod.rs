@@ -879,6 +879,26 @@ impl Store for PgStore {
         self.read(async |tx| derived::deliveries(tx, each).await)
     }
 
+    fn notification_latency(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> parceltrail_core::Result<Vec<parceltrail_core::store::report::ChannelLatency>> {
+        self.read(async |tx| derived::notification_latency(tx, from, to).await)
+    }
+
+    fn orders_placed(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> parceltrail_core::Result<u64> {
+        use parceltrail_core::store::report::{Dialect, placed_sql};
+        self.read(async |tx| {
+            let r = one(tx, placed_sql(Dialect::Postgres), &[&ms(from), &ms(to)]).await?;
+            Ok(get::<i64>(&r, 0)?.max(0) as u64)
+        })
+    }
+
     fn problem_counts(
         &self,
         from: DateTime<Utc>,

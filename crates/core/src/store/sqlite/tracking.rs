@@ -45,6 +45,25 @@ pub(super) fn order_lead_times(
     Ok(out)
 }
 
+pub(super) fn notification_latency(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<report::ChannelLatency>> {
+    let mut stmt = conn.prepare_cached(report::latency_sql(Dialect::Sqlite))?;
+    let rows = stmt.query_map(params![ms(from), ms(to)], |r| {
+        Ok(report::ChannelLatency {
+            channel: r.get(0)?,
+            seconds: Spread {
+                n: r.get::<_, i64>(1)?.max(0) as u64,
+                median: r.get(2)?,
+                p90: r.get(3)?,
+            },
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub(super) fn problem_counts(
     conn: &Connection,
     from: DateTime<Utc>,
