@@ -1,6 +1,8 @@
 //! Delivery analytics over 1,000,000 parcels, on SQLite and on PostgreSQL (plain harness,
-//! prints figures): the query the dashboard's analytics page makes for a span of 30 days
-//! (the delivery report by carrier, which is also the carrier table), its other groupings, and
+//! prints figures): the queries the dashboard's analytics page makes of the tracking store for
+//! a span of 30 days (the delivery report by carrier, which is also the carrier table; the
+//! problems by kind; the messages' time to leave; the orders placed), the report's other
+//! groupings, and
 //! spans of 90 and 365 days. Baseline: counting the store's parcels (`Store::count`), in the
 //! same run on the same store.
 //!
@@ -8,7 +10,7 @@
 //! would take an hour for a million): two years of a shop's deliveries ending on 30 November
 //! 2026, about 1,370 a day, five carriers, three services each, fifty regions; 88% delivered,
 //! the rest on their way; 60% with a promised date, 70% with a first estimate, 8% with a
-//! failed attempt.
+//! failed attempt; a problem for one parcel in ten, and a sent email for each delivery.
 //!
 //! `cargo bench -p parceltrail-shop --bench analytics` (PostgreSQL: `PARCELTRAIL_TEST_POSTGRES`,
 //! else a scratch cluster from the machine's binaries). `ANALYTICS_PARCELS=N` for fewer.
@@ -30,7 +32,7 @@ const T0: i64 = 1_733_011_200_000;
 /// The SQL that fills the store, for `n` parcels over 730 days. `{seq}` is the sequence
 /// of 0..n as rows of `i`, `id` turns an integer (`{}`) into a 16-byte id, `zero` is the
 /// backend's false.
-fn fill(n: u64, seq: &str, id: &str, zero: &str) -> [String; 2] {
+fn fill(n: u64, seq: &str, id: &str, zero: &str) -> [String; 4] {
     let id_of = |x: &str| id.replace("{}", x);
     let h = "((i * 2654435761) % 1000003)";
     // The columns each row needs, from `i` and its hash `h`.
@@ -72,7 +74,26 @@ fn fill(n: u64, seq: &str, id: &str, zero: &str) -> [String; 2] {
         sid = id_of(&format!("i + {n}")),
         oid = id_of("i"),
     );
-    [orders, shipments]
+    // A problem for one parcel in ten (late or stuck, two days after its first event), and
+    // a sent email for each delivered parcel (written 5 s after, sent up to 10 min later).
+    let problems = format!(
+        "INSERT INTO problems (shipment_id, kind, key, since, detail, opened_at)
+         SELECT {sid}, CASE WHEN {h} % 2 = 0 THEN 'late' ELSE 'stuck' END, {sid},
+                {first} + 2 * {DAY}, 'No news', {first} + 2 * {DAY}
+         FROM {seq} WHERE {h} % 10 = 0",
+        sid = id_of(&format!("i + {n}")),
+    );
+    let outbox = format!(
+        "INSERT INTO outbox (id, dedupe_key, channel, shipment_id, kind, title, body, link,
+                             urgency, state, created_at, sent_at)
+         SELECT {oid}, {oid}, 'email', {sid}, 'delivered', 'Delivered', 'Your parcel came.',
+                'parceltrail://parcel', 'normal', 'sent', {delivered} + 5000,
+                {delivered} + 5000 + ({h} % 600) * 1000
+         FROM {seq} WHERE {h} % 100 < 88",
+        oid = id_of(&format!("i + {}", 2 * n)),
+        sid = id_of(&format!("i + {n}")),
+    );
+    [orders, shipments, problems, outbox]
 }
 
 /// The median of `runs` timings of `f`, after one run to warm the caches.
@@ -127,10 +148,15 @@ fn measure(name: &str, store: &dyn Store) {
         }
         row(&format!("report by {by:?}, 30 days"), d);
     }
-    row(
-        "the page (its report; the carrier table is the same), 30 days",
-        page,
-    );
+    let (from, to) = (s30.from, s30.to);
+    let problems = time(runs, || store.problem_counts(from, to).unwrap());
+    row("problems by kind, 30 days", problems);
+    let latency = time(runs, || store.notification_latency(from, to).unwrap());
+    row("messages' time to leave, 30 days", latency);
+    let placed = time(runs, || store.orders_placed(from, to).unwrap());
+    row("orders placed, 30 days", placed);
+    page += problems + latency + placed;
+    row("the page's store reads, one after another, 30 days", page);
     for days in [90, 365] {
         let s = span(days, end, &us);
         let d = time(5, || store.delivery_report(&s, ReportBy::Carrier).unwrap());
