@@ -20,6 +20,35 @@ fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// A feedback row (shipment, order, carrier, delivered, rating, comment, created, updated)
+/// on SQLite.
+fn sqlite_feedback(r: &rusqlite::Row) -> rusqlite::Result<Feedback> {
+    Ok(Feedback {
+        shipment_id: ShipmentId(r.get(0)?),
+        order_id: OrderId(r.get(1)?),
+        carrier: r.get(2)?,
+        delivered_at: r.get::<_, Option<i64>>(3)?.map(at),
+        rating: r.get::<_, i64>(4)?.clamp(1, 5) as u8,
+        comment: r.get(5)?,
+        created_at: at(r.get(6)?),
+        updated_at: at(r.get(7)?),
+    })
+}
+
+/// The same on PostgreSQL.
+fn pg_feedback(r: &tokio_postgres::Row) -> Feedback {
+    Feedback {
+        shipment_id: ShipmentId(r.get(0)),
+        order_id: OrderId(r.get(1)),
+        carrier: r.get(2),
+        delivered_at: r.get(3),
+        rating: r.get::<_, i16>(4).clamp(1, 5) as u8,
+        comment: r.get(5),
+        created_at: r.get(6),
+        updated_at: r.get(7),
+    }
+}
+
 fn bad_state(s: &str) -> Error {
     Error::invalid("state", format!("unknown stored request state {s:?}"))
 }
@@ -248,18 +277,7 @@ impl SqliteDb {
             )?;
             let rows = stmt.query_map(
                 params![shop.0, ms(from), ms(to), limit as i64],
-                |r| {
-                    Ok(Feedback {
-                        shipment_id: ShipmentId(r.get(0)?),
-                        order_id: OrderId(r.get(1)?),
-                        carrier: r.get(2)?,
-                        delivered_at: r.get::<_, Option<i64>>(3)?.map(at),
-                        rating: r.get::<_, i64>(4)?.clamp(1, 5) as u8,
-                        comment: r.get(5)?,
-                        created_at: at(r.get(6)?),
-                        updated_at: at(r.get(7)?),
-                    })
-                },
+                sqlite_feedback,
             )?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
@@ -448,18 +466,7 @@ impl SqliteDb {
             )?;
             let rows = stmt.query_map(
                 params![shop.0, order.map(|o| o.0), shipment.map(|s| s.0), since.map(ms)],
-                |r| {
-                    Ok(Feedback {
-                        shipment_id: ShipmentId(r.get(0)?),
-                        order_id: OrderId(r.get(1)?),
-                        carrier: r.get(2)?,
-                        delivered_at: r.get::<_, Option<i64>>(3)?.map(at),
-                        rating: r.get::<_, i64>(4)?.clamp(1, 5) as u8,
-                        comment: r.get(5)?,
-                        created_at: at(r.get(6)?),
-                        updated_at: at(r.get(7)?),
-                    })
-                },
+                sqlite_feedback,
             )?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
@@ -558,19 +565,7 @@ impl PgDb {
         let rows = c
             .query(&stmt, &[&shop.0, &from, &to, &(limit as i64)])
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Feedback {
-                shipment_id: ShipmentId(r.get(0)),
-                order_id: OrderId(r.get(1)),
-                carrier: r.get(2),
-                delivered_at: r.get(3),
-                rating: r.get::<_, i16>(4).clamp(1, 5) as u8,
-                comment: r.get(5),
-                created_at: r.get(6),
-                updated_at: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(pg_feedback).collect())
     }
 
     async fn create_request(
@@ -764,18 +759,6 @@ impl PgDb {
                 &[&shop.0, &order.map(|o| o.0), &shipment.map(|s| s.0), &since],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Feedback {
-                shipment_id: ShipmentId(r.get(0)),
-                order_id: OrderId(r.get(1)),
-                carrier: r.get(2),
-                delivered_at: r.get(3),
-                rating: r.get::<_, i16>(4).clamp(1, 5) as u8,
-                comment: r.get(5),
-                created_at: r.get(6),
-                updated_at: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(pg_feedback).collect())
     }
 }
