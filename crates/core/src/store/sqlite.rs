@@ -381,7 +381,12 @@ mod private {
                 .mode(0o700)
                 .create(dir)?;
         }
-        narrow(dir, 0o700);
+        // A shared directory (sticky, as /tmp) holding a database someone put there is not
+        // the store's to close: narrowing it would lock every other user out.
+        let shared = std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o1000 != 0);
+        if !shared {
+            narrow(dir, 0o700);
+        }
         Ok(())
     }
 

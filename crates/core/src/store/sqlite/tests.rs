@@ -216,6 +216,23 @@ fn the_data_directory_and_database_are_private() {
     drop(s);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_database_in_a_shared_directory_leaves_the_directory_as_found() {
+    // As /tmp: world-writable and sticky. The database is private; the directory is not the
+    // store's to close.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let root = tempfile::tempdir().unwrap();
+    let shared = root.path().join("tmp");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = shared.join("p.db");
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(mode(&shared), 0o1777);
+    assert_eq!(mode(&path), 0o600);
+}
+
 #[test]
 fn a_file_that_is_not_a_database_is_reported_as_damaged() {
     let dir = tempfile::tempdir().unwrap();
