@@ -139,10 +139,29 @@ pub struct DeliveryGroup {
 /// The backend a report's SQL is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
-    /// SQLite: `?N` parameters, `percentile_cont(Y, P)`.
+    /// SQLite with its percentile extension (`percentile_cont(Y, P)`), compiled into the
+    /// bundled SQLite by `LIBSQLITE3_FLAGS` in `.cargo/config.toml`: `?N` parameters.
     Sqlite,
+    /// SQLite built without it (cargo run from outside the repository, which does not read
+    /// that file): the same figures by ranking, about three times slower.
+    SqliteRanked,
     /// PostgreSQL: `$N`, `percentile_cont(P) WITHIN GROUP (ORDER BY Y)`.
     Postgres,
+}
+
+/// The SQLite dialect this process's SQLite speaks: with its percentile functions, or
+/// without them.
+pub fn sqlite_dialect() -> Dialect {
+    static HAS: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        rusqlite::Connection::open_in_memory()
+            .and_then(|c| c.query_row("SELECT percentile_cont(1, 0.5)", [], |_| Ok(())))
+            .is_ok()
+    });
+    if *HAS {
+        Dialect::Sqlite
+    } else {
+        Dialect::SqliteRanked
+    }
 }
 
 /// The report's SQL, for `span`. Parameters: 1 from, 2 to (ms). The zone's offsets and the
@@ -226,26 +245,78 @@ pub fn sql(dialect: Dialect, by: ReportBy, span: &ReportSpan) -> String {
     let counts = "count(*) FILTER (WHERE vp = -1), count(*) FILTER (WHERE vp = 0),
                   count(*) FILTER (WHERE vp = 1), count(*) FILTER (WHERE ve = 0),
                   count(*) FILTER (WHERE ve = 1), count(*) FILTER (WHERE fails = 0)";
-    // SQLite's percentile_cont is its percentile extension, compiled in (see
-    // `.cargo/config.toml`); both interpolate linearly between ranks.
-    let spread = |c: &str| {
-        if pg {
+    if pg {
+        let spread = |c: &str| {
             format!(
                 "count({c}), percentile_cont(0.5) WITHIN GROUP (ORDER BY {c}),
                  percentile_cont(0.9) WITHIN GROUP (ORDER BY {c})"
             )
-        } else {
-            format!("count({c}), percentile_cont({c}, 0.5), percentile_cont({c}, 0.9)")
-        }
-    };
+        };
+        format!(
+            "{rows}
+             SELECT k, count(*), {}, {}, {}, {}, {counts} FROM m GROUP BY k",
+            spread("ship"),
+            spread("ship_b"),
+            spread("ord"),
+            spread("ord_b"),
+        )
+    } else if dialect == Dialect::Sqlite {
+        let spread =
+            |c: &str| format!("count({c}), percentile_cont({c}, 0.5), percentile_cont({c}, 0.9)");
+        format!(
+            "{rows}
+             SELECT k, count(*), {}, {}, {}, {}, {counts} FROM m GROUP BY k",
+            spread("ship"),
+            spread("ship_b"),
+            spread("ord"),
+            spread("ord_b"),
+        )
+    } else {
+        format!(
+            "{rows},
+             r AS (SELECT m.*, {}, {}, {}, {} FROM m)
+             SELECT k, count(*), {}, {}, {}, {}, {counts} FROM r GROUP BY k",
+            sqlite_rank("ship", 1),
+            sqlite_rank("ship_b", 2),
+            sqlite_rank("ord", 3),
+            sqlite_rank("ord_b", 4),
+            sqlite_spread("ship", 1),
+            sqlite_spread("ship_b", 2),
+            sqlite_spread("ord", 3),
+            sqlite_spread("ord_b", 4),
+        )
+    }
+}
+
+// SQLite without its percentile extension: each measure `c` is ranked within its group `k`, values first, as `i{n}` of
+// `n{n}` values, and the two ranks around the percentile weighted as PostgreSQL's
+// `percentile_cont` does.
+fn sqlite_rank(c: &str, n: u8) -> String {
     format!(
-        "{rows}
-         SELECT k, count(*), {}, {}, {}, {}, {counts} FROM m GROUP BY k",
-        spread("ship"),
-        spread("ship_b"),
-        spread("ord"),
-        spread("ord_b"),
+        "row_number() OVER (PARTITION BY k ORDER BY {c} IS NULL, {c}) - 1 AS i{n},
+         count({c}) OVER (PARTITION BY k) AS n{n}"
     )
+}
+
+/// [`sqlite_rank`] in a query that groups by `group`, of the non-null expression `v`.
+fn sqlite_rank_over(group: &str, v: &str, n: u8) -> String {
+    format!(
+        "row_number() OVER (PARTITION BY {group} ORDER BY {v}) - 1 AS i{n},
+         count(*) OVER (PARTITION BY {group}) AS n{n}"
+    )
+}
+
+/// `count, median, p90` of a measure ranked by [`sqlite_rank`].
+fn sqlite_spread(c: &str, n: u8) -> String {
+    let pct = |q: &str| {
+        let at = format!("{q} * (n{n} - 1)");
+        let whole = format!("CAST({at} AS INTEGER)");
+        format!(
+            "CASE WHEN max(n{n}) > 0 THEN sum(CASE WHEN i{n} = {whole} THEN {c} * (1 - ({at} - {whole}))
+                 WHEN i{n} = {whole} + 1 AND i{n} < n{n} THEN {c} * ({at} - {whole}) ELSE 0 END) END"
+        )
+    };
+    format!("coalesce(max(n{n}), 0), {}, {}", pct("0.5"), pct("0.9"))
 }
 
 /// SQL for the local day (days since 1970-01-01) of the instant `t` (ms, a column or an
@@ -288,7 +359,7 @@ pub struct ProblemCount {
 /// carrier, kind, parcels; in order of carrier and kind.
 pub fn problems_sql(dialect: Dialect) -> &'static str {
     match dialect {
-        Dialect::Sqlite => {
+        Dialect::Sqlite | Dialect::SqliteRanked => {
             "SELECT s.carrier, p.kind, count(DISTINCT p.shipment_id)
              FROM problems p JOIN shipments s ON s.id = p.shipment_id
              WHERE p.since >= ?1 AND p.since < ?2 AND s.deleted = 0
@@ -317,6 +388,18 @@ pub struct ChannelLatency {
 /// channel, sent, median, 90th percentile (seconds). Messages about a parcel's news only
 /// (a kind): staff alerts and summaries are not the customers'.
 pub fn latency_sql(dialect: Dialect) -> &'static str {
+    static LATENCY_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH r AS (
+               SELECT channel AS k, (sent_at - created_at) / 1000.0 AS v, {}
+               FROM outbox
+               WHERE created_at >= ?1 AND created_at < ?2 AND state = 'sent'
+                 AND sent_at IS NOT NULL AND kind IS NOT NULL)
+             SELECT k, {} FROM r GROUP BY k ORDER BY k",
+            sqlite_rank_over("channel", "(sent_at - created_at)", 1),
+            sqlite_spread("v", 1)
+        )
+    });
     match dialect {
         Dialect::Sqlite => {
             "SELECT channel, count(*), percentile_cont((sent_at - created_at) / 1000.0, 0.5),
@@ -326,6 +409,7 @@ pub fn latency_sql(dialect: Dialect) -> &'static str {
                AND sent_at IS NOT NULL AND kind IS NOT NULL
              GROUP BY channel ORDER BY channel"
         }
+        Dialect::SqliteRanked => LATENCY_SQLITE.as_str(),
         Dialect::Postgres => {
             "SELECT channel, count(*),
                     percentile_cont(0.5) WITHIN GROUP (ORDER BY (sent_at - created_at)::float8 / 1000),
@@ -341,7 +425,7 @@ pub fn latency_sql(dialect: Dialect) -> &'static str {
 /// The SQL of [`super::Store::orders_placed`]: parameters from and to (ms).
 pub fn placed_sql(dialect: Dialect) -> &'static str {
     match dialect {
-        Dialect::Sqlite => {
+        Dialect::Sqlite | Dialect::SqliteRanked => {
             "SELECT count(*) FROM orders WHERE placed_at >= ?1 AND placed_at < ?2 AND deleted = 0"
         }
         Dialect::Postgres => {

@@ -944,3 +944,92 @@ fn the_order_list_is_served_by_an_index_for_each_filter() {
         );
     }
 }
+
+/// The report's two SQLite forms (with SQLite's percentile functions, and ranked for a
+/// build without them) give the same figures, for every grouping.
+#[test]
+fn the_delivery_report_is_the_same_with_or_without_sqlites_percentiles() {
+    use crate::eta::calendar::BusinessCalendar;
+    use crate::store::report::{Dialect, ReportBy, ReportSpan, sql};
+    use rusqlite::types::Value;
+    let mut s = SqliteStore::open_in_memory().unwrap();
+    for i in 0..40_i64 {
+        let id = s
+            .add_shipment(
+                &NewShipment {
+                    tracking_number: format!("R{i}"),
+                    carrier: ["dhl", "ups", "fedex"][(i % 3) as usize].into(),
+                    order: OrderInfo {
+                        placed_at: (i % 4 != 0).then(|| t(i * 7).fixed_offset()),
+                        promised_at: (i % 2 == 0).then(|| t(i * 7 + 72).fixed_offset()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                t(0),
+            )
+            .unwrap()
+            .shipment
+            .id;
+        let mut b = IngestBatch::events(
+            id,
+            vec![
+                ev(i * 7 + 3, Status::InTransit, "t", "Picked up"),
+                ev(i * 7 + 20 + i * i % 90, Status::Delivered, "d", "Delivered"),
+            ],
+        );
+        b.service = (i % 5 != 0).then(|| ["Express", "Ground"][(i % 2) as usize].into());
+        s.ingest(&[b], t(2_000)).unwrap();
+    }
+    let span = ReportSpan::new(
+        t(0),
+        t(2_000),
+        chrono_tz::Europe::Berlin,
+        &BusinessCalendar::for_country(Some("DE")),
+        120,
+    );
+    let rows = |d: Dialect, by: ReportBy| -> Vec<Vec<Option<f64>>> {
+        let mut stmt = s.conn.prepare(&sql(d, by, &span)).unwrap();
+        let n = stmt.column_count();
+        let mut out: Vec<(String, Vec<Option<f64>>)> = stmt
+            .query_map(params![ms(span.from), ms(span.to)], |r| {
+                let key = format!("{:?}", r.get::<_, Value>(0)?);
+                let vals = (1..n)
+                    .map(|i| {
+                        Ok(match r.get::<_, Value>(i)? {
+                            Value::Integer(v) => Some(v as f64),
+                            Value::Real(v) => Some(v),
+                            _ => None,
+                        })
+                    })
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok((key, vals))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.into_iter().map(|(_, v)| v).collect()
+    };
+    if crate::store::report::sqlite_dialect() == Dialect::SqliteRanked {
+        return; // this build has no percentile functions to compare with
+    }
+    for by in [
+        ReportBy::Carrier,
+        ReportBy::Service,
+        ReportBy::Region,
+        ReportBy::Week,
+    ] {
+        let (a, b) = (rows(Dialect::Sqlite, by), rows(Dialect::SqliteRanked, by));
+        assert!(!a.is_empty(), "{by:?}");
+        assert_eq!(a.len(), b.len(), "{by:?}");
+        for (x, y) in a.iter().zip(&b) {
+            for (u, v) in x.iter().zip(y) {
+                match (u, v) {
+                    (Some(u), Some(v)) => assert!((u - v).abs() < 1e-9, "{by:?}: {x:?} vs {y:?}"),
+                    (u, v) => assert_eq!(u, v, "{by:?}: {x:?} vs {y:?}"),
+                }
+            }
+        }
+    }
+}

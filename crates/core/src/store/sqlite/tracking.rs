@@ -50,7 +50,7 @@ pub(super) fn notification_latency(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<report::ChannelLatency>> {
-    let mut stmt = conn.prepare_cached(report::latency_sql(Dialect::Sqlite))?;
+    let mut stmt = conn.prepare_cached(report::latency_sql(report::sqlite_dialect()))?;
     let rows = stmt.query_map(params![ms(from), ms(to)], |r| {
         Ok(report::ChannelLatency {
             channel: r.get(0)?,
@@ -85,7 +85,7 @@ pub(super) fn delivery_report(
     span: &ReportSpan,
     by: ReportBy,
 ) -> Result<Vec<DeliveryGroup>> {
-    let mut stmt = conn.prepare(&report::sql(Dialect::Sqlite, by, span))?;
+    let mut stmt = conn.prepare(&report::sql(report::sqlite_dialect(), by, span))?;
     let mut rows = stmt.query(params![ms(span.from), ms(span.to)])?;
     let count =
         |r: &Row, i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
