@@ -298,14 +298,6 @@ fn sqlite_rank(c: &str, n: u8) -> String {
     )
 }
 
-/// [`sqlite_rank`] in a query that groups by `group`, of the non-null expression `v`.
-fn sqlite_rank_over(group: &str, v: &str, n: u8) -> String {
-    format!(
-        "row_number() OVER (PARTITION BY {group} ORDER BY {v}) - 1 AS i{n},
-         count(*) OVER (PARTITION BY {group}) AS n{n}"
-    )
-}
-
 /// `count, median, p90` of a measure ranked by [`sqlite_rank`].
 fn sqlite_spread(c: &str, n: u8) -> String {
     let pct = |q: &str| {
@@ -390,13 +382,14 @@ pub struct ChannelLatency {
 pub fn latency_sql(dialect: Dialect) -> &'static str {
     static LATENCY_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "WITH r AS (
-               SELECT channel AS k, (sent_at - created_at) / 1000.0 AS v, {}
+            "WITH m AS (
+               SELECT channel AS k, (sent_at - created_at) / 1000.0 AS v
                FROM outbox
                WHERE created_at >= ?1 AND created_at < ?2 AND state = 'sent'
-                 AND sent_at IS NOT NULL AND kind IS NOT NULL)
+                 AND sent_at IS NOT NULL AND kind IS NOT NULL),
+             r AS (SELECT m.*, {} FROM m)
              SELECT k, {} FROM r GROUP BY k ORDER BY k",
-            sqlite_rank_over("channel", "(sent_at - created_at)", 1),
+            sqlite_rank("v", 1),
             sqlite_spread("v", 1)
         )
     });

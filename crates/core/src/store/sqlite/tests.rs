@@ -945,14 +945,15 @@ fn the_order_list_is_served_by_an_index_for_each_filter() {
     }
 }
 
-/// The report's two SQLite forms (with SQLite's percentile functions, and ranked for a
-/// build without them) give the same figures, for every grouping.
+/// The report's and the messages' timing's two SQLite forms (with SQLite's percentile
+/// functions, and ranked for a build without them) give the same figures.
 #[test]
 fn the_delivery_report_is_the_same_with_or_without_sqlites_percentiles() {
     use crate::eta::calendar::BusinessCalendar;
     use crate::store::report::{Dialect, ReportBy, ReportSpan, sql};
     use rusqlite::types::Value;
     let mut s = SqliteStore::open_in_memory().unwrap();
+    let mut first = None;
     for i in 0..40_i64 {
         let id = s
             .add_shipment(
@@ -980,6 +981,7 @@ fn the_delivery_report_is_the_same_with_or_without_sqlites_percentiles() {
         );
         b.service = (i % 5 != 0).then(|| ["Express", "Ground"][(i % 2) as usize].into());
         s.ingest(&[b], t(2_000)).unwrap();
+        first.get_or_insert(id);
     }
     let span = ReportSpan::new(
         t(0),
@@ -988,6 +990,30 @@ fn the_delivery_report_is_the_same_with_or_without_sqlites_percentiles() {
         &BusinessCalendar::for_country(Some("DE")),
         120,
     );
+    // Messages about the parcels, written at hour 1 and sent after 7·i mod 50 seconds.
+    let id = first.unwrap();
+    for i in 0..25_i64 {
+        let d = crate::notify::rules::Draft {
+            id: uuid::Uuid::now_v7(),
+            dedupe_key: uuid::Uuid::now_v7(),
+            channel: [crate::notify::Channel::Email, crate::notify::Channel::Sms][(i % 2) as usize],
+            shipment_id: Some(id),
+            kind: Some(crate::notify::rules::Kind::Delivered),
+            title: "news".into(),
+            body: "body".into(),
+            link: String::new(),
+            urgency: crate::notify::Urgency::Low,
+            initial: crate::notify::rules::Initial::Pending,
+        };
+        s.queue_notifications(std::slice::from_ref(&d), t(1))
+            .unwrap();
+        s.mark_notification(
+            d.id,
+            &SendOutcome::Sent,
+            t(1) + Duration::seconds(7 * i % 50),
+        )
+        .unwrap();
+    }
     let rows = |d: Dialect, by: ReportBy| -> Vec<Vec<Option<f64>>> {
         let mut stmt = s.conn.prepare(&sql(d, by, &span)).unwrap();
         let n = stmt.column_count();
@@ -1013,6 +1039,27 @@ fn the_delivery_report_is_the_same_with_or_without_sqlites_percentiles() {
     };
     if crate::store::report::sqlite_dialect() == Dialect::SqliteRanked {
         return; // this build has no percentile functions to compare with
+    }
+    let latency = |d: Dialect| -> Vec<(String, i64, f64, f64)> {
+        let mut stmt = s
+            .conn
+            .prepare(crate::store::report::latency_sql(d))
+            .unwrap();
+        stmt.query_map(params![ms(t(0)), ms(t(2))], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    };
+    let (a, b) = (latency(Dialect::Sqlite), latency(Dialect::SqliteRanked));
+    assert_eq!(a.len(), 2, "{a:?}");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x.0, x.1), (&y.0, y.1));
+        assert!(
+            (x.2 - y.2).abs() < 1e-9 && (x.3 - y.3).abs() < 1e-9,
+            "{x:?} vs {y:?}"
+        );
     }
     for by in [
         ReportBy::Carrier,
