@@ -514,7 +514,7 @@ test('settings: the alert address and a stuck threshold save and show again; a b
 
 test('settings: a webhook secret is refused when malformed, then set and never shown; a key is made, shown once, works, and is revoked', async () => {
   const { page, errors, close } = await open();
-  await signedIn(page, '#/settings');
+  await signedIn(page, '#/settings/webhooks');
   const signed = page.getByRole('form', { name: 'Signed webhooks' });
   await signed.getByText('Not set up: deliveries are refused.').waitFor();
   assert.match(await signed.getByRole('textbox', { name: 'Where Signed webhooks delivers' }).inputValue(), /\/hooks\/[0-9a-f-]+\/standard$/);

@@ -1,5 +1,5 @@
 // The shop's dashboard: the staff's session, the hash router (#/orders, #/orders/<id>,
-// #/import, #/attention, #/analytics, #/settings) and the count of what needs attention.
+// #/import, #/attention, #/analytics, #/settings[/section]) and the count of what needs attention.
 // Every text from the server is inserted as text (dom.js never parses markup).
 
 import { h, replace, text } from './dom.js';
@@ -25,6 +25,8 @@ export function parse(hash) {
   const query = Object.fromEntries(new URLSearchParams(qs));
   let m = /^\/orders\/([0-9a-f-]{36})\/?$/i.exec(path);
   if (m) return { name: 'order', id: m[1].toLowerCase(), query };
+  m = /^\/settings\/(page|messages|webhooks|staff)\/?$/.exec(path);
+  if (m) return { name: 'settings', section: m[1], query };
   m = /^\/(orders|import|attention|analytics|settings)\/?$/.exec(path);
   if (m) return { name: m[1], query };
   if (path === '/' || path === '') return { name: 'orders', query };

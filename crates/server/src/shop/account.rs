@@ -63,6 +63,19 @@ pub(crate) struct ShopBody {
     name: String,
     created_at: DateTime<Utc>,
     caller: CallerBody,
+    /// What this server can send the shop's customers (its operator's set-up).
+    channels: ChannelsBody,
+}
+
+/// The channels this server sends on.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ChannelsBody {
+    /// An SMTP relay is set.
+    email: bool,
+    /// A Twilio account is set.
+    sms: bool,
+    /// Web Push is offered to customers' browsers.
+    push: bool,
 }
 
 /// The caller's shop, and who the caller is.
@@ -96,6 +109,11 @@ pub(crate) async fn shop(
         name: shop.name,
         created_at: shop.created_at,
         caller,
+        channels: ChannelsBody {
+            email: state.channels.email.is_some(),
+            sms: state.channels.sms.is_some(),
+            push: state.channels.push,
+        },
     }))
 }
 

@@ -25,6 +25,7 @@ mod problem;
 pub mod pump;
 mod push;
 mod requests;
+mod staff;
 mod sync;
 mod templates;
 mod thresholds;
@@ -222,6 +223,9 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(account::session))
                 .routes(routes!(keys::list, keys::create))
                 .routes(routes!(keys::revoke))
+                .routes(routes!(staff::list, staff::invite))
+                .routes(routes!(staff::setup_link))
+                .routes(routes!(staff::remove))
                 .routes(routes!(orders::list, orders::create))
                 .routes(routes!(orders::export))
                 .routes(routes!(orders::get, orders::update, orders::remove))
@@ -422,6 +426,26 @@ const SCRIPTS: &[(&str, &str)] = &[
     (
         "dash-settings.js",
         include_str!("../../../../ui/js/dash-settings.js"),
+    ),
+    (
+        "dash-settings-page.js",
+        include_str!("../../../../ui/js/dash-settings-page.js"),
+    ),
+    (
+        "dash-settings-messages.js",
+        include_str!("../../../../ui/js/dash-settings-messages.js"),
+    ),
+    (
+        "dash-settings-access.js",
+        include_str!("../../../../ui/js/dash-settings-access.js"),
+    ),
+    (
+        "dash-settings-staff.js",
+        include_str!("../../../../ui/js/dash-settings-staff.js"),
+    ),
+    (
+        "dash-form.js",
+        include_str!("../../../../ui/js/dash-form.js"),
     ),
     ("format.js", include_str!("../../../../ui/js/format.js")),
     ("track.js", include_str!("../../../../ui/js/track.js")),

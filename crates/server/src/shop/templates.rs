@@ -92,6 +92,46 @@ fn environment() -> Environment<'static> {
     env
 }
 
+/// The names a template uses that are no field, in words with the fields it may use
+/// (minijinja's own error says only "undefined value").
+fn unknown_fields(env: &Environment<'_>, name: &str, source: &str) -> Option<String> {
+    let known = FIELD_NAMES;
+    let mut unknown: Vec<String> = env
+        .template_from_named_str(name, source)
+        .ok()?
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| !known.contains(&v.as_str()))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    unknown.sort();
+    let named = unknown
+        .iter()
+        .map(|v| format!("{{{{ {v} }}}}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "{named} {} no field; the fields are {}",
+        if unknown.len() == 1 { "is" } else { "are" },
+        known.join(", ")
+    ))
+}
+
+/// The names of [`Fields`], as a template writes them.
+const FIELD_NAMES: [&str; 9] = [
+    "shop",
+    "first_name",
+    "order_number",
+    "carrier",
+    "tracking_number",
+    "status",
+    "estimate",
+    "tracking_url",
+    "feedback_url",
+];
+
 /// The text part as HTML paragraphs, when a template has no HTML part of its own.
 fn paragraphs(text: &str) -> String {
     let esc = |s: &str| {
@@ -110,14 +150,17 @@ fn paragraphs(text: &str) -> String {
 pub(crate) fn render(t: &Template, fields: &Fields) -> Result<Rendered, String> {
     let env = environment();
     let one = |name: &str, source: &str| {
-        env.render_named_str(name, source, fields)
-            .map_err(|e| match e.line() {
-                Some(line) => format!(
-                    "{name}, line {line}: {}",
-                    e.detail().unwrap_or(&e.to_string())
-                ),
-                None => format!("{name}: {e}"),
-            })
+        env.render_named_str(name, source, fields).map_err(|e| {
+            let what = match e.kind() {
+                minijinja::ErrorKind::UndefinedError => unknown_fields(&env, name, source)
+                    .unwrap_or_else(|| e.detail().unwrap_or(&e.to_string()).to_owned()),
+                _ => e.detail().unwrap_or(&e.to_string()).to_owned(),
+            };
+            match e.line() {
+                Some(line) => format!("{name}, line {line}: {what}"),
+                None => format!("{name}: {what}"),
+            }
+        })
     };
     let subject = one("subject", &t.subject)?;
     // One line: a subject with a line break would be a header of its own.
@@ -404,6 +447,28 @@ mod tests {
             "{detail}"
         );
         assert!(template_of("late".into(), put("<p>Hi</p>\r\n")).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_the_fields_there_are() {
+        let e = render(
+            &t("{{ shop }}: {{ nonsense }} {{ order_numbr }}", "Hi", None),
+            &fields(),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("subject, line 1: {{ nonsense }}, {{ order_numbr }} are no field; the fields are shop, first_name, order_number"),
+            "{e}"
+        );
+        // Every field a template may name is one.
+        let all = FIELD_NAMES.map(|f| format!("{{{{ {f} }}}}")).join(" ");
+        render(&t("x", &all, None), &fields()).unwrap();
+        let serialized = serde_json::to_value(fields()).unwrap();
+        let mut names: Vec<_> = serialized.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        let mut listed = FIELD_NAMES.map(str::to_owned).to_vec();
+        listed.sort();
+        assert_eq!(names, listed);
     }
 
     #[test]

@@ -264,6 +264,26 @@ impl Db {
         Ok((member, token))
     }
 
+    /// A new one-time link for a staff member of the shop to set their password (an
+    /// invitation sent again, or a forgotten password); an older unused link stops working.
+    /// Using it ends the member's sessions. `NotFound` for another shop's member.
+    pub async fn new_setup_link(
+        &self,
+        shop: ShopId,
+        member: crate::StaffId,
+        now: DateTime<Utc>,
+    ) -> Result<(StaffMember, String)> {
+        let token = auth::random_token();
+        let member = each!(self, db => db.new_setup_link(shop, member, auth::digest(&token), trunc(now)).await)?;
+        Ok((member, token))
+    }
+
+    /// Removes a staff member of the shop: their sessions end and their links stop working,
+    /// in one transaction. `NotFound` for another shop's member.
+    pub async fn remove_staff(&self, shop: ShopId, member: crate::StaffId) -> Result<()> {
+        each!(self, db => db.remove_staff(shop, member).await)
+    }
+
     /// The shop's staff, oldest first.
     pub async fn staff(&self, shop: ShopId) -> Result<Vec<StaffMember>> {
         each!(self, db => db.staff(shop).await)

@@ -308,6 +308,68 @@ impl PgDb {
         Ok(m)
     }
 
+    pub(crate) async fn new_setup_link(
+        &self,
+        shop_id: ShopId,
+        staff_id: StaffId,
+        link_hash: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<StaffMember> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let m = staff(
+            &tx.query_opt(
+                &tx.prepare_cached(&format!(
+                    "{STAFF} WHERE id = $1 AND shop_id = $2 FOR UPDATE"
+                ))
+                .await?,
+                &[&staff_id.0, &shop_id.0],
+            )
+            .await?
+            .ok_or(Error::NotFound)?,
+        );
+        // One link at a time: an older one that was not used stops working.
+        tx.execute(
+            &tx.prepare_cached("DELETE FROM staff_links WHERE staff_id = $1 AND used_at IS NULL")
+                .await?,
+            &[&staff_id.0],
+        )
+        .await?;
+        let expires = now + Duration::days(super::SETUP_LINK_DAYS);
+        tx.execute(&tx.prepare_cached("INSERT INTO staff_links (hash, staff_id, purpose, created_at, expires_at) VALUES ($1, $2, 'setup', $3, $4)").await?,
+            &[&link_hash, &staff_id.0, &now, &expires],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    pub(crate) async fn remove_staff(&self, shop_id: ShopId, staff_id: StaffId) -> Result<()> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        if tx
+            .query_opt(
+                &tx.prepare_cached("SELECT 1 FROM staff WHERE id = $1 AND shop_id = $2 FOR UPDATE")
+                    .await?,
+                &[&staff_id.0, &shop_id.0],
+            )
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound);
+        }
+        for sql in [
+            "DELETE FROM sessions WHERE staff_id = $1",
+            "DELETE FROM staff_links WHERE staff_id = $1",
+            "DELETE FROM staff WHERE id = $1",
+        ] {
+            tx.execute(&tx.prepare_cached(sql).await?, &[&staff_id.0])
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn staff(&self, shop_id: ShopId) -> Result<Vec<StaffMember>> {
         let c = self.pool.get().await?;
         Ok(c.query(

@@ -224,6 +224,52 @@ impl SqliteDb {
         .await
     }
 
+    pub(crate) async fn new_setup_link(
+        &self,
+        shop_id: ShopId,
+        staff_id: StaffId,
+        link_hash: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<StaffMember> {
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let member = tx
+                .query_row(&format!("{STAFF} WHERE id = ?1 AND shop_id = ?2"), [staff_id.0, shop_id.0], staff)
+                .optional()?
+                .ok_or(Error::NotFound)?;
+            let now = ms(now);
+            // One link at a time: an older one that was not used stops working.
+            tx.execute("DELETE FROM staff_links WHERE staff_id = ?1 AND used_at IS NULL", [staff_id.0])?;
+            tx.execute(
+                "INSERT INTO staff_links (hash, staff_id, purpose, created_at, expires_at) VALUES (?1, ?2, 'setup', ?3, ?4)",
+                params![link_hash, staff_id.0, now, now + chrono::Duration::days(super::SETUP_LINK_DAYS).num_milliseconds()],
+            )?;
+            tx.commit()?;
+            Ok(member)
+        })
+        .await
+    }
+
+    pub(crate) async fn remove_staff(&self, shop_id: ShopId, staff_id: StaffId) -> Result<()> {
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let here: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM staff WHERE id = ?1 AND shop_id = ?2)",
+                [staff_id.0, shop_id.0],
+                |r| r.get(0),
+            )?;
+            if !here {
+                return Err(Error::NotFound);
+            }
+            tx.execute("DELETE FROM sessions WHERE staff_id = ?1", [staff_id.0])?;
+            tx.execute("DELETE FROM staff_links WHERE staff_id = ?1", [staff_id.0])?;
+            tx.execute("DELETE FROM staff WHERE id = ?1", [staff_id.0])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     pub(crate) async fn staff(&self, shop_id: ShopId) -> Result<Vec<StaffMember>> {
         self.run(move |c| {
             let mut st = c.prepare(&format!("{STAFF} WHERE shop_id = ?1 ORDER BY id"))?;
