@@ -37,8 +37,8 @@ export function copyButton(input, label) {
 }
 
 /** A button that asks again in its own words before `act` (no dialog). */
-export function twoStep(label, sure, act) {
-  const b = h('button', { class: 'btn btn--ghost', type: 'button' }, label);
+export function twoStep(label, sure, act, cls = 'btn btn--ghost') {
+  const b = h('button', { class: cls, type: 'button' }, label);
   let armed = false;
   b.addEventListener('click', () => {
     if (!armed) {

@@ -18,7 +18,7 @@ function staffTable(list, draw, msg) {
     const link = h(
       'button',
       {
-        class: 'btn btn--ghost',
+        class: 'btn btn--ghost btn--small',
         type: 'button',
         onclick: async () => {
           try {
@@ -40,7 +40,7 @@ function staffTable(list, draw, msg) {
           } catch (err) {
             status(msg, err.message, false);
           }
-        });
+        }, 'btn btn--ghost btn--small');
     const state = m.password_set ? 'Signs in' : 'Invited, no password yet';
     return h(
       'tr',
