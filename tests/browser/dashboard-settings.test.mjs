@@ -295,3 +295,32 @@ test('outbound webhooks: an endpoint added with its secret shown once; a test de
   assert.deepEqual(errors, []);
   await close();
 });
+
+test('carrier accounts: a key refused when a field is missing, saved and never shown back, then removed', async () => {
+  const { page, errors, close } = await open();
+  await asOwner(page, '#/settings/carriers');
+  const ups = page.getByRole('form', { name: 'UPS' });
+  await ups.getByText('No account: parcels of this carrier wait for one.').waitFor();
+  await ups.getByLabel('Client ID').fill('my-ups-client');
+  await ups.getByRole('button', { name: 'Save' }).click();
+  await ups.getByText('fields: UPS needs its Client secret (client_secret)').waitFor();
+  const secret = `ups-secret-${Date.now()}`;
+  await ups.getByLabel('Client secret').fill(secret);
+  await ups.getByRole('button', { name: 'Save' }).click();
+  await page.getByText(/^UPS: saved\./).waitFor();
+  const saved = page.getByRole('form', { name: 'UPS' });
+  await saved.getByText(/^The shop’s own account, set by owner@shop\.example /).waitFor();
+  assert.ok(!(await page.content()).includes(secret), 'the secret is not shown back');
+  assert.equal(await saved.getByLabel('Client secret').inputValue(), '');
+  const api = (await server.api('GET', '/carriers/accounts')).body.accounts.find((a) => a.carrier === 'ups');
+  assert.equal(api.configured, true);
+  assert.ok(!JSON.stringify(api).includes(secret));
+  await bothSizes(page, 'carrier accounts');
+  await screenshot(page, 'dashboard-settings-carriers');
+  await saved.getByRole('button', { name: 'Remove' }).click();
+  await saved.getByRole('button', { name: 'Remove: this server’s account, if any, takes over' }).click();
+  await page.getByText('UPS: the shop’s account removed.').waitFor();
+  assert.equal((await server.api('GET', '/carriers/accounts')).body.accounts.find((a) => a.carrier === 'ups').configured, false);
+  assert.deepEqual(errors, []);
+  await close();
+});

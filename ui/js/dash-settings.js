@@ -1,7 +1,8 @@
 // The dashboard's settings, in sections: staff alerts and when a parcel counts as stuck;
 // the tracking page's look and links; customers' messages (channels, news, quiet hours and
-// the email templates, previewed); webhooks in and out and API keys; the staff. Secrets,
-// keys and links are never shown back, a new one once. Only the owner changes the last four.
+// the email templates, previewed); the shop's own carrier accounts; webhooks in and out and
+// API keys; the staff. Secrets, keys and links are never shown back, a new one once. Only the
+// owner changes all but the first.
 
 import { h } from './dom.js';
 import { api } from './dash-api.js';
@@ -20,6 +21,7 @@ const SECTIONS = [
   ['', 'Alerts and stuck parcels', null],
   ['page', 'Tracking page', () => import('./dash-settings-page.js')],
   ['messages', 'Customer messages', () => import('./dash-settings-messages.js')],
+  ['carriers', 'Carrier accounts', () => import('./dash-settings-carriers.js')],
   ['webhooks', 'Webhooks and API keys', () => import('./dash-settings-access.js')],
   ['staff', 'Staff', () => import('./dash-settings-staff.js')],
 ];

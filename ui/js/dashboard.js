@@ -25,7 +25,7 @@ export function parse(hash) {
   const query = Object.fromEntries(new URLSearchParams(qs));
   let m = /^\/orders\/([0-9a-f-]{36})\/?$/i.exec(path);
   if (m) return { name: 'order', id: m[1].toLowerCase(), query };
-  m = /^\/settings\/(page|messages|webhooks|staff)\/?$/.exec(path);
+  m = /^\/settings\/(page|messages|carriers|webhooks|staff)\/?$/.exec(path);
   if (m) return { name: 'settings', section: m[1], query };
   m = /^\/(orders|import|attention|analytics|settings)\/?$/.exec(path);
   if (m) return { name: m[1], query };

@@ -17,6 +17,7 @@
 //! an id of another shop is [`Error::NotFound`], exactly like an id that does not exist.
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod auth;
 pub mod db;
 // Its `id_type!` serves `webhooks` too.

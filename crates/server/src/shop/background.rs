@@ -37,6 +37,7 @@ use parceltrail_core::pipeline::{Pipeline, PipelineConfig, save_prefs};
 use parceltrail_core::poller::Poller;
 use parceltrail_core::store::{Backlog, Change};
 use parceltrail_shop::ShopId;
+use parceltrail_shop::db::AccountsFingerprint;
 use parceltrail_shop::stores::ShopStore;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -128,6 +129,25 @@ impl Background {
 struct ShopWork {
     store: Arc<ShopStore>,
     tasks: Vec<JoinHandle<()>>,
+    /// Stops this shop's loops alone (to start them again with other carrier accounts).
+    stop: Arc<watch::Sender<bool>>,
+    /// The shop's carrier accounts when it started: another means start again.
+    accounts: Option<AccountsFingerprint>,
+}
+
+impl ShopWork {
+    /// Ends the shop's loops and waits (a few seconds at most) for them.
+    async fn end(self) {
+        let _ = self.stop.send(true);
+        for mut t in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(5), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+            }
+        }
+    }
 }
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -139,13 +159,42 @@ async fn supervise(state: Arc<ShopState>, sources: Arc<Sources>, mut stop: watch
     let mut running: HashMap<ShopId, ShopWork> = HashMap::new();
     let mut housekeeping = tokio::time::Instant::now();
     loop {
+        // A shop whose own carrier accounts changed (here or on another replica) starts
+        // again with them.
+        let fingerprints = match state.db.carrier_account_fingerprints().await {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the carrier accounts");
+                None
+            }
+        };
+        if let Some(f) = &fingerprints {
+            let changed: Vec<ShopId> = running
+                .iter()
+                .filter(|(id, w)| !w.tasks.is_empty() && f.get(id).copied() != w.accounts)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in changed {
+                if let Some(work) = running.remove(&id) {
+                    tracing::info!(shop = %id, "carrier accounts changed: the shop's poller starts again");
+                    let store = work.store.clone();
+                    work.end().await;
+                    // Parcels that waited for an account (or failed with the old one) are
+                    // asked about now, not at their next try hours away.
+                    if let Err(e) = store.write(|s| s.poll_now(None, Utc::now())).await {
+                        tracing::warn!(shop = %id, error = %e, "cannot make the parcels due");
+                    }
+                }
+            }
+        }
         match state.db.shops().await {
             Ok(shops) => {
                 for shop in shops {
                     if running.contains_key(&shop.id) {
                         continue;
                     }
-                    match start_shop(&state, &sources, shop.id, &stop).await {
+                    let accounts = fingerprints.as_ref().and_then(|f| f.get(&shop.id).copied());
+                    match start_shop(&state, &sources, shop.id, accounts, &stop).await {
                         Ok(work) => {
                             running.insert(shop.id, work);
                         }
@@ -172,14 +221,7 @@ async fn supervise(state: Arc<ShopState>, sources: Arc<Sources>, mut stop: watch
         }
     }
     for work in running.into_values() {
-        for mut t in work.tasks {
-            if tokio::time::timeout(Duration::from_secs(5), &mut t)
-                .await
-                .is_err()
-            {
-                t.abort();
-            }
-        }
+        work.end().await;
     }
 }
 
@@ -244,9 +286,22 @@ async fn start_shop(
     state: &Arc<ShopState>,
     sources: &Arc<Sources>,
     shop: ShopId,
-    stop: &watch::Receiver<bool>,
+    accounts: Option<AccountsFingerprint>,
+    all_stop: &watch::Receiver<bool>,
 ) -> Result<ShopWork, parceltrail_app::Error> {
     let store = state.stores.get(shop).await?;
+    // The shop's loops stop with the server, or alone.
+    let (shop_stop, stop) = watch::channel(false);
+    let shop_stop = Arc::new(shop_stop);
+    let forward = {
+        let (shop_stop, mut all_stop) = (shop_stop.clone(), all_stop.clone());
+        tokio::spawn(async move {
+            stopped(&mut all_stop).await;
+            let _ = shop_stop.send(true);
+        })
+    };
+    let stop = &stop;
+    let own = own_adapters(state, shop).await;
     let demo = sources.demo.clone().filter(|d| d.shop == shop);
     let time_scale = demo.as_ref().map_or(sources.time_scale, |d| d.time_scale);
     let mut poller_config = sources::poller_config(sources.archive_after_days, time_scale);
@@ -279,7 +334,7 @@ async fn start_shop(
                         if let Ok(Some(idle)) = sources::demo_stand_in(s) {
                             adapters.push(idle);
                         }
-                        adapters.extend(sources.adapters.iter().cloned());
+                        adapters.extend(with_own(own, &sources.adapters));
                     }
                 }
                 Ok(adapters)
@@ -310,9 +365,12 @@ async fn start_shop(
     };
     let Some((poller, pipeline, batch_limit, budgets)) = built else {
         tracing::info!(shop = %shop, "a demo shop: polled by a server started with --demo");
+        forward.abort();
         return Ok(ShopWork {
             store,
             tasks: Vec::new(),
+            stop: shop_stop,
+            accounts,
         });
     };
     state.budgets.set(shop, budgets);
@@ -356,7 +414,58 @@ async fn start_shop(
     )));
     tracing::info!(shop = %shop, demo = sources.demo.as_ref().is_some_and(|d| d.shop == shop),
         "background work started");
-    Ok(ShopWork { store, tasks })
+    tasks.push(forward);
+    Ok(ShopWork {
+        store,
+        tasks,
+        stop: shop_stop,
+        accounts,
+    })
+}
+
+/// The shop's own carrier accounts as adapters. One that does not open (another server
+/// key) is left out with a warning: the operator's account, if any, serves instead.
+async fn own_adapters(state: &ShopState, shop: ShopId) -> Vec<Arc<dyn Carrier>> {
+    let stored = match state.db.carrier_accounts(shop).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(shop = %shop, error = %e, "cannot read the shop's carrier accounts");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for a in stored {
+        let built = parceltrail_shop::accounts::carrier(&a.carrier)
+            .and_then(|kind| {
+                parceltrail_shop::accounts::open(&state.secret_key, shop, kind, &a.sealed)
+            })
+            .map_err(|e| e.to_string())
+            .and_then(|creds| sources::adapter(creds.carrier, &creds).map_err(|e| e.to_string()));
+        match built {
+            Ok(adapter) => out.push(adapter),
+            Err(e) => {
+                tracing::warn!(shop = %shop, carrier = %a.carrier, error = %e,
+                    "the shop's carrier account is not used");
+            }
+        }
+    }
+    out
+}
+
+/// The shop's own adapters in place of the operator's for the same carriers, direct carriers
+/// before 17TRACK (the poller asks the first that serves a carrier).
+fn with_own(own: Vec<Arc<dyn Carrier>>, operator: &[Arc<dyn Carrier>]) -> Vec<Arc<dyn Carrier>> {
+    let mut all = own;
+    let taken: Vec<String> = all.iter().map(|a| a.id().to_owned()).collect();
+    all.extend(
+        operator
+            .iter()
+            .filter(|a| !taken.iter().any(|t| t == a.id()))
+            .cloned(),
+    );
+    // Stable: each group keeps its order.
+    all.sort_by_key(|a| a.id() == parceltrail_carriers::credentials::CarrierKind::Track17.id());
+    all
 }
 
 /// Poll whatever is due, sleeping until the next is (or a write here adds parcels).

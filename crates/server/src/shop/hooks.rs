@@ -223,6 +223,7 @@ pub(crate) async fn list(
 ) -> Result<Json<HookList>, Problem> {
     caller.require_owner()?;
     let set = state.db.hook_secret_info(caller.shop_id).await?;
+    let staff = state.db.staff(caller.shop_id).await?;
     let hooks = HookSource::ALL
         .iter()
         .map(|&source| {
@@ -232,7 +233,7 @@ pub(crate) async fn list(
                 url: hook_url(&state, caller.shop_id, source),
                 configured: info.is_some(),
                 set_at: info.map(|i| i.set_at),
-                set_by: info.map(|i| i.set_by.clone()),
+                set_by: info.map(|i| super::staff::person(&staff, &i.set_by)),
                 last_received_at: info.and_then(|i| i.last_received_at),
             }
         })
@@ -289,7 +290,10 @@ pub(crate) async fn set(
         url: hook_url(&state, caller.shop_id, source),
         configured: true,
         set_at: Some(now),
-        set_by: Some(by),
+        set_by: Some(super::staff::person(
+            &state.db.staff(caller.shop_id).await?,
+            &by,
+        )),
         last_received_at: state
             .db
             .hook_secret_info(caller.shop_id)

@@ -4,6 +4,7 @@
 //! `/api/v1/openapi.json` is generated from the handlers below; `docs/server.md` explains it.
 
 mod account;
+mod accounts;
 mod alerts;
 mod analytics;
 mod attention;
@@ -98,6 +99,13 @@ impl Budgets {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(shop, limits);
+    }
+
+    /// Whether the shop's poller here has an adapter `id`.
+    fn uses(&self, shop: ShopId, id: &str) -> bool {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(&shop)
+            .is_some_and(|l| l.iter().any(|(a, _)| a == id))
     }
 
     /// Requests a day the shop's adapter `id` may make, by its documented rate.
@@ -226,6 +234,8 @@ fn api() -> (Router<Arc<ShopState>>, utoipa::openapi::OpenApi) {
                 .routes(routes!(staff::list, staff::invite))
                 .routes(routes!(staff::setup_link))
                 .routes(routes!(staff::remove))
+                .routes(routes!(accounts::list))
+                .routes(routes!(accounts::set, accounts::remove))
                 .routes(routes!(orders::list, orders::create))
                 .routes(routes!(orders::export))
                 .routes(routes!(orders::get, orders::update, orders::remove))
@@ -438,6 +448,10 @@ const SCRIPTS: &[(&str, &str)] = &[
     (
         "dash-settings-access.js",
         include_str!("../../../../ui/js/dash-settings-access.js"),
+    ),
+    (
+        "dash-settings-carriers.js",
+        include_str!("../../../../ui/js/dash-settings-carriers.js"),
     ),
     (
         "dash-settings-staff.js",

@@ -222,3 +222,18 @@ pub(crate) async fn remove(
     tracing::info!(shop = %caller.shop_id, staff = %id, by = %caller.actor(), "staff removed");
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Who an actor ([`Caller::actor`]: `staff:<id>` or `key:<name>`) is, for people: the staff
+/// member's address (or that they were removed), or the API key's name.
+pub(crate) fn person(staff: &[StaffMember], actor: &str) -> String {
+    if let Some(id) = actor.strip_prefix("staff:") {
+        return staff
+            .iter()
+            .find(|m| m.id.to_string() == id)
+            .map_or_else(|| "a removed staff member".to_owned(), |m| m.email.clone());
+    }
+    match actor.strip_prefix("key:") {
+        Some(name) => format!("the API key “{name}”"),
+        None => actor.to_owned(),
+    }
+}

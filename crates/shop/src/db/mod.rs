@@ -138,6 +138,8 @@ macro_rules! each {
 }
 
 // After `each!`, which they use.
+mod accounts;
+pub use accounts::{AccountsFingerprint, CarrierAccount};
 mod hooks;
 pub use hooks::HookSecretInfo;
 pub(crate) use hooks::MessagesInTx;

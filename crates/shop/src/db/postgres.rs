@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0013_staff_alerts.sql"),
     include_str!("../../migrations/postgres/0014_hook_received.sql"),
     include_str!("../../migrations/postgres/0015_page_visits.sql"),
+    include_str!("../../migrations/postgres/0016_carrier_accounts.sql"),
 ];
 
 /// The advisory lock taken while migrating (any constant; "ptshop" in ASCII).

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0013_staff_alerts.sql"),
     include_str!("../../migrations/sqlite/0014_hook_received.sql"),
     include_str!("../../migrations/sqlite/0015_page_visits.sql"),
+    include_str!("../../migrations/sqlite/0016_carrier_accounts.sql"),
 ];
 
 #[derive(Clone)]
