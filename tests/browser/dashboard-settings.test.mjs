@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { DESKTOP, XSS, axeSerious, describeViolations, launchBrowser, screenshot, startShopServer, watchedPage } from './helpers.mjs';
+import { DESKTOP, XSS, axeSerious, dashboardReady, describeViolations, launchBrowser, screenshot, signInToDashboard, startShopServer, watchedPage } from './helpers.mjs';
 
 const TABLET = { width: 820, height: 1180 };
 const PASSWORD = 'correct horse battery';
@@ -57,26 +57,13 @@ let session = null;
 
 /** The owner's dashboard at `hash`, signed in through the page once, then by its cookie. */
 async function asOwner(page, hash) {
-  if (session) {
-    await page.context().addCookies(session);
-    await page.goto(`${server.url}/dashboard${hash}`);
-  } else {
-    await page.goto(`${server.url}/dashboard${hash}`);
-    await page.waitForURL(/\/login/);
-    await page.getByLabel('Email address').fill(EMAIL);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(/\/dashboard/);
-    session = await page.context().cookies();
+  if (!session) {
+    session = await signInToDashboard(page, server.url, hash, EMAIL, PASSWORD);
+    return;
   }
-  await ready(page);
-}
-
-async function ready(page) {
-  await page.waitForFunction(() => {
-    const main = document.querySelector('main');
-    return main.getAttribute('aria-busy') === 'false' && main.dataset.shown === location.hash;
-  });
+  await page.context().addCookies(session);
+  await page.goto(`${server.url}/dashboard${hash}`);
+  await dashboardReady(page);
 }
 
 async function noSerious(page, where) {
@@ -123,13 +110,13 @@ test('staff: an invitation is shown once, used in another browser, and the owner
   await sam.page.getByLabel('Password').fill('sam has a long password');
   await sam.page.getByRole('button', { name: 'Sign in' }).click();
   await sam.page.waitForURL(/\/dashboard/);
-  await ready(sam.page);
+  await dashboardReady(sam.page);
   await sam.page.getByText('Staff: these settings are the shop owner’s to change.').waitFor();
   assert.equal(await sam.page.getByRole('table', { name: 'Staff' }).count(), 0);
 
   // The owner sees that Sam signs in, then removes them: Sam's next step asks them to sign in.
   await page.reload();
-  await ready(page);
+  await dashboardReady(page);
   const row = page.getByRole('table', { name: 'Staff' }).locator('tbody tr', { hasText: 'sam@shop.example' });
   await row.getByText('Signs in').waitFor();
   await row.getByRole('button', { name: 'Remove' }).click();
@@ -190,7 +177,7 @@ test('customer messages: defaults with quiet hours saved, a bad zone refused; a 
   const templates = (await server.api('GET', '/shop/templates')).body.templates;
   assert.equal(templates.find((t) => t.kind === 'delivered').subject, `{{ shop }}: {{ order_number }} arrived ${XSS}`);
   await page.reload();
-  await ready(page);
+  await dashboardReady(page);
   const again = page.getByRole('form', { name: 'Email template' });
   await again.getByLabel('Message').selectOption('delivered');
   const form2 = page.getByRole('form', { name: 'Email template' });

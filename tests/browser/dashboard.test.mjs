@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { DESKTOP, NUMBERS, XSS, axeSerious, describeViolations, launchBrowser, screenshot, startShopServer, startSmtp, watchedPage } from './helpers.mjs';
+import { DESKTOP, NUMBERS, XSS, axeSerious, dashboardReady, describeViolations, launchBrowser, screenshot, signInToDashboard, startShopServer, startSmtp, watchedPage } from './helpers.mjs';
 
 const TABLET = { width: 820, height: 1180 };
 const PASSWORD = 'correct horse battery';
@@ -145,14 +145,7 @@ let session = null;
 
 /** Signs in through the login page, from the dashboard's address `hash`. */
 async function signIn(page, hash = '#/orders') {
-  await page.goto(`${server.url}/dashboard${hash}`);
-  await page.waitForURL(/\/login/);
-  await page.getByLabel('Email address').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/dashboard/);
-  await ready(page);
-  session = await page.context().cookies();
+  session = await signInToDashboard(page, server.url, hash, EMAIL, PASSWORD);
 }
 
 /**
@@ -167,13 +160,7 @@ async function signedIn(page, hash = '#/orders') {
   await ready(page);
 }
 
-/** The dashboard shows the page of its current address. */
-async function ready(page) {
-  await page.waitForFunction(() => {
-    const main = document.querySelector('main');
-    return main.getAttribute('aria-busy') === 'false' && main.dataset.shown === location.hash;
-  });
-}
+const ready = dashboardReady;
 
 async function noSerious(page, where) {
   const v = await axeSerious(page);

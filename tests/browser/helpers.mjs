@@ -602,3 +602,27 @@ export function describeViolations(violations) {
     .map((v) => `${v.impact} ${v.id}: ${v.help}\n${v.nodes.map((n) => `  ${n.target}\n    ${n.html}\n    ${(n.summary || '').replace(/\n/g, '\n    ')}`).join('\n')}`)
     .join('\n');
 }
+
+/** The shop dashboard shows the page of its current address (its views mark it so). */
+export async function dashboardReady(page) {
+  await page.waitForFunction(() => {
+    const main = document.querySelector('main');
+    return main.getAttribute('aria-busy') === 'false' && main.dataset.shown === location.hash;
+  });
+}
+
+/**
+ * Signs in to the shop dashboard at `url` through its login page, from the address `hash`,
+ * and resolves with the session's cookies (to reuse: an account may sign in 10 times in 15
+ * minutes).
+ */
+export async function signInToDashboard(page, url, hash, email, password) {
+  await page.goto(`${url}/dashboard${hash}`);
+  await page.waitForURL(/\/login/);
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/dashboard/);
+  await dashboardReady(page);
+  return page.context().cookies();
+}

@@ -178,7 +178,7 @@ async fn a_shop_brings_its_own_carrier_account(db: String) {
             "/carriers/accounts/dhl",
             json!({"fields": {}}),
             422,
-            "needs api_key",
+            "needs its API key (api_key)",
         ),
         (
             "/carriers/accounts/dhl",
@@ -216,7 +216,7 @@ async fn a_shop_brings_its_own_carrier_account(db: String) {
     .await;
     assert_eq!(s, 200, "{set}");
     assert_eq!(set["configured"], true);
-    assert_eq!(set["set_by"], "the API key “api key”", "{set}");
+    assert_eq!(set["set_by"], "the API key “first key”", "{set}");
     let health = until(&c, &base, &a, "/carriers/health", 60, |v| {
         v["carriers"].as_array().is_some_and(|l| {
             l.iter()

@@ -230,6 +230,9 @@ async fn isolation(db: String) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let a_message = a_message.expect("a message to A's customer");
+    // A's owner, as A's staff list names them.
+    let (_, staff) = common::api(&c, &base, Some(key_a), "GET", "/staff", None).await;
+    let a_owner = staff["staff"][0]["id"].as_str().unwrap().to_owned();
     let fixtures: HashMap<&str, String> = HashMap::from([
         ("requests", a_request.clone()),
         ("parcels", a_shipment.clone()),
@@ -239,6 +242,7 @@ async fn isolation(db: String) {
         ("webhooks", a_hook_id.clone()),
         ("deliveries", a_delivery_id.clone()),
         ("notifications", a_message.clone()),
+        ("staff", a_owner.clone()),
     ]);
     let a_ids = [
         a_shop.clone(),
@@ -249,6 +253,7 @@ async fn isolation(db: String) {
         a_delivery_id.clone(),
         a_request.clone(),
         a_message.clone(),
+        a_owner.clone(),
         // Not an id, but A's alone: no list, export or sync page of B's may carry it.
         a_number.clone(),
     ];
@@ -277,6 +282,9 @@ async fn isolation(db: String) {
                 if *seg == "{source}" {
                     // Not an id: a webhook source of the caller's own shop.
                     url.push_str("standard");
+                } else if *seg == "{carrier}" {
+                    // Not an id: a carrier account of the caller's own shop.
+                    url.push_str("dhl");
                 } else if *seg == "{kind}" {
                     // Not an id: a kind of news, of the caller's own templates.
                     url.push_str("default");

@@ -160,9 +160,16 @@ pub(crate) async fn invite(
     ))
 }
 
-fn staff_id(id: &str) -> Result<StaffId, Problem> {
-    // A malformed id names no one here: the same 404 as an unknown one.
-    id.parse().map_err(|_| Problem::not_found())
+/// The shop's member with this id, before anything else is asked: another shop's member, or
+/// a malformed id, is the same 404 as one that does not exist, whoever asks.
+async fn member(state: &ShopState, caller: &Caller, id: &str) -> Result<StaffId, Problem> {
+    let id: StaffId = id.parse().map_err(|_| Problem::not_found())?;
+    let staff = state.db.staff(caller.shop_id).await?;
+    if staff.iter().any(|m| m.id == id) {
+        Ok(id)
+    } else {
+        Err(Problem::not_found())
+    }
 }
 
 /// A new one-time link for a staff member to set their password (the invitation again, or a
@@ -183,8 +190,8 @@ pub(crate) async fn setup_link(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<StaffLink>, Problem> {
+    let id = member(&state, &caller, &id).await?;
     owner_session(&caller)?;
-    let id = staff_id(&id)?;
     let now = Utc::now();
     let (member, token) = state.db.new_setup_link(caller.shop_id, id, now).await?;
     tracing::info!(shop = %caller.shop_id, staff = %member.id, by = %caller.actor(), "staff setup link made");
@@ -210,8 +217,8 @@ pub(crate) async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
+    let id = member(&state, &caller, &id).await?;
     let me = owner_session(&caller)?;
-    let id = staff_id(&id)?;
     if id == me {
         return Err(
             Problem::new(StatusCode::CONFLICT, "self", "You cannot remove yourself")
