@@ -426,6 +426,12 @@ test('analytics: the charts, figures and report show each carrier, group by week
     assert.ok(kinds.includes('No movement'), kinds.join(', '));
     // The shop's own service: the tracking page's share is worded, with the orders placed.
     assert.match(await page.locator('.dash-selfservice').textContent(), /orders’ pages opened by their customers/);
+    // The customers' emails, timed from the news and from the carrier's event (hours before).
+    const email = page.getByRole('table', { name: 'Messages to customers' }).locator('tr[data-channel="email"] td');
+    assert.ok(Number(await email.nth(0).textContent()) >= 1);
+    assert.match(await email.nth(3).textContent(), /^\d+(\.\d)? h$/);
+    await page.getByRole('region', { name: 'Messages to customers (scrolls sideways)' }).scrollIntoViewIfNeeded();
+    await screenshot(page, 'dashboard-analytics-service');
     // Grouped by week instead, the address keeps the choice.
     await page.getByLabel('Group by').selectOption('week');
     await page.getByRole('button', { name: 'Show' }).click();

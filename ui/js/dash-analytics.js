@@ -224,20 +224,31 @@ function servicePanel(sv) {
     sv.notifications.length
       ? h(
           'div',
-          { class: 'dash-table-wrap' },
+          { class: 'dash-table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Messages to customers (scrolls sideways)' },
           h(
             'table',
             { class: 'dash-table', 'aria-label': 'Messages to customers' },
-            h('thead', null, h('tr', null, ['Channel', 'Sent', 'Median', '9 in 10 within'].map((c, i) => h('th', { scope: 'col', class: i ? 'num' : null }, c)))),
+            h('thead', null, h('tr', null, ['Channel', 'Sent', 'Median', '9 in 10 within', 'From the event: median', '9 in 10 within'].map((c, i) => h('th', { scope: 'col', class: i ? 'num' : null }, c)))),
             h(
               'tbody',
               null,
-              sv.notifications.map((n) => h('tr', { dataset: { channel: n.channel } }, h('th', { scope: 'row' }, CHANNELS[n.channel] || n.channel), h('td', { class: 'num' }, String(n.sent)), h('td', { class: 'num' }, duration(n.median_seconds)), h('td', { class: 'num' }, duration(n.p90_seconds)))),
+              sv.notifications.map((n) =>
+                h(
+                  'tr',
+                  { dataset: { channel: n.channel } },
+                  h('th', { scope: 'row' }, CHANNELS[n.channel] || n.channel),
+                  h('td', { class: 'num' }, String(n.sent)),
+                  h('td', { class: 'num' }, duration(n.median_seconds)),
+                  h('td', { class: 'num' }, duration(n.p90_seconds)),
+                  h('td', { class: 'num' }, duration(n.from_event_median_seconds)),
+                  h('td', { class: 'num' }, duration(n.from_event_p90_seconds)),
+                ),
+              ),
             ),
           ),
         )
       : h('p', { class: 'muted' }, 'No message about a parcel was sent in these days.'),
-    h('p', { class: 'muted dash-note' }, 'From the news reaching the server to the message leaving it; quiet hours and retries count.'),
+    h('p', { class: 'muted dash-note' }, 'From the news reaching the server to the message leaving it, quiet hours and retries included; and from the carrier’s event itself (its time as the carrier gives it), which adds the carrier’s delay in telling. Parcels gone quiet or late have no event.'),
     h('h3', { class: 'dash-hook__title' }, 'Tracking page'),
     h('p', { class: 'dash-selfservice' }, t.orders_placed ? `${t.orders_viewed} orders’ pages opened by their customers, against ${t.orders_placed} orders placed (${pct(t.viewed_share)}).` : `${t.orders_viewed} orders’ pages opened by their customers; no order placed in these days.`),
   );

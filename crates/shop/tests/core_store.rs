@@ -278,6 +278,16 @@ fn service_figures_time_the_customers_messages_and_count_orders_placed(s: &mut d
             .unwrap();
         }
     };
+    // The carrier's event, at hour 0 and known at once; another, at hour 1, known only at
+    // hour 5 (after the messages were written).
+    s.ingest(
+        &[IngestBatch::events(
+            id,
+            vec![ev(0, Status::InTransit, "transit", "Picked up")],
+        )],
+        t(0),
+    )
+    .unwrap();
     for secs in [30, 600, 90] {
         sent(s, Channel::Email, true, Some(secs), 1);
     }
@@ -285,6 +295,24 @@ fn service_figures_time_the_customers_messages_and_count_orders_placed(s: &mut d
     sent(s, Channel::Email, false, Some(5_000), 1);
     sent(s, Channel::Email, true, None, 1);
     sent(s, Channel::Email, true, Some(10), 3);
+    {
+        // A parcel gone quiet: no carrier event brought the news.
+        let mut d = draft(Some(id), "quiet", Initial::Pending);
+        d.channel = Channel::Email;
+        d.kind = Some(Kind::Problem(ProblemKind::Stuck));
+        s.queue_notifications(std::slice::from_ref(&d), t(1))
+            .unwrap();
+        s.mark_notification(d.id, &SendOutcome::Sent, t(1) + Duration::seconds(90))
+            .unwrap();
+    }
+    s.ingest(
+        &[IngestBatch::events(
+            id,
+            vec![ev(1, Status::InTransit, "transit", "Hub")],
+        )],
+        t(5),
+    )
+    .unwrap();
     let spread = |n, m, p| Spread {
         n,
         median: Some(m),
@@ -292,14 +320,35 @@ fn service_figures_time_the_customers_messages_and_count_orders_placed(s: &mut d
     };
     let got = s.notification_latency(t(0), t(2)).unwrap();
     assert_eq!(got.len(), 2, "{got:?}");
-    let close = |a: &ChannelLatency, channel: &str, want: Spread| {
-        a.channel == channel
-            && a.seconds.n == want.n
-            && (a.seconds.median.unwrap() - want.median.unwrap()).abs() < 1e-6
-            && (a.seconds.p90.unwrap() - want.p90.unwrap()).abs() < 1e-6
+    let same = |a: &Spread, want: &Spread| {
+        a.n == want.n
+            && (a.median.unwrap() - want.median.unwrap()).abs() < 1e-6
+            && (a.p90.unwrap() - want.p90.unwrap()).abs() < 1e-6
     };
-    assert!(close(&got[0], "email", spread(3, 90.0, 498.0)), "{got:?}");
-    assert!(close(&got[1], "sms", spread(1, 60.0, 60.0)), "{got:?}");
+    let close = |a: &ChannelLatency, channel: &str, want: Spread, from_event: Spread| {
+        a.channel == channel && same(&a.seconds, &want) && same(&a.from_event, &from_event)
+    };
+    // From the message written: email 30, 90, 90, 600 s (the quiet parcel's among them);
+    // median 90, 90th percentile 90 + 0.7 × 510. From the carrier's event (hour 0, an hour
+    // before): 3630, 3690, 4200 (the quiet parcel's has none); 3690 + 0.8 × 510.
+    assert!(
+        close(
+            &got[0],
+            "email",
+            spread(4, 90.0, 447.0),
+            spread(3, 3690.0, 4098.0)
+        ),
+        "{got:?}"
+    );
+    assert!(
+        close(
+            &got[1],
+            "sms",
+            spread(1, 60.0, 60.0),
+            spread(1, 3660.0, 3660.0)
+        ),
+        "{got:?}"
+    );
     assert_eq!(s.notification_latency(t(4), t(9)).unwrap(), []);
 
     // Orders placed: one in the span, one after it, one with no time of ordering (S1's).

@@ -366,52 +366,74 @@ pub fn problems_sql(dialect: Dialect) -> &'static str {
     }
 }
 
-/// How long a channel's messages to customers took from being written (the news reaching
-/// the store) to leaving (see [`super::Store::notification_latency`]), in seconds.
+/// How long one channel's messages about parcels' news took to leave, in seconds: from the
+/// news reaching the store (the message written), and from the carrier's event itself (see
+/// [`super::Store::notification_latency`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelLatency {
     /// `email`, `sms`, `push`, `desktop`.
     pub channel: String,
-    /// Over the messages sent.
+    /// Over the messages sent, from the message written.
     pub seconds: Spread,
+    /// Over the messages sent about a carrier's event (not those about a parcel that went
+    /// quiet, ran late or expired), from the event's time as the carrier gives it: the
+    /// newest event the parcel had when the message was written (`outbox.event_at`).
+    pub from_event: Spread,
 }
 
+/// The kinds of news no carrier event brings: the absence of one (stuck, expired) or a date
+/// passing (late). Their messages have no event to time from.
+const NOT_FROM_AN_EVENT: &str = "('stuck', 'late', 'expired')";
+
 /// The SQL of [`super::Store::notification_latency`]: parameters from and to (ms); columns
-/// channel, sent, median, 90th percentile (seconds). Messages about a parcel's news only
-/// (a kind): staff alerts and summaries are not the customers'.
+/// channel, sent, median, 90th percentile (seconds) from the message written, then the same
+/// three from the carrier's event. Messages about a parcel's news only (a kind): staff
+/// alerts and summaries are not the customers'.
 pub fn latency_sql(dialect: Dialect) -> &'static str {
-    static LATENCY_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "WITH m AS (
-               SELECT channel AS k, (sent_at - created_at) / 1000.0 AS v
-               FROM outbox
-               WHERE created_at >= ?1 AND created_at < ?2 AND state = 'sent'
-                 AND sent_at IS NOT NULL AND kind IS NOT NULL),
-             r AS (SELECT m.*, {} FROM m)
-             SELECT k, {} FROM r GROUP BY k ORDER BY k",
-            sqlite_rank("v", 1),
-            sqlite_spread("v", 1)
-        )
+    static SQL: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
+        let measures = |div: &str, p1: &str, p2: &str| {
+            format!(
+                "SELECT channel AS k, (sent_at - created_at){div} AS v,
+                   CASE WHEN kind NOT IN {NOT_FROM_AN_EVENT} THEN (sent_at - event_at){div} END AS w
+                 FROM outbox
+                 WHERE created_at >= {p1} AND created_at < {p2} AND state = 'sent'
+                   AND sent_at IS NOT NULL AND kind IS NOT NULL"
+            )
+        };
+        let sqlite = measures(" / 1000.0", "?1", "?2");
+        let pg = measures("::float8 / 1000", "$1", "$2");
+        [
+            format!(
+                "WITH m AS ({sqlite})
+                 SELECT k, count(v), percentile_cont(v, 0.5), percentile_cont(v, 0.9),
+                        count(w), percentile_cont(w, 0.5), percentile_cont(w, 0.9)
+                 FROM m GROUP BY k ORDER BY k"
+            ),
+            format!(
+                "WITH m AS ({sqlite}),
+                 r AS (SELECT m.*, {}, {} FROM m)
+                 SELECT k, {}, {} FROM r GROUP BY k ORDER BY k",
+                sqlite_rank("v", 1),
+                sqlite_rank("w", 2),
+                sqlite_spread("v", 1),
+                sqlite_spread("w", 2)
+            ),
+            format!(
+                "WITH m AS ({pg})
+                 SELECT k, count(v),
+                        percentile_cont(0.5) WITHIN GROUP (ORDER BY v),
+                        percentile_cont(0.9) WITHIN GROUP (ORDER BY v),
+                        count(w),
+                        percentile_cont(0.5) WITHIN GROUP (ORDER BY w),
+                        percentile_cont(0.9) WITHIN GROUP (ORDER BY w)
+                 FROM m GROUP BY k ORDER BY k COLLATE \"C\""
+            ),
+        ]
     });
     match dialect {
-        Dialect::Sqlite => {
-            "SELECT channel, count(*), percentile_cont((sent_at - created_at) / 1000.0, 0.5),
-                    percentile_cont((sent_at - created_at) / 1000.0, 0.9)
-             FROM outbox
-             WHERE created_at >= ?1 AND created_at < ?2 AND state = 'sent'
-               AND sent_at IS NOT NULL AND kind IS NOT NULL
-             GROUP BY channel ORDER BY channel"
-        }
-        Dialect::SqliteRanked => LATENCY_SQLITE.as_str(),
-        Dialect::Postgres => {
-            "SELECT channel, count(*),
-                    percentile_cont(0.5) WITHIN GROUP (ORDER BY (sent_at - created_at)::float8 / 1000),
-                    percentile_cont(0.9) WITHIN GROUP (ORDER BY (sent_at - created_at)::float8 / 1000)
-             FROM outbox
-             WHERE created_at >= $1 AND created_at < $2 AND state = 'sent'
-               AND sent_at IS NOT NULL AND kind IS NOT NULL
-             GROUP BY channel ORDER BY channel COLLATE \"C\""
-        }
+        Dialect::Sqlite => SQL[0].as_str(),
+        Dialect::SqliteRanked => SQL[1].as_str(),
+        Dialect::Postgres => SQL[2].as_str(),
     }
 }
 

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_name_index_pending.sql"),
     include_str!("../../migrations/0008_outbox_by_shipment.sql"),
     include_str!("../../migrations/0009_delivery_facts.sql"),
+    include_str!("../../migrations/0010_outbox_event_at.sql"),
 ];
 
 /// The newest schema version this build knows.

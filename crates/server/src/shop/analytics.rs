@@ -821,6 +821,14 @@ pub(crate) struct ChannelService {
     median_seconds: Option<f64>,
     /// 90th percentile of the same.
     p90_seconds: Option<f64>,
+    /// Of those, the messages about a carrier's event (not a parcel gone quiet, late or
+    /// expired).
+    from_event_sent: u64,
+    /// Median seconds from the carrier's event (its time as the carrier gives it) to the
+    /// message leaving: the carrier's own delay in telling, polling or the webhook, and ours.
+    from_event_median_seconds: Option<f64>,
+    /// 90th percentile of the same.
+    from_event_p90_seconds: Option<f64>,
 }
 
 /// The customers who looked for themselves.
@@ -904,6 +912,9 @@ pub(crate) async fn service(
                 sent: l.seconds.n,
                 median_seconds: l.seconds.median,
                 p90_seconds: l.seconds.p90,
+                from_event_sent: l.from_event.n,
+                from_event_median_seconds: l.from_event.median,
+                from_event_p90_seconds: l.from_event.p90,
             })
             .collect(),
         tracking_page: SelfService {

@@ -75,6 +75,11 @@ pub(super) async fn notification_latency(
                 median: get(r, 2)?,
                 p90: get(r, 3)?,
             },
+            from_event: Spread {
+                n: get::<i64>(r, 4)?.max(0) as u64,
+                median: get(r, 5)?,
+                p90: get(r, 6)?,
+            },
         })
     })
     .collect()
@@ -676,12 +681,14 @@ async fn insert_drafts(
     exec(
         tx,
         "INSERT INTO outbox (id, dedupe_key, channel, shipment_id, kind, title, body, link,
-            urgency, state, next_attempt_at, created_at)
-         SELECT id, key, channel, shipment, kind, title, body, link, urgency, state, $11, $11
+            urgency, state, next_attempt_at, created_at, event_at)
+         SELECT d.id, d.key, d.channel, d.shipment, d.kind, d.title, d.body, d.link, d.urgency,
+                d.state, $11, $11, s.last_event_at
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[],
                      $7::text[], $8::text[], $9::text[], $10::text[])
               WITH ORDINALITY AS d (id, key, channel, shipment, kind, title, body, link,
                                     urgency, state, n)
+              LEFT JOIN shipments s ON s.id = d.shipment
          ORDER BY n
          ON CONFLICT (channel, dedupe_key) DO NOTHING",
         &[

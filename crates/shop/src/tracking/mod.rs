@@ -79,6 +79,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres-core/0007_name_index_pending.sql"),
     include_str!("../../migrations/postgres-core/0008_outbox_by_shipment.sql"),
     include_str!("../../migrations/postgres-core/0009_delivery_facts.sql"),
+    include_str!("../../migrations/postgres-core/0010_outbox_event_at.sql"),
 ];
 
 /// Where a migration names pg_trgm's schema (filled in by [`trigrams`]).

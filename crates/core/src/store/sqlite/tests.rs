@@ -990,7 +990,8 @@ fn the_delivery_report_is_the_same_with_or_without_sqlites_percentiles() {
         &BusinessCalendar::for_country(Some("DE")),
         120,
     );
-    // Messages about the parcels, written at hour 1 and sent after 7·i mod 50 seconds.
+    // Messages about the first parcel, written after its events (hour 2001) and sent after
+    // 7·i mod 50 seconds.
     let id = first.unwrap();
     for i in 0..25_i64 {
         let d = crate::notify::rules::Draft {
@@ -1005,12 +1006,12 @@ fn the_delivery_report_is_the_same_with_or_without_sqlites_percentiles() {
             urgency: crate::notify::Urgency::Low,
             initial: crate::notify::rules::Initial::Pending,
         };
-        s.queue_notifications(std::slice::from_ref(&d), t(1))
+        s.queue_notifications(std::slice::from_ref(&d), t(2_001))
             .unwrap();
         s.mark_notification(
             d.id,
             &SendOutcome::Sent,
-            t(1) + Duration::seconds(7 * i % 50),
+            t(2_001) + Duration::seconds(7 * i % 50),
         )
         .unwrap();
     }
@@ -1040,13 +1041,22 @@ fn the_delivery_report_is_the_same_with_or_without_sqlites_percentiles() {
     if crate::store::report::sqlite_dialect() == Dialect::SqliteRanked {
         return; // this build has no percentile functions to compare with
     }
-    let latency = |d: Dialect| -> Vec<(String, i64, f64, f64)> {
+    type Timing = (String, i64, f64, f64, i64, Option<f64>, Option<f64>);
+    let latency = |d: Dialect| -> Vec<Timing> {
         let mut stmt = s
             .conn
             .prepare(crate::store::report::latency_sql(d))
             .unwrap();
-        stmt.query_map(params![ms(t(0)), ms(t(2))], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        stmt.query_map(params![ms(t(2_000)), ms(t(2_002))], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
         })
         .unwrap()
         .collect::<rusqlite::Result<_>>()
@@ -1054,12 +1064,19 @@ fn the_delivery_report_is_the_same_with_or_without_sqlites_percentiles() {
     };
     let (a, b) = (latency(Dialect::Sqlite), latency(Dialect::SqliteRanked));
     assert_eq!(a.len(), 2, "{a:?}");
+    let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+        (a, b) => a == b,
+    };
     for (x, y) in a.iter().zip(&b) {
-        assert_eq!((&x.0, x.1), (&y.0, y.1));
+        assert_eq!((&x.0, x.1, x.4), (&y.0, y.1, y.4));
         assert!(
             (x.2 - y.2).abs() < 1e-9 && (x.3 - y.3).abs() < 1e-9,
             "{x:?} vs {y:?}"
         );
+        // Every message is about the parcel's delivery, after its events were recorded.
+        assert_eq!(x.4, x.1, "{x:?}");
+        assert!(close(x.5, y.5) && close(x.6, y.6), "{x:?} vs {y:?}");
     }
     for by in [
         ReportBy::Carrier,

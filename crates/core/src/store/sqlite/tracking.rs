@@ -59,6 +59,11 @@ pub(super) fn notification_latency(
                 median: r.get(2)?,
                 p90: r.get(3)?,
             },
+            from_event: Spread {
+                n: r.get::<_, i64>(4)?.max(0) as u64,
+                median: r.get(5)?,
+                p90: r.get(6)?,
+            },
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -448,8 +453,9 @@ fn urgency_str(u: Urgency) -> &'static str {
 fn insert_draft(tx: &rusqlite::Transaction, d: &Draft, state: OutboxState, now: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO outbox (id, dedupe_key, channel, shipment_id, kind, title, body, link,
-            urgency, state, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+            urgency, state, next_attempt_at, created_at, event_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11,
+                 (SELECT last_event_at FROM shipments WHERE id = ?4))
          ON CONFLICT (channel, dedupe_key) DO NOTHING",
     )?
     .execute(params![
