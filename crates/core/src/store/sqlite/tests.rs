@@ -769,6 +769,49 @@ fn facets_name_each_store_and_carrier_of_what_is_tracked_once() {
 }
 
 #[test]
+fn upgrading_to_schema_10_times_old_messages_from_the_event_known_when_they_were_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // Schema 9: a parcel with an event at 5,000 (recorded at 6,000) and a later one
+        // (recorded at 9,000), and a message written at 7,000 between them.
+        let conn = Connection::open(&path).unwrap();
+        for m in &MIGRATIONS[..9] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 9).unwrap();
+        conn.execute_batch(
+            "INSERT INTO orders (id, store, order_number, archived_at, created_at, updated_at)
+             VALUES (x'00000000000000000000000000000001', 'Acme', 'A-1', 0, 1000, 1000);
+             INSERT INTO shipments (id, order_id, tracking_number, carrier, label_at, muted_at,
+                archived_at, deleted_at, created_at, updated_at)
+             VALUES (x'00000000000000000000000000000002', x'00000000000000000000000000000001',
+                'X1', 'dhl', 0, 0, 0, 0, 1000, 1000);
+             INSERT INTO events (shipment_id, dedupe_key, occurred_at, occurred_offset, status,
+                description, source, recorded_at)
+             VALUES (x'00000000000000000000000000000002', x'0a', 5000, 0, 'in_transit', 'Hub', 'poll', 6000),
+                    (x'00000000000000000000000000000002', x'0b', 8000, 0, 'delivered', 'Door', 'poll', 9000);
+             INSERT INTO outbox (id, dedupe_key, channel, shipment_id, kind, title, body, link,
+                urgency, state, created_at, sent_at)
+             VALUES (x'03', x'04', 'email', x'00000000000000000000000000000002', 'shipped', 't', 'b',
+                '', 'low', 'sent', 7000, 7500),
+                    (x'05', x'06', 'email', NULL, NULL, 'digest', 'b', '', 'low', 'sent', 7000, 7500);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let times: Vec<Option<i64>> = s
+        .conn
+        .prepare("SELECT event_at FROM outbox ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(times, [Some(5000), None]);
+}
+
+#[test]
 fn upgrading_to_schema_4_gives_existing_orders_a_stage_and_keeps_their_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
